@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from accounts.models import Membership, Organization, Role, User, normalize_email
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """Django's login form; the `username` field holds the email address."""
+
+    username = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email and password do not match an account. Check both and try again.",
+    }
+
+
+class OrganizationNameField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", "Organization name")
+        kwargs.setdefault("max_length", Organization.NAME_MAX_LENGTH)
+        kwargs.setdefault("help_text", "Your business or team, as your colleagues know it.")
+        super().__init__(**kwargs)
+
+
+class SignupForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    organization_name = OrganizationNameField()
+
+    def __init__(self, *args: Any, invite_email: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.invite_email = invite_email
+        if invite_email:
+            # Joining through an invite: the address is the invited one, and no organization
+            # is created.
+            del self.fields["organization_name"]
+            self.fields["email"].initial = invite_email
+            self.fields["email"].disabled = True
+
+    def clean_email(self) -> str:
+        email = normalize_email(self.invite_email or self.cleaned_data["email"])
+        if User.objects.filter(email=email).exists():
+            raise forms.ValidationError(
+                "An account with this email already exists. Log in instead, or reset your "
+                "password if you forgot it."
+            )
+        return email
+
+    def clean_organization_name(self) -> str:
+        name = self.cleaned_data["organization_name"].strip()
+        if not name:
+            raise forms.ValidationError("Enter your organization's name.")
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        password1 = cleaned.get("password1")
+        password2 = cleaned.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", "The two passwords do not match.")
+        elif password1:
+            candidate = User(email=cleaned.get("email", ""))
+            try:
+                password_validation.validate_password(password1, candidate)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+class OrganizationForm(forms.Form):
+    name = OrganizationNameField()
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Enter the organization's name.")
+        return name
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+    def __init__(self, *args: Any, organization: Organization, actor: Membership, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        if actor.role != Role.OWNER:
+            self.fields["role"].choices = [
+                choice for choice in Role.choices if choice[0] != Role.OWNER
+            ]
+
+    def clean_email(self) -> str:
+        email = normalize_email(self.cleaned_data["email"])
+        if self.organization.memberships.filter(user__email=email).exists():
+            raise forms.ValidationError("This person is already a member.")
+        if self.organization.invites.pending().filter(email=email).exists():
+            raise forms.ValidationError(
+                "This person already has a pending invite. Revoke it first to send a new one."
+            )
+        return email
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class SwitchOrganizationForm(forms.Form):
+    organization = forms.IntegerField(min_value=1)

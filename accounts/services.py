@@ -1,0 +1,213 @@
+"""Accounts business logic: every write to users, organizations, memberships and invites.
+
+Views call these functions and translate their exceptions into messages; nothing else
+changes a role or a membership.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from accounts.models import (
+    MANAGER_ROLES,
+    Invite,
+    Membership,
+    Organization,
+    Role,
+    User,
+    normalize_email,
+)
+
+
+class MembershipError(Exception):
+    """A membership change that the organization's rules forbid (the message says why)."""
+
+
+class InviteError(Exception):
+    """An invite link that cannot be used; `reason` is one of the class constants."""
+
+    EXPIRED = "expired"
+    USED = "used"
+    REVOKED = "revoked"
+    FOREIGN = "foreign"
+    UNKNOWN = "unknown"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- Sign-up and organizations ----------------------------------------------------------------
+
+
+@transaction.atomic
+def user_signup(*, email: str, password: str, organization_name: str) -> User:
+    """Create a user and their organization, owned by them, all or nothing."""
+    user = User.objects.create_user(email=email, password=password)
+    organization_create(owner=user, name=organization_name)
+    return user
+
+
+@transaction.atomic
+def user_signup_with_invite(*, email: str, password: str, invite: Invite) -> User:
+    """Create a user who joins the inviting organization instead of creating one."""
+    user = User.objects.create_user(email=email, password=password)
+    invite_accept(invite=invite, user=user)
+    return user
+
+
+@transaction.atomic
+def organization_create(*, owner: User, name: str) -> Organization:
+    organization = Organization.objects.create(name=name.strip())
+    Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
+    return organization
+
+
+# --- Invites ------------------------------------------------------------------------------------
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invite_create(
+    *, organization: Organization, email: str, role: str, invited_by: Membership
+) -> tuple[Invite, str]:
+    """Create an invite and return it with the raw token for the link (shown nowhere else).
+
+    Admins may invite members and admins; only owners may invite owners.
+    """
+    _ensure_may_grant(actor=invited_by, role=role)
+    token = secrets.token_urlsafe(32)
+    invite = Invite.objects.create(
+        organization=organization,
+        email=normalize_email(email),
+        role=role,
+        token_hash=_token_digest(token),
+        invited_by=invited_by.user,
+        expires_at=timezone.now() + timedelta(days=settings.INVITE_MAX_AGE_DAYS),
+    )
+    return invite, token
+
+
+def invite_send_email(*, invite: Invite, accept_url: str) -> None:
+    """Email the invite link; the raw token lives only in this email and the creator's page."""
+    context = {"invite": invite, "accept_url": accept_url}
+    send_mail(
+        subject=render_to_string("accounts/email/invite_subject.txt", context).strip(),
+        message=render_to_string("accounts/email/invite_body.txt", context),
+        from_email=None,
+        recipient_list=[invite.email],
+    )
+    invite.sent_at = timezone.now()
+    invite.save(update_fields=["sent_at"])
+
+
+def invite_get_by_token(*, token: str) -> Invite:
+    """The invite a link points to, or InviteError(UNKNOWN)."""
+    invite = (
+        Invite.objects.select_related("organization", "invited_by")
+        .filter(token_hash=_token_digest(token))
+        .first()
+    )
+    if invite is None:
+        raise InviteError(InviteError.UNKNOWN)
+    return invite
+
+
+def invite_check_usable(*, invite: Invite, email: str | None = None) -> None:
+    """Raise InviteError unless the invite can still be accepted (by `email`, if given)."""
+    if invite.accepted_at is not None:
+        raise InviteError(InviteError.USED)
+    if invite.revoked_at is not None:
+        raise InviteError(InviteError.REVOKED)
+    if invite.is_expired:
+        raise InviteError(InviteError.EXPIRED)
+    if email is not None and normalize_email(email) != invite.email:
+        raise InviteError(InviteError.FOREIGN)
+
+
+@transaction.atomic
+def invite_accept(*, invite: Invite, user: User) -> Membership:
+    """Join the invite's organization with its role; the invite is used up.
+
+    The row is locked so two tabs accepting the same link cannot both succeed. A user who is
+    already a member keeps their current role (an invite never demotes).
+    """
+    invite = Invite.objects.select_for_update().get(pk=invite.pk)
+    invite_check_usable(invite=invite, email=user.email)
+    membership, _created = Membership.objects.get_or_create(
+        user=user, organization_id=invite.organization_id, defaults={"role": invite.role}
+    )
+    invite.accepted_at = timezone.now()
+    invite.accepted_by = user
+    invite.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+def invite_revoke(*, invite: Invite, actor: Membership) -> None:
+    _ensure_may_grant(actor=actor, role=invite.role)
+    if invite.accepted_at is not None:
+        raise MembershipError("This invite has already been accepted.")
+    invite.revoked_at = timezone.now()
+    invite.save(update_fields=["revoked_at"])
+
+
+# --- Roles and removal ---------------------------------------------------------------------------
+
+
+def may_manage_role(*, actor: Membership, role: str) -> bool:
+    """Owners manage everyone; admins manage members and admins but never owners."""
+    if actor.role not in MANAGER_ROLES:
+        return False
+    return role != Role.OWNER or actor.role == Role.OWNER
+
+
+def _ensure_may_grant(*, actor: Membership, role: str) -> None:
+    if not may_manage_role(actor=actor, role=role):
+        raise PermissionDenied("Only owners manage owners; only owners and admins manage members.")
+
+
+def _lock_owner_count(organization_id: int) -> int:
+    # Lock the owner rows so two concurrent demotions cannot both pass the last-owner check.
+    owners = Membership.objects.select_for_update().filter(
+        organization_id=organization_id, role=Role.OWNER
+    )
+    return len(list(owners.values_list("pk", flat=True)))
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str, actor: Membership) -> Membership:
+    if role not in Role.values:
+        raise MembershipError("Choose owner, admin or member.")
+    _ensure_may_grant(actor=actor, role=membership.role)
+    _ensure_may_grant(actor=actor, role=role)
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        if _lock_owner_count(membership.organization_id) <= 1:
+            raise MembershipError(
+                "An organization needs at least one owner: make someone else owner first."
+            )
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Membership) -> None:
+    """Remove someone from the organization (anyone may also leave by removing themselves)."""
+    if membership.pk != actor.pk:
+        _ensure_may_grant(actor=actor, role=membership.role)
+    if membership.role == Role.OWNER and _lock_owner_count(membership.organization_id) <= 1:
+        raise MembershipError(
+            "The last owner cannot be removed: make someone else owner first."
+        )
+    membership.delete()

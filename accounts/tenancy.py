@@ -1,0 +1,102 @@
+"""The tenant door: which organization a request acts for, and lookups scoped to it.
+
+Every tenant page reads `request.organization` (set here from the session) and fetches rows
+through `get_for_org_or_404`, so another organization's object is a 404 that does not even
+confirm it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+
+from accounts.models import Membership, Organization
+
+SESSION_KEY = "partyline_organization_id"
+
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+def current_membership(request: HttpRequest) -> Membership | None:
+    """The membership the request acts through: the session's choice, else the oldest one."""
+    user = request.user
+    if not user.is_authenticated:
+        return None
+    memberships = Membership.objects.filter(user=user).select_related("organization")
+    chosen_id = request.session.get(SESSION_KEY)
+    membership = memberships.filter(organization_id=chosen_id).first() if chosen_id else None
+    if membership is None:
+        membership = memberships.order_by("created_at", "pk").first()
+        if membership is not None:
+            request.session[SESSION_KEY] = membership.organization_id
+        else:
+            request.session.pop(SESSION_KEY, None)
+    return membership
+
+
+def switch_organization(request: HttpRequest, organization: Organization) -> None:
+    """Make `organization` the one the user acts for (the caller has checked membership)."""
+    request.session[SESSION_KEY] = organization.pk
+
+
+class OrganizationMiddleware:
+    """Set `request.membership` and `request.organization` (None for visitors)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        membership = current_membership(request)
+        request.membership = membership
+        request.organization = membership.organization if membership else None
+        return self.get_response(request)
+
+
+def organization_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Login and a membership: users without an organization are asked to create one."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.organization is None:
+            messages.info(request, "Create an organization (or accept an invite) to continue.")
+            return redirect("accounts:organization_create")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Owners and admins only; a plain member gets 403."""
+
+    @organization_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.membership.can_manage:
+            raise PermissionDenied("Only owners and admins can do this.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def get_for_org_or_404(
+    model_or_queryset: type[ModelT] | QuerySet[ModelT],
+    *,
+    organization: Organization,
+    **lookup: Any,
+) -> ModelT:
+    """Fetch one tenant-owned row of `organization`, or 404 whoever else owns it."""
+    queryset = (
+        model_or_queryset
+        if isinstance(model_or_queryset, QuerySet)
+        else model_or_queryset._default_manager.all()
+    )
+    return get_object_or_404(queryset, organization=organization, **lookup)

@@ -1,0 +1,255 @@
+"""Sign-up, organizations, members and invites. Each view parses input, calls one service,
+then sets a message and redirects or renders."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import services
+from accounts.forms import (
+    InviteForm,
+    OrganizationForm,
+    RoleForm,
+    SignupForm,
+    SwitchOrganizationForm,
+)
+from accounts.models import Invite, Membership, Role
+from accounts.services import InviteError, MembershipError
+from accounts.tenancy import (
+    get_for_org_or_404,
+    manager_required,
+    organization_required,
+    switch_organization,
+)
+
+INVITE_PROBLEMS = {
+    InviteError.UNKNOWN: "This invite link is not valid. Check that you copied the whole link.",
+    InviteError.EXPIRED: "This invite has expired. Ask the person who invited you for a new one.",
+    InviteError.USED: "This invite has already been used. Log in to reach the organization.",
+    InviteError.REVOKED: "This invite was withdrawn. Ask the organization for a new one.",
+    InviteError.FOREIGN: (
+        "This invite was sent to a different email address than the one you are logged in "
+        "with. Log out and sign in with the invited address."
+    ),
+}
+
+AUTH_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+@organization_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/home.html")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    invite_token = request.GET.get("invite", "")
+    invite = None
+    if invite_token:
+        try:
+            invite = services.invite_get_by_token(token=invite_token)
+            services.invite_check_usable(invite=invite)
+        except InviteError as error:
+            return _invite_problem(request, error)
+
+    form = SignupForm(request.POST or None, invite_email=invite.email if invite else None)
+    if request.method == "POST" and form.is_valid():
+        if invite is not None:
+            try:
+                user = services.user_signup_with_invite(
+                    email=form.cleaned_data["email"],
+                    password=form.cleaned_data["password1"],
+                    invite=invite,
+                )
+            except InviteError as error:
+                return _invite_problem(request, error)
+            welcome = f"Welcome to {invite.organization.name}."
+        else:
+            user = services.user_signup(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                organization_name=form.cleaned_data["organization_name"],
+            )
+            welcome = "Your account and organization are ready."
+        login(request, user, backend=AUTH_BACKEND)
+        if invite is not None:
+            switch_organization(request, invite.organization)
+        messages.success(request, welcome)
+        return redirect("accounts:home")
+    return render(request, "accounts/signup.html", {"form": form, "invite": invite})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def organization_create(request: HttpRequest) -> HttpResponse:
+    form = OrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        organization = services.organization_create(owner=request.user, name=form.cleaned_data["name"])
+        switch_organization(request, organization)
+        messages.success(request, f"Created {organization.name}. You are its owner.")
+        return redirect("accounts:home")
+    return render(request, "accounts/organization_form.html", {"form": form})
+
+
+@login_required
+@require_POST
+def organization_switch(request: HttpRequest) -> HttpResponse:
+    form = SwitchOrganizationForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose an organization to switch to.")
+        return redirect("accounts:home")
+    membership = get_object_or_404(
+        Membership.objects.select_related("organization"),
+        user=request.user,
+        organization_id=form.cleaned_data["organization"],
+    )
+    switch_organization(request, membership.organization)
+    messages.success(request, f"You are now working in {membership.organization.name}.")
+    return redirect("accounts:home")
+
+
+def _render_members(request: HttpRequest, invite_form: InviteForm, status: int = 200) -> HttpResponse:
+    organization = request.organization
+    actor = request.membership
+    memberships = organization.memberships.select_related("user").order_by("user__email")
+    context = {
+        "member_rows": [
+            (membership, services.may_manage_role(actor=actor, role=membership.role))
+            for membership in memberships
+        ],
+        "invites": organization.invites.pending().select_related("invited_by"),
+        "invite_form": invite_form,
+        "roles": Role.choices,
+    }
+    return render(request, "accounts/members.html", context, status=status)
+
+
+@organization_required
+def member_list(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(organization=request.organization, actor=request.membership)
+    return _render_members(request, form)
+
+
+@manager_required
+@require_POST
+def invite_create(request: HttpRequest) -> HttpResponse:
+    organization = request.organization
+    form = InviteForm(request.POST, organization=organization, actor=request.membership)
+    if not form.is_valid():
+        return _render_members(request, form, status=400)
+    invite, token = services.invite_create(
+        organization=organization,
+        email=form.cleaned_data["email"],
+        role=form.cleaned_data["role"],
+        invited_by=request.membership,
+    )
+    accept_url = request.build_absolute_uri(reverse("accounts:invite_accept", args=[token]))
+    services.invite_send_email(invite=invite, accept_url=accept_url)
+    messages.success(request, f"Invite sent to {invite.email}. The link works for one person, once.")
+    return redirect("accounts:member_list")
+
+
+@manager_required
+@require_POST
+def invite_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    invite = get_for_org_or_404(Invite, organization=request.organization, pk=pk)
+    try:
+        services.invite_revoke(invite=invite, actor=request.membership)
+    except MembershipError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"The invite for {invite.email} was withdrawn.")
+    return redirect("accounts:member_list")
+
+
+@require_http_methods(["GET", "POST"])
+def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invite = services.invite_get_by_token(token=token)
+        services.invite_check_usable(invite=invite)
+    except InviteError as error:
+        return _invite_problem(request, error)
+
+    if request.user.is_authenticated and request.method == "POST":
+        try:
+            membership = services.invite_accept(invite=invite, user=request.user)
+        except InviteError as error:
+            return _invite_problem(request, error)
+        switch_organization(request, membership.organization)
+        messages.success(request, f"You joined {membership.organization.name}.")
+        return redirect("accounts:home")
+
+    if request.user.is_authenticated:
+        try:
+            services.invite_check_usable(invite=invite, email=request.user.email)
+        except InviteError as error:
+            return _invite_problem(request, error)
+    return render(request, "accounts/invite.html", {"invite": invite, "token": token})
+
+
+def _invite_problem(request: HttpRequest, error: InviteError) -> HttpResponse:
+    status = 404 if error.reason == InviteError.UNKNOWN else 410
+    if error.reason == InviteError.FOREIGN:
+        status = 403
+    return render(
+        request,
+        "accounts/invite_problem.html",
+        {"problem": INVITE_PROBLEMS[error.reason], "reason": error.reason},
+        status=status,
+    )
+
+
+@manager_required
+@require_POST
+def member_change_role(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = get_for_org_or_404(
+        Membership.objects.select_related("user"), organization=request.organization, pk=pk
+    )
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose owner, admin or member.")
+        return redirect("accounts:member_list")
+    try:
+        services.membership_change_role(
+            membership=membership, role=form.cleaned_data["role"], actor=request.membership
+        )
+    except MembershipError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request, f"{membership.user.email} is now {membership.get_role_display().lower()}."
+        )
+    return redirect("accounts:member_list")
+
+
+@organization_required
+@require_http_methods(["GET", "POST"])
+def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = get_for_org_or_404(
+        Membership.objects.select_related("user"), organization=request.organization, pk=pk
+    )
+    leaving = membership.pk == request.membership.pk
+    if request.method == "POST":
+        try:
+            services.membership_remove(membership=membership, actor=request.membership)
+        except MembershipError as error:
+            messages.error(request, str(error))
+            return redirect("accounts:member_list")
+        if leaving:
+            messages.success(request, f"You left {request.organization.name}.")
+            return redirect("accounts:home")
+        messages.success(request, f"{membership.user.email} was removed.")
+        return redirect("accounts:member_list")
+    if not leaving and not request.membership.can_manage:
+        raise PermissionDenied("Only owners and admins can remove members.")
+    return render(
+        request, "accounts/member_remove.html", {"target": membership, "leaving": leaving}
+    )
+

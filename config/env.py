@@ -1,0 +1,91 @@
+"""Reading the environment: the one place that turns variables into settings or a clear error."""
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+env = environ.Env()
+
+SUPPORTED_DATABASE_ENGINES = {
+    "django.db.backends.sqlite3": "sqlite",
+    "django.db.backends.postgresql": "postgresql",
+}
+
+
+class ConfigurationError(ImproperlyConfigured):
+    """A setting is missing or malformed; the message names the variable and says what to do."""
+
+
+@contextmanager
+def exit_on_configuration_error() -> Iterator[None]:
+    """Stop the process with one readable line instead of a traceback.
+
+    Settings are imported by manage.py, the WSGI/ASGI servers and the task worker alike; a
+    SystemExit carrying a message prints it to stderr and exits with status 1 in all of them.
+    """
+    try:
+        yield
+    except (ConfigurationError, ImproperlyConfigured, ValueError) as error:
+        raise SystemExit(f"Partyline configuration error: {error}") from None
+
+
+def development_secret_key(path: Path) -> str:
+    """A random SECRET_KEY for DEBUG runs, created once and kept in a git-ignored file."""
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(50)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+def database_config(variable: str, *, default: str, base_dir: Path) -> dict[str, Any]:
+    """Parse a database URL into Django's DATABASES entry, tuned for its engine.
+
+    SQLite must hold a web process and a task worker writing at the same time: WAL lets
+    readers proceed during a write, IMMEDIATE transactions take the write lock up front (so a
+    transaction never fails half-way on lock upgrade) and the busy timeout makes a writer wait
+    for the lock instead of answering "database is locked".
+    PostgreSQL keeps connections open between requests, with a health check before reuse.
+    """
+    url = env.str(variable, default=default)
+    try:
+        config = environ.Env.db_url_config(url)
+    except (ValueError, KeyError) as error:
+        raise ConfigurationError(f"{variable} is malformed ({error}).") from None
+    vendor = SUPPORTED_DATABASE_ENGINES.get(config.get("ENGINE", ""))
+    if vendor is None:
+        raise ConfigurationError(
+            f"{variable} is not a supported database URL: use sqlite:///path/to/file.sqlite3 "
+            "or postgres://user:password@host:5432/name."
+        )
+    if not config.get("NAME"):
+        raise ConfigurationError(f"{variable} does not name a database.")
+
+    if vendor == "sqlite":
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=NORMAL;"
+                "PRAGMA foreign_keys=ON;"
+            ),
+        }
+        # Tests use a file, not the in-memory default, so that worker processes and threads
+        # see the same database with the same locking as in production.
+        name = Path(config["NAME"])
+        if not name.is_absolute():
+            name = base_dir / name
+        config["NAME"] = str(name)
+        config["TEST"] = {"NAME": str(name.with_name(f"test_{name.stem}.sqlite3"))}
+    else:
+        config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
