@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test lint format install clean
+.PHONY: run test lint format install install-dev clean
 
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} ./scripts/run
@@ -23,6 +23,8 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 install: $(VENV)/.runtime
+
+install-dev: $(VENV)/.dev
 
 $(VENV)/bin/python:
 	./scripts/bootstrap-venv $(PYTHON) $(VENV)

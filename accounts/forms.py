@@ -19,7 +19,9 @@ class EmailAuthenticationForm(AuthenticationForm):
     )
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "That email and password do not match an account. Check both and try again.",
+        "invalid_login": (
+            "That email and password do not match an account. Check both and try again."
+        ),
     }
 
 
@@ -28,6 +30,7 @@ class OrganizationNameField(forms.CharField):
         kwargs.setdefault("label", "Organization name")
         kwargs.setdefault("max_length", Organization.NAME_MAX_LENGTH)
         kwargs.setdefault("help_text", "Your business or team, as your colleagues know it.")
+        kwargs.setdefault("error_messages", {"required": "Enter the organization's name."})
         super().__init__(**kwargs)
 
 
@@ -67,12 +70,6 @@ class SignupForm(forms.Form):
             )
         return email
 
-    def clean_organization_name(self) -> str:
-        name = self.cleaned_data["organization_name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter your organization's name.")
-        return name
-
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         password1 = cleaned.get("password1")
@@ -90,12 +87,6 @@ class SignupForm(forms.Form):
 
 class OrganizationForm(forms.Form):
     name = OrganizationNameField()
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter the organization's name.")
-        return name
 
 
 class InviteForm(forms.Form):

@@ -191,11 +191,11 @@ def membership_change_role(*, membership: Membership, role: str, actor: Membersh
         raise MembershipError("Choose owner, admin or member.")
     _ensure_may_grant(actor=actor, role=membership.role)
     _ensure_may_grant(actor=actor, role=role)
-    if membership.role == Role.OWNER and role != Role.OWNER:
-        if _lock_owner_count(membership.organization_id) <= 1:
-            raise MembershipError(
-                "An organization needs at least one owner: make someone else owner first."
-            )
+    demoting_owner = membership.role == Role.OWNER and role != Role.OWNER
+    if demoting_owner and _lock_owner_count(membership.organization_id) <= 1:
+        raise MembershipError(
+            "An organization needs at least one owner: make someone else owner first."
+        )
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
@@ -207,7 +207,5 @@ def membership_remove(*, membership: Membership, actor: Membership) -> None:
     if membership.pk != actor.pk:
         _ensure_may_grant(actor=actor, role=membership.role)
     if membership.role == Role.OWNER and _lock_owner_count(membership.organization_id) <= 1:
-        raise MembershipError(
-            "The last owner cannot be removed: make someone else owner first."
-        )
+        raise MembershipError("The last owner cannot be removed: make someone else owner first.")
     membership.delete()

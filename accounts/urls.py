@@ -60,7 +60,9 @@ urlpatterns = [
     path("organizations/new/", views.organization_create, name="organization_create"),
     path("organizations/switch/", views.organization_switch, name="organization_switch"),
     path("organization/members/", views.member_list, name="member_list"),
-    path("organization/members/<int:pk>/role/", views.member_change_role, name="member_change_role"),
+    path(
+        "organization/members/<int:pk>/role/", views.member_change_role, name="member_change_role"
+    ),
     path("organization/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
     path("organization/invites/", views.invite_create, name="invite_create"),
     path("organization/invites/<int:pk>/revoke/", views.invite_revoke, name="invite_revoke"),

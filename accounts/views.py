@@ -91,7 +91,9 @@ def signup(request: HttpRequest) -> HttpResponse:
 def organization_create(request: HttpRequest) -> HttpResponse:
     form = OrganizationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        organization = services.organization_create(owner=request.user, name=form.cleaned_data["name"])
+        organization = services.organization_create(
+            owner=request.user, name=form.cleaned_data["name"]
+        )
         switch_organization(request, organization)
         messages.success(request, f"Created {organization.name}. You are its owner.")
         return redirect("accounts:home")
@@ -115,7 +117,9 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:home")
 
 
-def _render_members(request: HttpRequest, invite_form: InviteForm, status: int = 200) -> HttpResponse:
+def _render_members(
+    request: HttpRequest, invite_form: InviteForm, status: int = 200
+) -> HttpResponse:
     organization = request.organization
     actor = request.membership
     memberships = organization.memberships.select_related("user").order_by("user__email")
@@ -152,7 +156,9 @@ def invite_create(request: HttpRequest) -> HttpResponse:
     )
     accept_url = request.build_absolute_uri(reverse("accounts:invite_accept", args=[token]))
     services.invite_send_email(invite=invite, accept_url=accept_url)
-    messages.success(request, f"Invite sent to {invite.email}. The link works for one person, once.")
+    messages.success(
+        request, f"Invite sent to {invite.email}. The link works for one person, once."
+    )
     return redirect("accounts:member_list")
 
 
@@ -252,4 +258,3 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "accounts/member_remove.html", {"target": membership, "leaving": leaving}
     )
-

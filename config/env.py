@@ -1,6 +1,7 @@
 """Reading the environment: the one place that turns variables into settings or a clear error."""
 
 import secrets
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +56,10 @@ def database_config(variable: str, *, default: str, base_dir: Path) -> dict[str,
     """
     url = env.str(variable, default=default)
     try:
-        config = environ.Env.db_url_config(url)
+        with warnings.catch_warnings():
+            # An unknown scheme is reported below, in one line, instead of as a warning.
+            warnings.simplefilter("ignore")
+            config = environ.Env.db_url_config(url)
     except (ValueError, KeyError) as error:
         raise ConfigurationError(f"{variable} is malformed ({error}).") from None
     vendor = SUPPORTED_DATABASE_ENGINES.get(config.get("ENGINE", ""))
@@ -72,9 +76,7 @@ def database_config(variable: str, *, default: str, base_dir: Path) -> dict[str,
             "transaction_mode": "IMMEDIATE",
             "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
             "init_command": (
-                "PRAGMA journal_mode=WAL;"
-                "PRAGMA synchronous=NORMAL;"
-                "PRAGMA foreign_keys=ON;"
+                "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;"
             ),
         }
         # Tests use a file, not the in-memory default, so that worker processes and threads
@@ -88,4 +90,3 @@ def database_config(variable: str, *, default: str, base_dir: Path) -> dict[str,
         config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
         config["CONN_HEALTH_CHECKS"] = True
     return config
-

@@ -24,7 +24,7 @@ class Command(BaseCommand):
             if credentials.exists():
                 password = credentials.read_text().strip()
             else:
-                password = "(set on first run; reset it with `manage.py changepassword`)"
+                password = "(set on first run; reset it with `manage.py changepassword`)"  # noqa: S105
         else:
             password = secrets.token_urlsafe(12)
             services.user_signup(

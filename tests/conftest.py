@@ -1,0 +1,71 @@
+"""Fixture factories shared by every test: users, organizations, memberships, logged-in clients."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from accounts.models import Membership, Organization, Role, User
+from accounts.tenancy import SESSION_KEY
+
+PASSWORD = "correct horse battery staple"
+_sequence = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., User]:
+    def make(email: str | None = None, password: str = PASSWORD, **extra: object) -> User:
+        return User.objects.create_user(
+            email=email or f"user{next(_sequence)}@example.com", password=password, **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_org(db) -> Callable[..., Organization]:
+    def make(name: str | None = None) -> Organization:
+        return Organization.objects.create(name=name or f"Organization {next(_sequence)}")
+
+    return make
+
+
+@pytest.fixture
+def make_member(make_user, make_org) -> Callable[..., Membership]:
+    """A user in an organization with a role (both created unless given)."""
+
+    def make(
+        role: str = Role.OWNER,
+        organization: Organization | None = None,
+        user: User | None = None,
+    ) -> Membership:
+        return Membership.objects.create(
+            user=user or make_user(), organization=organization or make_org(), role=role
+        )
+
+    return make
+
+
+@pytest.fixture
+def login() -> Callable[..., Client]:
+    """A client logged in as the membership's user, acting for its organization."""
+
+    def make(membership: Membership | User, client: Client | None = None) -> Client:
+        client = client or Client()
+        user = membership.user if isinstance(membership, Membership) else membership
+        client.force_login(user)
+        if isinstance(membership, Membership):
+            session = client.session
+            session[SESSION_KEY] = membership.organization_id
+            session.save()
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner(make_member) -> Membership:
+    return make_member(role=Role.OWNER)

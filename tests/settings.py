@@ -1,0 +1,24 @@
+"""Settings for the test suite: the product's own settings, with test-only secrets.
+
+Tests run with DEBUG off, like production, so they need the secrets production requires.
+The environment still wins, so `DATABASE_URL=postgres://... make test` runs on PostgreSQL.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("SALT_KEY", "test-salt")
+os.environ.setdefault("DEBUG", "false")
+
+from config.settings import *  # noqa: F403
+from config.settings import STORAGES
+
+# The manifest storage needs `collectstatic`; tests render templates without it.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Fast hashing: the suite creates many users; production keeps Django's default hashers.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Serve static files from the finders without a `collectstatic` run.
+WHITENOISE_AUTOREFRESH = True
