@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -41,6 +42,15 @@ INVITE_PROBLEMS = {
 }
 
 AUTH_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's POST-only logout, telling the person it worked."""
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are logged out.")
+        return response
 
 
 @organization_required

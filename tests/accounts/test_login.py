@@ -47,6 +47,7 @@ def test_logout_is_post_only(client, login, owner):
     assert response.status_code == 302
     assert response.url == reverse("accounts:login")
     assert SESSION_KEY not in client.session
+    assert "You are logged out." in client.get(response.url).text
 
 
 @pytest.mark.django_db
