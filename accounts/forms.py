@@ -118,3 +118,11 @@ class RoleForm(forms.Form):
 
 class SwitchOrganizationForm(forms.Form):
     organization = forms.IntegerField(min_value=1)
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="What the token is for, such as “Zapier” or “reporting script”.",
+        error_messages={"required": "Name the token so you can recognise it later."},
+    )

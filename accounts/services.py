@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.models import (
     MANAGER_ROLES,
+    ApiToken,
     Invite,
     Membership,
     Organization,
@@ -209,3 +210,44 @@ def membership_remove(*, membership: Membership, actor: Membership) -> None:
     if membership.role == Role.OWNER and _lock_owner_count(membership.organization_id) <= 1:
         raise MembershipError("The last owner cannot be removed: make someone else owner first.")
     membership.delete()
+
+
+# --- Personal API tokens -------------------------------------------------------------------------
+
+
+def api_token_create(*, membership: Membership, name: str) -> tuple[ApiToken, str]:
+    """Create a token for the member's JSON API use; the raw token is returned only here."""
+    raw = ApiToken.PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=membership.user,
+        organization=membership.organization,
+        name=name.strip(),
+        token_hash=_token_digest(raw),
+        hint=raw[: len(ApiToken.PREFIX) + 6],
+    )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+
+
+def api_token_authenticate(*, raw: str) -> Membership | None:
+    """The membership a bearer token acts through, or None if it is unknown or revoked."""
+    token = (
+        ApiToken.objects.active()
+        .select_related("user", "organization")
+        .filter(token_hash=_token_digest(raw))
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    membership = (
+        Membership.objects.select_related("organization", "user")
+        .filter(user=token.user, organization=token.organization)
+        .first()
+    )
+    if membership is not None:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return membership

@@ -67,4 +67,6 @@ urlpatterns = [
     path("organization/invites/", views.invite_create, name="invite_create"),
     path("organization/invites/<int:pk>/revoke/", views.invite_revoke, name="invite_revoke"),
     path("invites/<str:token>/", views.invite_accept, name="invite_accept"),
+    path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("settings/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
 ]

@@ -15,13 +15,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
 from accounts.forms import (
+    ApiTokenForm,
     InviteForm,
     OrganizationForm,
     RoleForm,
     SignupForm,
     SwitchOrganizationForm,
 )
-from accounts.models import Invite, Membership, Role
+from accounts.models import ApiToken, Invite, Membership, Role
 from accounts.services import InviteError, MembershipError
 from accounts.tenancy import (
     get_for_org_or_404,
@@ -268,3 +269,44 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "accounts/member_remove.html", {"target": membership, "leaving": leaving}
     )
+
+
+@organization_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's personal API tokens for this organization; a new token is shown once."""
+    form = ApiTokenForm(request.POST or None)
+    new_token = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            token, new_token = services.api_token_create(
+                membership=request.membership, name=form.cleaned_data["name"]
+            )
+            messages.success(
+                request, f"Created the token “{token.name}”. Copy it now: it will not be shown again."
+            )
+            form = ApiTokenForm()
+        else:
+            status = 400
+    tokens = ApiToken.objects.active().filter(user=request.user, organization=request.organization)
+    response = render(
+        request,
+        "accounts/api_tokens.html",
+        {"form": form, "tokens": tokens, "new_token": new_token},
+        status=status,
+    )
+    if new_token:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@organization_required
+@require_POST
+def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(
+        ApiToken.objects.active(), pk=pk, user=request.user, organization=request.organization
+    )
+    services.api_token_revoke(token=token)
+    messages.success(request, f"Revoked the token “{token.name}”. It no longer works.")
+    return redirect("accounts:api_tokens")

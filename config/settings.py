@@ -63,6 +63,75 @@ with exit_on_configuration_error():
 
     LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 
+    # --- Klaviyo and its sandbox ---------------------------------------------------------
+    # Without KLAVIYO_CLIENT_ID the product runs against the local sandbox Klaviyo
+    # (klaviyo_sandbox/README.md): the sandbox app's well-known development credentials become
+    # the product's, and the authorize and base URLs point at the sandbox, so the product's
+    # code path is the one it takes against the real Klaviyo. With real credentials the
+    # sandbox is neither installed nor mounted (and a system check refuses it if it is).
+    KLAVIYO_SANDBOX = not env.str("KLAVIYO_CLIENT_ID", default="")
+    # Where the product reaches the sandbox: mounted in-process by default, or its own
+    # process (`manage.py sandbox_server --port 8100`, then SANDBOX_URL=http://127.0.0.1:8100).
+    SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8000/sandbox/klaviyo").rstrip("/")
+    # The sandbox's one OAuth app. Public development values: they protect nothing real.
+    SANDBOX_CLIENT_ID = "partyline-sandbox"
+    SANDBOX_CLIENT_SECRET = "partyline-sandbox-secret"  # noqa: S105
+    if KLAVIYO_SANDBOX:
+        KLAVIYO_CLIENT_ID = SANDBOX_CLIENT_ID
+        KLAVIYO_CLIENT_SECRET = SANDBOX_CLIENT_SECRET
+    else:
+        KLAVIYO_CLIENT_ID = env.str("KLAVIYO_CLIENT_ID")
+        KLAVIYO_CLIENT_SECRET = env.str("KLAVIYO_CLIENT_SECRET", default="")
+        if not KLAVIYO_CLIENT_SECRET:
+            raise ConfigurationError(
+                "KLAVIYO_CLIENT_SECRET is not set (it is required when KLAVIYO_CLIENT_ID is)."
+            )
+    # None: derived from the request (it must still equal an allowlisted URL exactly).
+    KLAVIYO_REDIRECT_URI = env.str("KLAVIYO_REDIRECT_URI", default="") or None
+    KLAVIYO_SCOPES = env.str(
+        "KLAVIYO_SCOPES",
+        default=(
+            "accounts:read lists:read lists:write profiles:read profiles:write "
+            "subscriptions:write"
+        ),
+    )
+    KLAVIYO_AUTHORIZE_URL = env.str(
+        "KLAVIYO_AUTHORIZE_URL",
+        default=(
+            f"{SANDBOX_URL}/oauth/authorize"
+            if KLAVIYO_SANDBOX
+            else "https://www.klaviyo.com/oauth/authorize"
+        ),
+    )
+    # Host of /oauth/token, /oauth/revoke and /api/.
+    KLAVIYO_BASE_URL = env.str(
+        "KLAVIYO_BASE_URL", default=SANDBOX_URL if KLAVIYO_SANDBOX else "https://a.klaviyo.com"
+    ).rstrip("/")
+    KLAVIYO_REVISION = env.str("KLAVIYO_REVISION", default="2026-07-15")
+    # The sandbox app's redirect URI allowlist, matched exactly as Klaviyo does.
+    SANDBOX_REDIRECT_URIS = env.list(
+        "SANDBOX_REDIRECT_URIS",
+        default=[
+            "http://127.0.0.1:8000/integrations/klaviyo/callback/",
+            "http://localhost:8000/integrations/klaviyo/callback/",
+            "http://testserver/integrations/klaviyo/callback/",
+        ],
+    )
+    # Seconds an access token lives (Klaviyo: 3600); short values exercise expiry in demos.
+    SANDBOX_ACCESS_TOKEN_LIFETIME = env.int("SANDBOX_ACCESS_TOKEN_LIFETIME", default=3600)
+    # Whether a refresh returns a new refresh token and revokes the old one.
+    SANDBOX_ROTATE_REFRESH_TOKENS = env.bool("SANDBOX_ROTATE_REFRESH_TOKENS", default=True)
+    if KLAVIYO_SANDBOX:
+        # Its own database, so the product's tables never hold the sandbox's tokens and
+        # neither side's writes wait on the other's locks.
+        DATABASES["sandbox"] = database_config(
+            "SANDBOX_DATABASE_URL",
+            default=f"sqlite:///{BASE_DIR / 'sandbox.sqlite3'}",
+            base_dir=BASE_DIR,
+        )
+        DATABASE_ROUTERS = ["klaviyo_sandbox.routers.SandboxRouter"]
+    # --- end of Klaviyo and its sandbox ----------------------------------------------------
+
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,6 +147,8 @@ INSTALLED_APPS = [
     "integrations",
     "parties",
 ]
+if KLAVIYO_SANDBOX:  # Klaviyo and its sandbox: see the section above.
+    INSTALLED_APPS.append("klaviyo_sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

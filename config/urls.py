@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -5,6 +6,8 @@ from config.views import healthz
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("", include("integrations.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    *([path("sandbox/klaviyo/", include("klaviyo_sandbox.urls"))] if settings.KLAVIYO_SANDBOX else []),
 ]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Membership, Organization, Role, User
 from accounts.tenancy import SESSION_KEY
+from integrations.models import ConnectionStatus, KlaviyoConnection
 
 PASSWORD = "correct horse battery staple"
 _sequence = itertools.count(1)
@@ -69,3 +72,35 @@ def login() -> Callable[..., Client]:
 @pytest.fixture
 def owner(make_member) -> Membership:
     return make_member(role=Role.OWNER)
+
+
+@pytest.fixture
+def make_connection(make_member) -> Callable[..., KlaviyoConnection]:
+    """A Klaviyo connection with tokens, for an organization (created unless given)."""
+
+    def make(
+        organization: Organization | None = None,
+        *,
+        account_id: str | None = None,
+        status: str = ConnectionStatus.ACTIVE,
+        access_token: str = "access-token-1",
+        refresh_token: str = "refresh-token-1",
+        expires_in: int = 3600,
+        **extra: object,
+    ) -> KlaviyoConnection:
+        organization = organization or make_member(role=Role.OWNER).organization
+        number = next(_sequence)
+        return KlaviyoConnection.objects.create(
+            organization=organization,
+            klaviyo_account_id=account_id or f"ACCT{number:02d}",
+            public_api_key=account_id or f"ACCT{number:02d}",
+            klaviyo_organization_name=f"Klaviyo Org {number}",
+            status=status,
+            scopes=["accounts:read", "lists:read", "lists:write"],
+            access_token=access_token,
+            refresh_token=refresh_token,
+            access_token_expires_at=timezone.now() + timedelta(seconds=expires_in),
+            **extra,
+        )
+
+    return make

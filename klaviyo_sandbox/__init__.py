@@ -1,0 +1,1 @@
+"""A local, faithful Klaviyo for development, demos and tests (see README.md)."""

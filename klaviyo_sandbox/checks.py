@@ -1,0 +1,45 @@
+"""System checks: the sandbox must never run beside real Klaviyo credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+
+@register(Tags.compatibility, deploy=False)
+def sandbox_only_without_real_credentials(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Refuse the sandbox when real credentials are configured.
+
+    Settings install the sandbox only in sandbox mode; this catches an INSTALLED_APPS edited by
+    hand, which would otherwise put a fake Klaviyo (and its well-known client secret) next to
+    a real one.
+    """
+    errors: list[Error] = []
+    if not getattr(settings, "KLAVIYO_SANDBOX", False):
+        errors.append(
+            Error(
+                "klaviyo_sandbox is installed while real Klaviyo credentials are configured.",
+                hint="Remove klaviyo_sandbox from INSTALLED_APPS, or unset KLAVIYO_CLIENT_ID "
+                "to run against the sandbox.",
+                id="klaviyo_sandbox.E001",
+            )
+        )
+    if "sandbox" not in settings.DATABASES:
+        errors.append(
+            Error(
+                "klaviyo_sandbox needs its own database alias 'sandbox'.",
+                hint="Set SANDBOX_DATABASE_URL (or leave it unset for a SQLite file).",
+                id="klaviyo_sandbox.E002",
+            )
+        )
+    if "klaviyo_sandbox.routers.SandboxRouter" not in settings.DATABASE_ROUTERS:
+        errors.append(
+            Error(
+                "klaviyo_sandbox.routers.SandboxRouter is not in DATABASE_ROUTERS, so the "
+                "sandbox's rows would land in the product's database.",
+                id="klaviyo_sandbox.E003",
+            )
+        )
+    return errors

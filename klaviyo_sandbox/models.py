@@ -1,0 +1,302 @@
+"""The sandbox's state, kept in its own database (see routers.py).
+
+Nothing here points at a product model: the sandbox is another company's system, and the
+product knows it only through HTTP. Secrets (authorization codes, access and refresh tokens)
+are stored as SHA-256 hashes, as a real authorization server would; the PKCE challenge is
+stored as given because it is already a hash.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Q
+
+
+class OptInProcess(models.TextChoices):
+    SINGLE = "single_opt_in", "Single opt-in"
+    DOUBLE = "double_opt_in", "Double opt-in"
+
+
+class Consent(models.TextChoices):
+    NEVER_SUBSCRIBED = "NEVER_SUBSCRIBED"
+    SUBSCRIBED = "SUBSCRIBED"
+    UNSUBSCRIBED = "UNSUBSCRIBED"
+
+
+class Account(models.Model):
+    """A Klaviyo account (company); its id doubles as the public API key, as in Klaviyo."""
+
+    id = models.CharField(primary_key=True, max_length=6)
+    organization_name = models.CharField(max_length=200)
+    default_sender_name = models.CharField(max_length=200)
+    default_sender_email = models.EmailField()
+    website_url = models.URLField(blank=True, default="")
+    street_address = models.JSONField(default=dict)
+    industry = models.CharField(max_length=100, blank=True, default="")
+    timezone = models.CharField(max_length=64, default="US/Eastern")
+    preferred_currency = models.CharField(max_length=3, default="USD")
+    locale = models.CharField(max_length=16, default="en-US")
+    test_account = models.BooleanField(default=False)
+    # Used when a subscription names no list (Klaviyo's account-level default).
+    default_opt_in_process = models.CharField(
+        max_length=20, choices=OptInProcess.choices, default=OptInProcess.SINGLE
+    )
+    created = models.DateTimeField()
+
+    class Meta:
+        ordering = ["organization_name"]
+
+    def __str__(self) -> str:
+        return f"{self.organization_name} ({self.id})"
+
+
+class KlaviyoList(models.Model):
+    id = models.CharField(primary_key=True, max_length=6)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="lists")
+    name = models.CharField(max_length=255)
+    opt_in_process = models.CharField(max_length=20, choices=OptInProcess.choices)
+    created = models.DateTimeField()
+    updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Profile(models.Model):
+    id = models.CharField(primary_key=True, max_length=26)  # a ULID, as in Klaviyo
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="profiles")
+    email = models.CharField(max_length=254, null=True, blank=True)
+    phone_number = models.CharField(max_length=20, null=True, blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    first_name = models.CharField(max_length=255, null=True, blank=True)
+    last_name = models.CharField(max_length=255, null=True, blank=True)
+    organization = models.CharField(max_length=255, null=True, blank=True)
+    locale = models.CharField(max_length=32, null=True, blank=True)
+    title = models.CharField(max_length=255, null=True, blank=True)
+    image = models.TextField(null=True, blank=True)
+    location = models.JSONField(default=dict)
+    properties = models.JSONField(default=dict)
+    created = models.DateTimeField()
+    updated = models.DateTimeField()
+    last_event_date = models.DateTimeField(null=True, blank=True)
+    # Email marketing consent, the one channel the product asks for.
+    email_consent = models.CharField(
+        max_length=20, choices=Consent.choices, default=Consent.NEVER_SUBSCRIBED
+    )
+    email_consent_timestamp = models.DateTimeField(null=True, blank=True)
+    email_consent_last_updated = models.DateTimeField(null=True, blank=True)
+    email_consent_method = models.CharField(max_length=100, null=True, blank=True)
+    email_consent_method_detail = models.CharField(max_length=255, null=True, blank=True)
+    email_custom_method_detail = models.CharField(max_length=255, null=True, blank=True)
+    email_double_optin = models.BooleanField(null=True, blank=True)
+    sms_consent = models.CharField(
+        max_length=20, choices=Consent.choices, default=Consent.NEVER_SUBSCRIBED
+    )
+    sms_consent_timestamp = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "email"],
+                condition=Q(email__isnull=False),
+                name="sandbox_profile_email_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "phone_number"],
+                condition=Q(phone_number__isnull=False),
+                name="sandbox_profile_phone_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="sandbox_profile_external_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.phone_number or self.external_id or self.id
+
+
+class MembershipStatus(models.TextChoices):
+    MEMBER = "member", "Member"
+    # Subscribed to a double opt-in list, waiting for the confirmation click.
+    PENDING = "pending", "Pending confirmation"
+
+
+class Membership(models.Model):
+    list = models.ForeignKey(KlaviyoList, on_delete=models.CASCADE, related_name="memberships")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="memberships")
+    status = models.CharField(max_length=10, choices=MembershipStatus.choices)
+    requested_at = models.DateTimeField()
+    joined_group_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["list", "profile"], name="sandbox_membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile} in {self.list} ({self.status})"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"
+
+
+class ImportJob(models.Model):
+    """A profile bulk import job; processed when created, so it is complete when first read."""
+
+    id = models.CharField(primary_key=True, max_length=26)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="import_jobs")
+    status = models.CharField(max_length=12, choices=JobStatus.choices)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True)
+    completed_at = models.DateTimeField(null=True)
+    expires_at = models.DateTimeField(null=True)
+    total_count = models.PositiveIntegerField()
+    completed_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    list_ids = models.JSONField(default=list)
+    profile_ids = models.JSONField(default=list)
+    import_errors = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Installation(models.Model):
+    """The OAuth app installed in one account; uninstalling kills every token it issued."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="installations")
+    client_id = models.CharField(max_length=100)
+    scopes = models.TextField()
+    installed_at = models.DateTimeField()
+    uninstalled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-installed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "client_id"],
+                condition=Q(uninstalled_at__isnull=True),
+                name="sandbox_one_active_installation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} in {self.account_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.uninstalled_at is None
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class AuthorizationCode(models.Model):
+    code_hash = models.CharField(max_length=64, unique=True)
+    client_id = models.CharField(max_length=100)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    redirect_uri = models.TextField()
+    scopes = models.TextField()
+    code_challenge = models.CharField(max_length=128)
+    code_challenge_method = models.CharField(max_length=10)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"code for {self.account_id}"
+
+
+class TokenKind(models.TextChoices):
+    ACCESS = "access"
+    REFRESH = "refresh"
+
+
+class Token(models.Model):
+    token_hash = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=10, choices=TokenKind.choices)
+    installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="tokens")
+    # The code that started this grant, so replaying the code can revoke what it issued.
+    code = models.ForeignKey(
+        AuthorizationCode, on_delete=models.SET_NULL, null=True, blank=True, related_name="tokens"
+    )
+    scopes = models.TextField()
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["installation", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} token of {self.installation}"
+
+    def is_live(self, at: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)
+
+
+class RateCounter(models.Model):
+    """Requests in one fixed window for one key, shared by every process through the database."""
+
+    key = models.CharField(max_length=200)
+    window = models.PositiveIntegerField()  # window length in seconds
+    start = models.BigIntegerField()  # window index: epoch seconds // window
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "window", "start"], name="sandbox_rate_window"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.window}s #{self.start}: {self.count}"
+
+
+class FaultKind(models.TextChoices):
+    OUTAGE = "outage", "Outage (503)"
+    THROTTLE = "throttle", "429 storm"
+    LATENCY = "latency", "Slow responses"
+
+
+class Fault(models.Model):
+    """An injected failure, active until `until`; in the database so every process sees it."""
+
+    kind = models.CharField(max_length=10, choices=FaultKind.choices, unique=True)
+    until = models.DateTimeField()
+    delay_seconds = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.kind} until {self.until:%H:%M:%S}"
+
+
+class CallLog(models.Model):
+    """One call to the sandbox's OAuth or API endpoints. Never a token, a body or a query."""
+
+    created_at = models.DateTimeField(db_index=True)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)  # relative to the sandbox root, e.g. /api/lists/
+    operation = models.CharField(max_length=100, blank=True, default="")
+    status = models.PositiveSmallIntegerField()
+    duration_ms = models.PositiveIntegerField()
+    account_id = models.CharField(max_length=6, blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.status}"

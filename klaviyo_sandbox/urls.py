@@ -1,0 +1,2 @@
+app_name = "klaviyo_sandbox"
+urlpatterns: list = []
