@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.http import HttpRequest
 
 from accounts.models import ApiToken, Invite, Membership, Organization, User
 
@@ -90,17 +91,25 @@ class InviteAdmin(admin.ModelAdmin):
     ]
     fields = [*readonly_fields, "revoked_at"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "hint", "user", "organization", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "hint",
+        "user",
+        "organization",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     search_fields = ["name", "user__email", "organization__name"]
     # Only the digest is stored and it is never shown.
     fields = ["name", "hint", "user", "organization", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["name", "hint", "user", "organization", "created_at", "last_used_at"]
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

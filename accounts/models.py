@@ -203,7 +203,9 @@ class ApiToken(models.Model):
     )
     name = models.CharField(max_length=100)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    hint = models.CharField(max_length=16, help_text="The token's first characters, to recognise it.")
+    hint = models.CharField(
+        max_length=16, help_text="The token's first characters, to recognise it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -284,7 +284,8 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 membership=request.membership, name=form.cleaned_data["name"]
             )
             messages.success(
-                request, f"Created the token “{token.name}”. Copy it now: it will not be shown again."
+                request,
+                f"Created the token “{token.name}”. Copy it now: it will not be shown again.",
             )
             form = ApiTokenForm()
         else:

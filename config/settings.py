@@ -72,7 +72,9 @@ with exit_on_configuration_error():
     KLAVIYO_SANDBOX = not env.str("KLAVIYO_CLIENT_ID", default="")
     # Where the product reaches the sandbox: mounted in-process by default, or its own
     # process (`manage.py sandbox_server --port 8100`, then SANDBOX_URL=http://127.0.0.1:8100).
-    SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8000/sandbox/klaviyo").rstrip("/")
+    SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8000/sandbox/klaviyo").rstrip(
+        "/"
+    )
     # The sandbox's one OAuth app. Public development values: they protect nothing real.
     SANDBOX_CLIENT_ID = "partyline-sandbox"
     SANDBOX_CLIENT_SECRET = "partyline-sandbox-secret"  # noqa: S105
@@ -91,8 +93,7 @@ with exit_on_configuration_error():
     KLAVIYO_SCOPES = env.str(
         "KLAVIYO_SCOPES",
         default=(
-            "accounts:read lists:read lists:write profiles:read profiles:write "
-            "subscriptions:write"
+            "accounts:read lists:read lists:write profiles:read profiles:write subscriptions:write"
         ),
     )
     KLAVIYO_AUTHORIZE_URL = env.str(

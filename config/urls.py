@@ -9,5 +9,9 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    *([path("sandbox/klaviyo/", include("klaviyo_sandbox.urls"))] if settings.KLAVIYO_SANDBOX else []),
+    *(
+        [path("sandbox/klaviyo/", include("klaviyo_sandbox.urls"))]
+        if settings.KLAVIYO_SANDBOX
+        else []
+    ),
 ]

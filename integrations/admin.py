@@ -34,7 +34,12 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
         "last_error",
     ]
     list_filter = ["status", "organization"]
-    search_fields = ["klaviyo_organization_name", "klaviyo_account_id", "organization__name", "label"]
+    search_fields = [
+        "klaviyo_organization_name",
+        "klaviyo_account_id",
+        "organization__name",
+        "label",
+    ]
     list_select_related = ["organization"]
     # The token columns are excluded from every form: an operator sees presence, never value.
     fields = [
@@ -72,7 +77,9 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
         return connection.has_refresh_token
 
     @admin.action(description="Refresh token now")
-    def refresh_token_now(self, request: HttpRequest, queryset: QuerySet[KlaviyoConnection]) -> None:
+    def refresh_token_now(
+        self, request: HttpRequest, queryset: QuerySet[KlaviyoConnection]
+    ) -> None:
         for connection in queryset:
             try:
                 tokens.refresh_now(connection=connection)
@@ -87,12 +94,16 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
     ) -> None:
         for connection in queryset:
             try:
-                confirmed = services.connection_disconnect(connection=connection, actor=request.user)
+                confirmed = services.connection_disconnect(
+                    connection=connection, actor=request.user
+                )
             except SecretDecryptionError as error:
                 self.message_user(request, f"{connection}: {error}", messages.ERROR)
                 continue
             if confirmed:
-                self.message_user(request, f"{connection}: revoked and disconnected.", messages.SUCCESS)
+                self.message_user(
+                    request, f"{connection}: revoked and disconnected.", messages.SUCCESS
+                )
             else:
                 self.message_user(
                     request,
@@ -106,7 +117,16 @@ class OAuthStateAdmin(admin.ModelAdmin):
     list_display = ["created_at", "user", "organization", "expires_at", "used_at"]
     list_filter = ["used_at"]
     # The verifier and browser nonce are never shown.
-    fields = ["user", "organization", "label", "reconnect", "redirect_uri", "created_at", "expires_at", "used_at"]
+    fields = [
+        "user",
+        "organization",
+        "label",
+        "reconnect",
+        "redirect_uri",
+        "created_at",
+        "expires_at",
+        "used_at",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

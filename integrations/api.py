@@ -22,8 +22,8 @@ from accounts.models import Membership
 from accounts.tenancy import get_for_org_or_404
 from integrations import services
 from integrations.fields import SecretDecryptionError
-from integrations.models import ConnectionStatus, KlaviyoConnection
 from integrations.flow import browser_nonce, redirect_uri_for
+from integrations.models import ConnectionStatus, KlaviyoConnection
 
 logger = logging.getLogger(__name__)
 

@@ -42,9 +42,7 @@ class KlaviyoConnection(models.Model):
     scopes = models.JSONField(default=list, blank=True)
 
     access_token = EncryptedSecretField(null=True, blank=True, max_length=ACCESS_TOKEN_MAX_LENGTH)
-    refresh_token = EncryptedSecretField(
-        null=True, blank=True, max_length=REFRESH_TOKEN_MAX_LENGTH
-    )
+    refresh_token = EncryptedSecretField(null=True, blank=True, max_length=REFRESH_TOKEN_MAX_LENGTH)
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
 
     connected_by = models.ForeignKey(

@@ -66,7 +66,9 @@ class StaticTokenSource:
         return self._token
 
 
-def klaviyo_client(*, connection: KlaviyoConnection, config: KlaviyoConfig | None = None) -> KlaviyoClient:
+def klaviyo_client(
+    *, connection: KlaviyoConnection, config: KlaviyoConfig | None = None
+) -> KlaviyoClient:
     """The Klaviyo API client for a connection, with tokens from integrations.tokens."""
     return KlaviyoClient(token_source=ConnectionTokenSource(connection, config), config=config)
 
@@ -204,7 +206,9 @@ def connection_complete(
         code_verifier=reveal(attempt.code_verifier),
         redirect_uri=attempt.redirect_uri,
     )
-    account = KlaviyoClient(token_source=StaticTokenSource(tokens.access_token), config=config).get_account()
+    account = KlaviyoClient(
+        token_source=StaticTokenSource(tokens.access_token), config=config
+    ).get_account()
     attributes = account.get("attributes", {})
     contact = attributes.get("contact_information") or {}
     now = timezone.now()
@@ -267,7 +271,7 @@ def connection_disconnect(
     revoke_error: KlaviyoError | None = None
     if refresh_token:
         try:
-            oauth.revoke(config=config, token=refresh_token, token_type_hint="refresh_token")
+            oauth.revoke(config=config, token=refresh_token)
         except KlaviyoError as error:
             revoke_error = error
     with transaction.atomic():

@@ -97,7 +97,10 @@ def get_refreshed_access_token(
 ) -> str:
     """A token newer than `rejected` (which Klaviyo just answered with 401)."""
     return _refresh_single_flight(
-        connection_id=connection.pk, rejected=rejected, config=config or klaviyo_config(), sleep=sleep
+        connection_id=connection.pk,
+        rejected=rejected,
+        config=config or klaviyo_config(),
+        sleep=sleep,
     )
 
 
@@ -191,7 +194,9 @@ def _claim_lease(connection_id: int, *, holder: str, seconds: float) -> bool:
     claimed = (
         KlaviyoConnection.objects.filter(pk=connection_id, status=ConnectionStatus.ACTIVE)
         .filter(Q(refresh_lease_expires_at__isnull=True) | Q(refresh_lease_expires_at__lt=now))
-        .update(refresh_lease_holder=holder, refresh_lease_expires_at=now + timedelta(seconds=seconds))
+        .update(
+            refresh_lease_holder=holder, refresh_lease_expires_at=now + timedelta(seconds=seconds)
+        )
     )
     return claimed == 1
 
@@ -225,7 +230,9 @@ def _refresh_holding_lease(
             return get_access_token(connection=latest, config=config)
         mark_needs_reconnect(
             connection=latest,
-            reason="Klaviyo rejected the refresh token: the app was uninstalled or the token expired.",
+            reason=(
+                "Klaviyo rejected the refresh token: the app was uninstalled or the token expired."
+            ),
         )
         raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id)) from None
     except KlaviyoRateLimited:
@@ -255,7 +262,9 @@ def _refresh_holding_lease(
         # the newest, and with rotation the previous refresh token no longer works.
         KlaviyoConnection.objects.filter(pk=connection_id).update(**updates, updated_at=now)
         ConnectionEvent.objects.create(
-            organization_id=row.organization_id, connection_id=connection_id, kind=EventKind.REFRESHED
+            organization_id=row.organization_id,
+            connection_id=connection_id,
+            kind=EventKind.REFRESHED,
         )
     logger.info("Refreshed the Klaviyo access token of connection %s", connection_id)
     return response.access_token

@@ -158,9 +158,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         )
     except services.ConnectAttemptInvalid as error:
         logger.info("Klaviyo callback with an invalid connect attempt: %s", error.reason)
-        messages.error(
-            request, "This connection attempt is no longer valid. Please start again."
-        )
+        messages.error(request, "This connection attempt is no longer valid. Please start again.")
         return redirect(_settings_url(error="klaviyo_connection_failed"))
     except services.ConnectDeclined:
         return render(request, "integrations/declined.html", {"connect_form": ConnectForm()})
@@ -194,7 +192,9 @@ def callback(request: HttpRequest) -> HttpResponse:
     connection = result.connection
     request.session.pop(BROWSER_NONCE_SESSION_KEY, None)
     verb = "Reconnected" if result.reconnected else "Connected"
-    messages.success(request, f"{verb} {connection.klaviyo_organization_name or connection.klaviyo_account_id}.")
+    messages.success(
+        request, f"{verb} {connection.klaviyo_organization_name or connection.klaviyo_account_id}."
+    )
     return redirect(_settings_url(connected="klaviyo"))
 
 

@@ -18,7 +18,10 @@ from klaviyo_sandbox.routers import DATABASE
 def fault_start(*, kind: str, seconds: float, delay_seconds: float = 0) -> Fault:
     fault, _ = Fault.objects.using(DATABASE).update_or_create(
         kind=kind,
-        defaults={"until": clock.now() + timedelta(seconds=seconds), "delay_seconds": delay_seconds},
+        defaults={
+            "until": clock.now() + timedelta(seconds=seconds),
+            "delay_seconds": delay_seconds,
+        },
     )
     return fault
 
@@ -32,8 +35,7 @@ def fault_clear(*, kind: str | None = None) -> None:
 
 def faults_active() -> dict[str, Fault]:
     return {
-        fault.kind: fault
-        for fault in Fault.objects.using(DATABASE).filter(until__gt=clock.now())
+        fault.kind: fault for fault in Fault.objects.using(DATABASE).filter(until__gt=clock.now())
     }
 
 

@@ -68,17 +68,19 @@ class KlaviyoList(models.Model):
 
 
 class Profile(models.Model):
+    # Klaviyo tells "never set" (null) from "" in its JSON, so nullable text fields here
+    # are deliberate (hence the DJ001 exemptions).
     id = models.CharField(primary_key=True, max_length=26)  # a ULID, as in Klaviyo
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="profiles")
-    email = models.CharField(max_length=254, null=True, blank=True)
-    phone_number = models.CharField(max_length=20, null=True, blank=True)
-    external_id = models.CharField(max_length=255, null=True, blank=True)
-    first_name = models.CharField(max_length=255, null=True, blank=True)
-    last_name = models.CharField(max_length=255, null=True, blank=True)
-    organization = models.CharField(max_length=255, null=True, blank=True)
-    locale = models.CharField(max_length=32, null=True, blank=True)
-    title = models.CharField(max_length=255, null=True, blank=True)
-    image = models.TextField(null=True, blank=True)
+    email = models.CharField(max_length=254, null=True, blank=True)  # noqa: DJ001
+    phone_number = models.CharField(max_length=20, null=True, blank=True)  # noqa: DJ001
+    external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    first_name = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    last_name = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    organization = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    locale = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
+    title = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    image = models.TextField(null=True, blank=True)  # noqa: DJ001
     location = models.JSONField(default=dict)
     properties = models.JSONField(default=dict)
     created = models.DateTimeField()
@@ -90,9 +92,9 @@ class Profile(models.Model):
     )
     email_consent_timestamp = models.DateTimeField(null=True, blank=True)
     email_consent_last_updated = models.DateTimeField(null=True, blank=True)
-    email_consent_method = models.CharField(max_length=100, null=True, blank=True)
-    email_consent_method_detail = models.CharField(max_length=255, null=True, blank=True)
-    email_custom_method_detail = models.CharField(max_length=255, null=True, blank=True)
+    email_consent_method = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    email_consent_method_detail = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    email_custom_method_detail = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     email_double_optin = models.BooleanField(null=True, blank=True)
     sms_consent = models.CharField(
         max_length=20, choices=Consent.choices, default=Consent.NEVER_SUBSCRIBED

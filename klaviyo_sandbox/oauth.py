@@ -198,7 +198,7 @@ def client_authenticate(authorization: str) -> str:
     return client_id
 
 
-def _issue(
+def tokens_issue(
     *,
     installation: Installation,
     scopes: str,
@@ -282,7 +282,7 @@ def token_exchange_code(
             installation = installation_install(
                 account=grant.account, client_id=client_id, scopes=grant.scopes
             )
-            return _issue(installation=installation, scopes=grant.scopes, code=grant)
+            return tokens_issue(installation=installation, scopes=grant.scopes, code=grant)
         # RFC 6749 §4.1.2: a replayed code SHOULD revoke the tokens it issued (committed
         # before the error is raised, which would otherwise roll it back).
         Token.objects.using(DATABASE).filter(code=grant, revoked_at__isnull=True).update(
@@ -329,10 +329,10 @@ def token_refresh(*, client_id: str, refresh_token: str) -> IssuedTokens:
         if settings.SANDBOX_ROTATE_REFRESH_TOKENS:
             token.revoked_at = now
             token.save(update_fields=["revoked_at"])
-            return _issue(installation=installation, scopes=installation.scopes, code=token.code)
+            return tokens_issue(installation=installation, scopes=installation.scopes, code=token.code)
         token.last_used_at = now
         token.save(update_fields=["last_used_at"])
-        return _issue(
+        return tokens_issue(
             installation=installation,
             scopes=installation.scopes,
             code=token.code,

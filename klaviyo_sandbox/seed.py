@@ -56,7 +56,12 @@ ACCOUNTS: list[dict[str, Any]] = [
 
 # One list each, so a demo has something to look at before the product creates its own.
 LISTS: list[dict[str, Any]] = [
-    {"id": "AcmNws", "account_id": "AcmePt", "name": "Newsletter", "opt_in_process": "single_opt_in"},
+    {
+        "id": "AcmNws",
+        "account_id": "AcmePt",
+        "name": "Newsletter",
+        "opt_in_process": "single_opt_in",
+    },
     {"id": "BrkVip", "account_id": "BarkCo", "name": "VIP pack", "opt_in_process": "double_opt_in"},
 ]
 

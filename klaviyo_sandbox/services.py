@@ -61,9 +61,7 @@ def list_get(*, account: Account, list_id: str) -> KlaviyoList:
     return klaviyo_list
 
 
-def list_create(
-    *, account: Account, name: str, opt_in_process: str | None = None
-) -> KlaviyoList:
+def list_create(*, account: Account, name: str, opt_in_process: str | None = None) -> KlaviyoList:
     if not name.strip():
         raise invalid("A list name is required.", pointer="/data/attributes/name")
     now = clock.now()
@@ -184,9 +182,7 @@ def profile_create(*, account: Account, attributes: dict[str, Any]) -> Profile:
     pointer = "/data/attributes"
     identifiers = _identifiers(attributes, pointer)
     if not any(identifiers.values()):
-        raise invalid(
-            "One of email, phone_number or external_id is required.", pointer=pointer
-        )
+        raise invalid("One of email, phone_number or external_id is required.", pointer=pointer)
     with transaction.atomic(using=DATABASE):
         existing = _matching_profiles(account, identifiers)
         if existing:
@@ -207,7 +203,9 @@ def profile_upsert(
         if data.get("id"):
             profile = Profile.objects.using(DATABASE).filter(account=account, id=data["id"]).first()
             if profile is None:
-                raise not_found(f"A profile with id {data['id']} does not exist.", pointer=f"{pointer}/id")
+                raise not_found(
+                    f"A profile with id {data['id']} does not exist.", pointer=f"{pointer}/id"
+                )
             others = [p for p in _matching_profiles(account, identifiers) if p.pk != profile.pk]
             if others:
                 raise _duplicate(others[0], f"{pointer}/attributes")
@@ -289,8 +287,12 @@ def bulk_import(*, account: Account, data: dict[str, Any]) -> ImportJob:
             except ApiError as error:
                 job.failed_count += 1
                 job.import_errors.append(
-                    {"code": error.code, "title": error.title, "detail": error.detail,
-                     "source": {"pointer": error.pointer or pointer}}
+                    {
+                        "code": error.code,
+                        "title": error.title,
+                        "detail": error.detail,
+                        "source": {"pointer": error.pointer or pointer},
+                    }
                 )
                 continue
             job.completed_count += 1
@@ -363,7 +365,11 @@ def subscribe(*, account: Account, data: dict[str, Any]) -> None:
         pointer = f"{base}/{index}/attributes"
         entry_attributes = entry["attributes"]
         identifiers = _identifiers(
-            {key: entry_attributes[key] for key in ("email", "phone_number") if key in entry_attributes},
+            {
+                key: entry_attributes[key]
+                for key in ("email", "phone_number")
+                if key in entry_attributes
+            },
             pointer,
         )
         if not any(identifiers.values()) and not entry.get("id"):
@@ -397,7 +403,9 @@ def subscribe(*, account: Account, data: dict[str, Any]) -> None:
         for entry, identifiers, email_marketing, sms_marketing, consented_at in plans:
             profile = None
             if entry.get("id"):
-                profile = Profile.objects.using(DATABASE).filter(account=account, id=entry["id"]).first()
+                profile = (
+                    Profile.objects.using(DATABASE).filter(account=account, id=entry["id"]).first()
+                )
             if profile is None:
                 matches = _matching_profiles(account, identifiers)
                 profile = matches[0] if matches else _new_profile(account)
@@ -409,7 +417,9 @@ def subscribe(*, account: Account, data: dict[str, Any]) -> None:
                     profile.email_custom_method_detail = custom_source
                 else:
                     _subscribe_email(
-                        profile, at=consented_at or now, custom_source=custom_source,
+                        profile,
+                        at=consented_at or now,
+                        custom_source=custom_source,
                         double_optin=False,
                     )
             if sms_marketing and profile.phone_number:

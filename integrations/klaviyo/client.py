@@ -332,7 +332,8 @@ class KlaviyoClient:
         json: Any = None,
         idempotent: bool = True,
     ) -> JSONDict | None:
-        """Send one API call, with the retries it deserves; None for 202, 204 or no body.
+        """Send one API call with the retries it deserves; the JSON document, or None for a
+        204 or an empty body (a subscribe job's 202).
 
         `idempotent=False` retries only what cannot have reached Klaviyo (connect timeouts and
         429s), so a replay never repeats a side effect.

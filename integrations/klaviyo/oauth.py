@@ -21,6 +21,7 @@ import requests
 
 from integrations.klaviyo.config import KlaviyoConfig
 from integrations.klaviyo.errors import (
+    KlaviyoError,
     KlaviyoInvalidClient,
     KlaviyoInvalidGrant,
     KlaviyoOAuthError,
@@ -113,9 +114,13 @@ def exchange_code(
             "code_verifier": code_verifier,
             "redirect_uri": redirect_uri,
         },
-        secrets=(code, code_verifier),
     )
-    return _token_response(response, secrets=(code, code_verifier), default_scopes=config.scopes)
+    return _token_response(
+        response,
+        secrets=(code, code_verifier, config.client_secret),
+        default_scopes=config.scopes,
+        sent_redirect_uri=True,
+    )
 
 
 def refresh(*, config: KlaviyoConfig, refresh_token: str) -> TokenResponse:
@@ -129,9 +134,10 @@ def refresh(*, config: KlaviyoConfig, refresh_token: str) -> TokenResponse:
         config=config,
         url=config.token_url,
         data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-        secrets=(refresh_token,),
     )
-    return _token_response(response, secrets=(refresh_token,), default_scopes=())
+    return _token_response(
+        response, secrets=(refresh_token, config.client_secret), default_scopes=()
+    )
 
 
 def revoke(
@@ -149,10 +155,10 @@ def revoke(
         config=config,
         url=config.revoke_url,
         data={"token": token, "token_type_hint": token_type_hint},
-        secrets=(token,),
     )
-    if not response.ok:
-        raise _token_error(response, secrets=(token,))
+    # Any other answer, a redirect included, leaves the token alive: say so.
+    if not 200 <= response.status_code < 300:
+        raise _token_error(response, secrets=(token, config.client_secret))
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
@@ -165,9 +171,7 @@ def _basic_auth(config: KlaviyoConfig) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
-def _post(
-    *, config: KlaviyoConfig, url: str, data: dict[str, str], secrets: tuple[str, ...]
-) -> requests.Response:
+def _post(*, config: KlaviyoConfig, url: str, data: dict[str, str]) -> requests.Response:
     """POST a form to the token or revoke endpoint; transport failures become Unavailable."""
     path = urlsplit(url).path
     grant = data.get("grant_type", "revoke")
@@ -188,7 +192,7 @@ def _post(
     except requests.Timeout as exc:
         _log(path=path, grant=grant, status=None, started=started)
         raise KlaviyoUnavailable(detail=f"{path} timed out after {config.timeout:g}s") from exc
-    except requests.RequestException as exc:
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
         _log(path=path, grant=grant, status=None, started=started)
         # The exception text can include the URL but never the form; name only its class.
         raise KlaviyoUnavailable(detail=f"{path} unreachable ({type(exc).__name__})") from exc
@@ -223,10 +227,14 @@ def _json(response: requests.Response) -> dict[str, Any] | None:
 
 
 def _token_response(
-    response: requests.Response, *, secrets: tuple[str, ...], default_scopes: tuple[str, ...]
+    response: requests.Response,
+    *,
+    secrets: tuple[str, ...],
+    default_scopes: tuple[str, ...],
+    sent_redirect_uri: bool = False,
 ) -> TokenResponse:
     if response.status_code != 200:
-        raise _token_error(response, secrets=secrets)
+        raise _token_error(response, secrets=secrets, sent_redirect_uri=sent_redirect_uri)
     body = _json(response) or {}
     access_token = body.get("access_token")
     if not isinstance(access_token, str) or not access_token:
@@ -247,7 +255,9 @@ def _token_response(
     )
 
 
-def _token_error(response: requests.Response, *, secrets: tuple[str, ...]) -> Exception:
+def _token_error(
+    response: requests.Response, *, secrets: tuple[str, ...], sent_redirect_uri: bool = False
+) -> KlaviyoError:
     """Map a failed token or revoke response to our hierarchy.
 
     Status decides first: a 429 is Klaviyo's refresh limit whatever the body says (so it is
@@ -276,9 +286,10 @@ def _token_error(response: requests.Response, *, secrets: tuple[str, ...]) -> Ex
 
     if error in _CLIENT_ERRORS or (error is None and status == 401):
         cls: type[KlaviyoOAuthError] = KlaviyoInvalidClient
-    elif description and "redirect" in description.lower():
+    elif sent_redirect_uri and description and "redirect" in description.lower():
         # A redirect URI that is not allowlisted (or differs from the authorize request) is a
         # deployment setting to fix; RFC 6749 reports it as invalid_grant or invalid_request.
+        # Only a code exchange sends one, so a refresh's invalid_grant always means reconnect.
         cls = KlaviyoInvalidClient
     elif error == "invalid_grant":
         cls = KlaviyoInvalidGrant

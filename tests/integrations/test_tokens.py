@@ -23,7 +23,12 @@ TOKEN_URL = "https://klaviyo.test/oauth/token"
 
 
 def token_body(access: str = "access-token-2", refresh: str | None = "refresh-token-2") -> str:
-    body = {"access_token": access, "token_type": "Bearer", "expires_in": 3600, "scope": "accounts:read"}
+    body = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "scope": "accounts:read",
+    }
     if refresh:
         body["refresh_token"] = refresh
     return json.dumps(body)
@@ -115,7 +120,9 @@ def test_refresh_limit_is_waited_out_not_a_lost_token(make_connection):
     """Klaviyo allows ten refreshes a minute; a 429 means wait, not reconnect."""
     connection = make_connection()
     expire(connection, seconds_left=-5)
-    responses.post(TOKEN_URL, status=429, headers={"Retry-After": "7"}, json={"error": "rate_limited"})
+    responses.post(
+        TOKEN_URL, status=429, headers={"Retry-After": "7"}, json={"error": "rate_limited"}
+    )
     responses.post(TOKEN_URL, body=token_body())
     waits: list[float] = []
 
@@ -176,7 +183,9 @@ def test_waiter_uses_the_token_another_process_just_saved(make_connection):
             refresh_lease_expires_at=None,
         )
 
-    token = tokens.get_access_token(connection=connection, config=CONFIG, sleep=other_process_finishes)
+    token = tokens.get_access_token(
+        connection=connection, config=CONFIG, sleep=other_process_finishes
+    )
 
     assert token == "access-token-from-elsewhere"
     assert len(responses.calls) == 0

@@ -24,8 +24,7 @@ class Command(BaseCommand):
         except (KlaviyoError, tokens.ConnectionUnusable, SecretDecryptionError) as error:
             raise CommandError(str(error)) from None
         connection.refresh_from_db()
+        expires = f"{connection.access_token_expires_at:%Y-%m-%d %H:%M:%S %Z}"
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Refreshed; the new access token expires at {connection.access_token_expires_at:%Y-%m-%d %H:%M:%S %Z}."
-            )
+            self.style.SUCCESS(f"Refreshed; the new access token expires at {expires}.")
         )

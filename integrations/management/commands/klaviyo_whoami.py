@@ -1,4 +1,4 @@
-"""Print the Klaviyo account behind a connection (calls GET /api/accounts through the token door)."""
+"""Print the Klaviyo account behind a connection (GET /api/accounts through the token door)."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 

@@ -1,0 +1,252 @@
+"""The REST endpoints (`/api/...`): parse the query, call a service, answer a JSON:API document.
+
+Authentication, scopes, rate limits and body validation happened in `endpoint.api_endpoint`.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from klaviyo_sandbox import services
+from klaviyo_sandbox.endpoint import ApiCall, api_endpoint
+from klaviyo_sandbox.jsonapi import (
+    ApiError,
+    account_resource,
+    api_url,
+    collection_links,
+    decode_cursor,
+    document_response,
+    encode_cursor,
+    error_response,
+    import_job_resource,
+    invalid,
+    list_param,
+    list_resource,
+    not_found,
+    page_size,
+    parse_filter,
+    profile_resource,
+)
+from klaviyo_sandbox.models import KlaviyoList, Membership, MembershipStatus, Profile
+from klaviyo_sandbox.routers import DATABASE
+
+EQUALS_OR_ANY = {"equals", "any"}
+
+
+def _filtered(queryset: QuerySet, terms: list[tuple[str, list[str]]], prefix: str = "") -> QuerySet:
+    for name, values in terms:
+        if name == "email":
+            values = [value.strip().lower() for value in values]
+        queryset = queryset.filter(**{f"{prefix}{name}__in": values})
+    return queryset
+
+
+@api_endpoint(GET="get_accounts")
+def accounts(call: ApiCall) -> HttpResponse:
+    # An OAuth token sees exactly one account: the one the app is installed in.
+    request = call.request
+    return document_response(
+        {
+            "data": [account_resource(request, call.account)],
+            "links": {"self": api_url(request, "accounts/")},
+        }
+    )
+
+
+@api_endpoint(GET="get_account")
+def account(call: ApiCall, account_id: str) -> HttpResponse:
+    if account_id != call.account.id:
+        raise not_found(f"An account with id {account_id} does not exist.")
+    resource = account_resource(call.request, call.account)
+    return document_response({"data": resource, "links": {"self": resource["links"]["self"]}})
+
+
+@api_endpoint(GET="get_lists", POST="create_list")
+def lists(call: ApiCall) -> HttpResponse:
+    request = call.request
+    if request.method == "POST":
+        attributes = call.body["data"]["attributes"]
+        klaviyo_list = services.list_create(
+            account=call.account,
+            name=attributes["name"],
+            opt_in_process=attributes.get("opt_in_process"),
+        )
+        resource = list_resource(request, klaviyo_list)
+        return document_response(
+            {"data": resource, "links": {"self": resource["links"]["self"]}}, status=201
+        )
+
+    size = page_size(request, default=10, maximum=10)
+    terms = parse_filter(request, {"name": EQUALS_OR_ANY, "id": EQUALS_OR_ANY})
+    queryset = _filtered(KlaviyoList.objects.using(DATABASE).filter(account=call.account), terms)
+    cursor = decode_cursor(request, "id")
+    if cursor is not None:
+        queryset = queryset.filter(id__gt=cursor)
+    page = list(queryset.order_by("id")[: size + 1])
+    next_cursor = encode_cursor("id", page[size - 1].id) if len(page) > size else None
+    fields = list_param(request, "fields[list]")
+    return document_response(
+        {
+            "data": [list_resource(request, item, fields=fields) for item in page[:size]],
+            "links": collection_links(request, next_cursor),
+        }
+    )
+
+
+@api_endpoint(GET="get_list", PATCH="update_list", DELETE="delete_list")
+def list_detail(call: ApiCall, list_id: str) -> HttpResponse:
+    request = call.request
+    klaviyo_list = services.list_get(account=call.account, list_id=list_id)
+    if request.method == "DELETE":
+        services.list_delete(klaviyo_list=klaviyo_list)
+        return document_response(None, status=204)
+    if request.method == "PATCH":
+        data = call.body["data"]
+        if data["id"] != list_id:
+            raise ApiError(
+                409,
+                "conflict",
+                "Conflict.",
+                "The id in the body does not match the id in the URL.",
+                pointer="/data/id",
+            )
+        klaviyo_list = services.list_update(
+            klaviyo_list=klaviyo_list, attributes=data["attributes"]
+        )
+    profile_count = None
+    if request.method == "GET" and "profile_count" in list_param(
+        request, "additional-fields[list]"
+    ):
+        profile_count = services.list_profile_count(klaviyo_list=klaviyo_list)
+    resource = list_resource(
+        request,
+        klaviyo_list,
+        profile_count=profile_count,
+        fields=list_param(request, "fields[list]"),
+    )
+    return document_response({"data": resource, "links": {"self": resource["links"]["self"]}})
+
+
+@api_endpoint(GET="get_profiles_for_list")
+def list_profiles(call: ApiCall, list_id: str) -> HttpResponse:
+    request = call.request
+    klaviyo_list = services.list_get(account=call.account, list_id=list_id)
+    size = page_size(request, default=20, maximum=100)
+    terms = parse_filter(request, {"email": EQUALS_OR_ANY, "phone_number": EQUALS_OR_ANY})
+    sort = request.GET.get("sort", "joined_group_at")
+    if sort not in {"joined_group_at", "-joined_group_at"}:
+        raise invalid(f"Invalid sort: {sort!r}.", parameter="sort")
+    descending = sort.startswith("-")
+    # Members only: a double opt-in subscriber joins when they confirm.
+    memberships = _filtered(
+        Membership.objects.using(DATABASE)
+        .filter(list=klaviyo_list, status=MembershipStatus.MEMBER)
+        .select_related("profile"),
+        terms,
+        prefix="profile__",
+    )
+    cursor = decode_cursor(request, "member")
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise invalid("Invalid cursor provided.", parameter="page[cursor]")
+        memberships = memberships.filter(**{"pk__lt" if descending else "pk__gt": int(cursor)})
+    page = list(memberships.order_by("-pk" if descending else "pk")[: size + 1])
+    next_cursor = encode_cursor("member", page[size - 1].pk) if len(page) > size else None
+    subscriptions = "subscriptions" in list_param(request, "additional-fields[profile]")
+    fields = list_param(request, "fields[profile]")
+    return document_response(
+        {
+            "data": [
+                profile_resource(
+                    request,
+                    membership.profile,
+                    membership=membership,
+                    subscriptions=subscriptions,
+                    fields=fields,
+                )
+                for membership in page[:size]
+            ],
+            "links": collection_links(request, next_cursor),
+        }
+    )
+
+
+@api_endpoint(GET="get_profiles", POST="create_profile")
+def profiles(call: ApiCall) -> HttpResponse:
+    request = call.request
+    subscriptions = "subscriptions" in list_param(request, "additional-fields[profile]")
+    if request.method == "POST":
+        profile = services.profile_create(
+            account=call.account, attributes=call.body["data"]["attributes"]
+        )
+        resource = profile_resource(request, profile, subscriptions=subscriptions)
+        return document_response(
+            {"data": resource, "links": {"self": resource["links"]["self"]}}, status=201
+        )
+
+    size = page_size(request, default=20, maximum=100)
+    terms = parse_filter(
+        request,
+        {name: EQUALS_OR_ANY for name in ("id", "email", "phone_number", "external_id")},
+    )
+    # Profile ids are ULIDs, so id order is creation order.
+    sort = request.GET.get("sort", "id")
+    if sort not in {"id", "-id", "created", "-created"}:
+        raise invalid(f"The sandbox does not sort profiles by {sort!r}.", parameter="sort")
+    descending = sort.startswith("-")
+    queryset = _filtered(Profile.objects.using(DATABASE).filter(account=call.account), terms)
+    cursor = decode_cursor(request, "id")
+    if cursor is not None:
+        queryset = queryset.filter(**{"id__lt" if descending else "id__gt": cursor})
+    page = list(queryset.order_by("-id" if descending else "id")[: size + 1])
+    next_cursor = encode_cursor("id", page[size - 1].id) if len(page) > size else None
+    fields = list_param(request, "fields[profile]")
+    return document_response(
+        {
+            "data": [
+                profile_resource(request, item, subscriptions=subscriptions, fields=fields)
+                for item in page[:size]
+            ],
+            "links": collection_links(request, next_cursor),
+        }
+    )
+
+
+@api_endpoint(POST="create_or_update_profile")
+def profile_import(call: ApiCall) -> HttpResponse:
+    request = call.request
+    profile, created = services.profile_upsert(account=call.account, data=call.body["data"])
+    subscriptions = "subscriptions" in list_param(request, "additional-fields[profile]")
+    resource = profile_resource(request, profile, subscriptions=subscriptions)
+    return document_response(
+        {"data": resource, "links": {"self": resource["links"]["self"]}},
+        status=201 if created else 200,
+    )
+
+
+@api_endpoint(POST="bulk_import_profiles")
+def bulk_import_jobs(call: ApiCall) -> HttpResponse:
+    job = services.bulk_import(account=call.account, data=call.body["data"])
+    resource = import_job_resource(call.request, job)
+    return document_response(
+        {"data": resource, "links": {"self": resource["links"]["self"]}}, status=202
+    )
+
+
+@api_endpoint(GET="get_bulk_import_profiles_job")
+def bulk_import_job(call: ApiCall, job_id: str) -> HttpResponse:
+    job = services.import_job_get(account=call.account, job_id=job_id)
+    resource = import_job_resource(call.request, job)
+    return document_response({"data": resource, "links": {"self": resource["links"]["self"]}})
+
+
+@api_endpoint(POST="bulk_subscribe_profiles")
+def subscription_jobs(call: ApiCall) -> HttpResponse:
+    services.subscribe(account=call.account, data=call.body["data"])
+    return document_response(None, status=202)
+
+
+def unknown(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any other /api/ path: Klaviyo's JSON 404, not an HTML page."""
+    return error_response(not_found(f"No endpoint at /api/{path}."))

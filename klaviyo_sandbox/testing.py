@@ -1,0 +1,287 @@
+"""The sandbox as tests use it: shortcuts past the browser, faults, the clock, the call log,
+and a bridge that lets a `requests`-based client talk to the sandbox in-process.
+
+    from klaviyo_sandbox import testing
+
+    tokens = testing.install_app(account="AcmePt")
+    with testing.route_requests_to_sandbox():
+        ...  # the product's Klaviyo client, unchanged, against the sandbox
+    assert testing.call_count("POST", "/api/profile-bulk-import-jobs") == 1
+
+Tests that touch the sandbox need its database:
+`@pytest.mark.django_db(databases=["default", "sandbox"])`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.test import Client, override_settings
+
+from klaviyo_sandbox import clock, faults, oauth, services
+from klaviyo_sandbox.models import (
+    Account,
+    CallLog,
+    FaultKind,
+    Installation,
+    KlaviyoList,
+    Membership,
+    MembershipStatus,
+    OptInProcess,
+)
+from klaviyo_sandbox.routers import DATABASE
+
+DEFAULT_SCOPES = " ".join(oauth.APP_SCOPES)
+ACME = "AcmePt"
+BARK = "BarkCo"
+
+
+@dataclass(frozen=True)
+class InstalledApp:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    scope: str
+    installation: Installation
+
+    @property
+    def account_id(self) -> str:
+        return self.installation.account_id
+
+    def headers(self, revision: str | None = None) -> dict[str, str]:
+        """Request headers for the REST API, for `Client.get(..., headers=...)`."""
+        return {
+            "Authorization": f"Bearer {self.access_token}",
+            "revision": revision or settings.KLAVIYO_REVISION,
+            "Accept": "application/vnd.api+json",
+        }
+
+
+def _account(account: Account | str) -> Account:
+    services.sandbox_seed()
+    if isinstance(account, Account):
+        return account
+    return Account.objects.using(DATABASE).get(id=account)
+
+
+def install_app(
+    *, account: Account | str = ACME, scopes: str | list[str] | None = None
+) -> InstalledApp:
+    """Install the sandbox app as if the user had clicked Allow and the code was exchanged."""
+    scope = " ".join(scopes) if isinstance(scopes, list) else (scopes or DEFAULT_SCOPES)
+    installation = oauth.installation_install(
+        account=_account(account), client_id=settings.SANDBOX_CLIENT_ID, scopes=scope
+    )
+    issued = oauth.tokens_issue(installation=installation, scopes=scope, code=None)
+    return InstalledApp(
+        issued.access_token, issued.refresh_token, issued.expires_in, scope, installation
+    )
+
+
+def authorization_code(
+    *,
+    code_challenge: str,
+    redirect_uri: str,
+    account: Account | str = ACME,
+    scopes: str = DEFAULT_SCOPES,
+) -> str:
+    """A code as the consent page's Allow would issue it, for testing a callback directly."""
+    request = oauth.AuthorizeRequest(
+        client_id=settings.SANDBOX_CLIENT_ID,
+        redirect_uri=redirect_uri,
+        scopes=tuple(scopes.split()),
+        state="",
+        code_challenge=code_challenge,
+        code_challenge_method="S256",
+    )
+    return oauth.authorization_code_issue(request=request, account=_account(account))
+
+
+def create_list(
+    *, account: Account | str = ACME, name: str = "Test list", double_opt_in: bool = False
+) -> KlaviyoList:
+    return services.list_create(
+        account=_account(account),
+        name=name,
+        opt_in_process=OptInProcess.DOUBLE if double_opt_in else OptInProcess.SINGLE,
+    )
+
+
+def list_members(list_id: str, *, include_pending: bool = False) -> list[dict[str, Any]]:
+    """The list's profiles as plain dicts: email, names, properties, consent, status."""
+    memberships = Membership.objects.using(DATABASE).filter(list_id=list_id)
+    if not include_pending:
+        memberships = memberships.filter(status=MembershipStatus.MEMBER)
+    return [
+        {
+            "id": m.profile.id,
+            "email": m.profile.email,
+            "first_name": m.profile.first_name,
+            "last_name": m.profile.last_name,
+            "properties": m.profile.properties,
+            "consent": m.profile.email_consent,
+            "custom_source": m.profile.email_custom_method_detail,
+            "double_optin": m.profile.email_double_optin,
+            "status": m.status,
+        }
+        for m in memberships.select_related("profile").order_by("pk")
+    ]
+
+
+def confirm_pending(list_id: str, email: str) -> None:
+    """What the double opt-in email's link (the UI's Confirm button) does."""
+    membership = (
+        Membership.objects.using(DATABASE)
+        .select_related("profile")
+        .get(list_id=list_id, profile__email=email.lower(), status=MembershipStatus.PENDING)
+    )
+    services.membership_confirm(membership=membership)
+
+
+# --- Faults and lifecycle ---------------------------------------------------------------
+
+
+def start_outage(seconds: float) -> None:
+    """Every token/revoke/API call answers 503 (with Retry-After) for `seconds`."""
+    faults.fault_start(kind=FaultKind.OUTAGE, seconds=seconds)
+
+
+def start_throttle_storm(seconds: float) -> None:
+    """Every token/revoke/API call answers 429 throttled (with Retry-After) for `seconds`."""
+    faults.fault_start(kind=FaultKind.THROTTLE, seconds=seconds)
+
+
+def set_latency(seconds: float, *, duration: float = 3600) -> None:
+    """Each token/revoke/API call waits `seconds` first (on a frozen clock: advances it)."""
+    faults.fault_start(kind=FaultKind.LATENCY, seconds=duration, delay_seconds=seconds)
+
+
+def clear_faults() -> None:
+    faults.fault_clear()
+
+
+def expire_access_tokens(installation: Installation | InstalledApp) -> int:
+    if isinstance(installation, InstalledApp):
+        installation = installation.installation
+    return oauth.installation_expire_access_tokens(installation=installation)
+
+
+def uninstall(installation: Installation | InstalledApp) -> None:
+    """Uninstall from the account: API calls get 401 and refreshes `invalid_grant`."""
+    if isinstance(installation, InstalledApp):
+        installation = installation.installation
+    oauth.installation_uninstall(installation=installation)
+
+
+# --- Clock -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def frozen_clock(at: datetime | None = None) -> Iterator[None]:
+    """Freeze the sandbox's clock (codes, tokens, rate windows, faults); `advance()` moves it."""
+    clock.freeze(at)
+    try:
+        yield
+    finally:
+        clock.reset()
+
+
+def advance(seconds: float) -> None:
+    clock.advance(seconds)
+
+
+# --- Call log ------------------------------------------------------------------------------
+
+
+def call_count(method: str, path_prefix: str, *, status: int | None = None) -> int:
+    """Calls made, by method and path relative to the sandbox root (`/api/lists`)."""
+    calls = CallLog.objects.using(DATABASE).filter(
+        method=method.upper(), path__startswith=path_prefix
+    )
+    if status is not None:
+        calls = calls.filter(status=status)
+    return calls.count()
+
+
+def calls() -> list[CallLog]:
+    """Every logged call, oldest first."""
+    return list(CallLog.objects.using(DATABASE).order_by("pk"))
+
+
+def clear_calls() -> None:
+    CallLog.objects.using(DATABASE).all().delete()
+
+
+# --- requests -> the sandbox, in-process -------------------------------------------------------
+
+_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS")
+_HOP_BY_HOP = {"content-length", "connection", "host", "transfer-encoding"}
+
+
+def _forward(client: Client, request: Any) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(request.url)
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if name.lower() not in _HOP_BY_HOP and name.lower() != "content-type"
+    }
+    body = request.body or b""
+    if isinstance(body, str):
+        body = body.encode()
+    path = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    response = client.generic(
+        request.method,
+        path,
+        data=body,
+        content_type=request.headers.get("Content-Type", ""),
+        secure=parts.scheme == "https",
+        headers=headers,
+        SERVER_NAME=parts.hostname or "testserver",
+        SERVER_PORT=str(parts.port or (443 if parts.scheme == "https" else 80)),
+        HTTP_HOST=parts.netloc,
+    )
+    response_headers = {name: value for name, value in response.items()}
+    return response.status_code, response_headers, response.content
+
+
+@contextmanager
+def route_requests_to_sandbox(
+    base_url: str | None = None, *, mock: Any = None
+) -> Iterator[Any]:
+    """Send `requests` calls for `base_url` (default KLAVIYO_BASE_URL) to the sandbox app.
+
+    Uses the `responses` library: each request's method, path, query, headers and body go to
+    Django's test Client, and its response comes back to `requests`, so a client written for
+    Klaviyo runs unchanged with no server. `base_url`'s path must be where the sandbox is
+    mounted in this project (/sandbox/klaviyo by default). Pass `mock` to add the routes to a
+    `responses.RequestsMock` you already use; otherwise one is started and yielded.
+    """
+    import responses  # a test dependency: imported only when a test asks for the bridge
+
+    base_url = (base_url or settings.KLAVIYO_BASE_URL).rstrip("/")
+    host = urlsplit(base_url).hostname or ""
+    client = Client()
+    pattern = re.compile(rf"^{re.escape(base_url)}(/.*)?(\?.*)?$")
+
+    def callback(request: Any) -> tuple[int, dict[str, str], bytes]:
+        return _forward(client, request)
+
+    def register(target: Any) -> None:
+        for method in _METHODS:
+            target.add_callback(method, pattern, callback=callback)
+
+    with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, host, "testserver"]):
+        if mock is not None:
+            register(mock)
+            yield mock
+            return
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as started:
+            register(started)
+            yield started

@@ -1,0 +1,140 @@
+"""The sandbox's own pages: accounts, lists and members, installed apps, faults, call log.
+
+Each view reads or calls one service and redirects; every POST is CSRF-protected.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from klaviyo_sandbox import faults, oauth, services
+from klaviyo_sandbox.forms import FaultForm
+from klaviyo_sandbox.models import (
+    Account,
+    CallLog,
+    Installation,
+    KlaviyoList,
+    Membership,
+    MembershipStatus,
+    TokenKind,
+)
+from klaviyo_sandbox.routers import DATABASE
+
+CALL_LOG_PAGE = 200
+
+
+def _get(queryset, **lookup):  # type: ignore[no-untyped-def]
+    found = queryset.filter(**lookup).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    services.sandbox_seed()
+    accounts = Account.objects.using(DATABASE).annotate(
+        list_count=Count("lists", distinct=True),
+        installation_count=Count(
+            "installations", filter=Q(installations__uninstalled_at__isnull=True), distinct=True
+        ),
+    )
+    context = {
+        "accounts": accounts,
+        "faults": faults.faults_active().values(),
+        "fault_form": FaultForm(),
+    }
+    return render(request, "klaviyo_sandbox/home.html", context)
+
+
+def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
+    account = _get(Account.objects.using(DATABASE), id=account_id)
+    lists = account.lists.annotate(
+        member_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.MEMBER)),
+        pending_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.PENDING)),
+    )
+    installations = account.installations.annotate(
+        live_refresh_tokens=Count(
+            "tokens",
+            filter=Q(tokens__kind=TokenKind.REFRESH, tokens__revoked_at__isnull=True),
+        )
+    )
+    context = {"account": account, "lists": lists, "installations": installations}
+    return render(request, "klaviyo_sandbox/account.html", context)
+
+
+def list_detail(request: HttpRequest, list_id: str) -> HttpResponse:
+    klaviyo_list = _get(KlaviyoList.objects.using(DATABASE).select_related("account"), id=list_id)
+    memberships = (
+        Membership.objects.using(DATABASE)
+        .filter(list=klaviyo_list)
+        .select_related("profile")
+        .order_by("status", "pk")  # "member" sorts before "pending"
+    )
+    page = Paginator(memberships, 50).get_page(request.GET.get("page"))
+    pending_count = memberships.filter(status=MembershipStatus.PENDING).count()
+    context = {"list": klaviyo_list, "page": page, "pending_count": pending_count}
+    return render(request, "klaviyo_sandbox/list.html", context)
+
+
+@require_POST
+def membership_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = _get(
+        Membership.objects.using(DATABASE).select_related("profile", "list"),
+        pk=pk,
+        status=MembershipStatus.PENDING,
+    )
+    services.membership_confirm(membership=membership)
+    messages.success(request, f"{membership.profile} confirmed: subscribed to {membership.list}.")
+    return redirect("klaviyo_sandbox:list", list_id=membership.list_id)
+
+
+@require_POST
+def installation_uninstall(request: HttpRequest, pk: int) -> HttpResponse:
+    installation = _get(Installation.objects.using(DATABASE), pk=pk)
+    oauth.installation_uninstall(installation=installation)
+    messages.success(
+        request, "App uninstalled: its tokens are revoked, so the next refresh is invalid_grant."
+    )
+    return redirect("klaviyo_sandbox:account", account_id=installation.account_id)
+
+
+@require_POST
+def installation_expire_access_tokens(request: HttpRequest, pk: int) -> HttpResponse:
+    installation = _get(Installation.objects.using(DATABASE), pk=pk)
+    count = oauth.installation_expire_access_tokens(installation=installation)
+    messages.success(request, f"Expired {count} access token(s): the next API call gets a 401.")
+    return redirect("klaviyo_sandbox:account", account_id=installation.account_id)
+
+
+@require_POST
+def fault_start(request: HttpRequest) -> HttpResponse:
+    form = FaultForm(request.POST)
+    if form.is_valid():
+        fault = faults.fault_start(
+            kind=form.cleaned_data["kind"],
+            seconds=form.cleaned_data["seconds"],
+            delay_seconds=form.cleaned_data["delay_seconds"] or 0,
+        )
+        messages.success(
+            request, f"{fault.get_kind_display()} for {form.cleaned_data['seconds']} s."
+        )
+    else:
+        messages.error(request, "Choose a fault and a duration between 1 and 3600 seconds.")
+    return redirect("klaviyo_sandbox:root")
+
+
+@require_POST
+def fault_clear(request: HttpRequest) -> HttpResponse:
+    faults.fault_clear()
+    messages.success(request, "All faults cleared.")
+    return redirect("klaviyo_sandbox:root")
+
+
+def call_log(request: HttpRequest) -> HttpResponse:
+    calls = CallLog.objects.using(DATABASE).all()[:CALL_LOG_PAGE]
+    return render(request, "klaviyo_sandbox/calls.html", {"calls": calls, "limit": CALL_LOG_PAGE})
