@@ -22,7 +22,7 @@ from accounts.models import Membership
 from accounts.tenancy import get_for_org_or_404
 from integrations import services
 from integrations.fields import SecretDecryptionError
-from integrations.flow import browser_nonce, redirect_uri_for
+from integrations.flow import browser_nonce, redirect_uri_for, remember_browser_nonce
 from integrations.models import ConnectionStatus, KlaviyoConnection
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def connect_klaviyo(request: HttpRequest, membership: Membership) -> JsonRespons
             browser_nonce=browser_nonce(request),
             label=label,
         )
-    return JsonResponse({"authUrl": auth_url})
+    return remember_browser_nonce(request, JsonResponse({"authUrl": auth_url}))
 
 
 @api_view(("GET",))

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import secrets
 
-from django.http import HttpRequest
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from integrations.klaviyo.config import klaviyo_config
 
-BROWSER_NONCE_SESSION_KEY = "klaviyo_oauth_nonce"
+# Connect attempts are bound to the browser that started them through a random nonce in a
+# browser-session cookie (not in Django's session: logging in again after the session ended
+# on Klaviyo's side must not lose the attempt). HttpOnly, and SameSite=Lax so it rides along
+# on Klaviyo's top-level redirect back to the callback.
+BROWSER_NONCE_COOKIE = "partyline_oauth_nonce"
 
 
 def browser_nonce(request: HttpRequest) -> str:
-    """A random value kept in this browser's session; connect attempts are bound to it."""
-    nonce = request.session.get(BROWSER_NONCE_SESSION_KEY)
+    """This browser's nonce, made up on first use (attach it with `remember_browser_nonce`)."""
+    nonce = request.COOKIES.get(BROWSER_NONCE_COOKIE) or getattr(request, "_oauth_nonce", None)
     if not nonce:
         nonce = secrets.token_urlsafe(32)
-        request.session[BROWSER_NONCE_SESSION_KEY] = nonce
+        request._oauth_nonce = nonce
     return nonce
+
+
+def remember_browser_nonce(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    response.set_cookie(
+        BROWSER_NONCE_COOKIE,
+        browser_nonce(request),
+        httponly=True,
+        secure=settings.SESSION_COOKIE_SECURE,
+        samesite="Lax",
+    )
+    return response
 
 
 def redirect_uri_for(request: HttpRequest) -> str:

@@ -19,7 +19,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.tenancy import get_for_org_or_404, manager_required, organization_required
 from integrations import selectors, services
 from integrations.fields import SecretDecryptionError
-from integrations.flow import BROWSER_NONCE_SESSION_KEY, browser_nonce, redirect_uri_for
+from integrations.flow import (
+    BROWSER_NONCE_COOKIE,
+    browser_nonce,
+    redirect_uri_for,
+    remember_browser_nonce,
+)
 from integrations.forms import ConnectForm
 from integrations.klaviyo.errors import (
     KlaviyoError,
@@ -97,7 +102,7 @@ def connect(request: HttpRequest) -> HttpResponse:
         browser_nonce=browser_nonce(request),
         label=form.cleaned_data["label"],
     )
-    return HttpResponseRedirect(authorize_url)
+    return remember_browser_nonce(request, HttpResponseRedirect(authorize_url))
 
 
 @manager_required
@@ -110,7 +115,7 @@ def reconnect(request: HttpRequest, pk: int) -> HttpResponse:
         browser_nonce=browser_nonce(request),
         reconnect=connection,
     )
-    return HttpResponseRedirect(authorize_url)
+    return remember_browser_nonce(request, HttpResponseRedirect(authorize_url))
 
 
 @login_required
@@ -138,7 +143,7 @@ def start(request: HttpRequest, state: str) -> HttpResponse:
     except services.ConnectAttemptInvalid:
         messages.error(request, "This connection attempt is no longer valid. Please start again.")
         return redirect(_settings_url(error="klaviyo_connection_failed"))
-    return HttpResponseRedirect(authorize_url)
+    return remember_browser_nonce(request, HttpResponseRedirect(authorize_url))
 
 
 @never_cache
@@ -151,7 +156,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     try:
         result = services.connection_complete(
             user=request.user,
-            browser_nonce=request.session.get(BROWSER_NONCE_SESSION_KEY),
+            browser_nonce=request.COOKIES.get(BROWSER_NONCE_COOKIE),
             state_value=params.get("state", ""),
             code=params.get("code", ""),
             error=params.get("error", ""),
@@ -190,7 +195,6 @@ def callback(request: HttpRequest) -> HttpResponse:
         return redirect(_settings_url(error="klaviyo_unavailable"))
 
     connection = result.connection
-    request.session.pop(BROWSER_NONCE_SESSION_KEY, None)
     verb = "Reconnected" if result.reconnected else "Connected"
     messages.success(
         request, f"{verb} {connection.klaviyo_organization_name or connection.klaviyo_account_id}."

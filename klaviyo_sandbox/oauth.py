@@ -329,7 +329,9 @@ def token_refresh(*, client_id: str, refresh_token: str) -> IssuedTokens:
         if settings.SANDBOX_ROTATE_REFRESH_TOKENS:
             token.revoked_at = now
             token.save(update_fields=["revoked_at"])
-            return tokens_issue(installation=installation, scopes=installation.scopes, code=token.code)
+            return tokens_issue(
+                installation=installation, scopes=installation.scopes, code=token.code
+            )
         token.last_used_at = now
         token.save(update_fields=["last_used_at"])
         return tokens_issue(

@@ -252,9 +252,7 @@ def _forward(client: Client, request: Any) -> tuple[int, dict[str, str], bytes]:
 
 
 @contextmanager
-def route_requests_to_sandbox(
-    base_url: str | None = None, *, mock: Any = None
-) -> Iterator[Any]:
+def route_requests_to_sandbox(base_url: str | None = None, *, mock: Any = None) -> Iterator[Any]:
     """Send `requests` calls for `base_url` (default KLAVIYO_BASE_URL) to the sandbox app.
 
     Uses the `responses` library: each request's method, path, query, headers and body go to

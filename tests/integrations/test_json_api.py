@@ -83,7 +83,7 @@ def test_connect_with_a_bearer_token_leads_through_partyline_to_bind_the_browser
     # Binding happens once: another browser cannot take the attempt over.
     assert login(owner, Client()).get(urlparse(auth_url).path).status_code == 302
     attempt.refresh_from_db()
-    assert attempt.browser_nonce == browser.session["klaviyo_oauth_nonce"]
+    assert attempt.browser_nonce == browser.cookies["partyline_oauth_nonce"].value
 
 
 @pytest.mark.django_db

@@ -16,9 +16,7 @@ HERE = Path(__file__).resolve().parent
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Every sandbox test uses the sandbox database (where its state lives).
     for item in items:
-        if HERE in Path(item.path).resolve().parents and not item.get_closest_marker(
-            "django_db"
-        ):
+        if HERE in Path(item.path).resolve().parents and not item.get_closest_marker("django_db"):
             item.add_marker(pytest.mark.django_db(databases=["default", "sandbox"]))
 
 

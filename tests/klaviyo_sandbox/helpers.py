@@ -74,9 +74,7 @@ def api(
     sent = app.headers() if app else {"revision": "2026-07-15"}
     sent.update(headers or {})
     data = json.dumps(body) if body is not None else ""
-    return client.generic(
-        method, f"{SANDBOX}/api/{path}", data, content_type=JSONAPI, headers=sent
-    )
+    return client.generic(method, f"{SANDBOX}/api/{path}", data, content_type=JSONAPI, headers=sent)
 
 
 def error_codes(response: HttpResponse) -> list[str]:
@@ -102,7 +100,9 @@ def subscribe_body(list_id: str | None, emails: list[str], source: str = "Pet Pa
                             "type": "profile",
                             "attributes": {
                                 "email": email,
-                                "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED"}}},
+                                "subscriptions": {
+                                    "email": {"marketing": {"consent": "SUBSCRIBED"}}
+                                },
                             },
                         }
                         for email in emails

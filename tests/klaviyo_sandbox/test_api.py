@@ -34,7 +34,9 @@ def test_unknown_revision_is_400(client, app):
 def test_known_revisions_are_accepted(client, app):
     for revision in ("2026-07-15", "2026-10-15", "2026-07-15.pre"):
         testing.advance(1)
-        assert api(client, "GET", "accounts", app, headers={"revision": revision}).status_code == 200
+        assert (
+            api(client, "GET", "accounts", app, headers={"revision": revision}).status_code == 200
+        )
 
 
 def test_no_credentials_is_401_not_authenticated(client):
@@ -78,7 +80,9 @@ def test_responses_are_json_api(client, app):
     assert response["Content-Type"] == "application/vnd.api+json"
 
 
-@pytest.mark.parametrize("path", ["accounts", "accounts/", "lists", "lists/", "lists/AcmNws", "lists/AcmNws/"])
+@pytest.mark.parametrize(
+    "path", ["accounts", "accounts/", "lists", "lists/", "lists/AcmNws", "lists/AcmNws/"]
+)
 def test_paths_work_with_and_without_a_trailing_slash(client, app, path):
     assert api(client, "GET", path, app).status_code == 200
 
@@ -128,7 +132,11 @@ def test_wrong_type_and_enum_are_reported_where_they_are(client, app):
 
 def test_invalid_json_is_400(client, app):
     response = client.generic(
-        "POST", "/sandbox/klaviyo/api/lists", "{not json", content_type="application/vnd.api+json", headers=app.headers()
+        "POST",
+        "/sandbox/klaviyo/api/lists",
+        "{not json",
+        content_type="application/vnd.api+json",
+        headers=app.headers(),
     )
 
     assert response.status_code == 400
@@ -136,7 +144,9 @@ def test_invalid_json_is_400(client, app):
 
 def test_subscribe_consent_must_be_subscribed(client, app):
     body = subscribe_body("AcmNws", ["a@example.com"])
-    body["data"]["attributes"]["profiles"]["data"][0]["attributes"]["subscriptions"]["email"]["marketing"]["consent"] = "YES"
+    body["data"]["attributes"]["profiles"]["data"][0]["attributes"]["subscriptions"]["email"][
+        "marketing"
+    ]["consent"] = "YES"
 
     response = api(client, "POST", "profile-subscription-bulk-create-jobs", app, body)
 
@@ -192,7 +202,11 @@ def test_a_list_takes_the_account_default_opt_in_when_none_is_given(client):
 
 def test_patch_with_a_different_id_is_a_conflict(client, app):
     response = api(
-        client, "PATCH", "lists/AcmNws", app, {"data": {"type": "list", "id": "Other1", "attributes": {}}}
+        client,
+        "PATCH",
+        "lists/AcmNws",
+        app,
+        {"data": {"type": "list", "id": "Other1", "attributes": {}}},
     )
 
     assert response.status_code == 409
@@ -226,7 +240,13 @@ def profile(email: str, **attributes):
 
 
 def test_create_profile_then_duplicate_is_409_with_the_existing_id(client, app):
-    created = api(client, "POST", "profiles", app, profile("sarah@example.com", properties={"pet_name": "Rex"}))
+    created = api(
+        client,
+        "POST",
+        "profiles",
+        app,
+        profile("sarah@example.com", properties={"pet_name": "Rex"}),
+    )
     assert created.status_code == 201
     profile_id = created.json()["data"]["id"]
     assert len(profile_id) == 26
@@ -240,7 +260,13 @@ def test_create_profile_then_duplicate_is_409_with_the_existing_id(client, app):
 
 
 def test_a_profile_needs_an_identifier_and_a_valid_email(client, app):
-    no_identifier = api(client, "POST", "profiles", app, {"data": {"type": "profile", "attributes": {"first_name": "A"}}})
+    no_identifier = api(
+        client,
+        "POST",
+        "profiles",
+        app,
+        {"data": {"type": "profile", "attributes": {"first_name": "A"}}},
+    )
     bad_email = api(client, "POST", "profiles", app, profile("not-an-email"))
 
     assert no_identifier.status_code == 400
@@ -249,7 +275,13 @@ def test_a_profile_needs_an_identifier_and_a_valid_email(client, app):
 
 def test_profile_import_creates_then_updates(client, app):
     first = api(client, "POST", "profile-import", app, profile("a@example.com", first_name="A"))
-    second = api(client, "POST", "profile-import", app, profile("a@example.com", last_name="B", properties={"pet_type": "cat"}))
+    second = api(
+        client,
+        "POST",
+        "profile-import",
+        app,
+        profile("a@example.com", last_name="B", properties={"pet_type": "cat"}),
+    )
 
     assert (first.status_code, second.status_code) == (201, 200)
     attributes = second.json()["data"]["attributes"]
@@ -259,9 +291,17 @@ def test_profile_import_creates_then_updates(client, app):
 
 def test_profile_import_conflict_when_identifiers_belong_to_two_profiles(client, app):
     api(client, "POST", "profiles", app, profile("a@example.com"))
-    api(client, "POST", "profiles", app, {"data": {"type": "profile", "attributes": {"phone_number": "+15005550006"}}})
+    api(
+        client,
+        "POST",
+        "profiles",
+        app,
+        {"data": {"type": "profile", "attributes": {"phone_number": "+15005550006"}}},
+    )
 
-    response = api(client, "POST", "profile-import", app, profile("a@example.com", phone_number="+15005550006"))
+    response = api(
+        client, "POST", "profile-import", app, profile("a@example.com", phone_number="+15005550006")
+    )
 
     assert response.status_code == 409
 
@@ -279,7 +319,11 @@ def test_bulk_import_job_creates_profiles_with_properties_on_the_list(client, ap
     body = import_body(
         "AcmNws",
         [
-            {"email": "rex@example.com", "first_name": "Sam", "properties": {"pet_name": "Rex", "pet_type": "dog"}},
+            {
+                "email": "rex@example.com",
+                "first_name": "Sam",
+                "properties": {"pet_name": "Rex", "pet_type": "dog"},
+            },
             {"email": "tom@example.com", "properties": {"pet_name": "Tom", "pet_type": "cat"}},
         ],
     )
@@ -309,7 +353,13 @@ def test_bulk_import_counts_failed_profiles(client, app):
 
 
 def test_bulk_import_to_an_unknown_list_is_404(client, app):
-    response = api(client, "POST", "profile-bulk-import-jobs", app, import_body("nope00", [{"email": "a@example.com"}]))
+    response = api(
+        client,
+        "POST",
+        "profile-bulk-import-jobs",
+        app,
+        import_body("nope00", [{"email": "a@example.com"}]),
+    )
 
     assert response.status_code == 404
 
@@ -318,7 +368,13 @@ def test_bulk_import_to_an_unknown_list_is_404(client, app):
 
 
 def test_subscribe_to_a_single_opt_in_list_is_202_empty_and_subscribes_now(client, app):
-    response = api(client, "POST", "profile-subscription-bulk-create-jobs", app, subscribe_body("AcmNws", ["a@example.com"]))
+    response = api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("AcmNws", ["a@example.com"]),
+    )
 
     assert response.status_code == 202
     assert response.content == b""
@@ -329,7 +385,13 @@ def test_subscribe_to_a_single_opt_in_list_is_202_empty_and_subscribes_now(clien
 
 def test_subscribe_to_a_double_opt_in_list_waits_for_confirmation(client):
     app = testing.install_app(account=testing.BARK)
-    api(client, "POST", "profile-subscription-bulk-create-jobs", app, subscribe_body("BrkVip", ["a@example.com"]))
+    api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("BrkVip", ["a@example.com"]),
+    )
 
     assert testing.list_members("BrkVip") == []
     [pending] = testing.list_members("BrkVip", include_pending=True)
@@ -344,7 +406,13 @@ def test_subscribe_to_a_double_opt_in_list_waits_for_confirmation(client):
 def test_subscribe_takes_at_most_1000_profiles(client, app):
     emails = [f"p{i}@example.com" for i in range(1001)]
 
-    response = api(client, "POST", "profile-subscription-bulk-create-jobs", app, subscribe_body("AcmNws", emails))
+    response = api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("AcmNws", emails),
+    )
 
     assert response.status_code == 400
     assert testing.list_members("AcmNws") == []
@@ -353,16 +421,30 @@ def test_subscribe_takes_at_most_1000_profiles(client, app):
 def test_subscribe_an_existing_profile_keeps_its_properties(client, app):
     api(client, "POST", "profiles", app, profile("a@example.com", properties={"pet_name": "Rex"}))
 
-    api(client, "POST", "profile-subscription-bulk-create-jobs", app, subscribe_body("AcmNws", ["a@example.com"]))
+    api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("AcmNws", ["a@example.com"]),
+    )
 
     [member] = testing.list_members("AcmNws")
     assert member["properties"] == {"pet_name": "Rex"}
 
 
 def test_consent_shows_with_additional_fields_subscriptions(client, app):
-    api(client, "POST", "profile-subscription-bulk-create-jobs", app, subscribe_body("AcmNws", ["a@example.com"]))
+    api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("AcmNws", ["a@example.com"]),
+    )
 
-    response = api(client, "GET", "lists/AcmNws/profiles?additional-fields[profile]=subscriptions", app)
+    response = api(
+        client, "GET", "lists/AcmNws/profiles?additional-fields[profile]=subscriptions", app
+    )
 
     marketing = response.json()["data"][0]["attributes"]["subscriptions"]["email"]["marketing"]
     assert marketing["consent"] == "SUBSCRIBED"

@@ -30,7 +30,9 @@ def consent(client, challenge, decision="allow", account="AcmePt", **overrides):
 
 
 def query_of(response) -> dict[str, str]:
-    return {key: values[0] for key, values in parse_qs(urlsplit(response["Location"]).query).items()}
+    return {
+        key: values[0] for key, values in parse_qs(urlsplit(response["Location"]).query).items()
+    }
 
 
 def get_code(client, challenge: str, **overrides: str) -> str:
@@ -63,8 +65,10 @@ def test_consent_page_names_scopes_in_plain_words_and_offers_accounts(client):
     page = response.content.decode()
     assert "Sandbox Klaviyo: nothing is sent to Klaviyo" in page
     assert "Create, rename and delete lists" in page
-    assert "Acme Pets" in page and "Bark &amp; Co" in page
-    assert 'value="allow"' in page and 'value="deny"' in page
+    assert "Acme Pets" in page
+    assert "Bark &amp; Co" in page
+    assert 'value="allow"' in page
+    assert 'value="deny"' in page
     assert "csrfmiddlewaretoken" in page
 
 
@@ -153,7 +157,9 @@ def test_code_exchange_returns_the_documented_token_response(client):
     assert body["expires_in"] == 3600
     assert body["scope"] == "accounts:read lists:read lists:write"
     assert "no-store" in response["Cache-Control"]
-    accounts = api(client, "GET", "accounts/", headers={"Authorization": f"Bearer {body['access_token']}"})
+    accounts = api(
+        client, "GET", "accounts/", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
     assert accounts.status_code == 200
     assert accounts.json()["data"][0]["id"] == "AcmePt"
 
@@ -164,8 +170,13 @@ def test_the_chosen_account_is_the_one_installed(client):
 
     body = exchange(client, code, verifier).json()
 
-    accounts = api(client, "GET", "accounts", headers={"Authorization": f"Bearer {body['access_token']}"})
-    assert accounts.json()["data"][0]["attributes"]["contact_information"]["organization_name"] == "Bark & Co"
+    accounts = api(
+        client, "GET", "accounts", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert (
+        accounts.json()["data"][0]["attributes"]["contact_information"]["organization_name"]
+        == "Bark & Co"
+    )
 
 
 def test_pkce_mismatch_is_invalid_grant(client):
@@ -176,7 +187,10 @@ def test_pkce_mismatch_is_invalid_grant(client):
     response = exchange(client, code, other_verifier)
 
     assert response.status_code == 400
-    assert response.json() == {"error": "invalid_grant", "error_description": "Code challenge failed."}
+    assert response.json() == {
+        "error": "invalid_grant",
+        "error_description": "Code challenge failed.",
+    }
 
 
 def test_malformed_code_verifier_is_invalid_request(client):
@@ -198,7 +212,9 @@ def test_reused_code_is_invalid_grant_and_revokes_what_it_issued(client):
 
     assert replay.status_code == 400
     assert replay.json()["error"] == "invalid_grant"
-    call = api(client, "GET", "accounts", headers={"Authorization": f"Bearer {first['access_token']}"})
+    call = api(
+        client, "GET", "accounts", headers={"Authorization": f"Bearer {first['access_token']}"}
+    )
     assert call.status_code == 401
 
 
@@ -225,7 +241,9 @@ def test_redirect_uri_must_be_identical_to_the_authorize_request(client):
     verifier, challenge = pkce_pair()
     code = get_code(client, challenge)
 
-    response = exchange(client, code, verifier, redirect_uri="http://localhost:8000/integrations/klaviyo/callback/")
+    response = exchange(
+        client, code, verifier, redirect_uri="http://localhost:8000/integrations/klaviyo/callback/"
+    )
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
@@ -383,7 +401,12 @@ def test_expire_access_tokens_now(client, app):
 
     assert api(client, "GET", "accounts", app).status_code == 401
     new = refresh(client, app.refresh_token).json()
-    assert api(client, "GET", "accounts", headers={"Authorization": f"Bearer {new['access_token']}"}).status_code == 200
+    assert (
+        api(
+            client, "GET", "accounts", headers={"Authorization": f"Bearer {new['access_token']}"}
+        ).status_code
+        == 200
+    )
 
 
 # --- Revoke --------------------------------------------------------------------------------

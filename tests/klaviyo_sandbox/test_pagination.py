@@ -10,13 +10,20 @@ from tests.klaviyo_sandbox.helpers import api, subscribe_body
 
 def follow(client, app, url: str):
     parts = urlsplit(url)
-    assert parts.scheme == "http" and parts.netloc == "testserver"  # absolute, this host
+    assert parts.scheme == "http"  # absolute, this host
+    assert parts.netloc == "testserver"
     return client.get(f"{parts.path}?{parts.query}", headers=app.headers())
 
 
 def test_paging_through_250_members_with_page_size_100(client, app):
     emails = [f"guest{i:03d}@example.com" for i in range(250)]
-    api(client, "POST", "profile-subscription-bulk-create-jobs", app, subscribe_body("AcmNws", emails))
+    api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("AcmNws", emails),
+    )
     testing.advance(1)
 
     response = api(client, "GET", "lists/AcmNws/profiles?page[size]=100", app)
@@ -37,7 +44,13 @@ def test_paging_through_250_members_with_page_size_100(client, app):
 
 
 def test_default_page_size_is_20(client, app):
-    api(client, "POST", "profile-subscription-bulk-create-jobs", app, subscribe_body("AcmNws", [f"g{i}@example.com" for i in range(25)]))
+    api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("AcmNws", [f"g{i}@example.com" for i in range(25)]),
+    )
 
     body = api(client, "GET", "lists/AcmNws/profiles", app).json()
 
@@ -60,7 +73,13 @@ def test_bad_cursor_is_400(client, app):
 
 def test_a_leading_equals_sign_on_the_cursor_is_tolerated(client, app):
     # Klaviyo's Python SDK sends page[cursor]==<cursor>.
-    api(client, "POST", "profile-subscription-bulk-create-jobs", app, subscribe_body("AcmNws", [f"g{i}@example.com" for i in range(3)]))
+    api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("AcmNws", [f"g{i}@example.com" for i in range(3)]),
+    )
     first = api(client, "GET", "lists/AcmNws/profiles?page[size]=2", app).json()
     cursor = first["links"]["next"].split("page%5Bcursor%5D=")[1]
 

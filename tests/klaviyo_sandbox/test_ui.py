@@ -1,0 +1,126 @@
+"""The sandbox's pages: banner, accounts, lists and members, installed apps, faults, call log."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from klaviyo_sandbox import testing
+from klaviyo_sandbox.models import Fault
+from tests.klaviyo_sandbox.helpers import SANDBOX, api, subscribe_body, token_post
+
+BANNER = "Sandbox Klaviyo: nothing is sent to Klaviyo"
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/accounts/AcmePt/", "/accounts/BarkCo/", "/lists/AcmNws/", "/calls/"]
+)
+def test_every_page_carries_the_banner(client, path):
+    response = client.get(f"{SANDBOX}{path}")
+
+    assert response.status_code == 200
+    assert BANNER in response.content.decode()
+
+
+def test_home_lists_the_seeded_accounts(client):
+    page = client.get(f"{SANDBOX}/").content.decode()
+
+    assert "Acme Pets" in page
+    assert "Bark &amp; Co" in page
+
+
+def test_list_page_shows_members_with_properties_and_consent(client, app):
+    testing.create_list(name="Party")
+    body = subscribe_body("AcmNws", ["rex@example.com"])
+    api(client, "POST", "profile-subscription-bulk-create-jobs", app, body)
+    api(
+        client,
+        "POST",
+        "profile-import",
+        app,
+        {
+            "data": {
+                "type": "profile",
+                "attributes": {"email": "rex@example.com", "properties": {"pet_name": "Rex"}},
+            }
+        },
+    )
+
+    page = client.get(f"{SANDBOX}/lists/AcmNws/").content.decode()
+
+    assert "rex@example.com" in page
+    assert "pet_name: Rex" in page
+    assert "SUBSCRIBED" in page
+
+
+def test_confirm_button_subscribes_a_pending_profile(client):
+    app = testing.install_app(account=testing.BARK)
+    api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("BrkVip", ["a@example.com"]),
+    )
+    page = client.get(f"{SANDBOX}/lists/BrkVip/").content.decode()
+    assert "pending" in page
+    assert "Confirm" in page
+    membership_id = (
+        __import__("klaviyo_sandbox.models", fromlist=["Membership"])
+        .Membership.objects.using("sandbox")
+        .get()
+        .pk
+    )
+
+    response = client.post(f"{SANDBOX}/memberships/{membership_id}/confirm/")
+
+    assert response.status_code == 302
+    assert [m["consent"] for m in testing.list_members("BrkVip")] == ["SUBSCRIBED"]
+
+
+def test_uninstall_button_makes_the_product_see_invalid_grant(client, app):
+    page = client.get(f"{SANDBOX}/accounts/AcmePt/").content.decode()
+    assert "Uninstall" in page
+
+    client.post(f"{SANDBOX}/installations/{app.installation.pk}/uninstall/")
+
+    response = token_post(
+        client, {"grant_type": "refresh_token", "refresh_token": app.refresh_token}
+    )
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_expire_button_makes_access_tokens_401(client, app):
+    client.post(f"{SANDBOX}/installations/{app.installation.pk}/expire-access-tokens/")
+
+    assert api(client, "GET", "accounts", app).status_code == 401
+
+
+def test_faults_can_be_started_and_cleared_from_the_ui(client, app):
+    client.post(f"{SANDBOX}/faults/start/", {"kind": "outage", "seconds": "30"})
+    assert api(client, "GET", "lists", app).status_code == 503
+    assert "Outage" in client.get(f"{SANDBOX}/").content.decode()
+
+    client.post(f"{SANDBOX}/faults/clear/")
+
+    assert not Fault.objects.using("sandbox").exists()
+    assert api(client, "GET", "lists", app).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/faults/start/", "/faults/clear/", "/installations/1/uninstall/", "/memberships/1/confirm/"],
+)
+def test_every_ui_post_needs_a_csrf_token(path):
+    strict = Client(enforce_csrf_checks=True)
+
+    assert strict.post(f"{SANDBOX}{path}").status_code == 403
+
+
+def test_call_log_page_lists_calls(client, app):
+    api(client, "GET", "lists", app)
+
+    page = client.get(f"{SANDBOX}/calls/").content.decode()
+
+    assert "/api/lists" in page
+    assert app.access_token not in page
