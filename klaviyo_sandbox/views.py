@@ -52,6 +52,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
+    services.sandbox_seed()
     account = _get(Account.objects.using(DATABASE), id=account_id)
     lists = account.lists.annotate(
         member_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.MEMBER)),
@@ -68,6 +69,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
 
 
 def list_detail(request: HttpRequest, list_id: str) -> HttpResponse:
+    services.sandbox_seed()
     klaviyo_list = _get(KlaviyoList.objects.using(DATABASE).select_related("account"), id=list_id)
     memberships = (
         Membership.objects.using(DATABASE)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from klaviyo_sandbox import testing
+from klaviyo_sandbox import services, testing
 
 HERE = Path(__file__).resolve().parent
 
@@ -25,6 +25,12 @@ def frozen() -> Iterator[None]:
     """A frozen sandbox clock: rate windows and expiries never depend on the wall clock."""
     with testing.frozen_clock():
         yield
+
+
+@pytest.fixture(autouse=True)
+def seeded() -> None:
+    """The seed accounts and lists, back if a `transaction=True` test elsewhere flushed them."""
+    services.sandbox_seed()
 
 
 @pytest.fixture

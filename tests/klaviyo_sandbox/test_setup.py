@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connections
 from django.test import override_settings
 
+from klaviyo_sandbox import services
 from klaviyo_sandbox.checks import sandbox_only_without_real_credentials
 from klaviyo_sandbox.models import Account, Token
 from klaviyo_sandbox.routers import SandboxRouter
@@ -44,10 +45,42 @@ def test_sandbox_tables_exist_only_in_the_sandbox_database():
     assert "accounts_user" not in sandbox_tables
 
 
-def test_a_fresh_sandbox_database_has_the_seeded_accounts():
-    names = set(Account.objects.using("sandbox").values_list("organization_name", flat=True))
+def test_migrating_a_fresh_sandbox_database_seeds_two_accounts(tmp_path):
+    database = tmp_path / "fresh-sandbox.sqlite3"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "SANDBOX_DATABASE_URL": f"sqlite:///{database}",
+    }
+    script = (
+        "import django; django.setup();"
+        "from django.core.management import call_command;"
+        "call_command('migrate', database='sandbox', verbosity=0);"
+        "call_command('migrate', database='sandbox', verbosity=0);"  # idempotent
+        "from klaviyo_sandbox.models import Account;"
+        "print(sorted(Account.objects.values_list('organization_name', flat=True)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
-    assert {"Acme Pets", "Bark & Co"} <= names
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['Acme Pets', 'Bark & Co']"
+
+
+def test_seeding_again_is_idempotent():
+    Account.objects.using("sandbox").all().delete()
+
+    services.sandbox_seed()
+    services.sandbox_seed()
+
+    assert Account.objects.using("sandbox").count() == 2
 
 
 def test_system_check_passes_in_sandbox_mode():
