@@ -56,6 +56,25 @@ with exit_on_configuration_error():
     # --- Accounts ----------------------------------------------------------------------
     INVITE_MAX_AGE_DAYS = env.int("INVITE_MAX_AGE_DAYS", default=7)
 
+    # --- Parties and the attendee pipeline ------------------------------------------------
+    # Signups accumulate this long before their party's sync runs: a lone signup reaches
+    # Klaviyo within seconds, a rush goes out in batches of up to 1,000.
+    PARTY_SYNC_WINDOW_SECONDS = env.float("PARTY_SYNC_WINDOW_SECONDS", default=2.0)
+    SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=60)
+    # Public signup limits (django-ratelimit syntax): generous per network, since a party
+    # venue's guests may share one address.
+    SIGNUP_RATE_PER_IP = env.str("SIGNUP_RATE_PER_IP", default="30/m")
+    SIGNUP_RATE_PER_PARTY = env.str("SIGNUP_RATE_PER_PARTY", default="1200/m")
+
+    # --- Cache (rate-limit counters) -------------------------------------------------------
+    # In-process by default, which is right for one web process (`make run`); several web
+    # processes share counters through Redis: CACHE_URL=redis://127.0.0.1:6379/1.
+    CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+    # django-ratelimit predates Django's own Redis backend (atomic INCR) and flags it.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+    if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
     # --- Security behind a proxy ---------------------------------------------------------
     if env.bool("SECURE_PROXY_SSL", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -144,6 +163,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks_db",
+    "django_ratelimit",
     "accounts",
     "integrations",
     "parties",

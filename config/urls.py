@@ -7,6 +7,7 @@ from config.views import healthz
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("integrations.urls")),
+    path("", include("parties.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     *(

@@ -24,6 +24,7 @@ from integrations.models import (
     KlaviyoConnection,
     OAuthState,
 )
+from integrations.signals import connection_activated
 from integrations.tokens import ConnectionTokenSource
 
 logger = logging.getLogger(__name__)
@@ -249,6 +250,9 @@ def connection_complete(
             kind=EventKind.RECONNECTED if reconnected else EventKind.CONNECTED,
             actor=user,
         )
+    transaction.on_commit(
+        lambda: connection_activated.send(sender=KlaviyoConnection, connection=connection)
+    )
     logger.info(
         "Klaviyo account %s %s for organization %s",
         connection.klaviyo_account_id,

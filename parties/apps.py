@@ -6,3 +6,9 @@ class PartiesConfig(AppConfig):
 
     name = "parties"
     verbose_name = "Parties and attendees"
+
+    def ready(self) -> None:
+        from integrations.signals import connection_activated
+        from parties.receivers import resume_parties
+
+        connection_activated.connect(resume_parties, dispatch_uid="parties.resume_parties")

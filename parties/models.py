@@ -54,6 +54,7 @@ class Party(models.Model):
     # Sync coalescing (see parties.tasks): a sync is scheduled at most once at a time, and
     # runs under a lease so two workers never sync one party at once.
     sync_scheduled = models.BooleanField(default=False)
+    sync_lease_holder = models.CharField(max_length=64, blank=True)
     sync_lease_expires_at = models.DateTimeField(null=True, blank=True)
     sync_failures = models.PositiveIntegerField(default=0)
     sync_paused_reason = models.CharField(max_length=255, blank=True)

@@ -1,0 +1,181 @@
+"""Forms for the organizer's party pages and the public signup page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+
+from integrations.models import KlaviyoConnection
+from parties.models import Attendee, Party, SyncState
+
+PARTY_FIELDS = ("name", "starts_at", "address", "address2", "city", "state", "description")
+SIGNUP_FIELDS = ("email", "first_name", "last_name", "pet_name", "pet_type")
+
+TOO_LONG = "Use at most %(limit_value)d characters (this has %(show_value)d)."
+
+
+def _text(model: type, name: str, *, required: bool | None = None, **kwargs: Any) -> forms.Field:
+    """A CharField sized and labelled like the model's column, with a plain length message."""
+    column = model._meta.get_field(name)
+    return forms.CharField(
+        label=kwargs.pop("label", column.verbose_name.capitalize()),
+        max_length=column.max_length,
+        required=not column.blank if required is None else required,
+        error_messages={"max_length": TOO_LONG, **kwargs.pop("error_messages", {})},
+        **kwargs,
+    )
+
+
+class ConnectionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, connection: KlaviyoConnection) -> str:
+        return connection.display_name
+
+
+class PartyForm(forms.Form):
+    """A party's details. `connections` adds the Klaviyo account choice (creation only)."""
+
+    name = _text(
+        Party,
+        "name",
+        help_text="Also the name of the Klaviyo list the party's attendees go into.",
+        error_messages={"required": "Give the party a name."},
+    )
+    starts_at = forms.DateTimeField(
+        label="Starts at",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Local time at the venue.",
+        error_messages={
+            "required": "Say when the party starts.",
+            "invalid": "Enter a date and time, like 2026-07-04 18:30.",
+        },
+    )
+    address = _text(
+        Party,
+        "address",
+        widget=forms.TextInput(attrs={"autocomplete": "address-line1"}),
+        error_messages={"required": "Enter the street address."},
+    )
+    address2 = _text(
+        Party, "address2", widget=forms.TextInput(attrs={"autocomplete": "address-line2"})
+    )
+    city = _text(Party, "city", error_messages={"required": "Enter the city."})
+    state = _text(
+        Party, "state", label="State or region", error_messages={"required": "Enter the state."}
+    )
+    description = _text(
+        Party,
+        "description",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown on the public signup page.",
+    )
+
+    def __init__(
+        self, *args: Any, connections: QuerySet[KlaviyoConnection] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.single_connection: KlaviyoConnection | None = None
+        if connections is None:
+            return
+        connections = list(connections)
+        if len(connections) == 1:
+            self.single_connection = connections[0]
+        else:
+            self.fields["connection"] = ConnectionChoiceField(
+                queryset=KlaviyoConnection.objects.filter(pk__in=[c.pk for c in connections]),
+                label="Klaviyo account",
+                empty_label="Choose a Klaviyo account",
+                help_text="The party's list is created in this account.",
+                error_messages={
+                    "required": "Choose the Klaviyo account for this party's list.",
+                    "invalid_choice": "Choose one of your connected Klaviyo accounts.",
+                },
+            )
+
+    @classmethod
+    def initial_for(cls, party: Party) -> dict[str, Any]:
+        return {name: getattr(party, name) for name in PARTY_FIELDS}
+
+    @property
+    def party_data(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in PARTY_FIELDS}
+
+    @property
+    def connection(self) -> KlaviyoConnection | None:
+        return self.cleaned_data.get("connection", self.single_connection)
+
+
+class PartyDeleteForm(forms.Form):
+    delete_list = forms.BooleanField(
+        label="Also delete the party's list in Klaviyo",
+        required=False,
+        help_text="Profiles stay in Klaviyo either way; only the list goes.",
+    )
+
+
+class AttendeeFilterForm(forms.Form):
+    """The attendee table's search box and state filter; bad values just mean 'all'."""
+
+    q = forms.CharField(label="Email", max_length=254, required=False)
+    state = forms.ChoiceField(
+        label="Sync state", choices=[("", "All"), *SyncState.choices], required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Search by email"})
+
+    def value(self, name: str) -> str:
+        return self.cleaned_data.get(name, "") if self.is_valid() else ""
+
+
+class SignupForm(forms.Form):
+    """The public signup form. `website` is a honeypot: people never see or fill it."""
+
+    first_name = _text(
+        Attendee,
+        "first_name",
+        required=True,
+        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+        error_messages={"required": "Enter your first name."},
+    )
+    last_name = _text(
+        Attendee, "last_name", widget=forms.TextInput(attrs={"autocomplete": "family-name"})
+    )
+    email = forms.EmailField(
+        label="Email",
+        max_length=Attendee._meta.get_field("email").max_length,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={
+            "required": "Enter your email address.",
+            "invalid": "Enter a valid email address, like name@example.com.",
+            "max_length": TOO_LONG,
+        },
+    )
+    pet_name = _text(Attendee, "pet_name", label="Pet's name")
+    pet_type = _text(
+        Attendee, "pet_type", label="Pet type", help_text="Dog, cat, rabbit, iguana..."
+    )
+    consent = forms.BooleanField(
+        error_messages={"required": "Tick this box to sign up: we need your permission to email you."}
+    )
+    website = forms.CharField(
+        label="Leave this field empty",
+        required=False,
+        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
+
+    HONEYPOT = "website"
+
+    def __init__(self, *args: Any, organization_name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["consent"].label = (
+            f"I agree to receive email from {organization_name} about this party "
+            "and future events."
+        )
+
+    @property
+    def signup_data(self) -> dict[str, str]:
+        return {name: self.cleaned_data[name] for name in SIGNUP_FIELDS}

@@ -1,0 +1,31 @@
+"""The attendee pipeline's safety net, by hand or on a schedule."""
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from parties import services, tasks
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-enqueue every party sync that is pending or stuck, and retry pending lists. "
+        "With --schedule, also make sure the worker runs this sweep periodically."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--schedule",
+            action="store_true",
+            help="Queue the periodic sweep task (once; it re-enqueues itself).",
+        )
+
+    def handle(self, *args: object, schedule: bool, **options: object) -> None:
+        report = services.sync_sweep()
+        self.stdout.write(
+            f"Put back {report.reclaimed} stuck attendees, enqueued {report.parties_enqueued} "
+            f"party syncs, retried {report.lists_retried} pending lists."
+        )
+        if schedule:
+            queued = tasks.schedule_sweep()
+            self.stdout.write(
+                "Periodic sweep queued." if queued else "Periodic sweep already queued."
+            )

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from parties import public_views, views
+
+app_name = "parties"
+
+urlpatterns = [
+    path("parties/", views.party_list, name="party_list"),
+    path("parties/new/", views.party_create, name="party_create"),
+    path("parties/<int:pk>/", views.party_detail, name="party_detail"),
+    path("parties/<int:pk>/edit/", views.party_edit, name="party_edit"),
+    path("parties/<int:pk>/signups/", views.party_signups, name="party_signups"),
+    path("parties/<int:pk>/delete/", views.party_delete, name="party_delete"),
+    path("parties/<int:pk>/attendees.csv", views.attendees_csv, name="attendees_csv"),
+    path("parties/<int:pk>/reconcile/", views.party_reconcile, name="party_reconcile"),
+    path("parties/<int:pk>/retry-failed/", views.party_retry_failed, name="party_retry_failed"),
+    path(
+        "parties/<int:pk>/attendees/<int:attendee_pk>/retry/",
+        views.attendee_retry,
+        name="attendee_retry",
+    ),
+    path("p/<slug:slug>/", public_views.signup, name="signup"),
+    path("p/<slug:slug>/thanks/", public_views.signup_thanks, name="signup_thanks"),
+]

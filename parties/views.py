@@ -1,0 +1,250 @@
+"""The organizer's party pages. Each view parses input, calls one service or selector, then
+sets a message and redirects or renders. Every party is fetched through the tenant door."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.tenancy import get_for_org_or_404, manager_required, organization_required
+from integrations.klaviyo.errors import KlaviyoError
+from integrations.selectors import active_connections_for
+from integrations.tokens import ConnectionUnusable
+from parties import selectors, services
+from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
+from parties.models import Party
+
+logger = logging.getLogger(__name__)
+
+ATTENDEES_PER_PAGE = 50
+CSV_COLUMNS = (
+    "email",
+    "first_name",
+    "last_name",
+    "pet_name",
+    "pet_type",
+    "consented_at",
+    "sync_state",
+    "synced_at",
+    "last_error",
+)
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _party(request: HttpRequest, pk: int) -> Party:
+    return get_for_org_or_404(
+        Party.objects.select_related("connection"), organization=request.organization, pk=pk
+    )
+
+
+def _say(request: HttpRequest, outcome: services.ListOutcome) -> None:
+    if outcome.message:
+        (messages.success if outcome.ok else messages.warning)(request, outcome.message)
+
+
+@organization_required
+@require_GET
+def party_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "parties/party_list.html",
+        {
+            "parties": selectors.parties_for(organization=request.organization),
+            "can_manage": request.membership.can_manage,
+        },
+    )
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def party_create(request: HttpRequest) -> HttpResponse:
+    connections = active_connections_for(organization=request.organization)
+    if not connections.exists():
+        return render(request, "parties/party_form.html", {"no_connection": True})
+    form = PartyForm(request.POST or None, connections=connections)
+    if request.method == "POST" and form.is_valid():
+        try:
+            party, outcome = services.party_create(
+                membership=request.membership, connection=form.connection, data=form.party_data
+            )
+        except services.PartyError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"Created {party.name}.")
+            _say(request, outcome)
+            return redirect("parties:party_detail", pk=party.pk)
+    status = 400 if form.is_bound else 200
+    return render(request, "parties/party_form.html", {"form": form}, status=status)
+
+
+@organization_required
+@require_GET
+def party_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    party = _party(request, pk)
+    filters = AttendeeFilterForm(request.GET)
+    query, state = filters.value("q"), filters.value("state")
+    attendees = selectors.attendees_for(party=party, query=query, state=state)
+    page = Paginator(attendees, ATTENDEES_PER_PAGE).get_page(request.GET.get("page"))
+    public_url = request.build_absolute_uri(reverse("parties:signup", args=[party.slug]))
+    return render(
+        request,
+        "parties/party_detail.html",
+        {
+            "party": party,
+            "counts": selectors.party_counts(party=party),
+            "pause_reason": selectors.party_pause_reason(party=party),
+            "filters": filters,
+            "filtered": bool(query or state),
+            "page_obj": page,
+            "public_url": public_url,
+            "can_manage": request.membership.can_manage,
+        },
+    )
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def party_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    party = _party(request, pk)
+    form = PartyForm(request.POST or None, initial=PartyForm.initial_for(party))
+    if request.method == "POST" and form.is_valid():
+        try:
+            party, outcome = services.party_update(party=party, data=form.party_data)
+        except services.PartyError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"Saved {party.name}.")
+            _say(request, outcome)
+            return redirect("parties:party_detail", pk=party.pk)
+    status = 400 if form.is_bound else 200
+    return render(
+        request, "parties/party_form.html", {"form": form, "party": party}, status=status
+    )
+
+
+@manager_required
+@require_POST
+def party_signups(request: HttpRequest, pk: int) -> HttpResponse:
+    party = _party(request, pk)
+    choice = request.POST.get("open")
+    if choice not in ("0", "1"):
+        messages.error(request, "Choose whether to open or close signups.")
+        return redirect("parties:party_detail", pk=party.pk)
+    party = services.party_set_signups_open(party=party, is_open=choice == "1")
+    if party.signups_open:
+        messages.success(request, "Signups are open: the public page accepts signups again.")
+    else:
+        messages.success(request, "Signups are closed: the public page no longer takes signups.")
+    return redirect("parties:party_detail", pk=party.pk)
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def party_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    party = _party(request, pk)
+    form = PartyDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        name = party.name
+        try:
+            outcome = services.party_delete(
+                party=party, delete_klaviyo_list=form.cleaned_data["delete_list"]
+            )
+        except services.PartyError as error:
+            messages.error(request, str(error))
+            return redirect("parties:party_detail", pk=party.pk)
+        messages.success(request, f"Deleted {name} and its signups.")
+        _say(request, outcome)
+        return redirect("parties:party_list")
+    return render(request, "parties/party_delete.html", {"party": party, "form": form})
+
+
+@manager_required
+@require_POST
+def attendee_retry(request: HttpRequest, pk: int, attendee_pk: int) -> HttpResponse:
+    party = _party(request, pk)
+    attendee = get_object_or_404(party.attendees, pk=attendee_pk)
+    services.attendee_retry(attendee=attendee)
+    messages.success(request, f"{attendee.email} will be sent to Klaviyo again shortly.")
+    return redirect("parties:party_detail", pk=party.pk)
+
+
+@manager_required
+@require_POST
+def party_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
+    party = _party(request, pk)
+    count = services.party_retry_failed(party=party)
+    if count:
+        signups = "signup" if count == 1 else "signups"
+        messages.success(request, f"{count} failed {signups} will be sent to Klaviyo again shortly.")
+    else:
+        messages.info(request, "No failed signups to retry.")
+    return redirect("parties:party_detail", pk=party.pk)
+
+
+class _Echo:
+    """The file-like object csv.writer needs, handing each row back instead of storing it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _csv_rows(party: Party) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for attendee in selectors.attendees_for(party=party).iterator(chunk_size=500):
+        yield writer.writerow([_csv_cell(getattr(attendee, column)) for column in CSV_COLUMNS])
+
+
+@organization_required
+@require_GET
+def attendees_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    party = _party(request, pk)
+    response = StreamingHttpResponse(_csv_rows(party), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="party-{party.pk}-attendees.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def party_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
+    party = _party(request, pk)
+    result = None
+    if request.method == "POST":
+        try:
+            result = services.party_reconcile(party=party)
+        except (KlaviyoError, ConnectionUnusable, services.PartyError) as error:
+            logger.info("Reconciling party %s against Klaviyo failed: %s", party.pk, error)
+            messages.error(request, _reconcile_problem(error))
+    return render(request, "parties/reconcile.html", {"party": party, "result": result})
+
+
+def _reconcile_problem(error: Exception) -> str:
+    if isinstance(error, ConnectionUnusable):
+        return (
+            "Klaviyo no longer accepts this party's connection, so its list cannot be read. "
+            "Reconnect it on the Integrations page, then check again."
+        )
+    if isinstance(error, services.PartyError):
+        return str(error)
+    return (
+        f"Klaviyo could not be asked for the list's members right now ({error}). "
+        "Nothing was changed. Please try again in a few minutes."
+    )
