@@ -159,7 +159,9 @@ class SignupForm(forms.Form):
         Attendee, "pet_type", label="Pet type", help_text="Dog, cat, rabbit, iguana..."
     )
     consent = forms.BooleanField(
-        error_messages={"required": "Tick this box to sign up: we need your permission to email you."}
+        error_messages={
+            "required": "Tick this box to sign up: we need your permission to email you."
+        }
     )
     website = forms.CharField(
         label="Leave this field empty",
@@ -172,8 +174,7 @@ class SignupForm(forms.Form):
     def __init__(self, *args: Any, organization_name: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["consent"].label = (
-            f"I agree to receive email from {organization_name} about this party "
-            "and future events."
+            f"I agree to receive email from {organization_name} about this party and future events."
         )
 
     @property

@@ -40,7 +40,9 @@ class Party(models.Model):
     slug = models.CharField(max_length=32, unique=True, default=new_public_slug, editable=False)
 
     klaviyo_list_id = models.CharField(max_length=64, blank=True)
-    list_state = models.CharField(max_length=16, choices=ListState.choices, default=ListState.PENDING)
+    list_state = models.CharField(
+        max_length=16, choices=ListState.choices, default=ListState.PENDING
+    )
     list_error = models.CharField(max_length=500, blank=True)
     # The list name Klaviyo has; differs from `name` while a rename waits to be sent.
     klaviyo_list_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)

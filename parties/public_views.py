@@ -29,14 +29,14 @@ def _rate_limited(request: HttpRequest, slug: str) -> bool:
         request,
         group="signup-ip",
         key="ip",
-        rate=getattr(settings, "SIGNUP_RATE_PER_IP", "30/m"),
+        rate=settings.SIGNUP_RATE_PER_IP,
         increment=True,
     )
     over_party = is_ratelimited(
         request,
         group="signup-party",
         key=lambda group, request: slug,
-        rate=getattr(settings, "SIGNUP_RATE_PER_PARTY", "1200/m"),
+        rate=settings.SIGNUP_RATE_PER_PARTY,
         increment=True,
     )
     return over_ip or over_party

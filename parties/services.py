@@ -200,7 +200,8 @@ def party_sync_list(*, party: Party) -> ListOutcome:
     except KlaviyoError as error:
         _set_list_state(party, ListState.FAILED, _reason(error))
         return ListOutcome(
-            ok=False, message=f"Klaviyo refused the list: {_reason(error)}. Edit the party to try again."
+            ok=False,
+            message=f"Klaviyo refused the list: {_reason(error)}. Edit the party to try again.",
         )
 
     party.klaviyo_list_name = party.name
@@ -226,9 +227,7 @@ def _set_list_state(party: Party, state: str, reason: str) -> None:
 ATTENDEE_FIELDS = ("first_name", "last_name", "pet_name", "pet_type")
 
 
-def attendee_register(
-    *, party: Party, data: dict[str, Any], source: str
-) -> tuple[Attendee, bool]:
+def attendee_register(*, party: Party, data: dict[str, Any], source: str) -> tuple[Attendee, bool]:
     """Save a signup (or update the same email's) and schedule the party's sync.
 
     The task row is written in the same transaction as the attendee, so the sync is enqueued
@@ -418,9 +417,7 @@ def _profile(attendee: Attendee) -> dict[str, Any]:
     }
 
 
-def _send_batch(
-    party: Party, batch: list[Attendee], claimed_at: Any, report: SyncReport
-) -> bool:
+def _send_batch(party: Party, batch: list[Attendee], claimed_at: Any, report: SyncReport) -> bool:
     """Send one batch; returns False when the sync should stop (and maybe retry later)."""
     client = klaviyo_client(connection=party.connection)
     remaining = list(batch)
@@ -556,14 +553,17 @@ def sync_sweep() -> SweepReport:
     """
     report = SweepReport()
     now = timezone.now()
-    report.reclaimed = Attendee.objects.filter(
-        sync_state=SyncState.SYNCING, claimed_at__lt=now - STALE_CLAIM
-    ).update(sync_state=SyncState.PENDING, updated_at=now)
+    stale = Attendee.objects.filter(sync_state=SyncState.SYNCING, claimed_at__lt=now - STALE_CLAIM)
+    stale_parties = set(stale.values_list("party_id", flat=True))
+    report.reclaimed = stale.update(sync_state=SyncState.PENDING, updated_at=now)
     waiting = (
-        Party.objects.filter(
-            connection__status=ConnectionStatus.ACTIVE,
-            attendees__sync_state=SyncState.PENDING,
-            attendees__updated_at__lt=now - PENDING_GRACE,
+        Party.objects.filter(connection__status=ConnectionStatus.ACTIVE)
+        .filter(
+            Q(pk__in=stale_parties)
+            | Q(
+                attendees__sync_state=SyncState.PENDING,
+                attendees__updated_at__lt=now - PENDING_GRACE,
+            )
         )
         .distinct()
         .only("pk")
@@ -616,7 +616,9 @@ def party_reconcile(*, party: Party) -> Reconciliation:
         if email not in local_emails
     ]
     # Learn the Klaviyo profile ids of the attendees found there.
-    found = [a for a in local if a.email in in_klaviyo and a.klaviyo_profile_id != in_klaviyo[a.email]]
+    found = [
+        a for a in local if a.email in in_klaviyo and a.klaviyo_profile_id != in_klaviyo[a.email]
+    ]
     for attendee in found:
         attendee.klaviyo_profile_id = in_klaviyo[attendee.email]
     Attendee.objects.bulk_update(found, ["klaviyo_profile_id"], batch_size=500)

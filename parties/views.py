@@ -118,18 +118,12 @@ def party_edit(request: HttpRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
     form = PartyForm(request.POST or None, initial=PartyForm.initial_for(party))
     if request.method == "POST" and form.is_valid():
-        try:
-            party, outcome = services.party_update(party=party, data=form.party_data)
-        except services.PartyError as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(request, f"Saved {party.name}.")
-            _say(request, outcome)
-            return redirect("parties:party_detail", pk=party.pk)
+        party, outcome = services.party_update(party=party, data=form.party_data)
+        messages.success(request, f"Saved {party.name}.")
+        _say(request, outcome)
+        return redirect("parties:party_detail", pk=party.pk)
     status = 400 if form.is_bound else 200
-    return render(
-        request, "parties/party_form.html", {"form": form, "party": party}, status=status
-    )
+    return render(request, "parties/party_form.html", {"form": form, "party": party}, status=status)
 
 
 @manager_required
@@ -155,13 +149,9 @@ def party_delete(request: HttpRequest, pk: int) -> HttpResponse:
     form = PartyDeleteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         name = party.name
-        try:
-            outcome = services.party_delete(
-                party=party, delete_klaviyo_list=form.cleaned_data["delete_list"]
-            )
-        except services.PartyError as error:
-            messages.error(request, str(error))
-            return redirect("parties:party_detail", pk=party.pk)
+        outcome = services.party_delete(
+            party=party, delete_klaviyo_list=form.cleaned_data["delete_list"]
+        )
         messages.success(request, f"Deleted {name} and its signups.")
         _say(request, outcome)
         return redirect("parties:party_list")
@@ -185,7 +175,9 @@ def party_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     count = services.party_retry_failed(party=party)
     if count:
         signups = "signup" if count == 1 else "signups"
-        messages.success(request, f"{count} failed {signups} will be sent to Klaviyo again shortly.")
+        messages.success(
+            request, f"{count} failed {signups} will be sent to Klaviyo again shortly."
+        )
     else:
         messages.info(request, "No failed signups to retry.")
     return redirect("parties:party_detail", pk=party.pk)

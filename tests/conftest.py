@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from unittest.mock import patch
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -104,3 +105,79 @@ def make_connection(make_member) -> Callable[..., KlaviyoConnection]:
         )
 
     return make
+
+
+@pytest.fixture
+def sandbox() -> Iterator[object]:
+    """The product's `requests` calls to Klaviyo go to the in-process sandbox (frozen clock).
+
+    Yields the `responses` mock, whose `calls` hold every request the product sent.
+    """
+    from klaviyo_sandbox import testing
+
+    with testing.frozen_clock(), testing.route_requests_to_sandbox() as mock:
+        yield mock
+
+
+@pytest.fixture
+def sandbox_connection(make_member) -> Callable[..., KlaviyoConnection]:
+    """A connection whose tokens the sandbox accepts (the app installed on a sandbox account)."""
+    from klaviyo_sandbox import testing
+
+    def make(organization: Organization | None = None, account: str = testing.ACME):
+        app = testing.install_app(account=account)
+        organization = organization or make_member(role=Role.OWNER).organization
+        return KlaviyoConnection.objects.create(
+            organization=organization,
+            klaviyo_account_id=app.account_id,
+            public_api_key=app.account_id,
+            klaviyo_organization_name="Acme Pets" if account == testing.ACME else "Bark & Co",
+            scopes=app.scope.split(),
+            access_token=app.access_token,
+            refresh_token=app.refresh_token,
+            access_token_expires_at=timezone.now() + timedelta(seconds=app.expires_in),
+        )
+
+    return make
+
+
+def run_queued_tasks(*, include_deferred: bool = False) -> int:
+    """Run every task that is due (and, if asked, those scheduled for later), as a worker would.
+
+    Returns how many ran. Tasks the run enqueues for later stay queued unless
+    `include_deferred`, in which case the loop continues until the queue is empty.
+    """
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.management.commands.db_worker import Worker
+    from django_tasks_db.models import DBTaskResult
+
+    def _run_worker() -> None:
+        Worker(
+            queue_names=["*"],
+            interval=0,
+            batch=True,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id="test-worker",
+            excluded_queue_names=[],
+        ).run()
+
+    ran = 0
+    for _round in range(50):
+        if include_deferred:
+            DBTaskResult.objects.filter(status=TaskResultStatus.READY).update(
+                run_after=timezone.now()
+            )
+        before = DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count()
+        # The worker closes "old" connections between tasks; inside a test transaction
+        # that would close the test's own connection.
+        with patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
+            _run_worker()
+        ran += DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count() - before
+        if (
+            not include_deferred
+            or not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
+        ):
+            break
+    return ran

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from django.test import Client
 from django.urls import reverse
 
 from klaviyo_sandbox import testing
-
-
-@pytest.fixture
-def sandbox() -> Iterator[object]:
-    """The product's `requests` calls to Klaviyo go to the in-process sandbox."""
-    with testing.frozen_clock(), testing.route_requests_to_sandbox() as mock:
-        yield mock
+from tests.conftest import sandbox  # noqa: F401  (the fixture, for modules importing it here)
 
 
 def path_of(url: str) -> str:

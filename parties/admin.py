@@ -1,0 +1,94 @@
+"""Operator views of parties and attendees. Pipeline state is read-only here: it changes only
+through the services, which the "Retry sync" actions call."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from parties import services
+from parties.models import Attendee, Party, SyncState
+
+
+@admin.register(Party)
+class PartyAdmin(admin.ModelAdmin):
+    list_display = ["name", "organization", "connection", "list_state", "signups_open", "starts_at"]
+    list_filter = ["list_state", "signups_open"]
+    search_fields = ["name", "slug"]
+    list_select_related = ["organization", "connection"]
+    raw_id_fields = ["organization", "connection", "created_by"]
+    readonly_fields = [
+        "organization",
+        "connection",
+        "slug",
+        "klaviyo_list_id",
+        "klaviyo_list_name",
+        "list_state",
+        "list_error",
+        "signups_open",
+        "created_by",
+        "created_at",
+        "sync_scheduled",
+        "sync_lease_expires_at",
+        "sync_failures",
+        "sync_paused_reason",
+        "last_synced_at",
+    ]
+    actions = ["retry_sync"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A party needs its Klaviyo list: organizers create parties on their pages.
+        return False
+
+    @admin.action(description="Retry sync")
+    def retry_sync(self, request: HttpRequest, queryset: QuerySet[Party]) -> None:
+        count = 0
+        for party in queryset:
+            services.party_retry_sync(party=party)
+            count += 1
+        self.message_user(request, f"Asked {count} part{'y' if count == 1 else 'ies'} to sync now.")
+
+
+@admin.register(Attendee)
+class AttendeeAdmin(admin.ModelAdmin):
+    list_display = ["email", "party", "sync_state", "attempts", "last_error", "synced_at"]
+    list_filter = ["sync_state"]
+    search_fields = ["email"]
+    list_select_related = ["party"]
+    autocomplete_fields = ["party"]
+    readonly_fields = [
+        "consented_at",
+        "consent_source",
+        "sync_state",
+        "claimed_at",
+        "klaviyo_profile_id",
+        "attempts",
+        "last_error",
+        "synced_at",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["retry_sync"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Signups come through the public form, which records consent.
+        return False
+
+    @admin.action(description="Retry sync")
+    def retry_sync(self, request: HttpRequest, queryset: QuerySet[Attendee]) -> None:
+        retried = skipped = 0
+        for attendee in queryset.select_related("party"):
+            if attendee.sync_state == SyncState.FAILED:
+                services.attendee_retry(attendee=attendee)
+                retried += 1
+            else:
+                skipped += 1
+        if retried:
+            self.message_user(request, f"{retried} failed attendee(s) will sync again shortly.")
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} attendee(s) were not failed, so there was nothing to retry.",
+                messages.WARNING,
+            )

@@ -1,0 +1,80 @@
+"""Factories for the parties pages: parties and attendees written straight to the database
+(no Klaviyo call), and the sandbox for the tests that do reach Klaviyo."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.models import Organization
+from integrations.models import KlaviyoConnection
+from parties.models import Attendee, ListState, Party, SyncState
+from tests.integrations.conftest import sandbox  # noqa: F401
+
+_sequence = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def clear_rate_limits():
+    """Rate-limit counters live in the cache: each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def make_party(make_connection) -> Callable[..., Party]:
+    """A party whose Klaviyo list already exists (as far as the row says)."""
+
+    def make(
+        organization: Organization | None = None,
+        *,
+        connection: KlaviyoConnection | None = None,
+        **fields: object,
+    ) -> Party:
+        connection = connection or make_connection(organization)
+        number = next(_sequence)
+        values = {
+            "name": f"Party {number}",
+            "starts_at": timezone.now() + timedelta(days=7),
+            "address": "1 Bark Street",
+            "city": "Boston",
+            "state": "MA",
+            "klaviyo_list_id": f"LIST{number}",
+            "klaviyo_list_name": f"Party {number}",
+            "list_state": ListState.READY,
+            **fields,
+        }
+        return Party.objects.create(
+            organization=connection.organization, connection=connection, **values
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_attendee() -> Callable[..., Attendee]:
+    def make(party: Party, email: str | None = None, **fields: object) -> Attendee:
+        number = next(_sequence)
+        values: dict[str, object] = {
+            "first_name": "Sarah",
+            "consented_at": timezone.now(),
+            "consent_source": "test",
+            "sync_state": SyncState.PENDING,
+            **fields,
+        }
+        return Attendee.objects.create(
+            party=party, email=email or f"guest{number}@example.com", **values
+        )
+
+    return make
+
+
+def local_input(moment: datetime) -> str:
+    """How a datetime-local input sends a time."""
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")

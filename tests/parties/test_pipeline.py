@@ -1,0 +1,332 @@
+"""The attendee pipeline against the sandbox: batched, coalesced, and nothing ever lost."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from integrations.models import ConnectionStatus, KlaviyoConnection
+from klaviyo_sandbox import testing
+from klaviyo_sandbox.models import Installation
+from parties import services, tasks
+from parties.models import Attendee, ListState, Party, SyncState
+from parties.selectors import party_pause_reason
+from tests.conftest import run_queued_tasks
+from tests.integrations.conftest import connect_through_sandbox
+
+pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
+
+PARTY = {
+    "name": "Howl-o-ween",
+    "starts_at": timezone.now() + timedelta(days=7),
+    "address": "1 Bark Street",
+    "address2": "",
+    "city": "Boston",
+    "state": "MA",
+    "description": "Costumes encouraged.",
+}
+
+
+@pytest.fixture(autouse=True)
+def sync_without_window(settings):
+    settings.PARTY_SYNC_WINDOW_SECONDS = 0
+    # Tests advance the sandbox clock instead of sleeping through Retry-After.
+    settings.KLAVIYO_MAX_RETRY_WAIT = 0
+
+
+@pytest.fixture
+def party(owner, sandbox, sandbox_connection) -> Party:
+    connection = sandbox_connection(owner.organization)
+    party, outcome = services.party_create(membership=owner, connection=connection, data=PARTY)
+    assert outcome.ok, outcome.message
+    return party
+
+
+def signup(party: Party, number: int = 0, **overrides: str) -> Attendee:
+    data = {
+        "email": f"guest{number}@example.com",
+        "first_name": "Sarah",
+        "last_name": "Mason",
+        "pet_name": f"Rex {number}",
+        "pet_type": "dog",
+        **overrides,
+    }
+    attendee, _created = services.attendee_register(party=party, data=data, source="test form")
+    return attendee
+
+
+def states(party: Party) -> dict[str, int]:
+    return {
+        state: party.attendees.filter(sync_state=state).count()
+        for state in SyncState.values
+        if party.attendees.filter(sync_state=state).exists()
+    }
+
+
+def assert_no_failed_tasks() -> None:
+    failed = DBTaskResult.objects.filter(status=TaskResultStatus.FAILED)
+    assert not failed.exists(), [(t.task_path, t.traceback) for t in failed]
+
+
+def test_party_creates_a_klaviyo_list_of_the_same_name(party):
+    assert party.list_state == ListState.READY
+    lists = testing.call_count("POST", "/api/lists", status=201)
+    assert lists == 1
+    assert party.klaviyo_list_id
+    assert party.klaviyo_list_name == "Howl-o-ween"
+
+
+def test_signup_to_synced_end_to_end(party):
+    attendee = signup(party, pet_name="Rex", pet_type="dog")
+
+    run_queued_tasks()
+
+    assert_no_failed_tasks()
+    attendee.refresh_from_db()
+    assert attendee.sync_state == SyncState.SYNCED
+    assert attendee.synced_at is not None
+    [member] = testing.list_members(party.klaviyo_list_id)
+    assert member["email"] == "guest0@example.com"
+    assert member["properties"] == {"pet_name": "Rex", "pet_type": "dog"}
+    assert member["first_name"] == "Sarah"
+    assert member["consent"] == "SUBSCRIBED"
+
+
+def test_signups_coalesce_into_one_scheduled_sync(party):
+    for number in range(5):
+        signup(party, number)
+
+    assert DBTaskResult.objects.filter(task_path=tasks.sync_party.module_path).count() == 1
+
+
+def test_a_batch_is_two_write_calls(party):
+    for number in range(250):
+        signup(party, number)
+
+    run_queued_tasks()
+
+    assert states(party) == {SyncState.SYNCED: 250}
+    assert testing.call_count("POST", "/api/profile-bulk-import-jobs") == 1
+    assert testing.call_count("POST", "/api/profile-subscription-bulk-create-jobs") == 1
+    assert len(testing.list_members(party.klaviyo_list_id)) == 250
+
+
+def test_same_email_updates_the_attendee_and_never_subscribes_twice(party):
+    signup(party, 1, pet_name="Rex")
+    run_queued_tasks()
+
+    again = signup(party, 1, email="GUEST1@example.com", pet_name="Rexy")
+    run_queued_tasks()
+
+    assert Attendee.objects.filter(party=party).count() == 1
+    again.refresh_from_db()
+    assert again.sync_state == SyncState.SYNCED
+    assert testing.call_count("POST", "/api/profile-subscription-bulk-create-jobs") == 1
+    assert testing.call_count("POST", "/api/profile-bulk-import-jobs") == 2
+    [member] = testing.list_members(party.klaviyo_list_id)
+    assert member["properties"]["pet_name"] == "Rexy"
+
+
+def test_outage_during_signups_keeps_everyone_pending_then_syncs_all(party):
+    testing.start_outage(120)
+    for number in range(20):
+        signup(party, number)
+
+    run_queued_tasks()
+
+    assert states(party) == {SyncState.PENDING: 20}
+    assert_no_failed_tasks()
+    retry = DBTaskResult.objects.get(
+        task_path=tasks.sync_party.module_path, status=TaskResultStatus.READY
+    )
+    assert retry.run_after > timezone.now()  # backed off, not hammering
+
+    testing.advance(121)
+    run_queued_tasks(include_deferred=True)
+
+    assert states(party) == {SyncState.SYNCED: 20}
+    assert len(testing.list_members(party.klaviyo_list_id)) == 20
+
+
+def test_throttle_storm_honors_retry_after_and_loses_nothing(party):
+    testing.start_throttle_storm(30)
+    for number in range(10):
+        signup(party, number)
+
+    run_queued_tasks()
+
+    assert states(party) == {SyncState.PENDING: 10}
+    retry = DBTaskResult.objects.get(
+        task_path=tasks.sync_party.module_path, status=TaskResultStatus.READY
+    )
+    waited = (retry.run_after - timezone.now()).total_seconds()
+    assert 0 < waited <= 31  # scheduled for when Klaviyo said to come back
+
+    testing.advance(31)
+    run_queued_tasks(include_deferred=True)
+
+    assert states(party) == {SyncState.SYNCED: 10}
+
+
+def test_uninstalled_app_pauses_the_party_and_reconnecting_resumes_it(login, owner, party):
+    testing.uninstall(Installation.objects.using("sandbox").get(uninstalled_at__isnull=True))
+    KlaviyoConnection.objects.update(access_token_expires_at=timezone.now())
+    for number in range(3):
+        signup(party, number)
+
+    run_queued_tasks()
+
+    party.refresh_from_db()
+    assert party.connection.status == ConnectionStatus.NEEDS_RECONNECT
+    assert states(party) == {SyncState.PENDING: 3}
+    assert "needs reconnecting" in party_pause_reason(party=party)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("django.db.transaction.on_commit", lambda callback, using=None: callback())
+        connect_through_sandbox(login(owner))
+    run_queued_tasks()
+
+    party.refresh_from_db()
+    assert party.connection.status == ConnectionStatus.ACTIVE
+    assert states(party) == {SyncState.SYNCED: 3}
+    assert party_pause_reason(party=party) == ""
+
+
+def test_party_saved_with_pending_list_when_klaviyo_is_down(owner, sandbox, sandbox_connection):
+    connection = sandbox_connection(owner.organization)
+    testing.start_outage(60)
+
+    party, outcome = services.party_create(membership=owner, connection=connection, data=PARTY)
+
+    assert not outcome.ok
+    assert "could not be reached" in outcome.message
+    party.refresh_from_db()
+    assert party.list_state == ListState.PENDING
+    signup(party)  # signups are accepted meanwhile
+
+    testing.advance(61)
+    run_queued_tasks(include_deferred=True)
+
+    party.refresh_from_db()
+    assert party.list_state == ListState.READY
+    assert states(party) == {SyncState.SYNCED: 1}
+
+
+def test_renaming_a_party_renames_its_list(party):
+    services.party_update(party=party, data={**PARTY, "name": "Howl-o-ween 2"})
+
+    assert testing.call_count("PATCH", "/api/lists") == 1
+    party.refresh_from_db()
+    assert party.klaviyo_list_name == "Howl-o-ween 2"
+
+
+def test_sweep_puts_back_claims_of_a_dead_worker_and_syncs_them(party):
+    for number in range(3):
+        signup(party, number)
+    Attendee.objects.update(
+        sync_state=SyncState.SYNCING, claimed_at=timezone.now() - timedelta(hours=1)
+    )
+    DBTaskResult.objects.all().delete()  # the task died with the worker
+
+    report = services.sync_sweep()
+    run_queued_tasks()
+
+    assert report.reclaimed == 3
+    assert states(party) == {SyncState.SYNCED: 3}
+
+
+def test_sweep_re_enqueues_pending_signups_whose_task_was_lost(party):
+    signup(party)
+    DBTaskResult.objects.all().delete()
+    Attendee.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
+
+    services.sync_sweep()
+    run_queued_tasks()
+
+    assert states(party) == {SyncState.SYNCED: 1}
+
+
+def test_periodic_sweep_keeps_a_single_chain(party):
+    assert tasks.schedule_sweep() is True
+    assert tasks.schedule_sweep() is False
+
+    run_queued_tasks()
+
+    waiting = DBTaskResult.objects.filter(
+        task_path=tasks.sweep.module_path, status=TaskResultStatus.READY
+    )
+    assert waiting.count() == 1
+
+
+def test_closed_party_refuses_signups(party):
+    services.party_set_signups_open(party=party, is_open=False)
+
+    with pytest.raises(services.PartyError, match="closed"):
+        signup(party)
+    assert not Attendee.objects.exists()
+
+
+def test_reconciliation_shows_who_is_missing_on_either_side(party):
+    for number in range(3):
+        signup(party, number)
+    run_queued_tasks()
+    Attendee.objects.filter(email="guest2@example.com").delete()
+    signup(party, 9)  # not synced yet
+
+    result = services.party_reconcile(party=party)
+
+    assert result.matched == 2
+    assert [a.email for a in result.missing_in_klaviyo] == ["guest9@example.com"]
+    assert [p["email"] for p in result.only_in_klaviyo] == ["guest2@example.com"]
+    assert Attendee.objects.exclude(klaviyo_profile_id="").count() == 2
+
+
+def test_deleting_a_party_can_delete_its_list(party):
+    list_id = party.klaviyo_list_id
+
+    outcome = services.party_delete(party=party, delete_klaviyo_list=True)
+
+    assert outcome.ok
+    assert not Party.objects.exists()
+    assert testing.call_count("DELETE", f"/api/lists/{list_id}") == 1
+
+
+def test_failed_attendee_retry_sends_it_again(party):
+    attendee = signup(party)
+    run_queued_tasks()
+    Attendee.objects.update(sync_state=SyncState.FAILED, last_error="Invalid email")
+
+    services.attendee_retry(attendee=attendee)
+    run_queued_tasks()
+
+    attendee.refresh_from_db()
+    assert attendee.sync_state == SyncState.SYNCED
+
+
+def test_every_body_the_client_sends_matches_the_spec(party, sandbox):
+    """The contract half the sandbox cannot check by itself: what the product sends."""
+    from klaviyo_sandbox import spec
+
+    signup(party)
+    run_queued_tasks()
+    services.party_update(party=party, data={**PARTY, "name": "Renamed"})
+
+    checked = set()
+    for call in sandbox.calls:
+        request = call.request
+        operation = spec.find_operation(request.method, request.url)
+        if operation is None or not request.body:  # OAuth endpoints: form-encoded, no schema
+            continue
+        assert spec.validate_request_body(operation.operation_id, json.loads(request.body)) == []
+        checked.add(operation.operation_id)
+    assert {
+        "create_list",
+        "update_list",
+        "bulk_import_profiles",
+        "bulk_subscribe_profiles",
+    } <= checked, checked
