@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from unittest.mock import patch
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from unittest.mock import patch
 
 import pytest
 from django.test import Client
