@@ -232,6 +232,7 @@ def tokens_issue(
     return IssuedTokens(access, refresh_token, lifetime, scopes, installation)
 
 
+@transaction.atomic(using=DATABASE)
 def installation_install(*, account: Account, client_id: str, scopes: str) -> Installation:
     """Install the app in the account, or update the scopes of the installation it has."""
     installation = (

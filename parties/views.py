@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -47,6 +47,11 @@ def _party(request: HttpRequest, pk: int) -> Party:
     )
 
 
+def _posted(request: HttpRequest) -> QueryDict | None:
+    """The form data of a POST, even an empty one (`request.POST or None` would drop it)."""
+    return request.POST if request.method == "POST" else None
+
+
 def _say(request: HttpRequest, outcome: services.ListOutcome) -> None:
     if outcome.message:
         (messages.success if outcome.ok else messages.warning)(request, outcome.message)
@@ -71,7 +76,7 @@ def party_create(request: HttpRequest) -> HttpResponse:
     connections = active_connections_for(organization=request.organization)
     if not connections.exists():
         return render(request, "parties/party_form.html", {"no_connection": True})
-    form = PartyForm(request.POST or None, connections=connections)
+    form = PartyForm(_posted(request), connections=connections)
     if request.method == "POST" and form.is_valid():
         try:
             party, outcome = services.party_create(
@@ -116,7 +121,7 @@ def party_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def party_edit(request: HttpRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
-    form = PartyForm(request.POST or None, initial=PartyForm.initial_for(party))
+    form = PartyForm(_posted(request), initial=PartyForm.initial_for(party))
     if request.method == "POST" and form.is_valid():
         party, outcome = services.party_update(party=party, data=form.party_data)
         messages.success(request, f"Saved {party.name}.")
@@ -146,7 +151,7 @@ def party_signups(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def party_delete(request: HttpRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
-    form = PartyDeleteForm(request.POST or None)
+    form = PartyDeleteForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         name = party.name
         outcome = services.party_delete(

@@ -1,0 +1,119 @@
+"""Operators' views of parties and attendees, and the "Retry sync" actions."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from parties import tasks
+from parties.models import ListState, SyncState
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, make_user):
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    return client
+
+
+def queued_syncs() -> int:
+    return DBTaskResult.objects.filter(
+        task_path=tasks.sync_party.module_path, status=TaskResultStatus.READY
+    ).count()
+
+
+@pytest.mark.parametrize("model", ["party", "attendee"])
+def test_operators_see_parties_and_attendees(staff_client, make_party, make_attendee, model):
+    party = make_party(name="Howl-o-ween")
+    attendee = make_attendee(party, email="rex@example.com", last_error="Invalid email")
+
+    listing = staff_client.get(reverse(f"admin:parties_{model}_changelist"))
+    obj = party if model == "party" else attendee
+    change = staff_client.get(reverse(f"admin:parties_{model}_change", args=[obj.pk]))
+
+    assert listing.status_code == 200
+    assert change.status_code == 200
+    assert str(obj.pk) in listing.text or obj.email in listing.text
+
+
+def test_party_changelist_filters_and_searches(staff_client, make_party):
+    make_party(name="Howl-o-ween")
+    make_party(name="Paws Picnic", list_state=ListState.FAILED)
+
+    found = staff_client.get(reverse("admin:parties_party_changelist"), {"q": "howl"})
+    failed = staff_client.get(reverse("admin:parties_party_changelist"), {"list_state": "failed"})
+
+    assert "Howl-o-ween" in found.text and "Paws Picnic" not in found.text
+    assert "Paws Picnic" in failed.text and "Howl-o-ween" not in failed.text
+
+
+def test_attendee_changelist_filters_by_sync_state_and_searches_email(
+    staff_client, make_party, make_attendee
+):
+    party = make_party()
+    make_attendee(party, email="ok@example.com", sync_state=SyncState.SYNCED)
+    make_attendee(party, email="bad@example.com", sync_state=SyncState.FAILED)
+
+    failed = staff_client.get(
+        reverse("admin:parties_attendee_changelist"), {"sync_state": "failed"}
+    )
+    found = staff_client.get(reverse("admin:parties_attendee_changelist"), {"q": "ok@"})
+
+    assert "bad@example.com" in failed.text and "ok@example.com" not in failed.text
+    assert "ok@example.com" in found.text and "bad@example.com" not in found.text
+
+
+def test_attendee_pipeline_fields_are_read_only(staff_client, make_party, make_attendee):
+    attendee = make_attendee(make_party(), sync_state=SyncState.FAILED, last_error="Bad")
+
+    page = staff_client.get(reverse("admin:parties_attendee_change", args=[attendee.pk]))
+
+    form_fields = page.context["adminform"].form.fields
+    for name in ["sync_state", "attempts", "last_error", "synced_at", "klaviyo_profile_id"]:
+        assert name not in form_fields
+    assert "party" in form_fields
+
+
+def test_retry_sync_action_requeues_failed_attendees(staff_client, make_party, make_attendee):
+    party = make_party()
+    failed = make_attendee(party, sync_state=SyncState.FAILED, last_error="Invalid email")
+    synced = make_attendee(party, sync_state=SyncState.SYNCED)
+
+    response = staff_client.post(
+        reverse("admin:parties_attendee_changelist"),
+        {"action": "retry_sync", "_selected_action": [failed.pk, synced.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    failed.refresh_from_db()
+    synced.refresh_from_db()
+    assert failed.sync_state == SyncState.PENDING
+    assert synced.sync_state == SyncState.SYNCED
+    assert queued_syncs() >= 1
+    text = [str(m) for m in response.context["messages"]]
+    assert "1 failed attendee(s) will sync again shortly." in text
+    assert "1 attendee(s) were not failed, so there was nothing to retry." in text
+
+
+def test_retry_sync_action_on_parties_asks_for_a_sync(staff_client, make_party, make_attendee):
+    party = make_party()
+    make_attendee(party)
+
+    response = staff_client.post(
+        reverse("admin:parties_party_changelist"),
+        {"action": "retry_sync", "_selected_action": [party.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert queued_syncs() == 1
+    assert "Asked 1 party to sync now." in [str(m) for m in response.context["messages"]]
+
+
+def test_operators_cannot_add_parties_or_attendees_by_hand(staff_client):
+    assert staff_client.get(reverse("admin:parties_party_add")).status_code == 403
+    assert staff_client.get(reverse("admin:parties_attendee_add")).status_code == 403

@@ -1,0 +1,312 @@
+"""The public signup page: no login, validation next to each field, consent, honeypot, CSRF,
+rate limits, closed parties, and a signup saved without waiting for Klaviyo."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from klaviyo_sandbox import testing
+from parties.models import Attendee, Party, SyncState
+
+pytestmark = pytest.mark.django_db
+
+VALID = {
+    "first_name": "Sarah",
+    "last_name": "Mason",
+    "email": "sarah@example.com",
+    "pet_name": "Rex",
+    "pet_type": "dog",
+    "consent": "on",
+    "website": "",
+}
+TOO_MANY = "Too many signups from your network right now. Please wait a minute and try again."
+
+
+@pytest.fixture
+def party(make_party, make_org) -> Party:
+    return make_party(
+        make_org("Acme Pets Shop"),
+        name="Howl-o-ween",
+        description="Costumes encouraged.\nTreats provided.",
+    )
+
+
+def signup_url(party: Party) -> str:
+    return reverse("parties:signup", args=[party.slug])
+
+
+def post(client: Client, party: Party, **changes: str):
+    return client.post(signup_url(party), {**VALID, **changes})
+
+
+def test_signup_page_shows_the_party_and_the_form_without_login(client, party):
+    page = client.get(signup_url(party))
+
+    assert page.status_code == 200
+    assert "Howl-o-ween" in page.text
+    assert "1 Bark Street" in page.text
+    assert "Boston, MA" in page.text
+    assert "Costumes encouraged." in page.text
+    for name in ["first_name", "last_name", "email", "pet_name", "pet_type", "consent"]:
+        assert f'name="{name}"' in page.text
+    assert "csrfmiddlewaretoken" in page.text
+
+
+def test_consent_label_names_the_organization(client, party):
+    page = client.get(signup_url(party))
+
+    assert (
+        "I agree to receive email from Acme Pets Shop about this party and future events."
+        in page.text
+    )
+
+
+def test_honeypot_is_hidden_from_people_and_assistive_technology(client, party):
+    page = client.get(signup_url(party))
+
+    honeypot = page.text.split('class="honeypot"')[1].split("</div>")[0]
+    assert 'aria-hidden="true"' in honeypot
+    assert 'name="website"' in honeypot
+    assert 'tabindex="-1"' in honeypot
+    assert 'autocomplete="off"' in honeypot
+
+
+def test_public_pages_use_no_organizer_nav_and_no_third_party_resources(client, party):
+    page = client.get(signup_url(party))
+
+    assert 'class="nav-links"' not in page.text
+    assert "https://" not in page.text
+    assert "//cdn" not in page.text
+
+
+def test_valid_signup_is_saved_pending_and_redirects_to_thanks(client, party):
+    response = post(client, party)
+
+    assert response.status_code == 303
+    assert response.url == reverse("parties:signup_thanks", args=[party.slug])
+    attendee = Attendee.objects.get()
+    assert attendee.party == party
+    assert attendee.email == "sarah@example.com"
+    assert (attendee.first_name, attendee.last_name) == ("Sarah", "Mason")
+    assert (attendee.pet_name, attendee.pet_type) == ("Rex", "dog")
+    assert attendee.sync_state == SyncState.PENDING
+    assert attendee.consented_at is not None
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"])
+def test_signup_never_calls_klaviyo(client, party, sandbox):
+    post(client, party)
+
+    assert Attendee.objects.count() == 1
+    assert not sandbox.calls
+
+
+def test_thanks_page_thanks_the_attendee(client, party):
+    page = client.get(post(client, party).url)
+
+    assert page.status_code == 200
+    assert "Thank you" in page.text
+    assert "Howl-o-ween" in page.text
+
+
+def test_same_email_twice_keeps_one_signup(client, party):
+    post(client, party)
+    post(client, party, email="SARAH@example.com", pet_name="Rex II")
+
+    attendee = Attendee.objects.get()
+    assert attendee.pet_name == "Rex II"
+
+
+def test_unicode_names_are_kept_as_typed(client, party):
+    response = post(
+        client, party, first_name="Zoë", last_name="Ñúñez 🐶", pet_name="Façade 🐈", pet_type="猫"
+    )
+
+    assert response.status_code == 303
+    attendee = Attendee.objects.get()
+    assert (attendee.first_name, attendee.last_name) == ("Zoë", "Ñúñez 🐶")
+    assert (attendee.pet_name, attendee.pet_type) == ("Façade 🐈", "猫")
+
+
+def test_whitespace_around_input_is_stripped(client, party):
+    post(client, party, first_name="  Sarah ", email=" sarah@example.com ", pet_type=" dog\t")
+
+    attendee = Attendee.objects.get()
+    assert (attendee.first_name, attendee.email, attendee.pet_type) == (
+        "Sarah",
+        "sarah@example.com",
+        "dog",
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"email": "not-an-email"}, "Enter a valid email address, like name@example.com."),
+        ({"email": ""}, "Enter your email address."),
+        ({"first_name": ""}, "Enter your first name."),
+        ({"first_name": "   "}, "Enter your first name."),
+        ({"consent": ""}, "Tick this box to sign up: we need your permission to email you."),
+        ({"first_name": "x" * 10_240}, "Use at most 100 characters (this has 10240)."),
+        ({"last_name": "x" * 10_240}, "Use at most 100 characters (this has 10240)."),
+        ({"pet_name": "🐶" * 101}, "Use at most 100 characters (this has 101)."),
+        ({"pet_type": "x" * 51}, "Use at most 50 characters (this has 51)."),
+        ({"email": "a" * 250 + "@example.com"}, "Use at most 254 characters"),
+    ],
+)
+def test_bad_input_is_refused_with_a_message_and_nothing_saved(client, party, changes, message):
+    response = post(client, party, **changes)
+
+    assert response.status_code == 400
+    assert message in response.text
+    assert "Please fix the marked fields below." in response.text
+    assert not Attendee.objects.exists()
+
+
+def test_missing_consent_is_refused_even_without_the_field(client, party):
+    data = {key: value for key, value in VALID.items() if key != "consent"}
+
+    response = client.post(signup_url(party), data)
+
+    assert response.status_code == 400
+    assert not Attendee.objects.exists()
+
+
+def test_an_empty_form_gets_messages_for_the_required_fields(client, party):
+    response = client.post(signup_url(party), {})
+
+    assert response.status_code == 400
+    assert "Enter your first name." in response.text
+    assert "Enter your email address." in response.text
+    assert "Tick this box to sign up" in response.text
+    assert not Attendee.objects.exists()
+
+
+def test_a_null_character_is_refused_not_a_server_error(client, party):
+    response = post(client, party, first_name="Sa\x00rah")
+
+    assert response.status_code == 400
+    assert not Attendee.objects.exists()
+
+
+def test_refused_input_is_kept_in_the_form(client, party):
+    response = post(client, party, email="nope", first_name="Zoë")
+
+    assert 'value="Zoë"' in response.text
+    assert 'value="nope"' in response.text
+
+
+def test_honeypot_filled_gets_the_usual_thanks_and_saves_nothing(client, party):
+    response = post(client, party, website="http://spam.example")
+
+    assert response.status_code == 303
+    assert response.url == reverse("parties:signup_thanks", args=[party.slug])
+    assert not Attendee.objects.exists()
+
+
+def test_honeypot_filled_with_invalid_input_still_gets_the_quiet_answer(client, party):
+    response = client.post(signup_url(party), {"website": "x", "email": "bad"})
+
+    assert response.status_code == 303
+    assert not Attendee.objects.exists()
+
+
+def test_signup_without_csrf_token_is_refused(party):
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post(signup_url(party), VALID)
+
+    assert response.status_code == 403
+    assert not Attendee.objects.exists()
+
+
+def test_signup_with_csrf_token_from_the_page_works(party):
+    client = Client(enforce_csrf_checks=True)
+    client.get(signup_url(party))
+
+    response = client.post(
+        signup_url(party), {**VALID, "csrfmiddlewaretoken": client.cookies["csrftoken"].value}
+    )
+
+    assert response.status_code == 303
+
+
+def test_unknown_slug_is_404(client, party):
+    assert client.get("/p/not-a-party/").status_code == 404
+    assert client.post("/p/not-a-party/", VALID).status_code == 404
+    assert client.get("/p/not-a-party/thanks/").status_code == 404
+
+
+def test_closed_party_says_so_and_shows_no_form(client, party):
+    Party.objects.filter(pk=party.pk).update(signups_open=False)
+
+    page = client.get(signup_url(party))
+
+    assert page.status_code == 200
+    assert "Signups for this party are closed." in page.text
+    assert "Howl-o-ween" in page.text
+    assert "<form" not in page.text
+
+
+def test_closed_party_refuses_a_post_with_the_same_page(client, party):
+    Party.objects.filter(pk=party.pk).update(signups_open=False)
+
+    response = post(client, party)
+
+    assert response.status_code == 200
+    assert "Signups for this party are closed." in response.text
+    assert not Attendee.objects.exists()
+
+
+def test_signups_over_the_per_ip_rate_get_429_with_their_input_kept(client, party, settings):
+    settings.SIGNUP_RATE_PER_IP = "2/m"
+    post(client, party, email="one@example.com")
+    post(client, party, email="two@example.com")
+
+    response = post(client, party, email="three@example.com", first_name="Zoë")
+
+    assert response.status_code == 429
+    assert TOO_MANY in response.text
+    assert 'value="three@example.com"' in response.text
+    assert 'value="Zoë"' in response.text
+    assert set(Attendee.objects.values_list("email", flat=True)) == {
+        "one@example.com",
+        "two@example.com",
+    }
+
+
+def test_the_per_ip_rate_counts_each_address_separately(client, party, settings):
+    settings.SIGNUP_RATE_PER_IP = "1/m"
+    first = client.post(signup_url(party), {**VALID, "email": "a@example.com"})
+    other = client.post(
+        signup_url(party), {**VALID, "email": "b@example.com"}, REMOTE_ADDR="10.0.0.2"
+    )
+
+    assert (first.status_code, other.status_code) == (303, 303)
+
+
+def test_signups_over_the_per_party_rate_get_429(client, party, make_party, settings):
+    settings.SIGNUP_RATE_PER_PARTY = "2/m"
+    for number in range(2):
+        client.post(
+            signup_url(party),
+            {**VALID, "email": f"guest{number}@example.com"},
+            REMOTE_ADDR=f"10.0.0.{number}",
+        )
+
+    crowded = client.post(signup_url(party), VALID, REMOTE_ADDR="10.0.1.1")
+    other_party = client.post(signup_url(make_party()), VALID, REMOTE_ADDR="10.0.1.1")
+
+    assert crowded.status_code == 429
+    assert TOO_MANY in crowded.text
+    assert other_party.status_code == 303
+
+
+def test_viewing_the_page_does_not_count_against_the_rate(client, party, settings):
+    settings.SIGNUP_RATE_PER_IP = "1/m"
+    for _ in range(5):
+        assert client.get(signup_url(party)).status_code == 200
+
+    assert post(client, party).status_code == 303
