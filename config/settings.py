@@ -128,6 +128,11 @@ with exit_on_configuration_error():
         "KLAVIYO_BASE_URL", default=SANDBOX_URL if KLAVIYO_SANDBOX else "https://a.klaviyo.com"
     ).rstrip("/")
     KLAVIYO_REVISION = env.str("KLAVIYO_REVISION", default="2026-07-15")
+    # Every call to Klaviyo: its timeout, retries after 5xx/timeouts, and the longest
+    # Retry-After or backoff waited inside one call (longer waits are rescheduled instead).
+    KLAVIYO_HTTP_TIMEOUT = env.float("KLAVIYO_HTTP_TIMEOUT", default=10.0)
+    KLAVIYO_MAX_RETRIES = env.int("KLAVIYO_MAX_RETRIES", default=3)
+    KLAVIYO_MAX_RETRY_WAIT = env.float("KLAVIYO_MAX_RETRY_WAIT", default=30.0)
     # The sandbox app's redirect URI allowlist, matched exactly as Klaviyo does.
     SANDBOX_REDIRECT_URIS = env.list(
         "SANDBOX_REDIRECT_URIS",

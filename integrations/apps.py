@@ -6,3 +6,6 @@ class IntegrationsConfig(AppConfig):
 
     name = "integrations"
     verbose_name = "Klaviyo connections"
+
+    def ready(self) -> None:
+        from integrations import checks  # noqa: F401  (registers the system checks)

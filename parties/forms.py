@@ -124,7 +124,7 @@ class AttendeeFilterForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, label_suffix="", **kwargs)
         self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Search by email"})
 
     def value(self, name: str) -> str:

@@ -7,7 +7,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from klaviyo_sandbox import testing
 from parties.models import Attendee, Party, SyncState
 
 pytestmark = pytest.mark.django_db
