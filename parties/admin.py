@@ -17,24 +17,9 @@ class PartyAdmin(admin.ModelAdmin):
     list_filter = ["list_state", "signups_open"]
     search_fields = ["name", "slug"]
     list_select_related = ["organization", "connection"]
-    raw_id_fields = ["organization", "connection", "created_by"]
-    readonly_fields = [
-        "organization",
-        "connection",
-        "slug",
-        "klaviyo_list_id",
-        "klaviyo_list_name",
-        "list_state",
-        "list_error",
-        "signups_open",
-        "created_by",
-        "created_at",
-        "sync_scheduled",
-        "sync_lease_expires_at",
-        "sync_failures",
-        "sync_paused_reason",
-        "last_synced_at",
-    ]
+    # Read-only: organizers change parties on their pages, through the services that keep
+    # the Klaviyo list in step (a rename here would never reach Klaviyo).
+    readonly_fields = [field.name for field in Party._meta.fields if field.name != "id"]
     actions = ["retry_sync"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

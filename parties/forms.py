@@ -173,9 +173,8 @@ class SignupForm(forms.Form):
 
     def __init__(self, *args: Any, organization_name: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["consent"].label = (
-            f"I agree to receive email from {organization_name} about this party and future events."
-        )
+        consent = f"I agree to receive email from {organization_name} about this party"
+        self.fields["consent"].label = f"{consent} and future events."
 
     @property
     def signup_data(self) -> dict[str, str]:

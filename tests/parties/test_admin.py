@@ -121,3 +121,12 @@ def test_retry_sync_action_on_parties_asks_for_a_sync(staff_client, make_party, 
 def test_operators_cannot_add_parties_or_attendees_by_hand(staff_client):
     assert staff_client.get(reverse("admin:parties_party_add")).status_code == 403
     assert staff_client.get(reverse("admin:parties_attendee_add")).status_code == 403
+
+
+def test_party_details_are_read_only_in_admin(staff_client, make_party):
+    party = make_party(name="Howl-o-ween")
+
+    page = staff_client.get(reverse("admin:parties_party_change", args=[party.pk]))
+
+    assert page.status_code == 200
+    assert page.context["adminform"].form.fields == {}

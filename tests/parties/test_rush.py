@@ -1,0 +1,69 @@
+"""A rush through the real public form: nothing is lost and it leaves in one batch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from klaviyo_sandbox import testing
+from parties import services
+from parties.models import Attendee, Party, SyncState
+from tests.conftest import run_queued_tasks
+
+pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
+RUSH = 1000
+
+
+@pytest.fixture
+def party(owner, sandbox, sandbox_connection, settings) -> Party:
+    settings.SIGNUP_RATE_PER_IP = "100000/m"
+    settings.SIGNUP_RATE_PER_PARTY = "100000/m"
+    cache.clear()
+    party, outcome = services.party_create(
+        membership=owner,
+        connection=sandbox_connection(owner.organization),
+        data={
+            "name": "Rush hour",
+            "starts_at": timezone.now() + timedelta(days=1),
+            "address": "1 Main St",
+            "city": "Boston",
+            "state": "MA",
+        },
+    )
+    assert outcome.ok
+    return party
+
+
+def test_a_thousand_signups_through_the_form_sync_in_one_batch_of_two_calls(party):
+    browser = Client()
+    url = f"/p/{party.slug}/"
+    for number in range(RUSH):
+        response = browser.post(
+            url,
+            {
+                "first_name": "Guest",
+                "last_name": f"Nr {number}",
+                "email": f"guest{number}@example.com",
+                "pet_name": f"Pet {number}",
+                "pet_type": "cat" if number % 2 else "dog",
+                "consent": "on",
+                "website": "",
+            },
+        )
+        assert response.status_code == 303, response.content[:300]
+    assert Attendee.objects.filter(party=party, sync_state=SyncState.PENDING).count() == RUSH
+    assert testing.call_count("POST", "/api/profile-bulk-import-jobs") == 0  # no worker yet
+
+    run_queued_tasks(include_deferred=True)  # the worker starts
+
+    assert Attendee.objects.filter(party=party, sync_state=SyncState.SYNCED).count() == RUSH
+    assert testing.call_count("POST", "/api/profile-bulk-import-jobs") == 1
+    assert testing.call_count("POST", "/api/profile-subscription-bulk-create-jobs") == 1
+    members = testing.list_members(party.klaviyo_list_id)
+    assert len(members) == RUSH
+    assert {member["consent"] for member in members} == {"SUBSCRIBED"}
+    assert members[7]["properties"] == {"pet_name": "Pet 7", "pet_type": "cat"}
