@@ -64,7 +64,6 @@ def run(*, signups: int, threads: int) -> None:
     from django.db import connection, connections
     from django.test import Client
     from django.utils import timezone
-    from django_tasks_db.management.commands.db_worker import Worker
 
     from accounts import services as accounts_services
     from accounts.models import Membership
@@ -72,6 +71,7 @@ def run(*, signups: int, threads: int) -> None:
     from klaviyo_sandbox import testing
     from parties import services
     from parties.models import Attendee, SyncState
+    from tests.support.workers import make_worker
 
     user = accounts_services.user_signup(
         email=f"bench{time.time_ns()}@example.com",
@@ -135,16 +135,7 @@ def run(*, signups: int, threads: int) -> None:
         posting = time.perf_counter() - started
 
         queued = Attendee.objects.filter(party=party, sync_state=SyncState.PENDING).count()
-        worker = Worker(
-            queue_names=["*"],
-            interval=0,
-            batch=True,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id="bench",
-            excluded_queue_names=[],
-        )
+        worker = make_worker("bench")
         started = time.perf_counter()
         worker.run()
         syncing = time.perf_counter() - started

@@ -148,20 +148,9 @@ def run_queued_tasks(*, include_deferred: bool = False) -> int:
     `include_deferred`, in which case the loop continues until the queue is empty.
     """
     from django_tasks import TaskResultStatus
-    from django_tasks_db.management.commands.db_worker import Worker
     from django_tasks_db.models import DBTaskResult
 
-    def _run_worker() -> None:
-        Worker(
-            queue_names=["*"],
-            interval=0,
-            batch=True,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id="test-worker",
-            excluded_queue_names=[],
-        ).run()
+    from tests.support.workers import make_worker
 
     ran = 0
     for _round in range(50):
@@ -173,7 +162,7 @@ def run_queued_tasks(*, include_deferred: bool = False) -> int:
         # The worker closes "old" connections between tasks; inside a test transaction
         # that would close the test's own connection.
         with patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
-            _run_worker()
+            make_worker("test-worker").run()
         ran += DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count() - before
         if (
             not include_deferred

@@ -8,7 +8,6 @@ from django.test import Client
 from django.urls import reverse
 
 from klaviyo_sandbox import testing
-from tests.conftest import sandbox  # noqa: F401  (the fixture, for modules importing it here)
 
 
 def path_of(url: str) -> str:

@@ -13,10 +13,31 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from integrations.models import KlaviyoConnection
+from parties import services
 from parties.models import Attendee, ListState, Party, SyncState
-from tests.integrations.conftest import sandbox  # noqa: F401
 
 _sequence = itertools.count(1)
+
+# A party as an organizer would enter it.
+PARTY = {
+    "name": "Howl-o-ween",
+    "starts_at": timezone.now() + timedelta(days=7),
+    "address": "1 Bark Street",
+    "address2": "",
+    "city": "Boston",
+    "state": "MA",
+    "description": "Costumes encouraged.",
+}
+
+
+@pytest.fixture
+def sandbox_party(owner, sandbox, sandbox_connection) -> Party:
+    """A party created through the service: its list really exists in the sandbox."""
+    party, outcome = services.party_create(
+        membership=owner, connection=sandbox_connection(owner.organization), data=PARTY
+    )
+    assert outcome.ok, outcome.message
+    return party
 
 
 @pytest.fixture(autouse=True)

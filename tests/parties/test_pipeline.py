@@ -18,18 +18,9 @@ from parties.models import Attendee, ListState, Party, SyncState
 from parties.selectors import party_pause_reason
 from tests.conftest import run_queued_tasks
 from tests.integrations.conftest import connect_through_sandbox
+from tests.parties.conftest import PARTY
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
-
-PARTY = {
-    "name": "Howl-o-ween",
-    "starts_at": timezone.now() + timedelta(days=7),
-    "address": "1 Bark Street",
-    "address2": "",
-    "city": "Boston",
-    "state": "MA",
-    "description": "Costumes encouraged.",
-}
 
 
 @pytest.fixture(autouse=True)
@@ -40,11 +31,8 @@ def sync_without_window(settings):
 
 
 @pytest.fixture
-def party(owner, sandbox, sandbox_connection) -> Party:
-    connection = sandbox_connection(owner.organization)
-    party, outcome = services.party_create(membership=owner, connection=connection, data=PARTY)
-    assert outcome.ok, outcome.message
-    return party
+def party(sandbox_party) -> Party:
+    return sandbox_party
 
 
 def signup(party: Party, number: int = 0, **overrides: str) -> Attendee:

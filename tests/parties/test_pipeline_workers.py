@@ -16,30 +16,14 @@ from django_tasks_db.management.commands.db_worker import Worker
 
 from parties import services, tasks
 from parties.models import Attendee, Party, SyncState
-from tests.parties.test_pipeline import PARTY
+from tests.support.workers import make_worker
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
 
 
 @pytest.fixture
-def party(owner, sandbox, sandbox_connection) -> Party:
-    connection = sandbox_connection(owner.organization)
-    party, outcome = services.party_create(membership=owner, connection=connection, data=PARTY)
-    assert outcome.ok, outcome.message
-    return party
-
-
-def make_worker(name: str, *, batch: bool) -> Worker:
-    return Worker(
-        queue_names=["*"],
-        interval=0.1,
-        batch=batch,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id=name,
-        excluded_queue_names=[],
-    )
+def party(sandbox_party) -> Party:
+    return sandbox_party
 
 
 def run_in_thread(worker: Worker) -> threading.Thread:
@@ -57,7 +41,7 @@ def run_in_thread(worker: Worker) -> threading.Thread:
 
 def test_a_lone_signup_with_a_worker_running_is_synced_within_ten_seconds(party, settings):
     settings.PARTY_SYNC_WINDOW_SECONDS = 2  # the default accumulation window
-    worker = make_worker("lone", batch=False)
+    worker = make_worker("lone", batch=False, interval=0.1)
     thread = run_in_thread(worker)
     try:
         started = time.monotonic()

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.core.cache import cache
 from django.test import Client
-from django.utils import timezone
 
 from klaviyo_sandbox import testing
-from parties import services
 from parties.models import Attendee, Party, SyncState
 from tests.conftest import run_queued_tasks
 
@@ -19,23 +14,10 @@ RUSH = 1000
 
 
 @pytest.fixture
-def party(owner, sandbox, sandbox_connection, settings) -> Party:
+def party(sandbox_party, settings) -> Party:
     settings.SIGNUP_RATE_PER_IP = "100000/m"
     settings.SIGNUP_RATE_PER_PARTY = "100000/m"
-    cache.clear()
-    party, outcome = services.party_create(
-        membership=owner,
-        connection=sandbox_connection(owner.organization),
-        data={
-            "name": "Rush hour",
-            "starts_at": timezone.now() + timedelta(days=1),
-            "address": "1 Main St",
-            "city": "Boston",
-            "state": "MA",
-        },
-    )
-    assert outcome.ok
-    return party
+    return sandbox_party
 
 
 def test_a_thousand_signups_through_the_form_sync_in_one_batch_of_two_calls(party):

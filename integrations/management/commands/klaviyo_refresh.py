@@ -1,24 +1,18 @@
 """Refresh a connection's access token now (through the single-flight token door)."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 
 from integrations import tokens
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.errors import KlaviyoError
-from integrations.models import KlaviyoConnection
+from integrations.management.commands._connection_command import ConnectionCommand
 
 
-class Command(BaseCommand):
+class Command(ConnectionCommand):
     help = "Refresh the access token of a Klaviyo connection."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("connection_id", type=int)
-
     def handle(self, *args: object, connection_id: int, **options: object) -> None:
-        try:
-            connection = KlaviyoConnection.objects.get(pk=connection_id)
-        except KlaviyoConnection.DoesNotExist:
-            raise CommandError(f"No Klaviyo connection with id {connection_id}.") from None
+        connection = self.get_connection(connection_id)
         try:
             tokens.refresh_now(connection=connection)
         except (KlaviyoError, tokens.ConnectionUnusable, SecretDecryptionError) as error:

@@ -1,25 +1,19 @@
 """Print the Klaviyo account behind a connection (GET /api/accounts through the token door)."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 
 from integrations import services
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.errors import KlaviyoError
-from integrations.models import KlaviyoConnection
+from integrations.management.commands._connection_command import ConnectionCommand
 from integrations.tokens import ConnectionUnusable
 
 
-class Command(BaseCommand):
+class Command(ConnectionCommand):
     help = "Show the Klaviyo account of a connection."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("connection_id", type=int)
-
     def handle(self, *args: object, connection_id: int, **options: object) -> None:
-        try:
-            connection = KlaviyoConnection.objects.get(pk=connection_id)
-        except KlaviyoConnection.DoesNotExist:
-            raise CommandError(f"No Klaviyo connection with id {connection_id}.") from None
+        connection = self.get_connection(connection_id)
         try:
             account = services.klaviyo_client(connection=connection).get_account()
         except (KlaviyoError, ConnectionUnusable, SecretDecryptionError) as error:
