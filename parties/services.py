@@ -581,12 +581,15 @@ def sync_sweep() -> SweepReport:
 
 
 def parties_resume(*, connection: KlaviyoConnection) -> int:
-    """A connection is active again: resume its paused parties at once."""
+    """A connection is active again: resume its paused parties at once (in the background:
+    this runs in the request that reconnected)."""
+    from parties import tasks  # tasks import this module
+
     resumed = 0
-    for party in Party.objects.filter(connection=connection).select_related("connection"):
+    for party in Party.objects.filter(connection=connection):
         Party.objects.filter(pk=party.pk).update(sync_paused_reason="")
         if party.list_state != ListState.READY:
-            party_sync_list(party=party)
+            tasks.sync_party_list.enqueue(party_id=party.pk)
         elif party.attendees.filter(sync_state=SyncState.PENDING).exists():
             party_request_sync(party=party, force=True, delay=0)
         resumed += 1

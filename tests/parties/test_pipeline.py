@@ -161,7 +161,9 @@ def test_throttle_storm_honors_retry_after_and_loses_nothing(party):
     assert states(party) == {SyncState.SYNCED: 10}
 
 
-def test_uninstalled_app_pauses_the_party_and_reconnecting_resumes_it(login, owner, party):
+def test_uninstalled_app_pauses_the_party_and_reconnecting_resumes_it(
+    login, owner, party, django_capture_on_commit_callbacks
+):
     testing.uninstall(Installation.objects.using("sandbox").get(uninstalled_at__isnull=True))
     KlaviyoConnection.objects.update(access_token_expires_at=timezone.now())
     for number in range(3):
@@ -174,8 +176,7 @@ def test_uninstalled_app_pauses_the_party_and_reconnecting_resumes_it(login, own
     assert states(party) == {SyncState.PENDING: 3}
     assert "needs reconnecting" in party_pause_reason(party=party)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("django.db.transaction.on_commit", lambda callback, using=None: callback())
+    with django_capture_on_commit_callbacks(execute=True):  # the reconnect's commit
         connect_through_sandbox(login(owner))
     run_queued_tasks()
 
