@@ -53,9 +53,10 @@ class Party(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    # Sync coalescing (see parties.tasks): a sync is scheduled at most once at a time, and
-    # runs under a lease so two workers never sync one party at once.
-    sync_scheduled = models.BooleanField(default=False)
+    # Sync coalescing (see parties.services.party_request_sync): when the next sync task is
+    # due (None: none planned), so signups and retries schedule one task, not one each; the
+    # sync runs under a lease so two workers never sync one party at once.
+    next_sync_at = models.DateTimeField(null=True, blank=True)
     sync_lease_holder = models.CharField(max_length=64, blank=True)
     sync_lease_expires_at = models.DateTimeField(null=True, blank=True)
     sync_failures = models.PositiveIntegerField(default=0)

@@ -49,6 +49,7 @@ STALE_CLAIM = timedelta(minutes=10)
 # Pending rows older than this get their party's sync enqueued again by the sweep.
 PENDING_GRACE = timedelta(minutes=2)
 MAX_BACKOFF_SECONDS = 300
+LIST_RETRY_SECONDS = 60
 # A profile's index in a rejected bulk body, from Klaviyo's `source.pointer`.
 PROFILE_POINTER = re.compile(r"/profiles/data/(\d+)")
 
@@ -145,8 +146,6 @@ def party_sync_list(*, party: Party) -> ListOutcome:
     On a transient failure the party keeps its list `pending` and a task tries again; the
     returned message says so in words an organizer understands.
     """
-    from parties import tasks  # tasks import this module
-
     try:
         client = klaviyo_client(connection=party.connection)
         if party.klaviyo_list_id:
@@ -157,9 +156,7 @@ def party_sync_list(*, party: Party) -> ListOutcome:
     except KlaviyoRateLimited as error:
         wait = max(error.retry_after, 1.0)
         _set_list_state(party, ListState.PENDING, "Klaviyo is limiting list changes right now.")
-        tasks.sync_party_list.using(run_after=timezone.now() + timedelta(seconds=wait)).enqueue(
-            party_id=party.pk
-        )
+        party_request_sync(party=party, delay=wait)  # the sync creates the list first
         return ListOutcome(
             ok=False,
             message=(
@@ -170,9 +167,7 @@ def party_sync_list(*, party: Party) -> ListOutcome:
         )
     except (KlaviyoUnavailable, KlaviyoAuthError) as error:
         _set_list_state(party, ListState.PENDING, _reason(error))
-        tasks.sync_party_list.using(run_after=timezone.now() + timedelta(seconds=60)).enqueue(
-            party_id=party.pk
-        )
+        party_request_sync(party=party, delay=LIST_RETRY_SECONDS)
         return ListOutcome(
             ok=False,
             message=(
@@ -284,26 +279,31 @@ def party_retry_sync(*, party: Party) -> None:
 # --- Sync scheduling --------------------------------------------------------------------------
 
 
-def party_request_sync(*, party: Party, force: bool = False, delay: float | None = None) -> bool:
-    """Enqueue the party's sync after the accumulation window, unless one is already waiting.
+def party_request_sync(*, party: Party, delay: float | None = None, force: bool = False) -> bool:
+    """Schedule the party's sync after the accumulation window (or `delay`), coalesced.
 
-    Coalescing: the first signup after a sync starts flips `sync_scheduled` and enqueues one
-    task; the next hundreds find the flag set and add nothing, so a rush goes out in large
-    batches. `force` enqueues regardless (the sweep, retries, reconnection).
+    Without `force` (signups, automatic retries) nothing is enqueued while a sync is already
+    planned: the first signup after a sync starts enqueues one task and the next hundreds add
+    nothing, so a rush goes out in large batches, and signups during a backoff do not cut
+    it short. With `force` (people retrying, reconnection, the sweep, a busy sync) the task
+    is enqueued anyway and the earliest planned time wins.
     """
     from parties import tasks  # tasks import this module
 
-    if not force:
-        if Party.objects.filter(pk=party.pk, sync_scheduled=True).exists():
-            return False
-        if not Party.objects.filter(pk=party.pk, sync_scheduled=False).update(sync_scheduled=True):
-            return False
-    else:
-        Party.objects.filter(pk=party.pk).update(sync_scheduled=True)
     window = settings.PARTY_SYNC_WINDOW_SECONDS if delay is None else delay
-    tasks.sync_party.using(run_after=timezone.now() + timedelta(seconds=window)).enqueue(
-        party_id=party.pk
-    )
+    run_at = timezone.now() + timedelta(seconds=window)
+    planned = Party.objects.filter(pk=party.pk)
+    if force:
+        planned.filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__gt=run_at)).update(
+            next_sync_at=run_at
+        )
+    else:
+        # A plain read first: during a rush almost every signup stops here without a write.
+        if planned.filter(next_sync_at__isnull=False).exists():
+            return False
+        if not planned.filter(next_sync_at__isnull=True).update(next_sync_at=run_at):
+            return False
+    tasks.sync_party.using(run_after=run_at).enqueue(party_id=party.pk)
     return True
 
 
@@ -323,6 +323,7 @@ def party_sync(*, party_id: int) -> SyncReport:
         report.outcome = "busy"
         party = Party.objects.filter(pk=party_id).first()
         if party is not None:
+            # Come back after the running sync: rows it did not see are not stranded.
             party_request_sync(party=party, force=True)
         return report
     try:
@@ -356,7 +357,7 @@ def party_sync(*, party_id: int) -> SyncReport:
             sync_lease_holder="", sync_lease_expires_at=None
         )
     if report.retry_in is not None:
-        party_request_sync(party=party, force=True, delay=report.retry_in)
+        party_request_sync(party=party, delay=report.retry_in)
     logger.info(
         "Synced party %s: %s synced, %s failed in %s batches (%s)",
         party_id,
@@ -377,7 +378,7 @@ def _claim_party_lease(party_id: int, holder: str) -> bool:
             sync_lease_holder=holder,
             sync_lease_expires_at=now + SYNC_LEASE,
             # Signups from now on schedule a new sync; this one takes what is there.
-            sync_scheduled=False,
+            next_sync_at=None,
         )
     )
 
@@ -541,15 +542,15 @@ def _duration(seconds: float) -> str:
 class SweepReport:
     reclaimed: int = 0
     parties_enqueued: int = 0
-    lists_retried: int = 0
 
 
 def sync_sweep() -> SweepReport:
     """Make sure nothing waits forever: a lost task or a killed worker loses nothing.
 
-    Stale `syncing` claims go back to pending; every party with pending attendees older than
-    the grace period (and an active connection) gets its sync enqueued again; lists still
-    pending are retried.
+    Stale `syncing` claims go back to pending; every party (with an active connection) that
+    has signups or a list waiting, but no sync planned or only one long overdue (its task was
+    lost), gets its sync enqueued again. Planned retries (a backoff, Klaviyo's Retry-After)
+    are left alone.
     """
     report = SweepReport()
     now = timezone.now()
@@ -558,8 +559,10 @@ def sync_sweep() -> SweepReport:
     report.reclaimed = stale.update(sync_state=SyncState.PENDING, updated_at=now)
     waiting = (
         Party.objects.filter(connection__status=ConnectionStatus.ACTIVE)
+        .filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__lt=now - PENDING_GRACE))
         .filter(
             Q(pk__in=stale_parties)
+            | Q(list_state=ListState.PENDING)
             | Q(
                 attendees__sync_state=SyncState.PENDING,
                 attendees__updated_at__lt=now - PENDING_GRACE,
@@ -571,26 +574,17 @@ def sync_sweep() -> SweepReport:
     for party in waiting:
         party_request_sync(party=party, force=True, delay=0)
         report.parties_enqueued += 1
-    lists = Party.objects.filter(
-        connection__status=ConnectionStatus.ACTIVE, list_state=ListState.PENDING
-    ).select_related("connection")
-    for party in lists:
-        party_sync_list(party=party)
-        report.lists_retried += 1
     return report
 
 
 def parties_resume(*, connection: KlaviyoConnection) -> int:
     """A connection is active again: resume its paused parties at once (in the background:
     this runs in the request that reconnected)."""
-    from parties import tasks  # tasks import this module
-
     resumed = 0
     for party in Party.objects.filter(connection=connection):
         Party.objects.filter(pk=party.pk).update(sync_paused_reason="")
-        if party.list_state != ListState.READY:
-            tasks.sync_party_list.enqueue(party_id=party.pk)
-        elif party.attendees.filter(sync_state=SyncState.PENDING).exists():
+        waiting = party.attendees.filter(sync_state=SyncState.PENDING).exists()
+        if party.list_state != ListState.READY or waiting:
             party_request_sync(party=party, force=True, delay=0)
         resumed += 1
     return resumed

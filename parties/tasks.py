@@ -10,7 +10,6 @@ from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
 from parties import services
-from parties.models import Party
 
 
 @task()
@@ -21,25 +20,12 @@ def sync_party(*, party_id: int) -> dict[str, object]:
 
 
 @task()
-def sync_party_list(*, party_id: int) -> bool:
-    """Create or rename a party's Klaviyo list after an earlier attempt could not."""
-    party = Party.objects.select_related("connection").filter(pk=party_id).first()
-    if party is None:
-        return False
-    return services.party_sync_list(party=party).ok
-
-
-@task()
 def sweep(*, reschedule: bool = True) -> dict[str, int]:
     """The periodic safety net; re-enqueues itself so the worker runs it on a schedule."""
     report = services.sync_sweep()
     if reschedule:
         schedule_sweep(delay=settings.SYNC_SWEEP_INTERVAL_SECONDS)
-    return {
-        "reclaimed": report.reclaimed,
-        "parties_enqueued": report.parties_enqueued,
-        "lists_retried": report.lists_retried,
-    }
+    return {"reclaimed": report.reclaimed, "parties_enqueued": report.parties_enqueued}
 
 
 def schedule_sweep(*, delay: float = 0) -> bool:

@@ -221,6 +221,7 @@ def test_sweep_puts_back_claims_of_a_dead_worker_and_syncs_them(party):
         sync_state=SyncState.SYNCING, claimed_at=timezone.now() - timedelta(hours=1)
     )
     DBTaskResult.objects.all().delete()  # the task died with the worker
+    Party.objects.update(next_sync_at=None)  # it had started, so nothing was planned
 
     report = services.sync_sweep()
     run_queued_tasks()
@@ -231,13 +232,40 @@ def test_sweep_puts_back_claims_of_a_dead_worker_and_syncs_them(party):
 
 def test_sweep_re_enqueues_pending_signups_whose_task_was_lost(party):
     signup(party)
-    DBTaskResult.objects.all().delete()
-    Attendee.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
+    DBTaskResult.objects.all().delete()  # lost: its planned time passes and nothing runs
+    long_ago = timezone.now() - timedelta(minutes=5)
+    Attendee.objects.update(updated_at=long_ago)
+    Party.objects.update(next_sync_at=long_ago)
 
     services.sync_sweep()
     run_queued_tasks()
 
     assert states(party) == {SyncState.SYNCED: 1}
+
+
+def test_sweep_leaves_a_planned_retry_alone(party):
+    testing.start_outage(600)
+    signup(party)
+    run_queued_tasks()  # fails, backs off
+    Attendee.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
+    planned = DBTaskResult.objects.filter(status=TaskResultStatus.READY).count()
+
+    report = services.sync_sweep()
+
+    assert report.parties_enqueued == 0
+    assert DBTaskResult.objects.filter(status=TaskResultStatus.READY).count() == planned
+
+
+def test_signups_during_a_backoff_do_not_cut_it_short(party):
+    testing.start_outage(600)
+    signup(party, 1)
+    run_queued_tasks()  # fails: a retry is planned after a backoff
+    retry = DBTaskResult.objects.get(status=TaskResultStatus.READY)
+
+    for number in range(2, 12):
+        signup(party, number)
+
+    assert list(DBTaskResult.objects.filter(status=TaskResultStatus.READY)) == [retry]
 
 
 def test_periodic_sweep_keeps_a_single_chain(party):

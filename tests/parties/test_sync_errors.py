@@ -140,7 +140,7 @@ def test_list_cap_keeps_the_party_with_a_pending_list_and_retries_later(owner, m
     party.refresh_from_db()
     assert party.list_state == ListState.PENDING
     retry = DBTaskResult.objects.get(
-        task_path=tasks.sync_party_list.module_path, status=TaskResultStatus.READY
+        task_path=tasks.sync_party.module_path, status=TaskResultStatus.READY
     )
     assert retry.run_after >= timezone.now() + timedelta(minutes=59)
 

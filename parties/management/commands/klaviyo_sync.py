@@ -7,7 +7,7 @@ from parties import services, tasks
 
 class Command(BaseCommand):
     help = (
-        "Re-enqueue every party sync that is pending or stuck, and retry pending lists. "
+        "Re-enqueue the sync of every party whose signups or list wait with no sync planned. "
         "With --schedule, also make sure the worker runs this sweep periodically."
     )
 
@@ -21,8 +21,8 @@ class Command(BaseCommand):
     def handle(self, *args: object, schedule: bool, **options: object) -> None:
         report = services.sync_sweep()
         self.stdout.write(
-            f"Put back {report.reclaimed} stuck attendees, enqueued {report.parties_enqueued} "
-            f"party syncs, retried {report.lists_retried} pending lists."
+            f"Put back {report.reclaimed} stuck attendees; enqueued {report.parties_enqueued} "
+            "party syncs (signups or lists waiting)."
         )
         if schedule:
             queued = tasks.schedule_sweep()
