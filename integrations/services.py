@@ -7,8 +7,9 @@ import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Membership, User
@@ -210,6 +211,36 @@ def connection_complete(
     account = KlaviyoClient(
         token_source=StaticTokenSource(tokens.access_token), config=config
     ).get_account()
+    try:
+        connection, reconnected = _connection_upsert(
+            attempt=attempt, account=account, tokens=tokens, user=user, config=config
+        )
+    except IntegrityError:
+        # Another callback for the same new account committed first: update that row.
+        connection, reconnected = _connection_upsert(
+            attempt=attempt, account=account, tokens=tokens, user=user, config=config
+        )
+    transaction.on_commit(
+        lambda: connection_activated.send(sender=KlaviyoConnection, connection=connection)
+    )
+    logger.info(
+        "Klaviyo account %s %s for organization %s",
+        connection.klaviyo_account_id,
+        "reconnected" if reconnected else "connected",
+        attempt.organization_id,
+    )
+    return ConnectResult(connection=connection, reconnected=reconnected)
+
+
+def _connection_upsert(
+    *,
+    attempt: OAuthState,
+    account: dict[str, Any],
+    tokens: oauth.TokenResponse,
+    user: User,
+    config: KlaviyoConfig,
+) -> tuple[KlaviyoConnection, bool]:
+    """Create or update the connection for (organization, Klaviyo account), in one transaction."""
     attributes = account.get("attributes", {})
     contact = attributes.get("contact_information") or {}
     now = timezone.now()
@@ -250,16 +281,7 @@ def connection_complete(
             kind=EventKind.RECONNECTED if reconnected else EventKind.CONNECTED,
             actor=user,
         )
-    transaction.on_commit(
-        lambda: connection_activated.send(sender=KlaviyoConnection, connection=connection)
-    )
-    logger.info(
-        "Klaviyo account %s %s for organization %s",
-        connection.klaviyo_account_id,
-        "reconnected" if reconnected else "connected",
-        attempt.organization_id,
-    )
-    return ConnectResult(connection=connection, reconnected=reconnected)
+    return connection, reconnected
 
 
 def connection_disconnect(

@@ -366,3 +366,32 @@ def test_no_plaintext_token_or_verifier_in_rows_logs_or_pages(login, owner, sand
             assert secret not in page
     assert callback_url  # the flow ran
     assert ConnectionEvent.objects.exists()
+
+
+def test_two_callbacks_racing_for_a_new_account_end_in_one_connection(
+    login, owner, sandbox, monkeypatch
+):
+    from django.db import IntegrityError
+
+    from integrations import services
+
+    real_upsert = services._connection_upsert
+    calls = []
+
+    def racing_upsert(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the other callback commits its row first
+            KlaviyoConnection.objects.create(
+                organization=owner.organization, klaviyo_account_id=testing.ACME
+            )
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return real_upsert(**kwargs)
+
+    monkeypatch.setattr(services, "_connection_upsert", racing_upsert)
+    client = login(owner)
+
+    response = connect_through_sandbox(client)
+
+    assert response.url == f"{SETTINGS_URL}?connected=klaviyo"
+    assert KlaviyoConnection.objects.count() == 1
+    assert KlaviyoConnection.objects.get().klaviyo_organization_name == "Acme Pets"
