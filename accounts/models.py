@@ -176,10 +176,6 @@ class Invite(models.Model):
     def is_expired(self) -> bool:
         return self.expires_at <= timezone.now()
 
-    @property
-    def is_pending(self) -> bool:
-        return self.accepted_at is None and self.revoked_at is None and not self.is_expired
-
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> ApiTokenQuerySet:

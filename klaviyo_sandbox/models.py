@@ -202,10 +202,6 @@ class Installation(models.Model):
     def is_active(self) -> bool:
         return self.uninstalled_at is None
 
-    @property
-    def scope_list(self) -> list[str]:
-        return self.scopes.split()
-
 
 class AuthorizationCode(models.Model):
     code_hash = models.CharField(max_length=64, unique=True)

@@ -269,11 +269,8 @@ def party_retry_failed(*, party: Party) -> int:
 
 
 def party_retry_sync(*, party: Party) -> None:
-    """Operators' nudge: sync now (and create the list first if it is missing)."""
-    if party.list_state != ListState.READY:
-        party_sync_list(party=party)
-    else:
-        party_request_sync(party=party, force=True)
+    """Operators' nudge: sync now, in the background (the sync creates a missing list first)."""
+    party_request_sync(party=party, force=True, delay=0)
 
 
 # --- Sync scheduling --------------------------------------------------------------------------
