@@ -61,10 +61,14 @@ with exit_on_configuration_error():
     # Klaviyo within seconds, a rush goes out in batches of up to 1,000.
     PARTY_SYNC_WINDOW_SECONDS = env.float("PARTY_SYNC_WINDOW_SECONDS", default=2.0)
     SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=60)
+    # How soon after sending Klaviyo's jobs are polled and list membership read back, and how
+    # often a double opt-in attendee's confirmation is looked for.
+    PARTY_VERIFY_INTERVAL_SECONDS = env.float("PARTY_VERIFY_INTERVAL_SECONDS", default=3.0)
+    PARTY_CONFIRMATION_CHECK_SECONDS = env.int("PARTY_CONFIRMATION_CHECK_SECONDS", default=900)
     # Public signup limits (django-ratelimit syntax): generous per network, since a party
     # venue's guests may share one address.
     SIGNUP_RATE_PER_IP = env.str("SIGNUP_RATE_PER_IP", default="30/m")
-    SIGNUP_RATE_PER_PARTY = env.str("SIGNUP_RATE_PER_PARTY", default="1200/m")
+    SIGNUP_RATE_PER_PARTY = env.str("SIGNUP_RATE_PER_PARTY", default="12000/m")
 
     # --- Cache (rate-limit counters) -------------------------------------------------------
     # In-process by default, which is right for one web process (`make run`); several web
@@ -146,6 +150,9 @@ with exit_on_configuration_error():
     SANDBOX_ACCESS_TOKEN_LIFETIME = env.int("SANDBOX_ACCESS_TOKEN_LIFETIME", default=3600)
     # Whether a refresh returns a new refresh token and revokes the old one.
     SANDBOX_ROTATE_REFRESH_TOKENS = env.bool("SANDBOX_ROTATE_REFRESH_TOKENS", default=True)
+    # Seconds a bulk import or subscribe job takes before its profiles change (Klaviyo's jobs
+    # are asynchronous too); 0 applies a job on the next request.
+    SANDBOX_JOB_SECONDS = env.float("SANDBOX_JOB_SECONDS", default=1.5)
     if KLAVIYO_SANDBOX:
         # Its own database, so the product's tables never hold the sandbox's tokens and
         # neither side's writes wait on the other's locks.

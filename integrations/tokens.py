@@ -258,14 +258,22 @@ def _refresh_holding_lease(
             updates["refresh_token"] = response.refresh_token
         if response.scopes:
             updates["scopes"] = list(response.scopes)
-        # Saved whether or not we still hold the lease: the tokens Klaviyo just issued are
-        # the newest, and with rotation the previous refresh token no longer works.
-        KlaviyoConnection.objects.filter(pk=connection_id).update(**updates, updated_at=now)
-        ConnectionEvent.objects.create(
-            organization_id=row.organization_id,
-            connection_id=connection_id,
-            kind=EventKind.REFRESHED,
-        )
+        # Saved whether or not we still hold the lease (the tokens Klaviyo just issued are
+        # the newest, and with rotation the previous refresh token no longer works), but only
+        # while the connection is active: a disconnect during the call erased the tokens and
+        # they must stay erased.
+        saved = KlaviyoConnection.objects.filter(
+            pk=connection_id, status=ConnectionStatus.ACTIVE
+        ).update(**updates, updated_at=now)
+        if saved:
+            ConnectionEvent.objects.create(
+                organization_id=row.organization_id,
+                connection_id=connection_id,
+                kind=EventKind.REFRESHED,
+            )
+    if not saved:
+        logger.info("Connection %s was disconnected during its refresh", connection_id)
+        raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id))
     logger.info("Refreshed the Klaviyo access token of connection %s", connection_id)
     return response.access_token
 

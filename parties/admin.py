@@ -37,7 +37,7 @@ class PartyAdmin(admin.ModelAdmin):
 
 @admin.register(Attendee)
 class AttendeeAdmin(admin.ModelAdmin):
-    list_display = ["email", "party", "sync_state", "attempts", "last_error", "synced_at"]
+    list_display = ["email", "party", "sync_state", "state_reason", "attempts", "synced_at"]
     list_filter = ["sync_state"]
     search_fields = ["email"]
     list_select_related = ["party"]
@@ -49,7 +49,10 @@ class AttendeeAdmin(admin.ModelAdmin):
         "claimed_at",
         "klaviyo_profile_id",
         "attempts",
-        "last_error",
+        "state_reason",
+        "import_job_id",
+        "sent_at",
+        "checked_at",
         "synced_at",
         "created_at",
         "updated_at",

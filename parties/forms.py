@@ -8,7 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from integrations.models import KlaviyoConnection
-from parties.models import Attendee, Party, SyncState
+from parties.models import Attendee, OptInProcess, Party, SyncState
 
 PARTY_FIELDS = ("name", "starts_at", "address", "address2", "city", "state", "description")
 SIGNUP_FIELDS = ("email", "first_name", "last_name", "pet_name", "pet_type")
@@ -79,6 +79,20 @@ class PartyForm(forms.Form):
         self.single_connection: KlaviyoConnection | None = None
         if connections is None:
             return
+        # Chosen once, at creation: it is how Klaviyo's list is made.
+        self.fields["opt_in_process"] = forms.ChoiceField(
+            label="How people join the list",
+            choices=[
+                (OptInProcess.SINGLE, "Single opt-in: they join the list when they sign up"),
+                (
+                    OptInProcess.DOUBLE,
+                    "Double opt-in: Klaviyo emails them a link, and they join once they click it",
+                ),
+            ],
+            initial=OptInProcess.SINGLE,
+            widget=forms.RadioSelect,
+            error_messages={"required": "Choose how people join the list."},
+        )
         connections = list(connections)
         if len(connections) == 1:
             self.single_connection = connections[0]
@@ -100,7 +114,10 @@ class PartyForm(forms.Form):
 
     @property
     def party_data(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in PARTY_FIELDS}
+        data = {name: self.cleaned_data[name] for name in PARTY_FIELDS}
+        if "opt_in_process" in self.cleaned_data:
+            data["opt_in_process"] = self.cleaned_data["opt_in_process"]
+        return data
 
     @property
     def connection(self) -> KlaviyoConnection | None:
@@ -120,7 +137,7 @@ class AttendeeFilterForm(forms.Form):
 
     q = forms.CharField(label="Email", max_length=254, required=False)
     state = forms.ChoiceField(
-        label="Sync state", choices=[("", "All"), *SyncState.choices], required=False
+        label="State", choices=[("", "All"), *SyncState.choices], required=False
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -21,6 +21,13 @@ class ListState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class OptInProcess(models.TextChoices):
+    """Klaviyo's `opt_in_process` of a list (the account default applies when none is sent)."""
+
+    SINGLE = "single_opt_in", "Single opt-in"
+    DOUBLE = "double_opt_in", "Double opt-in"
+
+
 class Party(models.Model):
     """An event whose public signup form feeds a Klaviyo list through one connection."""
 
@@ -46,6 +53,17 @@ class Party(models.Model):
     list_error = models.CharField(max_length=500, blank=True)
     # The list name Klaviyo has; differs from `name` while a rename waits to be sent.
     klaviyo_list_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
+    # What the organizer asked for, sent as the list's `opt_in_process` when it is created ...
+    opt_in_process = models.CharField(
+        "opt-in process", max_length=20, choices=OptInProcess.choices, default=OptInProcess.SINGLE
+    )
+    # ... and what Klaviyo reports for the list (the truth the attendee states rely on).
+    klaviyo_opt_in_process = models.CharField(
+        max_length=20, choices=OptInProcess.choices, blank=True
+    )
+    # Set before a create call whose outcome may stay unknown (a timeout): the retry looks the
+    # list up by name instead of creating a second one.
+    list_create_started_at = models.DateTimeField(null=True, blank=True)
 
     signups_open = models.BooleanField(default=True)
     created_by = models.ForeignKey(
@@ -53,10 +71,13 @@ class Party(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    # Sync coalescing (see parties.services.party_request_sync): when the next sync task is
+    # Sync coalescing (see parties.tasks.party_sync_request): when the next sync task is
     # due (None: none planned), so signups and retries schedule one task, not one each; the
     # sync runs under a lease so two workers never sync one party at once.
     next_sync_at = models.DateTimeField(null=True, blank=True)
+    # No write call to Klaviyo before this: the coalescing window after a partial batch,
+    # Klaviyo's Retry-After, or a backoff (see parties.sync).
+    next_send_at = models.DateTimeField(null=True, blank=True)
     sync_lease_holder = models.CharField(max_length=64, blank=True)
     sync_lease_expires_at = models.DateTimeField(null=True, blank=True)
     sync_failures = models.PositiveIntegerField(default=0)
@@ -72,10 +93,22 @@ class Party(models.Model):
 
 
 class SyncState(models.TextChoices):
-    PENDING = "pending", "Waiting to sync"
-    SYNCING = "syncing", "Syncing"
-    SYNCED = "synced", "In Klaviyo"
-    FAILED = "failed", "Failed"
+    """Where an attendee stands, as far as Klaviyo has shown us (never as far as we hope)."""
+
+    PENDING = "pending", "Waiting"
+    SYNCING = "syncing", "Sending"
+    # Klaviyo accepted the jobs (202); their outcome is not known yet.
+    SENT = "sent", "Sent to Klaviyo"
+    # Read back from Klaviyo: a member of the party's list.
+    SYNCED = "synced", "In the list"
+    AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting confirmation"
+    SUPPRESSED = "suppressed", "Suppressed by Klaviyo"
+    FAILED = "failed", "Rejected by Klaviyo"
+    NOT_CONFIRMED = "not_confirmed", "Did not confirm"
+
+
+# Klaviyo still has work to do or we still have something to read back.
+IN_FLIGHT_STATES = (SyncState.PENDING, SyncState.SYNCING, SyncState.SENT)
 
 
 class Attendee(models.Model):
@@ -91,13 +124,20 @@ class Attendee(models.Model):
     consent_source = models.CharField(max_length=255)
 
     sync_state = models.CharField(
-        max_length=16, choices=SyncState.choices, default=SyncState.PENDING, db_index=True
+        max_length=24, choices=SyncState.choices, default=SyncState.PENDING, db_index=True
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
     klaviyo_profile_id = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
-    synced_at = models.DateTimeField(null=True, blank=True)
+    # Why the attendee is in its state, in words an organizer can act on (Klaviyo's import
+    # error, its suppression reason, ...).
+    state_reason = models.CharField(max_length=500, blank=True)
+    # The bulk import job carrying the attendee's latest details, until it is seen complete.
+    import_job_id = models.CharField(max_length=64, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    # When Klaviyo was first seen to hold them in the list: done, never subscribed again.
+    synced_at = models.DateTimeField("in the list since", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,10 +149,52 @@ class Attendee(models.Model):
             models.Index(
                 fields=["party", "sync_state", "id"],
                 name="parties_attendee_outbox",
-                condition=Q(sync_state__in=["pending", "syncing"]),
+                condition=Q(sync_state__in=["pending", "syncing", "sent"]),
             ),
         ]
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
         return f"{self.email} at {self.party}"
+
+
+class ReconciliationStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting to start"
+    RUNNING = "running", "Reading the Klaviyo list"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Reconciliation(models.Model):
+    """One comparison of a party's signups with its Klaviyo list, run as a task."""
+
+    # Differences kept for the page and the CSV; counts are always complete.
+    MAX_DIFFERENCES = 10_000
+
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="reconciliations")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=ReconciliationStatus.choices, default=ReconciliationStatus.QUEUED
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    members_read = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    missing_in_klaviyo = models.PositiveIntegerField(default=0)
+    only_in_klaviyo = models.PositiveIntegerField(default=0)
+    # [{"email": ..., "difference": "missing_in_klaviyo" | "only_in_klaviyo", "state": ...}]
+    differences = models.JSONField(default=list)
+    truncated = models.BooleanField(default=False)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Reconciliation of {self.party} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ReconciliationStatus.DONE, ReconciliationStatus.FAILED)

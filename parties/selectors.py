@@ -6,11 +6,21 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.models import Organization
 from integrations.models import ConnectionStatus
-from parties.models import Attendee, ListState, Party, SyncState
+from parties.models import (
+    IN_FLIGHT_STATES,
+    Attendee,
+    ListState,
+    Party,
+    Reconciliation,
+    SyncState,
+)
+
+# States an organizer should look at: Klaviyo did not put these people in the list.
+NEEDS_ATTENTION = (SyncState.FAILED, SyncState.SUPPRESSED, SyncState.NOT_CONFIRMED)
 
 
-def _count(state: str) -> Count:
-    return Count("attendees", filter=Q(attendees__sync_state=state))
+def _count(*states: str) -> Count:
+    return Count("attendees", filter=Q(attendees__sync_state__in=states))
 
 
 def parties_for(*, organization: Organization) -> QuerySet[Party]:
@@ -18,21 +28,33 @@ def parties_for(*, organization: Organization) -> QuerySet[Party]:
         Party.objects.filter(organization=organization)
         .select_related("connection")
         .annotate(
-            pending_count=_count(SyncState.PENDING),
-            syncing_count=_count(SyncState.SYNCING),
+            in_flight_count=_count(*IN_FLIGHT_STATES),
             synced_count=_count(SyncState.SYNCED),
-            failed_count=_count(SyncState.FAILED),
+            awaiting_count=_count(SyncState.AWAITING_CONFIRMATION),
+            attention_count=_count(*NEEDS_ATTENTION),
             total_count=Count("attendees"),
         )
     )
 
 
 def party_counts(*, party: Party) -> dict[str, int]:
+    """How many attendees are in each state, plus `total`, `in_flight` and `attention`."""
     counts = {state: 0 for state in SyncState.values}
-    for row in party.attendees.values("sync_state").annotate(n=Count("pk")):
+    for row in party.attendees.order_by().values("sync_state").annotate(n=Count("pk")):
         counts[row["sync_state"]] = row["n"]
     counts["total"] = sum(counts.values())
+    counts["in_flight"] = sum(counts[state] for state in IN_FLIGHT_STATES)
+    counts["attention"] = sum(counts[state] for state in NEEDS_ATTENTION)
     return counts
+
+
+def party_state_summary(*, counts: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(state, label, count) for every state that has attendees, in pipeline order."""
+    return [(state, label, counts[state]) for state, label in SyncState.choices if counts[state]]
+
+
+def reconciliation_latest(*, party: Party) -> Reconciliation | None:
+    return party.reconciliations.first()
 
 
 def attendees_for(*, party: Party, query: str = "", state: str = "") -> QuerySet[Attendee]:

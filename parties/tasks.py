@@ -1,31 +1,124 @@
-"""Background work for parties (Django's tasks API; `manage.py db_worker` runs it)."""
+"""Background work for parties (Django's tasks API; `manage.py db_worker` runs it), and the
+queue's scheduling rules: one planned sync per party, a sweep that always schedules the next.
+
+Dependencies point one way: services -> tasks -> sync (the engine) and reconcile; neither
+engine module enqueues anything, they report when they need to run again.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
-from parties import services
+from integrations.fields import SecretDecryptionError
+from integrations.klaviyo.errors import KlaviyoError, KlaviyoNotFound
+from integrations.models import KlaviyoConnection
+from integrations.services import klaviyo_client
+from integrations.tokens import ConnectionUnusable
+from parties import reconcile, sync
+from parties.models import Party
+
+logger = logging.getLogger(__name__)
+
+# A list deletion Klaviyo could not take now is tried again this often, this many times.
+LIST_DELETE_RETRY_SECONDS = 300
+LIST_DELETE_ATTEMPTS = 12
 
 
 @task()
 def sync_party(*, party_id: int) -> dict[str, object]:
-    """Drain one party's pending attendees to Klaviyo (coalesced: see party_request_sync)."""
-    report = services.party_sync(party_id=party_id)
-    return {"synced": report.synced, "failed": report.failed, "outcome": report.outcome}
+    """One run of a party's sync (see parties.sync); plans the next run it asks for."""
+    report = sync.party_sync(party_id=party_id)
+    if report.next_run_at is not None:
+        party_sync_request(party_id=party_id, at=report.next_run_at, force=True)
+    return {
+        "sent": report.sent,
+        "confirmed": report.confirmed,
+        "failed": report.failed,
+        "outcome": report.outcome,
+    }
 
 
 @task()
 def sweep(*, reschedule: bool = True) -> dict[str, int]:
-    """The periodic safety net; re-enqueues itself so the worker runs it on a schedule."""
-    report = services.sync_sweep()
-    if reschedule:
-        schedule_sweep(delay=settings.SYNC_SWEEP_INTERVAL_SECONDS)
-    return {"reclaimed": report.reclaimed, "parties_enqueued": report.parties_enqueued}
+    """The periodic safety net. The next sweep is scheduled however this one ends: an
+    exception here (a database blip, a bug) must not end the schedule."""
+    try:
+        return sweep_now()
+    finally:
+        if reschedule:
+            schedule_sweep(delay=settings.SYNC_SWEEP_INTERVAL_SECONDS)
+
+
+@task()
+def reconcile_party(*, reconciliation_id: int) -> dict[str, object]:
+    """Compare a party's signups with its Klaviyo list (see parties.reconcile)."""
+    result = reconcile.reconciliation_run(reconciliation_id=reconciliation_id)
+    return {"status": result.status if result else "gone"}
+
+
+@task()
+def delete_klaviyo_list(*, connection_id: int, list_id: str, attempt: int = 1) -> str:
+    """Delete a deleted party's Klaviyo list, retrying while Klaviyo cannot take it."""
+    connection = KlaviyoConnection.objects.filter(pk=connection_id).first()
+    if connection is None:
+        return "connection gone"
+    try:
+        klaviyo_client(connection=connection).delete_list(list_id=list_id)
+    except KlaviyoNotFound:
+        return "already gone"
+    except (KlaviyoError, ConnectionUnusable, SecretDecryptionError) as error:
+        if attempt >= LIST_DELETE_ATTEMPTS:
+            logger.warning("Gave up deleting Klaviyo list %s: %s", list_id, sync.reason(error))
+            return "gave up"
+        delete_klaviyo_list.using(
+            run_after=timezone.now() + timedelta(seconds=LIST_DELETE_RETRY_SECONDS)
+        ).enqueue(connection_id=connection_id, list_id=list_id, attempt=attempt + 1)
+        return "retrying"
+    return "deleted"
+
+
+# --- Scheduling -------------------------------------------------------------------------------
+
+
+def sweep_now() -> dict[str, int]:
+    """Put stale claims back and enqueue every party whose work waits with no run planned."""
+    report = sync.sync_sweep()
+    for party_id in report.party_ids:
+        party_sync_request(party_id=party_id, at=timezone.now(), force=True)
+    return {"reclaimed": report.reclaimed, "parties_enqueued": len(report.party_ids)}
+
+
+def party_sync_request(*, party_id: int, at: datetime | None = None, force: bool = False) -> bool:
+    """Plan the party's next sync run at `at` (default: after the accumulation window).
+
+    One planned run per party (`Party.next_sync_at`): without `force` (signups) nothing is
+    enqueued while a run is planned, so the first signup of a rush enqueues one task and the
+    next thousands add none. With `force` (the engine's own follow-ups, people retrying,
+    reconnection, the sweep) the earliest time wins. Running early is harmless: the engine's
+    send gate (`Party.next_send_at`) holds back writes the window or a backoff forbids.
+    """
+    run_at = at or timezone.now() + sync.window()
+    planned = Party.objects.filter(pk=party_id)
+    if force:
+        if not planned.filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__gt=run_at)).update(
+            next_sync_at=run_at
+        ):
+            return False
+    else:
+        # A plain read first: during a rush almost every signup stops here without a write.
+        if planned.filter(next_sync_at__isnull=False).exists():
+            return False
+        if not planned.filter(next_sync_at__isnull=True).update(next_sync_at=run_at):
+            return False
+    sync_party.using(run_after=run_at).enqueue(party_id=party_id)
+    return True
 
 
 def schedule_sweep(*, delay: float = 0) -> bool:

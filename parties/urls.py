@@ -13,6 +13,11 @@ urlpatterns = [
     path("parties/<int:pk>/delete/", views.party_delete, name="party_delete"),
     path("parties/<int:pk>/attendees.csv", views.attendees_csv, name="attendees_csv"),
     path("parties/<int:pk>/reconcile/", views.party_reconcile, name="party_reconcile"),
+    path(
+        "parties/<int:pk>/reconcile/<int:reconciliation_pk>.csv",
+        views.reconcile_csv,
+        name="reconcile_csv",
+    ),
     path("parties/<int:pk>/retry-failed/", views.party_retry_failed, name="party_retry_failed"),
     path(
         "parties/<int:pk>/attendees/<int:attendee_pk>/retry/",

@@ -16,26 +16,29 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.tenancy import get_for_org_or_404, manager_required, organization_required
-from integrations.klaviyo.errors import KlaviyoError
 from integrations.selectors import active_connections_for
-from integrations.tokens import ConnectionUnusable
 from parties import selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
-from parties.models import Party
+from parties.models import Party, Reconciliation
 
 logger = logging.getLogger(__name__)
 
 ATTENDEES_PER_PAGE = 50
+# Differences listed on the reconcile page; the CSV has all that were kept.
+RECONCILE_SHOWN = 50
+# (heading, attendee attribute or method): the state is the label an organizer reads.
 CSV_COLUMNS = (
-    "email",
-    "first_name",
-    "last_name",
-    "pet_name",
-    "pet_type",
-    "consented_at",
-    "sync_state",
-    "synced_at",
-    "last_error",
+    ("email", "email"),
+    ("first_name", "first_name"),
+    ("last_name", "last_name"),
+    ("pet_name", "pet_name"),
+    ("pet_type", "pet_type"),
+    ("consented_at", "consented_at"),
+    ("status", "get_sync_state_display"),
+    ("status_reason", "state_reason"),
+    ("sent_at", "sent_at"),
+    ("in_list_since", "synced_at"),
+    ("klaviyo_profile_id", "klaviyo_profile_id"),
 )
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -50,11 +53,6 @@ def _party(request: HttpRequest, pk: int) -> Party:
 def _posted(request: HttpRequest) -> QueryDict | None:
     """The form data of a POST, even an empty one (`request.POST or None` would drop it)."""
     return request.POST if request.method == "POST" else None
-
-
-def _say(request: HttpRequest, outcome: services.ListOutcome) -> None:
-    if outcome.message:
-        (messages.success if outcome.ok else messages.warning)(request, outcome.message)
 
 
 @organization_required
@@ -79,14 +77,17 @@ def party_create(request: HttpRequest) -> HttpResponse:
     form = PartyForm(_posted(request), connections=connections)
     if request.method == "POST" and form.is_valid():
         try:
-            party, outcome = services.party_create(
+            party = services.party_create(
                 membership=request.membership, connection=form.connection, data=form.party_data
             )
         except services.PartyError as error:
             messages.error(request, str(error))
         else:
-            messages.success(request, f"Created {party.name}.")
-            _say(request, outcome)
+            messages.success(
+                request,
+                f"Created {party.name}. Its Klaviyo list is being created; this page shows "
+                "when it is ready. You can share the signup link already: nothing is lost.",
+            )
             return redirect("parties:party_detail", pk=party.pk)
     status = 400 if form.is_bound else 200
     return render(request, "parties/party_form.html", {"form": form}, status=status)
@@ -101,12 +102,14 @@ def party_detail(request: HttpRequest, pk: int) -> HttpResponse:
     attendees = selectors.attendees_for(party=party, query=query, state=state)
     page = Paginator(attendees, ATTENDEES_PER_PAGE).get_page(request.GET.get("page"))
     public_url = request.build_absolute_uri(reverse("parties:signup", args=[party.slug]))
+    counts = selectors.party_counts(party=party)
     return render(
         request,
         "parties/party_detail.html",
         {
             "party": party,
-            "counts": selectors.party_counts(party=party),
+            "counts": counts,
+            "state_summary": selectors.party_state_summary(counts=counts),
             "pause_reason": selectors.party_pause_reason(party=party),
             "filters": filters,
             "filtered": bool(query or state),
@@ -123,9 +126,13 @@ def party_edit(request: HttpRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
     form = PartyForm(_posted(request), initial=PartyForm.initial_for(party))
     if request.method == "POST" and form.is_valid():
-        party, outcome = services.party_update(party=party, data=form.party_data)
-        messages.success(request, f"Saved {party.name}.")
-        _say(request, outcome)
+        party, renaming = services.party_update(party=party, data=form.party_data)
+        if renaming:
+            messages.success(
+                request, f"Saved {party.name}. Its Klaviyo list is being renamed to match."
+            )
+        else:
+            messages.success(request, f"Saved {party.name}.")
         return redirect("parties:party_detail", pk=party.pk)
     status = 400 if form.is_bound else 200
     return render(request, "parties/party_form.html", {"form": form, "party": party}, status=status)
@@ -154,11 +161,17 @@ def party_delete(request: HttpRequest, pk: int) -> HttpResponse:
     form = PartyDeleteForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         name = party.name
-        outcome = services.party_delete(
+        list_queued = services.party_delete(
             party=party, delete_klaviyo_list=form.cleaned_data["delete_list"]
         )
-        messages.success(request, f"Deleted {name} and its signups.")
-        _say(request, outcome)
+        if list_queued:
+            messages.success(
+                request,
+                f"Deleted {name} and its signups. Its Klaviyo list is being deleted in the "
+                "background (retried for an hour if Klaviyo is busy).",
+            )
+        else:
+            messages.success(request, f"Deleted {name} and its signups.")
         return redirect("parties:party_list")
     return render(request, "parties/party_delete.html", {"party": party, "form": form})
 
@@ -168,8 +181,10 @@ def party_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def attendee_retry(request: HttpRequest, pk: int, attendee_pk: int) -> HttpResponse:
     party = _party(request, pk)
     attendee = get_object_or_404(party.attendees, pk=attendee_pk)
-    services.attendee_retry(attendee=attendee)
-    messages.success(request, f"{attendee.email} will be sent to Klaviyo again shortly.")
+    if services.attendee_retry(attendee=attendee):
+        messages.success(request, f"{attendee.email} will be sent to Klaviyo again shortly.")
+    else:
+        messages.info(request, f"{attendee.email} has nothing to retry.")
     return redirect("parties:party_detail", pk=party.pk)
 
 
@@ -181,10 +196,10 @@ def party_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     if count:
         signups = "signup" if count == 1 else "signups"
         messages.success(
-            request, f"{count} failed {signups} will be sent to Klaviyo again shortly."
+            request, f"{count} rejected {signups} will be sent to Klaviyo again shortly."
         )
     else:
-        messages.info(request, "No failed signups to retry.")
+        messages.info(request, "No rejected signups to retry.")
     return redirect("parties:party_detail", pk=party.pk)
 
 
@@ -202,11 +217,18 @@ def _csv_cell(value: object) -> str:
     return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
+def _csv_value(attendee: object, attribute: str) -> object:
+    value = getattr(attendee, attribute)
+    return value() if callable(value) else value
+
+
 def _csv_rows(party: Party) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
+    yield writer.writerow([heading for heading, _attribute in CSV_COLUMNS])
     for attendee in selectors.attendees_for(party=party).iterator(chunk_size=500):
-        yield writer.writerow([_csv_cell(getattr(attendee, column)) for column in CSV_COLUMNS])
+        yield writer.writerow(
+            [_csv_cell(_csv_value(attendee, attribute)) for _heading, attribute in CSV_COLUMNS]
+        )
 
 
 @organization_required
@@ -222,26 +244,40 @@ def attendees_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @manager_required
 @require_http_methods(["GET", "POST"])
 def party_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask for a comparison (POST, run as a task) and show the latest one while it runs."""
     party = _party(request, pk)
-    result = None
     if request.method == "POST":
         try:
-            result = services.party_reconcile(party=party)
-        except (KlaviyoError, ConnectionUnusable, services.PartyError) as error:
-            logger.info("Reconciling party %s against Klaviyo failed: %s", party.pk, error)
-            messages.error(request, _reconcile_problem(error))
-    return render(request, "parties/reconcile.html", {"party": party, "result": result})
-
-
-def _reconcile_problem(error: Exception) -> str:
-    if isinstance(error, ConnectionUnusable):
-        return (
-            "Klaviyo no longer accepts this party's connection, so its list cannot be read. "
-            "Reconnect it on the Integrations page, then check again."
-        )
-    if isinstance(error, services.PartyError):
-        return str(error)
-    return (
-        f"Klaviyo could not be asked for the list's members right now ({error}). "
-        "Nothing was changed. Please try again in a few minutes."
+            services.reconciliation_request(party=party, user=request.user)
+        except services.PartyError as error:
+            messages.error(request, str(error))
+        return redirect("parties:party_reconcile", pk=party.pk)
+    result = selectors.reconciliation_latest(party=party)
+    return render(
+        request,
+        "parties/reconcile.html",
+        {
+            "party": party,
+            "result": result,
+            "shown": result.differences[:RECONCILE_SHOWN] if result else [],
+            "shown_limit": RECONCILE_SHOWN,
+        },
     )
+
+
+@manager_required
+@require_GET
+def reconcile_csv(request: HttpRequest, pk: int, reconciliation_pk: int) -> HttpResponse:
+    party = _party(request, pk)
+    result: Reconciliation = get_object_or_404(party.reconciliations, pk=reconciliation_pk)
+    writer_rows = [("email", "difference", "status_here")] + [
+        (_csv_cell(item["email"]), item["difference"], item["state"]) for item in result.differences
+    ]
+    response = StreamingHttpResponse(
+        (csv.writer(_Echo()).writerow(row) for row in writer_rows),
+        content_type="text/csv; charset=utf-8",
+    )
+    name = f"party-{party.pk}-klaviyo-differences.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -142,7 +142,8 @@ def sandbox_connection(make_member) -> Callable[..., KlaviyoConnection]:
 
 
 def run_queued_tasks(*, include_deferred: bool = False) -> int:
-    """Run every task that is due (and, if asked, those scheduled for later), as a worker would.
+    """Run every task that is due (and, if asked, those scheduled for later and the parties'
+    send gates, as if their time had come), as a worker would.
 
     Returns how many ran. Tasks the run enqueues for later stay queued unless
     `include_deferred`, in which case the loop continues until the queue is empty.
@@ -150,14 +151,18 @@ def run_queued_tasks(*, include_deferred: bool = False) -> int:
     from django_tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
+    from parties.models import Party
     from tests.support.workers import make_worker
 
     ran = 0
     for _round in range(50):
         if include_deferred:
+            # Time passes: planned tasks are due, and so are parties' send gates (a backoff,
+            # Klaviyo's Retry-After, the coalescing window).
             DBTaskResult.objects.filter(status=TaskResultStatus.READY).update(
                 run_after=timezone.now()
             )
+            Party.objects.update(next_send_at=None)
         before = DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count()
         # The worker closes "old" connections between tasks; inside a test transaction
         # that would close the test's own connection.

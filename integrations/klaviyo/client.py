@@ -180,11 +180,22 @@ def _subscription(item: str | Mapping[str, Any]) -> JSONDict:
     return profile
 
 
-def email_filter(email: str) -> str:
-    """`equals(email,"...")` with backslashes and double quotes escaped, so an address cannot
+def _quoted(value: str) -> str:
+    """A filter string literal with backslashes and double quotes escaped, so a value cannot
     close the string and add filter clauses of its own."""
-    escaped = email.replace("\\", "\\\\").replace('"', '\\"')
-    return f'equals(email,"{escaped}")'
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def email_filter(email: str) -> str:
+    """`equals(email,"...")`."""
+    return f"equals(email,{_quoted(email)})"
+
+
+def emails_filter(emails: Sequence[str]) -> str:
+    """`any(email,["...","..."])`."""
+    if not emails:
+        raise ValueError("An email filter needs at least one address.")
+    return f"any(email,[{','.join(_quoted(email) for email in emails)}])"
 
 
 def _segment(value: str) -> str:
@@ -233,6 +244,11 @@ class KlaviyoClient:
             )
         )
 
+    def find_lists(self, *, name: str) -> list[JSONDict]:
+        """The lists named exactly `name` (a create whose answer was lost may have made one)."""
+        name_filter = f"equals(name,{_quoted(name)})"
+        return list(self.paginate("/api/lists/", params={"filter": name_filter}))
+
     def get_list(self, *, list_id: str) -> JSONDict:
         return _resource(self._request("GET", f"/api/lists/{_segment(list_id)}/"))
 
@@ -259,7 +275,38 @@ class KlaviyoClient:
             params["fields[profile]"] = ",".join(fields)
         return self.paginate(f"/api/lists/{_segment(list_id)}/profiles/", params=params)
 
+    def list_members_among(self, *, list_id: str, emails: Sequence[str]) -> list[JSONDict]:
+        """Which of up to 100 `emails` are members of the list: one read call (each item's
+        attributes hold `email` and `joined_group_at`)."""
+        _check_page_of_emails(emails)
+        document = self._request(
+            "GET",
+            f"/api/lists/{_segment(list_id)}/profiles/",
+            params={
+                "filter": emails_filter(emails),
+                "fields[profile]": "email,joined_group_at",
+                "page[size]": MAX_PAGE_SIZE,
+            },
+        )
+        return list((document or {}).get("data") or [])
+
     # Profiles ---------------------------------------------------------------------------------
+
+    def profiles_with_consent(self, *, emails: Sequence[str]) -> list[JSONDict]:
+        """The profiles of up to 100 `emails` with their `subscriptions` (consent and
+        suppression): one read call. Addresses Klaviyo has no profile for are absent."""
+        _check_page_of_emails(emails)
+        document = self._request(
+            "GET",
+            "/api/profiles/",
+            params={
+                "filter": emails_filter(emails),
+                "fields[profile]": "email,subscriptions",
+                "additional-fields[profile]": "subscriptions",
+                "page[size]": MAX_PAGE_SIZE,
+            },
+        )
+        return list((document or {}).get("data") or [])
 
     def get_profile_by_email(self, *, email: str) -> JSONDict | None:
         document = self._request(
@@ -287,6 +334,14 @@ class KlaviyoClient:
     def get_bulk_import_job(self, *, job_id: str) -> JSONDict:
         """The job's `status`, `total_count`, `completed_count`, `failed_count`, ..."""
         return _resource(self._request("GET", f"/api/profile-bulk-import-jobs/{_segment(job_id)}/"))
+
+    def iter_import_errors(self, *, job_id: str) -> Iterator[JSONDict]:
+        """The profiles a bulk import job rejected, 100 a page (`code`, `title`, `detail`,
+        `source.pointer` and the `original_payload` that was sent)."""
+        return self.paginate(
+            f"/api/profile-bulk-import-jobs/{_segment(job_id)}/import-errors/",
+            params={"page[size]": MAX_PAGE_SIZE},
+        )
 
     def subscribe_profiles(
         self,
@@ -494,6 +549,11 @@ class KlaviyoClient:
                 "retry_after": retry_after,
             },
         )
+
+
+def _check_page_of_emails(emails: Sequence[str]) -> None:
+    if not 1 <= len(emails) <= MAX_PAGE_SIZE:
+        raise ValueError(f"Ask about 1 to {MAX_PAGE_SIZE} addresses at a time, not {len(emails)}.")
 
 
 def _json(response: requests.Response) -> JSONDict | None:

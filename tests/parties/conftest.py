@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import Organization
 from integrations.models import KlaviyoConnection
-from parties import services
+from parties import services, sync
 from parties.models import Attendee, ListState, Party, SyncState
 
 _sequence = itertools.count(1)
@@ -32,11 +33,16 @@ PARTY = {
 
 @pytest.fixture
 def sandbox_party(owner, sandbox, sandbox_connection) -> Party:
-    """A party created through the service: its list really exists in the sandbox."""
-    party, outcome = services.party_create(
+    """A party created through the service, its list created by its first sync run: the list
+    really exists in the sandbox."""
+    party = services.party_create(
         membership=owner, connection=sandbox_connection(owner.organization), data=PARTY
     )
-    assert outcome.ok, outcome.message
+    sync.party_sync(party_id=party.pk)
+    party.refresh_from_db()
+    assert party.list_state == ListState.READY, party.list_error
+    Party.objects.filter(pk=party.pk).update(next_sync_at=None)
+    DBTaskResult.objects.all().delete()
     return party
 
 

@@ -28,7 +28,7 @@ def queued_syncs() -> int:
 @pytest.mark.parametrize("model", ["party", "attendee"])
 def test_operators_see_parties_and_attendees(staff_client, make_party, make_attendee, model):
     party = make_party(name="Howl-o-ween")
-    attendee = make_attendee(party, email="rex@example.com", last_error="Invalid email")
+    attendee = make_attendee(party, email="rex@example.com", state_reason="Invalid email")
 
     listing = staff_client.get(reverse(f"admin:parties_{model}_changelist"))
     obj = party if model == "party" else attendee
@@ -71,19 +71,19 @@ def test_attendee_changelist_filters_by_sync_state_and_searches_email(
 
 
 def test_attendee_pipeline_fields_are_read_only(staff_client, make_party, make_attendee):
-    attendee = make_attendee(make_party(), sync_state=SyncState.FAILED, last_error="Bad")
+    attendee = make_attendee(make_party(), sync_state=SyncState.FAILED, state_reason="Bad")
 
     page = staff_client.get(reverse("admin:parties_attendee_change", args=[attendee.pk]))
 
     form_fields = page.context["adminform"].form.fields
-    for name in ["sync_state", "attempts", "last_error", "synced_at", "klaviyo_profile_id"]:
+    for name in ["sync_state", "attempts", "state_reason", "synced_at", "klaviyo_profile_id"]:
         assert name not in form_fields
     assert "party" in form_fields
 
 
 def test_retry_sync_action_requeues_failed_attendees(staff_client, make_party, make_attendee):
     party = make_party()
-    failed = make_attendee(party, sync_state=SyncState.FAILED, last_error="Invalid email")
+    failed = make_attendee(party, sync_state=SyncState.FAILED, state_reason="Invalid email")
     synced = make_attendee(party, sync_state=SyncState.SYNCED)
 
     response = staff_client.post(

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import Role
 from integrations.models import ConnectionStatus
@@ -33,6 +34,7 @@ PARTY_FORM = {
     "city": "Boston",
     "state": "MA",
     "description": "Costumes encouraged.",
+    "opt_in_process": "single_opt_in",
 }
 
 
@@ -66,7 +68,15 @@ def test_nav_bar_links_parties_first(login, owner):
 
 
 def test_party_list_shows_each_party_with_counts_by_sync_state(login, owner, party, make_attendee):
-    for state in [SyncState.SYNCED, SyncState.SYNCED, SyncState.PENDING, SyncState.FAILED]:
+    for state in [
+        SyncState.SYNCED,
+        SyncState.SYNCED,
+        SyncState.PENDING,
+        SyncState.SENT,
+        SyncState.AWAITING_CONFIRMATION,
+        SyncState.FAILED,
+        SyncState.SUPPRESSED,
+    ]:
         make_attendee(party, sync_state=state)
 
     page = login(owner).get(reverse("parties:party_list"))
@@ -74,8 +84,9 @@ def test_party_list_shows_each_party_with_counts_by_sync_state(login, owner, par
     assert page.status_code == 200
     row = page.text.split("Howl-o-ween")[1].split("</tr>")[0]
     cells = [cell.split("</td>")[0].strip() for cell in row.split('<td class="num">')[1:]]
-    assert cells[:3] == ["4", "2", "1"]
-    assert ">1</span>" in cells[3]
+    # Signups, in the list, on the way (waiting or sent), awaiting confirmation
+    assert cells[:4] == ["7", "2", "2", "1"]
+    assert ">2</span>" in cells[4]  # not in the list: rejected or suppressed
 
 
 def test_party_list_shows_only_the_organizations_own_parties(login, owner, party, make_party):
@@ -138,10 +149,37 @@ def test_creating_a_party_creates_its_klaviyo_list(login, owner, sandbox, sandbo
     assert party.organization == owner.organization
     assert party.created_by == owner.user
     assert party.starts_at == STARTS_AT
+    assert testing.call_count("POST", "/api/lists") == 0  # not in the organizer's request
+    assert party.list_state == ListState.PENDING
+    assert "Its Klaviyo list is being created" in " ".join(messages_of(response))
+    assert "List being created" in response.text
+
+    run_queued_tasks()
+
+    party.refresh_from_db()
     assert party.list_state == ListState.READY
     klaviyo_list = KlaviyoList.objects.using(SANDBOX_DB).get(id=party.klaviyo_list_id)
     assert klaviyo_list.name == "Howl-o-ween"
-    assert "Its Klaviyo list is ready." in " ".join(messages_of(response))
+    assert klaviyo_list.opt_in_process == "single_opt_in"
+    assert party.klaviyo_opt_in_process == "single_opt_in"
+
+
+@with_sandbox
+def test_a_double_opt_in_party_gets_a_double_opt_in_list(login, owner, sandbox, sandbox_connection):
+    sandbox_connection(owner.organization)
+
+    login(owner).post(
+        reverse("parties:party_create"), {**PARTY_FORM, "opt_in_process": "double_opt_in"}
+    )
+    run_queued_tasks()
+
+    party = Party.objects.get()
+    assert party.opt_in_process == "double_opt_in"
+    klaviyo_list = KlaviyoList.objects.using(SANDBOX_DB).get(id=party.klaviyo_list_id)
+    assert klaviyo_list.opt_in_process == "double_opt_in"
+    page = login(owner).get(detail_url(party))
+    assert "Double opt-in" in page.text
+    assert "as Klaviyo reports it" in page.text
 
 
 @with_sandbox
@@ -151,14 +189,17 @@ def test_creating_a_party_while_klaviyo_is_down_saves_it_and_says_so(
     sandbox_connection(owner.organization)
     testing.start_outage(600)
 
-    response = login(owner).post(reverse("parties:party_create"), PARTY_FORM, follow=True)
+    client = login(owner)
+    response = client.post(reverse("parties:party_create"), PARTY_FORM, follow=True)
+    run_queued_tasks()
 
     assert response.status_code == 200
     party = Party.objects.get()
+    party.refresh_from_db()
     assert party.list_state == ListState.PENDING
-    said = " ".join(messages_of(response))
-    assert "Klaviyo could not be reached. The party is saved" in said
-    assert "not created yet" in response.text
+    page = client.get(detail_url(party))
+    assert "not created yet" in page.text
+    assert "Signups are kept" in page.text
 
 
 def test_new_party_form_asks_which_klaviyo_account_when_there_are_several(
@@ -223,13 +264,13 @@ def test_party_page_shows_details_public_link_and_counts(login, owner, party, ma
     assert "1 Bark Street" in page.text
     assert "rex@example.com" in page.text
     assert "tom@example.com" in page.text
-    assert page.context["counts"] == {
-        "pending": 1,
-        "syncing": 0,
-        "synced": 1,
-        "failed": 0,
-        "total": 2,
-    }
+    counts = page.context["counts"]
+    assert (counts["pending"], counts["synced"], counts["failed"]) == (1, 1, 0)
+    assert (counts["total"], counts["in_flight"], counts["attention"]) == (2, 1, 0)
+    assert page.context["state_summary"] == [
+        ("pending", "Waiting", 1),
+        ("synced", "In the list", 1),
+    ]
 
 
 def test_attendees_are_paginated_fifty_per_page(login, owner, party, make_attendee):
@@ -297,7 +338,7 @@ def test_failed_attendee_shows_klaviyo_reason_and_a_retry_button(
     login, owner, party, make_attendee
 ):
     failed = make_attendee(
-        party, sync_state=SyncState.FAILED, last_error="Invalid email address (at /email)"
+        party, sync_state=SyncState.FAILED, state_reason="Invalid email address (at /email)"
     )
 
     page = login(owner).get(detail_url(party))
@@ -311,7 +352,7 @@ def test_members_see_the_failure_reason_but_no_management_buttons(
     login, make_member, party, make_attendee
 ):
     member = make_member(role=Role.MEMBER, organization=party.organization)
-    failed = make_attendee(party, sync_state=SyncState.FAILED, last_error="Invalid email")
+    failed = make_attendee(party, sync_state=SyncState.FAILED, state_reason="Invalid email")
 
     page = login(member).get(detail_url(party))
 
@@ -374,6 +415,7 @@ def test_renaming_a_party_renames_its_klaviyo_list(login, owner, sandbox, sandbo
     connection = sandbox_connection(owner.organization)
     client = login(owner)
     client.post(reverse("parties:party_create"), PARTY_FORM)
+    run_queued_tasks()
     party = Party.objects.get(connection=connection)
 
     response = client.post(
@@ -381,6 +423,7 @@ def test_renaming_a_party_renames_its_klaviyo_list(login, owner, sandbox, sandbo
     )
 
     assert response.status_code == 302
+    run_queued_tasks()
     party.refresh_from_db()
     assert party.name == "Howl-o-ween 2"
     assert KlaviyoList.objects.using(SANDBOX_DB).get(id=party.klaviyo_list_id).name == (
@@ -445,38 +488,48 @@ def test_deleting_a_party_can_delete_its_klaviyo_list(login, owner, sandbox, san
     sandbox_connection(owner.organization)
     client = login(owner)
     client.post(reverse("parties:party_create"), PARTY_FORM)
+    run_queued_tasks()
     party = Party.objects.get()
 
-    client.post(reverse("parties:party_delete", args=[party.pk]), {"delete_list": "on"})
+    response = client.post(
+        reverse("parties:party_delete", args=[party.pk]), {"delete_list": "on"}, follow=True
+    )
 
     assert not Party.objects.exists()
+    assert "is being deleted in the background" in " ".join(messages_of(response))
+    run_queued_tasks()
     assert not KlaviyoList.objects.using(SANDBOX_DB).filter(id=party.klaviyo_list_id).exists()
 
 
 @with_sandbox
-def test_deleting_a_party_when_klaviyo_is_down_says_the_list_stays(
+def test_deleting_a_party_when_klaviyo_is_down_deletes_the_list_once_it_is_back(
     login, owner, sandbox, sandbox_connection
 ):
     sandbox_connection(owner.organization)
     client = login(owner)
     client.post(reverse("parties:party_create"), PARTY_FORM)
+    run_queued_tasks()
     party = Party.objects.get()
     testing.start_outage(600)
 
     response = client.post(
         reverse("parties:party_delete", args=[party.pk]), {"delete_list": "on"}, follow=True
     )
+    run_queued_tasks()
 
     assert response.status_code == 200
     assert not Party.objects.exists()
-    assert "The Klaviyo list could not be deleted" in " ".join(messages_of(response))
+    assert KlaviyoList.objects.using(SANDBOX_DB).filter(id=party.klaviyo_list_id).exists()
+    testing.advance(601)
+    run_queued_tasks(include_deferred=True)
+    assert not KlaviyoList.objects.using(SANDBOX_DB).filter(id=party.klaviyo_list_id).exists()
 
 
 # --- Retry --------------------------------------------------------------------------------------
 
 
 def test_retry_puts_a_failed_attendee_back_in_the_queue(login, owner, party, make_attendee):
-    failed = make_attendee(party, sync_state=SyncState.FAILED, last_error="Invalid email")
+    failed = make_attendee(party, sync_state=SyncState.FAILED, state_reason="Invalid email")
 
     response = login(owner).post(
         reverse("parties:attendee_retry", args=[party.pk, failed.pk]), follow=True
@@ -485,7 +538,7 @@ def test_retry_puts_a_failed_attendee_back_in_the_queue(login, owner, party, mak
     assert response.status_code == 200
     failed.refresh_from_db()
     assert failed.sync_state == SyncState.PENDING
-    assert failed.last_error == ""
+    assert failed.state_reason == ""
     assert f"{failed.email} will be sent to Klaviyo again shortly." in messages_of(response)
 
 
@@ -504,14 +557,14 @@ def test_retry_of_an_attendee_of_another_party_is_404(
 
 def test_retry_all_failed_requeues_every_failed_attendee(login, owner, party, make_attendee):
     for _ in range(3):
-        make_attendee(party, sync_state=SyncState.FAILED, last_error="Invalid email")
+        make_attendee(party, sync_state=SyncState.FAILED, state_reason="Invalid email")
     make_attendee(party, sync_state=SyncState.SYNCED)
 
     response = login(owner).post(
         reverse("parties:party_retry_failed", args=[party.pk]), follow=True
     )
 
-    assert "3 failed signups will be sent to Klaviyo again shortly." in messages_of(response)
+    assert "3 rejected signups will be sent to Klaviyo again shortly." in messages_of(response)
     assert not party.attendees.filter(sync_state=SyncState.FAILED).exists()
     assert party.attendees.filter(sync_state=SyncState.SYNCED).count() == 1
 
@@ -521,7 +574,7 @@ def test_retry_all_failed_with_none_failed_says_so(login, owner, party):
         reverse("parties:party_retry_failed", args=[party.pk]), follow=True
     )
 
-    assert "No failed signups to retry." in messages_of(response)
+    assert "No rejected signups to retry." in messages_of(response)
 
 
 # --- CSV export ---------------------------------------------------------------------------------
@@ -546,7 +599,7 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         synced_at=consented,
     )
     make_attendee(
-        party, email="bad@example.com", sync_state=SyncState.FAILED, last_error="Invalid email"
+        party, email="bad@example.com", sync_state=SyncState.FAILED, state_reason="Invalid email"
     )
 
     response = login(owner).get(reverse("parties:attendees_csv", args=[party.pk]))
@@ -565,9 +618,11 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "pet_name",
         "pet_type",
         "consented_at",
-        "sync_state",
-        "synced_at",
-        "last_error",
+        "status",
+        "status_reason",
+        "sent_at",
+        "in_list_since",
+        "klaviyo_profile_id",
     ]
     by_email = {row[0]: row for row in rows[1:]}
     assert by_email["zoe@example.com"] == [
@@ -577,11 +632,13 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "Rex 🐶",
         "dog",
         consented.isoformat(),
-        "synced",
+        "In the list",
+        "",
+        "",
         consented.isoformat(),
         "",
     ]
-    assert by_email["bad@example.com"][6:] == ["failed", "", "Invalid email"]
+    assert by_email["bad@example.com"][6:8] == ["Rejected by Klaviyo", "Invalid email"]
 
 
 @pytest.mark.parametrize("formula", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)"])
@@ -619,10 +676,13 @@ def test_reconcile_page_offers_a_button_and_calls_nobody(login, owner, party):
 
 
 @with_sandbox
-def test_reconcile_shows_who_is_missing_on_either_side(login, owner, sandbox, sandbox_connection):
+def test_reconcile_runs_in_the_background_and_shows_who_is_missing_on_either_side(
+    login, owner, sandbox, sandbox_connection
+):
     sandbox_connection(owner.organization)
     client = login(owner)
     client.post(reverse("parties:party_create"), PARTY_FORM)
+    run_queued_tasks()
     party = Party.objects.get()
     for email in ["kept@example.com", "gone@example.com"]:
         services.attendee_register(
@@ -633,14 +693,26 @@ def test_reconcile_shows_who_is_missing_on_either_side(login, owner, sandbox, sa
     services.attendee_register(
         party=party, data={"email": "late@example.com", "first_name": "Sam"}, source="test"
     )
+    DBTaskResult.objects.all().delete()  # late@ is still waiting for its sync
 
-    page = client.post(reverse("parties:party_reconcile", args=[party.pk]))
+    response = client.post(reverse("parties:party_reconcile", args=[party.pk]), follow=True)
 
-    assert page.status_code == 200
-    assert page.context["result"].matched == 1
-    missing = page.text.split("Signed up here, not on the Klaviyo list")[1]
-    assert "late@example.com" in missing.split("On the Klaviyo list")[0]
-    assert "gone@example.com" in page.text.split("On the Klaviyo list, not signed up here")[1]
+    assert response.status_code == 200
+    assert "Waiting to start" in response.text
+    assert 'http-equiv="refresh"' in response.text  # the page follows the task
+    run_queued_tasks()
+    page = client.get(reverse("parties:party_reconcile", args=[party.pk]))
+    result = page.context["result"]
+    assert result.matched == 1
+    assert 'http-equiv="refresh"' not in page.text
+    rows = page.text.split("<tbody>")[1]
+    assert "late@example.com</td><td>Not in the Klaviyo list</td><td>Waiting" in rows
+    assert "gone@example.com</td><td>Only in Klaviyo" in rows
+    csv_response = client.get(reverse("parties:reconcile_csv", args=[party.pk, result.pk]))
+    assert read_csv(csv_response)[1:] == [
+        ["late@example.com", "missing_in_klaviyo", "Waiting"],
+        ["gone@example.com", "only_in_klaviyo", ""],
+    ]
 
 
 @with_sandbox
@@ -650,16 +722,17 @@ def test_reconcile_when_klaviyo_is_down_shows_a_message_not_an_error_page(
     sandbox_connection(owner.organization)
     client = login(owner)
     client.post(reverse("parties:party_create"), PARTY_FORM)
+    run_queued_tasks()
     party = Party.objects.get()
     testing.start_outage(600)
 
-    page = client.post(reverse("parties:party_reconcile", args=[party.pk]))
+    client.post(reverse("parties:party_reconcile", args=[party.pk]))
+    run_queued_tasks()
+    page = client.get(reverse("parties:party_reconcile", args=[party.pk]))
 
     assert page.status_code == 200
-    assert "Klaviyo could not be asked for the list's members right now" in " ".join(
-        messages_of(page)
-    )
-    assert page.context["result"] is None
+    assert "Klaviyo could not be asked for the list" in page.text
+    assert page.context["result"].status == "failed"
 
 
 def test_reconcile_with_a_connection_needing_reconnect_says_so(
@@ -667,17 +740,30 @@ def test_reconcile_with_a_connection_needing_reconnect_says_so(
 ):
     connection = make_connection(owner.organization, status=ConnectionStatus.NEEDS_RECONNECT)
     party = make_party(connection=connection)
+    client = login(owner)
 
-    page = login(owner).post(reverse("parties:party_reconcile", args=[party.pk]))
+    client.post(reverse("parties:party_reconcile", args=[party.pk]))
+    run_queued_tasks()
+    page = client.get(reverse("parties:party_reconcile", args=[party.pk]))
 
     assert page.status_code == 200
-    assert "Reconnect it on the Integrations page" in " ".join(messages_of(page))
+    assert "Reconnect it on the Integrations page" in page.text
+
+
+def test_a_reconcile_csv_of_another_party_is_a_404(login, owner, make_party):
+    mine = make_party(owner.organization)
+    other = make_party()
+    theirs = services.reconciliation_request(party=other, user=owner.user)
+
+    response = login(owner).get(reverse("parties:reconcile_csv", args=[mine.pk, theirs.pk]))
+
+    assert response.status_code == 404
 
 
 def test_reconcile_before_the_list_exists_says_so(login, owner, make_party):
     party = make_party(owner.organization, list_state=ListState.PENDING, klaviyo_list_id="")
 
-    page = login(owner).post(reverse("parties:party_reconcile", args=[party.pk]))
+    page = login(owner).post(reverse("parties:party_reconcile", args=[party.pk]), follow=True)
 
     assert page.status_code == 200
     assert "This party has no Klaviyo list yet." in messages_of(page)

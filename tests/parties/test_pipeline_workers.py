@@ -88,7 +88,7 @@ def test_two_workers_draining_one_party_never_send_an_attendee_twice(party, sand
         for number in range(2500)
     )
     for _ in range(4):  # several syncs queued for the same party
-        services.party_request_sync(party=party, force=True, delay=0)
+        tasks.sync_party.enqueue(party_id=party.pk)
 
     workers = [make_worker(f"worker-{n}", batch=True) for n in range(2)]
     threads = [run_in_thread(worker) for worker in workers]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from parties import services, tasks
+from parties import services, sync, tasks
 from parties.models import Attendee, ListState, Party, SyncState
 
 API = "https://klaviyo.test/api"
@@ -83,12 +83,12 @@ def test_one_rejected_profile_fails_only_that_attendee(party):
     )
     responses.post(f"{API}/profile-subscription-bulk-create-jobs/", status=202)
 
-    report = services.party_sync(party_id=party.pk)
+    report = sync.party_sync(party_id=party.pk)
 
-    assert (report.synced, report.failed) == (2, 1)
+    assert (report.sent, report.failed) == (2, 1)
     failed = Attendee.objects.get(sync_state=SyncState.FAILED)
     assert failed.email == "a1@example.com"
-    assert failed.last_error == "Invalid email address"
+    assert failed.state_reason == "Invalid email address"
     retried = json.loads(responses.calls[1].request.body)["data"]["attributes"]["profiles"]
     assert [p["attributes"]["email"] for p in retried["data"]] == [
         "a0@example.com",
@@ -106,9 +106,9 @@ def test_rejection_without_a_profile_pointer_fails_the_batch_with_the_reason(par
         f"{API}/profile-bulk-import-jobs/", status=400, json=invalid("/data", "Malformed body")
     )
 
-    services.party_sync(party_id=party.pk)
+    sync.party_sync(party_id=party.pk)
 
-    assert set(Attendee.objects.values_list("sync_state", "last_error")) == {
+    assert set(Attendee.objects.values_list("sync_state", "state_reason")) == {
         (SyncState.FAILED, "Malformed body")
     }
 
@@ -130,15 +130,18 @@ def test_list_cap_keeps_the_party_with_a_pending_list_and_retries_later(owner, m
         "state": "MA",
     }
 
-    party, outcome = services.party_create(
+    party = services.party_create(
         membership=owner, connection=make_connection(owner.organization), data=data
     )
+    assert len(responses.calls) == 0  # the organizer's request never waits on Klaviyo
+    DBTaskResult.objects.all().delete()
 
-    assert not outcome.ok
-    assert "150 new lists a day" in outcome.message
-    assert "about 60 minutes" in outcome.message
+    tasks.sync_party.call(party_id=party.pk)
+
     party.refresh_from_db()
     assert party.list_state == ListState.PENDING
+    assert "150 new lists a day" in party.list_error
+    assert "about 60 minutes" in party.list_error
     retry = DBTaskResult.objects.get(
         task_path=tasks.sync_party.module_path, status=TaskResultStatus.READY
     )
@@ -159,11 +162,11 @@ def test_klaviyo_refusing_the_list_marks_it_failed_with_the_reason(owner, make_c
         "state": "MA",
     }
 
-    party, outcome = services.party_create(
+    party = services.party_create(
         membership=owner, connection=make_connection(owner.organization), data=data
     )
+    sync.party_sync(party_id=party.pk)
 
-    assert not outcome.ok
     party.refresh_from_db()
     assert party.list_state == ListState.FAILED
     assert party.list_error == "Name is too long"

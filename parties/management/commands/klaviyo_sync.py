@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from parties import services, tasks
+from parties import tasks
 
 
 class Command(BaseCommand):
@@ -19,10 +19,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, schedule: bool, **options: object) -> None:
-        report = services.sync_sweep()
+        report = tasks.sweep_now()
         self.stdout.write(
-            f"Put back {report.reclaimed} stuck attendees; enqueued {report.parties_enqueued} "
-            "party syncs (signups or lists waiting)."
+            f"Put back {report['reclaimed']} stuck attendees; enqueued "
+            f"{report['parties_enqueued']} party syncs (signups, lists or checks waiting)."
         )
         if schedule:
             queued = tasks.schedule_sweep()

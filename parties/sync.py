@@ -1,0 +1,780 @@
+"""The attendee outbox engine: claim, send, follow Klaviyo's jobs, verify, release, sweep.
+
+Attendees are the outbox. A party's sync runs under a lease on the party row (one conditional
+UPDATE; no lock is held open), so one worker at a time works on a party, and it never holds
+a transaction across a call to Klaviyo.
+
+1. **List.** A party's list is created (with the organizer's `opt_in_process`) or renamed
+   first. A create whose answer was lost is looked up by name before it is tried again, so a
+   party gets at most one list.
+2. **Send.** Pending attendees are claimed (`SELECT ... FOR UPDATE SKIP LOCKED`, state
+   `pending` only) in batches of up to 1,000 and sent as one profile bulk import job and one
+   bulk subscribe job. The window rule: *while a rush lasts, a party sends at most one import
+   and one subscribe per coalescing window (`PARTY_SYNC_WINDOW_SECONDS`); only a full batch
+   of 1,000 may be followed at once by another.* `Party.next_send_at` is that gate; Klaviyo's
+   Retry-After and our backoff after an outage move it too.
+3. **Follow and verify.** Klaviyo answers both jobs with 202 and does the work later, so a
+   sent attendee is only "sent". The sync polls each import job until it is complete, reads
+   `import-errors` when `failed_count` > 0 (those attendees are rejected, with Klaviyo's
+   words), then asks Klaviyo which of the sent attendees are list members (one read per 100),
+   and for the others reads their consent: suppressed (with Klaviyo's reason), awaiting the
+   person's confirmation (double opt-in list), or not there yet (read again later, sent
+   again after `SENT_GIVE_UP`). Attendees awaiting confirmation are re-read on a slow
+   schedule until they confirm or `CONFIRMATION_WAIT` passes.
+4. **Sweep.** Stale claims go back to pending and parties whose work waits with no sync
+   planned are returned for the task layer to enqueue, so a lost task loses nothing.
+
+This module decides and records; `parties.tasks` owns the queue and schedules the next run
+from the `SyncReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import normalize_email
+from integrations.fields import SecretDecryptionError
+from integrations.klaviyo.client import MAX_PAGE_SIZE, MAX_SUBSCRIBE_BATCH, KlaviyoClient
+from integrations.klaviyo.errors import (
+    KlaviyoAuthError,
+    KlaviyoError,
+    KlaviyoNotFound,
+    KlaviyoRateLimited,
+    KlaviyoUnavailable,
+)
+from integrations.models import ConnectionStatus
+from integrations.services import connection_record_success, klaviyo_client
+from integrations.tokens import ConnectionUnusable
+from parties.models import Attendee, ListState, OptInProcess, Party, SyncState
+
+logger = logging.getLogger(__name__)
+
+# A sync holds its party's lease this long, renewed before every batch; a killed worker's
+# lease simply runs out.
+SYNC_LEASE = timedelta(minutes=5)
+# `syncing` rows older than this belong to a worker that died; the sweep puts them back.
+STALE_CLAIM = timedelta(minutes=10)
+# Work older than this with no sync planned (its task was lost) is enqueued by the sweep.
+PENDING_GRACE = timedelta(minutes=2)
+MAX_BACKOFF_SECONDS = 300
+LIST_RETRY_SECONDS = 60
+# Import jobs polled per run (each is one status call).
+MAX_JOB_POLLS = 10
+# A sent attendee Klaviyo still does not show after this is sent again, at most
+# MAX_ATTEMPTS times in all, then reported.
+SENT_GIVE_UP = timedelta(minutes=10)
+MAX_ATTEMPTS = 3
+# Double opt-in: how long we keep looking for the person's confirmation.
+CONFIRMATION_WAIT = timedelta(days=7)
+# A create whose answer was lost, found by name: lists created this much before the attempt
+# still count (clocks differ).
+CLOCK_SKEW = timedelta(minutes=2)
+# A profile's index in a rejected bulk body, from Klaviyo's `source.pointer`.
+PROFILE_POINTER = re.compile(r"/profiles/data/(\d+)")
+# Klaviyo's suppression reasons, in an organizer's words.
+SUPPRESSION_REASONS = {
+    "HARD_BOUNCE": "email to this address bounced",
+    "INVALID_EMAIL": "Klaviyo considers the address invalid",
+    "SPAM_COMPLAINT": "this person marked an email as spam",
+    "UNSUBSCRIBE": "this person unsubscribed",
+    "USER_SUPPRESSED": "the account suppressed this address",
+}
+
+
+@dataclass
+class SyncReport:
+    sent: int = 0
+    confirmed: int = 0
+    failed: int = 0
+    batches: int = 0
+    outcome: str = "done"
+    # When the party needs its next run (None: nothing left to do).
+    next_run_at: datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def run_again_at(self, moment: datetime) -> None:
+        if self.next_run_at is None or moment < self.next_run_at:
+            self.next_run_at = moment
+
+
+@dataclass(frozen=True)
+class ListResult:
+    """What happened on Klaviyo's side of a list change, said plainly."""
+
+    ok: bool
+    message: str
+    retry_at: datetime | None = None
+
+
+class _Stop(Exception):
+    """Klaviyo cannot take more now: stop this run, come back at `retry_at` (or never)."""
+
+    def __init__(self, outcome: str, retry_at: datetime | None, note: str = "") -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+        self.retry_at = retry_at
+        self.note = note
+
+
+def window() -> timedelta:
+    return timedelta(seconds=settings.PARTY_SYNC_WINDOW_SECONDS)
+
+
+def verify_interval() -> timedelta:
+    return timedelta(seconds=settings.PARTY_VERIFY_INTERVAL_SECONDS)
+
+
+def confirmation_interval() -> timedelta:
+    return timedelta(seconds=settings.PARTY_CONFIRMATION_CHECK_SECONDS)
+
+
+# --- The run ----------------------------------------------------------------------------------
+
+
+def party_sync(*, party_id: int) -> SyncReport:
+    """One run of a party's sync: list, send what the window allows, follow and verify."""
+    report = SyncReport()
+    holder = secrets.token_hex(16)
+    if not claim_party_lease(party_id, holder):
+        # Come back after the running sync: rows it did not see are not stranded.
+        report.outcome = "busy"
+        report.run_again_at(timezone.now() + window())
+        return report
+    try:
+        party = Party.objects.select_related("connection").filter(pk=party_id).first()
+        if party is None:
+            report.outcome = "gone"
+            return report
+        if party.connection.status != ConnectionStatus.ACTIVE:
+            _pause(party, "The Klaviyo connection needs reconnecting.")
+            report.outcome = "paused"
+            return report
+        _run(party, holder, report)
+    finally:
+        Party.objects.filter(pk=party_id, sync_lease_holder=holder).update(
+            sync_lease_holder="", sync_lease_expires_at=None
+        )
+    logger.info(
+        "Synced party %s: %s sent, %s confirmed, %s failed in %s batches (%s)",
+        party_id,
+        report.sent,
+        report.confirmed,
+        report.failed,
+        report.batches,
+        report.outcome,
+    )
+    return report
+
+
+def _run(party: Party, holder: str, report: SyncReport) -> None:
+    try:
+        client = klaviyo_client(connection=party.connection)
+        if party.list_state != ListState.READY or party.klaviyo_list_name != party.name:
+            result = party_list_sync(party=party, client=client)
+            if not result.ok:
+                report.outcome = "list_pending"
+                if result.retry_at is not None:
+                    report.run_again_at(result.retry_at)
+                return
+            party.refresh_from_db()
+        _send_due(party, client, holder, report)
+        _follow_and_verify(party, client, report)
+    except _Stop as stop:
+        report.outcome = stop.outcome
+        if stop.note:
+            report.notes.append(stop.note)
+        if stop.retry_at is not None:
+            report.run_again_at(stop.retry_at)
+        return
+    if report.outcome == "done":
+        Party.objects.filter(pk=party.pk).update(
+            sync_failures=0, sync_paused_reason="", last_synced_at=timezone.now()
+        )
+    _plan_next_run(party, report)
+
+
+def _plan_next_run(party: Party, report: SyncReport) -> None:
+    """When this party next needs a run, from what is still in flight."""
+    now = timezone.now()
+    attendees = Attendee.objects.filter(party=party)
+    if attendees.filter(sync_state=SyncState.PENDING).exists():
+        gate = Party.objects.filter(pk=party.pk).values_list("next_send_at", flat=True).first()
+        report.run_again_at(max(gate or now, now))
+    if attendees.filter(sync_state=SyncState.SENT).exists():
+        report.run_again_at(now + verify_interval())
+    oldest_check = (
+        attendees.filter(sync_state=SyncState.AWAITING_CONFIRMATION, checked_at__isnull=False)
+        .order_by("checked_at")
+        .values_list("checked_at", flat=True)
+        .first()
+    )
+    if oldest_check is not None:
+        report.run_again_at(max(oldest_check + confirmation_interval(), now))
+
+
+# --- Leases -----------------------------------------------------------------------------------
+
+
+def claim_party_lease(party_id: int, holder: str) -> bool:
+    """Take the party's lease unless a live one is held: the guard that keeps two workers
+    from syncing one party at once."""
+    now = timezone.now()
+    return bool(
+        Party.objects.filter(pk=party_id)
+        .filter(Q(sync_lease_expires_at__isnull=True) | Q(sync_lease_expires_at__lt=now))
+        .update(
+            sync_lease_holder=holder,
+            sync_lease_expires_at=now + SYNC_LEASE,
+            # Signups from now on plan a new run; this one takes what is there.
+            next_sync_at=None,
+        )
+    )
+
+
+def _renew_party_lease(party_id: int, holder: str) -> None:
+    Party.objects.filter(pk=party_id, sync_lease_holder=holder).update(
+        sync_lease_expires_at=timezone.now() + SYNC_LEASE
+    )
+
+
+# --- The party's list -------------------------------------------------------------------------
+
+
+def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
+    """Create the party's Klaviyo list, or rename it to the party's name (under the lease).
+
+    Saves only the list's own fields, so an organizer's edit saved meanwhile is kept.
+    """
+    try:
+        if party.klaviyo_list_id:
+            resource = client.update_list(list_id=party.klaviyo_list_id, name=party.name)
+        else:
+            resource = _create_list_once(party, client)
+    except KlaviyoRateLimited as error:
+        wait = max(error.retry_after, 1.0)
+        _list_state(
+            party,
+            ListState.PENDING,
+            "Klaviyo is limiting list changes right now (at most 150 new lists a day); it "
+            f"will be tried again automatically in about {_duration(wait)}.",
+        )
+        return ListResult(ok=False, message="rate_limited", retry_at=_later(wait))
+    except (KlaviyoUnavailable, KlaviyoAuthError) as error:
+        _list_state(party, ListState.PENDING, reason(error))
+        return ListResult(ok=False, message="unavailable", retry_at=_later(LIST_RETRY_SECONDS))
+    except KlaviyoNotFound:
+        # The list was deleted in Klaviyo: make a new one.
+        Party.objects.filter(pk=party.pk).update(
+            klaviyo_list_id="", klaviyo_list_name="", list_state=ListState.PENDING
+        )
+        party.klaviyo_list_id = ""
+        return ListResult(ok=False, message="list_gone", retry_at=timezone.now())
+    except KlaviyoError as error:
+        _list_state(party, ListState.FAILED, reason(error))
+        return ListResult(ok=False, message=reason(error))
+
+    attributes = resource.get("attributes") or {}
+    name = attributes.get("name") or party.name
+    Party.objects.filter(pk=party.pk).update(
+        klaviyo_list_id=str(resource["id"]),
+        klaviyo_list_name=name[: Party.NAME_MAX_LENGTH],
+        klaviyo_opt_in_process=attributes.get("opt_in_process") or "",
+        list_state=ListState.READY,
+        list_error="",
+        list_create_started_at=None,
+    )
+    connection_record_success(connection=party.connection)
+    return ListResult(ok=True, message="")
+
+
+def _create_list_once(party: Party, client: KlaviyoClient) -> dict[str, Any]:
+    if party.list_create_started_at is not None:
+        # An earlier create may have reached Klaviyo without us hearing the answer.
+        since = party.list_create_started_at - CLOCK_SKEW
+        for candidate in reversed(client.find_lists(name=party.name)):
+            created = (candidate.get("attributes") or {}).get("created")
+            if created and datetime.fromisoformat(created) >= since:
+                return candidate
+    started = timezone.now()
+    Party.objects.filter(pk=party.pk).update(list_create_started_at=started)
+    party.list_create_started_at = started
+    return client.create_list(name=party.name, opt_in_process=party.opt_in_process)
+
+
+def _list_state(party: Party, state: str, why: str) -> None:
+    Party.objects.filter(pk=party.pk).update(list_state=state, list_error=why[:500])
+
+
+# --- Sending ----------------------------------------------------------------------------------
+
+
+def _send_due(party: Party, client: KlaviyoClient, holder: str, report: SyncReport) -> None:
+    """Send what the window allows: one batch, or back-to-back batches while they are full."""
+    while True:
+        gate = Party.objects.filter(pk=party.pk).values_list("next_send_at", flat=True).first()
+        if gate is not None and gate > timezone.now():
+            return
+        _renew_party_lease(party.pk, holder)
+        batch, claimed_at = claim_batch(party)
+        if not batch:
+            return
+        report.batches += 1
+        _send_batch(party, client, batch, claimed_at, report)
+        if len(batch) < MAX_SUBSCRIBE_BATCH:
+            # A partial batch: what trickles in next waits for the window.
+            Party.objects.filter(pk=party.pk).update(next_send_at=timezone.now() + window())
+            return
+
+
+def claim_batch(party: Party) -> tuple[list[Attendee], datetime]:
+    """Mark up to one batch of *pending* attendees `syncing`, in one short transaction.
+
+    The state filter is the guard: an attendee already sent, confirmed or claimed by another
+    worker is never claimed again.
+    """
+    claimed_at = timezone.now()
+    with transaction.atomic():
+        pending = Attendee.objects.filter(party=party, sync_state=SyncState.PENDING).order_by("pk")
+        if db_connection.features.has_select_for_update_skip_locked:
+            # Any number of workers: rows another worker has claimed are skipped, not waited on.
+            pending = pending.select_for_update(skip_locked=True)
+        ids = list(pending.values_list("pk", flat=True)[:MAX_SUBSCRIBE_BATCH])
+        if not ids:
+            return [], claimed_at
+        Attendee.objects.filter(pk__in=ids, sync_state=SyncState.PENDING).update(
+            sync_state=SyncState.SYNCING,
+            claimed_at=claimed_at,
+            attempts=F("attempts") + 1,
+            updated_at=claimed_at,
+        )
+    return list(Attendee.objects.filter(pk__in=ids).order_by("pk")), claimed_at
+
+
+def _profile(attendee: Attendee) -> dict[str, Any]:
+    return {
+        "email": attendee.email,
+        "first_name": attendee.first_name,
+        "last_name": attendee.last_name,
+        "properties": {"pet_name": attendee.pet_name, "pet_type": attendee.pet_type},
+    }
+
+
+def _send_batch(
+    party: Party,
+    client: KlaviyoClient,
+    batch: list[Attendee],
+    claimed_at: datetime,
+    report: SyncReport,
+) -> None:
+    """One import job and one subscribe job for the batch; the attendees become `sent`."""
+    source = f"Partyline signup: {party.name}"[:255]
+    job_ids: list[str] = []
+    try:
+        remaining = _with_profile_rejections(
+            batch,
+            claimed_at,
+            report,
+            lambda people: job_ids.append(
+                client.bulk_import_profiles(profiles=[_profile(a) for a in people])
+            ),
+        )
+        # Someone already confirmed in the list (and back with new details) needs only the
+        # profile update: never a second subscription (or a second confirmation email).
+        to_subscribe = [attendee for attendee in remaining if attendee.synced_at is None]
+        if to_subscribe:
+            subscribed = _with_profile_rejections(
+                to_subscribe,
+                claimed_at,
+                report,
+                lambda people: client.subscribe_profiles(
+                    list_id=party.klaviyo_list_id,
+                    emails_with_consent=[a.email for a in people],
+                    custom_source=source,
+                ),
+            )
+            rejected = {a.pk for a in to_subscribe} - {a.pk for a in subscribed}
+            remaining = [a for a in remaining if a.pk not in rejected]
+    except KLAVIYO_STOPS as error:
+        release(batch, claimed_at)
+        raise _stop_for(party, error) from None
+    except BaseException:
+        release(batch, claimed_at)
+        raise
+
+    now = timezone.now()
+    report.sent += Attendee.objects.filter(
+        pk__in=[a.pk for a in remaining], sync_state=SyncState.SYNCING, claimed_at=claimed_at
+    ).update(
+        sync_state=SyncState.SENT,
+        import_job_id=job_ids[-1] if job_ids else "",
+        sent_at=now,
+        checked_at=None,
+        state_reason="",
+        updated_at=now,
+    )
+    connection_record_success(connection=party.connection)
+
+
+def _with_profile_rejections(
+    people: list[Attendee], claimed_at: datetime, report: SyncReport, send: Callable
+) -> list[Attendee]:
+    """Send; when Klaviyo rejects one profile (a 4xx pointing at it), fail only that
+    attendee with Klaviyo's reason and send the rest again."""
+    remaining = list(people)
+    while remaining:
+        try:
+            send(remaining)
+            return remaining
+        except (KlaviyoRateLimited, KlaviyoUnavailable, KlaviyoAuthError):
+            raise
+        except KlaviyoError as error:
+            match = PROFILE_POINTER.search(error.pointer or "")
+            index = int(match.group(1)) if match else None
+            if index is None or index >= len(remaining):
+                report.failed += _fail(remaining, claimed_at, reason(error))
+                return []
+            report.failed += _fail([remaining[index]], claimed_at, reason(error))
+            del remaining[index]
+    return remaining
+
+
+def _fail(attendees: Sequence[Attendee], claimed_at: datetime, why: str) -> int:
+    return Attendee.objects.filter(
+        pk__in=[a.pk for a in attendees], sync_state=SyncState.SYNCING, claimed_at=claimed_at
+    ).update(sync_state=SyncState.FAILED, state_reason=why[:500], updated_at=timezone.now())
+
+
+def release(attendees: Sequence[Attendee], claimed_at: datetime) -> None:
+    """Put a claimed batch back to pending (nothing was lost, it is simply tried later)."""
+    Attendee.objects.filter(
+        pk__in=[a.pk for a in attendees], sync_state=SyncState.SYNCING, claimed_at=claimed_at
+    ).update(sync_state=SyncState.PENDING, updated_at=timezone.now())
+
+
+# Failures that end a run: Klaviyo is busy or down, or the connection cannot be used.
+KLAVIYO_STOPS = (
+    KlaviyoRateLimited,
+    KlaviyoUnavailable,
+    KlaviyoAuthError,
+    ConnectionUnusable,
+    SecretDecryptionError,
+)
+
+
+def _stop_for(party: Party, error: Exception) -> _Stop:
+    """Record what one of KLAVIYO_STOPS means for the party, and when to come back."""
+    if isinstance(error, KlaviyoRateLimited):
+        retry_at = _later(max(error.retry_after, 1.0))
+        Party.objects.filter(pk=party.pk).update(next_send_at=retry_at)
+        return _Stop("rate_limited", retry_at)
+    if isinstance(error, KlaviyoUnavailable | KlaviyoAuthError):
+        failures = Party.objects.get(pk=party.pk).sync_failures + 1
+        retry_at = _later(min(5 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))
+        Party.objects.filter(pk=party.pk).update(sync_failures=failures, next_send_at=retry_at)
+        return _Stop("unavailable", retry_at, reason(error))
+    if isinstance(error, SecretDecryptionError):
+        logger.error("Cannot read the tokens of connection %s", party.connection_id)
+        _pause(party, "The server cannot read its Klaviyo tokens; the operator must fix its keys.")
+        return _Stop("paused", None)
+    _pause(party, "The Klaviyo connection needs reconnecting.")
+    return _Stop("paused", None)
+
+
+# --- Following jobs and verifying -------------------------------------------------------------
+
+
+def _follow_and_verify(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
+    try:
+        _follow_import_jobs(party, client, report)
+        _verify_sent(party, client, report)
+        _recheck_awaiting(party, client, report)
+    except KLAVIYO_STOPS as error:
+        raise _stop_for(party, error) from None
+
+
+def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
+    """Poll each import job still carrying sent attendees; read its errors once complete."""
+    due = timezone.now() - verify_interval()
+    job_ids = list(
+        Attendee.objects.filter(party=party, sync_state=SyncState.SENT, sent_at__lte=due)
+        .exclude(import_job_id="")
+        .order_by("import_job_id")
+        .values_list("import_job_id", flat=True)
+        .distinct()[:MAX_JOB_POLLS]
+    )
+    for job_id in job_ids:
+        carried = Attendee.objects.filter(
+            party=party, sync_state=SyncState.SENT, import_job_id=job_id
+        )
+        try:
+            job = client.get_bulk_import_job(job_id=job_id)
+        except KlaviyoNotFound:
+            # Klaviyo forgets jobs after a while; membership tells the rest.
+            carried.update(import_job_id="")
+            continue
+        attributes = job.get("attributes") or {}
+        status = attributes.get("status")
+        if status == "cancelled":
+            carried.update(
+                sync_state=SyncState.PENDING,
+                import_job_id="",
+                state_reason="Klaviyo cancelled the import; sending again.",
+                updated_at=timezone.now(),
+            )
+            continue
+        if status != "complete":
+            continue
+        if attributes.get("failed_count"):
+            report.failed += _reject_from_import_errors(party, client, job_id)
+        carried.filter(sync_state=SyncState.SENT).update(import_job_id="")
+
+
+def _reject_from_import_errors(party: Party, client: KlaviyoClient, job_id: str) -> int:
+    """Mark the attendees Klaviyo's import rejected `failed`, with Klaviyo's words."""
+    rejected: dict[str, str] = {}
+    for item in client.iter_import_errors(job_id=job_id):
+        attributes = item.get("attributes") or {}
+        payload = attributes.get("original_payload") or {}
+        email = payload.get("email") if isinstance(payload, dict) else None
+        if isinstance(email, str) and email:
+            why = attributes.get("detail") or attributes.get("title") or "Rejected by Klaviyo."
+            rejected[normalize_email(email)] = str(why)
+    failed = 0
+    now = timezone.now()
+    for email, why in rejected.items():
+        failed += Attendee.objects.filter(
+            party=party, sync_state=SyncState.SENT, import_job_id=job_id, email=email
+        ).update(sync_state=SyncState.FAILED, state_reason=why[:500], updated_at=now)
+    return failed
+
+
+def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
+    """Sent attendees whose import is done: members now, or why not."""
+    now = timezone.now()
+    sent = Attendee.objects.filter(
+        party=party,
+        sync_state=SyncState.SENT,
+        import_job_id="",
+        sent_at__lte=now - verify_interval(),
+    ).filter(Q(checked_at__isnull=True) | Q(checked_at__lte=now - verify_interval()))
+    for chunk in _chunks(sent.order_by("pk").iterator(), MAX_PAGE_SIZE):
+        missing = _mark_members(party, client, chunk, report)
+        if missing:
+            _classify_non_members(party, client, missing)
+
+
+def _recheck_awaiting(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
+    """Double opt-in: has the person confirmed yet? Read slowly, give up after a while."""
+    now = timezone.now()
+    waiting = Attendee.objects.filter(party=party, sync_state=SyncState.AWAITING_CONFIRMATION)
+    waiting.filter(sent_at__lt=now - CONFIRMATION_WAIT).update(
+        sync_state=SyncState.NOT_CONFIRMED,
+        state_reason=(
+            "Klaviyo emailed a confirmation link, but it was not used within "
+            f"{CONFIRMATION_WAIT.days} days. Klaviyo keeps the request; they join the list if "
+            "they confirm later."
+        ),
+        updated_at=now,
+    )
+    due = waiting.filter(
+        Q(checked_at__isnull=True) | Q(checked_at__lte=now - confirmation_interval())
+    )
+    for chunk in _chunks(due.order_by("pk").iterator(), MAX_PAGE_SIZE):
+        missing = _mark_members(party, client, chunk, report)
+        Attendee.objects.filter(pk__in=[a.pk for a in missing]).update(checked_at=now)
+
+
+def _mark_members(
+    party: Party, client: KlaviyoClient, attendees: list[Attendee], report: SyncReport
+) -> list[Attendee]:
+    """One read: which of these are list members. Marks them; returns the others."""
+    members = client.list_members_among(
+        list_id=party.klaviyo_list_id, emails=[a.email for a in attendees]
+    )
+    found = {
+        normalize_email((member.get("attributes") or {}).get("email") or ""): str(member["id"])
+        for member in members
+    }
+    now = timezone.now()
+    for attendee in attendees:
+        profile_id = found.get(attendee.email)
+        if profile_id is None:
+            continue
+        report.confirmed += Attendee.objects.filter(
+            pk=attendee.pk, sync_state=attendee.sync_state
+        ).update(
+            sync_state=SyncState.SYNCED,
+            klaviyo_profile_id=profile_id,
+            synced_at=attendee.synced_at or now,
+            checked_at=now,
+            state_reason="",
+            updated_at=now,
+        )
+    connection_record_success(connection=party.connection)
+    return [a for a in attendees if a.email not in found]
+
+
+def _classify_non_members(party: Party, client: KlaviyoClient, attendees: list[Attendee]) -> None:
+    """One read of consent for sent attendees not in the list: suppressed, awaiting their
+    confirmation, or simply not processed yet (left `sent`, sent again after a while)."""
+    profiles = {
+        normalize_email((profile.get("attributes") or {}).get("email") or ""): profile
+        for profile in client.profiles_with_consent(emails=[a.email for a in attendees])
+    }
+    double_opt_in = party.klaviyo_opt_in_process == OptInProcess.DOUBLE
+    now = timezone.now()
+    for attendee in attendees:
+        state, why = _state_from_profile(profiles.get(attendee.email), party, double_opt_in)
+        still_sent = Attendee.objects.filter(pk=attendee.pk, sync_state=SyncState.SENT)
+        if state is not None:
+            still_sent.update(sync_state=state, state_reason=why, checked_at=now, updated_at=now)
+        elif attendee.sent_at and attendee.sent_at < now - SENT_GIVE_UP:
+            _send_again_or_give_up(attendee, still_sent, now)
+        else:
+            still_sent.update(checked_at=now)
+
+
+def _state_from_profile(
+    profile: dict[str, Any] | None, party: Party, double_opt_in: bool
+) -> tuple[str | None, str]:
+    if profile is None:
+        return None, ""
+    marketing = (
+        ((profile.get("attributes") or {}).get("subscriptions") or {}).get("email") or {}
+    ).get("marketing") or {}
+    suppressions = marketing.get("suppression") or []
+    list_suppressions = [
+        item
+        for item in marketing.get("list_suppressions") or []
+        if item.get("list_id") == party.klaviyo_list_id
+    ]
+    if suppressions or list_suppressions:
+        code = (suppressions or list_suppressions)[0].get("reason") or ""
+        words = SUPPRESSION_REASONS.get(code, code.replace("_", " ").lower() or "no reason given")
+        scope = "this list" if not suppressions else "all email"
+        return (
+            SyncState.SUPPRESSED,
+            f"Klaviyo suppresses this address for {scope} ({words}), so it was not subscribed.",
+        )
+    if double_opt_in and marketing.get("consent") != "SUBSCRIBED":
+        return (
+            SyncState.AWAITING_CONFIRMATION,
+            "The list uses double opt-in: Klaviyo emailed them a link to confirm, and they "
+            "join the list once they click it.",
+        )
+    return None, ""
+
+
+def _send_again_or_give_up(attendee: Attendee, still_sent: Any, now: datetime) -> None:
+    if attendee.attempts >= MAX_ATTEMPTS:
+        still_sent.update(
+            sync_state=SyncState.FAILED,
+            state_reason=(
+                f"Klaviyo accepted them {attendee.attempts} times but never added them to the "
+                "list. Check the address in Klaviyo, then retry."
+            ),
+            checked_at=now,
+            updated_at=now,
+        )
+    else:
+        still_sent.update(
+            sync_state=SyncState.PENDING,
+            state_reason="Klaviyo had not added them to the list yet; sending again.",
+            checked_at=now,
+            updated_at=now,
+        )
+
+
+def _chunks(items: Iterable[Attendee], size: int) -> Iterable[list[Attendee]]:
+    chunk: list[Attendee] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --- Small things -----------------------------------------------------------------------------
+
+
+def _pause(party: Party, why: str) -> None:
+    Party.objects.filter(pk=party.pk).update(sync_paused_reason=why[:255])
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{round(seconds)} seconds"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} minutes"
+    return f"{round(seconds / 3600)} hours"
+
+
+def _later(seconds: float) -> datetime:
+    return timezone.now() + timedelta(seconds=seconds)
+
+
+def reason(error: Exception) -> str:
+    if isinstance(error, KlaviyoError):
+        return (error.detail or str(error))[:500]
+    return str(error)[:500]
+
+
+# --- Sweep ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    reclaimed: int = 0
+    party_ids: list[int] = field(default_factory=list)
+
+
+def sync_sweep() -> SweepReport:
+    """Make sure nothing waits forever: a lost task or a killed worker loses nothing.
+
+    Stale `syncing` claims go back to pending; every party (with an active connection) that
+    has work waiting (signups, a list, sent attendees to verify, confirmations to re-read) but
+    no run planned, or only one long overdue (its task was lost), is returned for the task
+    layer to enqueue. Planned retries (a backoff, Klaviyo's Retry-After) are left alone.
+    """
+    report = SweepReport()
+    now = timezone.now()
+    stale = Attendee.objects.filter(sync_state=SyncState.SYNCING, claimed_at__lt=now - STALE_CLAIM)
+    stale_parties = set(stale.values_list("party_id", flat=True))
+    report.reclaimed = stale.update(sync_state=SyncState.PENDING, updated_at=now)
+    old = now - PENDING_GRACE
+    waiting = (
+        Party.objects.filter(connection__status=ConnectionStatus.ACTIVE)
+        .filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__lt=old))
+        .filter(
+            Q(pk__in=stale_parties)
+            | Q(list_state=ListState.PENDING)
+            | Q(
+                attendees__sync_state__in=[SyncState.PENDING, SyncState.SENT],
+                attendees__updated_at__lt=old,
+            )
+            | Q(
+                attendees__sync_state=SyncState.AWAITING_CONFIRMATION,
+                attendees__checked_at__lt=now - confirmation_interval() - PENDING_GRACE,
+            )
+        )
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+    report.party_ids = list(waiting)
+    # A plan long overdue is a lost task: forget it, so the new plan is not refused.
+    Party.objects.filter(pk__in=report.party_ids, next_sync_at__lt=old).update(next_sync_at=None)
+    return report
