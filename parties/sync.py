@@ -212,8 +212,13 @@ def _plan_next_run(party: Party, report: SyncReport) -> None:
     if attendees.filter(sync_state=SyncState.PENDING).exists():
         gate = Party.objects.filter(pk=party.pk).values_list("next_send_at", flat=True).first()
         report.run_again_at(max(gate or now, now))
-    if attendees.filter(sync_state=SyncState.SENT).exists():
-        report.run_again_at(now + verify_interval())
+    sent = attendees.filter(sync_state=SyncState.SENT).values_list(
+        "sent_at", "checked_at", "import_job_id"
+    )
+    for sent_at, checked_at, import_job_id in sent.iterator():
+        # A job still running is polled every interval; a membership read waits its turn.
+        check_at = now + verify_interval() if import_job_id else next_check_at(sent_at, checked_at)
+        report.run_again_at(max(check_at, now))
     oldest_check = (
         attendees.filter(sync_state=SyncState.AWAITING_CONFIRMATION, checked_at__isnull=False)
         .order_by("checked_at")
@@ -560,6 +565,14 @@ def _reject_from_import_errors(party: Party, client: KlaviyoClient, job_id: str)
     return failed
 
 
+def next_check_at(sent_at: datetime, checked_at: datetime | None) -> datetime:
+    """When a sent attendee is next read back: one interval after sending, then at doubling
+    intervals, so someone Klaviyo is slow to add costs a few reads, not one every few seconds."""
+    if checked_at is None:
+        return sent_at + verify_interval()
+    return checked_at + max(verify_interval(), checked_at - sent_at)
+
+
 def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
     """Sent attendees whose import is done: members now, or why not."""
     now = timezone.now()
@@ -568,8 +581,13 @@ def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> Non
         sync_state=SyncState.SENT,
         import_job_id="",
         sent_at__lte=now - verify_interval(),
-    ).filter(Q(checked_at__isnull=True) | Q(checked_at__lte=now - verify_interval()))
-    for chunk in _chunks(sent.order_by("pk").iterator(), MAX_PAGE_SIZE):
+    )
+    due = (
+        attendee
+        for attendee in sent.order_by("pk").iterator()
+        if next_check_at(attendee.sent_at, attendee.checked_at) <= now
+    )
+    for chunk in _chunks(due, MAX_PAGE_SIZE):
         missing = _mark_members(party, client, chunk, report)
         if missing:
             _classify_non_members(party, client, missing)

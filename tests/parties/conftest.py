@@ -105,3 +105,20 @@ def make_attendee() -> Callable[..., Attendee]:
 def local_input(moment: datetime) -> str:
     """How a datetime-local input sends a time."""
     return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+def let_time_pass(seconds: float) -> None:
+    """Move time on for Klaviyo and for the product: the sandbox's clock advances, and every
+    time the pipeline recorded (sends, checks, plans, send gates, queued tasks) moves that much
+    into the past, so what was due in `seconds` is due now."""
+    from django.db.models import F
+
+    from klaviyo_sandbox import testing
+
+    testing.advance(seconds)
+    delta = timedelta(seconds=seconds)
+    Attendee.objects.filter(sent_at__isnull=False).update(sent_at=F("sent_at") - delta)
+    Attendee.objects.filter(checked_at__isnull=False).update(checked_at=F("checked_at") - delta)
+    Party.objects.filter(next_send_at__isnull=False).update(next_send_at=F("next_send_at") - delta)
+    Party.objects.filter(next_sync_at__isnull=False).update(next_sync_at=F("next_sync_at") - delta)
+    DBTaskResult.objects.update(run_after=F("run_after") - delta)
