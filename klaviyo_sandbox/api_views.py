@@ -8,10 +8,11 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from klaviyo_sandbox import services
+from klaviyo_sandbox import clock, services
 from klaviyo_sandbox.endpoint import ApiCall, api_endpoint
 from klaviyo_sandbox.jsonapi import (
     ApiError,
+    FilterTerm,
     account_resource,
     api_url,
     collection_links,
@@ -19,6 +20,8 @@ from klaviyo_sandbox.jsonapi import (
     document_response,
     encode_cursor,
     error_response,
+    filter_datetime,
+    import_error_resource,
     import_job_resource,
     invalid,
     list_param,
@@ -32,13 +35,24 @@ from klaviyo_sandbox.models import KlaviyoList, Membership, MembershipStatus, Pr
 from klaviyo_sandbox.routers import DATABASE
 
 EQUALS_OR_ANY = {"equals", "any"}
+COMPARISONS = {
+    "greater-than": "gt",
+    "greater-or-equal": "gte",
+    "less-than": "lt",
+    "less-or-equal": "lte",
+}
 
 
-def _filtered(queryset: QuerySet, terms: list[tuple[str, list[str]]], prefix: str = "") -> QuerySet:
-    for name, values in terms:
-        if name == "email":
+def _filtered(queryset: QuerySet, terms: list[FilterTerm], prefix: str = "") -> QuerySet:
+    for term in terms:
+        if term.operator in COMPARISONS:
+            lookup = f"{prefix}{term.field}__{COMPARISONS[term.operator]}"
+            queryset = queryset.filter(**{lookup: filter_datetime(term)})
+            continue
+        values = term.values
+        if term.field == "email":
             values = [value.strip().lower() for value in values]
-        queryset = queryset.filter(**{f"{prefix}{name}__in": values})
+        queryset = queryset.filter(**{f"{prefix}{term.field}__in": values})
     return queryset
 
 
@@ -133,7 +147,16 @@ def list_profiles(call: ApiCall, list_id: str) -> HttpResponse:
     request = call.request
     klaviyo_list = services.list_get(account=call.account, list_id=list_id)
     size = page_size(request, default=20, maximum=100)
-    terms = parse_filter(request, {"email": EQUALS_OR_ANY, "phone_number": EQUALS_OR_ANY})
+    profile_terms = parse_filter(
+        request,
+        {
+            "email": EQUALS_OR_ANY,
+            "phone_number": EQUALS_OR_ANY,
+            "joined_group_at": set(COMPARISONS),
+        },
+    )
+    membership_terms = [term for term in profile_terms if term.field == "joined_group_at"]
+    profile_terms = [term for term in profile_terms if term.field != "joined_group_at"]
     sort = request.GET.get("sort", "joined_group_at")
     if sort not in {"joined_group_at", "-joined_group_at"}:
         raise invalid(f"Invalid sort: {sort!r}.", parameter="sort")
@@ -143,9 +166,10 @@ def list_profiles(call: ApiCall, list_id: str) -> HttpResponse:
         Membership.objects.using(DATABASE)
         .filter(list=klaviyo_list, status=MembershipStatus.MEMBER)
         .select_related("profile"),
-        terms,
+        profile_terms,
         prefix="profile__",
     )
+    memberships = _filtered(memberships, membership_terms)
     cursor = decode_cursor(request, "member")
     if cursor is not None:
         if not cursor.isdigit():
@@ -227,8 +251,8 @@ def profile_import(call: ApiCall) -> HttpResponse:
 
 @api_endpoint(POST="bulk_import_profiles")
 def bulk_import_jobs(call: ApiCall) -> HttpResponse:
-    job = services.bulk_import(account=call.account, data=call.body["data"])
-    resource = import_job_resource(call.request, job)
+    job = services.import_job_create(account=call.account, data=call.body["data"])
+    resource = import_job_resource(call.request, job, at=clock.now())
     return document_response(
         {"data": resource, "links": {"self": resource["links"]["self"]}}, status=202
     )
@@ -237,13 +261,36 @@ def bulk_import_jobs(call: ApiCall) -> HttpResponse:
 @api_endpoint(GET="get_bulk_import_profiles_job")
 def bulk_import_job(call: ApiCall, job_id: str) -> HttpResponse:
     job = services.import_job_get(account=call.account, job_id=job_id)
-    resource = import_job_resource(call.request, job)
+    resource = import_job_resource(call.request, job, at=clock.now())
     return document_response({"data": resource, "links": {"self": resource["links"]["self"]}})
+
+
+@api_endpoint(GET="get_errors_for_bulk_import_profiles_job")
+def bulk_import_job_errors(call: ApiCall, job_id: str) -> HttpResponse:
+    request = call.request
+    job = services.import_job_get(account=call.account, job_id=job_id)
+    size = page_size(request, default=20, maximum=100)
+    # The errors are a fixed list once the job is complete (none before): the cursor is
+    # the position of the next one.
+    cursor = decode_cursor(request, "error")
+    if cursor is not None and not cursor.isdigit():
+        raise invalid("Invalid cursor provided.", parameter="page[cursor]")
+    start = int(cursor or 0)
+    errors = job.import_errors[start : start + size]
+    more = start + size < len(job.import_errors)
+    return document_response(
+        {
+            "data": [import_error_resource(error) for error in errors],
+            "links": collection_links(
+                request, encode_cursor("error", start + size) if more else None
+            ),
+        }
+    )
 
 
 @api_endpoint(POST="bulk_subscribe_profiles")
 def subscription_jobs(call: ApiCall) -> HttpResponse:
-    services.subscribe(account=call.account, data=call.body["data"])
+    services.subscription_job_create(account=call.account, data=call.body["data"])
     return document_response(None, status=202)
 
 

@@ -1,9 +1,10 @@
 """The door every sandbox API and OAuth call walks through, in Klaviyo's order.
 
 For the REST API: injected faults, the `revision` header, Bearer authentication, the
-operation's scopes, its rate limits, then the body against the OpenAPI request schema. Only
-then does the view run. Each call is written to the call log (method, path, status, time and
-account; never a token, a query string or a body).
+operation's scopes, its rate limits, then the body against the OpenAPI request schema; then
+the account's jobs that are due are applied. Only then does the view run. Each call is
+written to the call log (method, path, status, time and account; never a token, a query
+string or a body).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from klaviyo_sandbox import clock, faults, jsonapi, ratelimit, spec
+from klaviyo_sandbox import clock, faults, jsonapi, ratelimit, services, spec
 from klaviyo_sandbox.jsonapi import ApiError, error_response
 from klaviyo_sandbox.models import Account, CallLog, FaultKind, Token
 from klaviyo_sandbox.oauth import access_token_authenticate
@@ -225,6 +226,8 @@ def api_endpoint(
                 decision = _rate_limit(request, operation, token)
                 try:
                     body = _parse_body(request, operation)
+                    # Jobs due by now are applied before the caller looks (services: Jobs).
+                    services.jobs_process_due(account=account)
                     response = view(ApiCall(request, operation, token, account, body), **kwargs)
                 except ApiError as error:
                     response = error_response(error)

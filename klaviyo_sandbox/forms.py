@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from klaviyo_sandbox.models import Account, FaultKind
+from klaviyo_sandbox.models import Account, FaultKind, SuppressionReason
 from klaviyo_sandbox.routers import DATABASE
 
 
@@ -27,4 +27,11 @@ class FaultForm(forms.Form):
         initial=2,
         required=False,
         label="Delay per response (seconds, slow responses only)",
+    )
+
+
+class SuppressForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+    reason = forms.ChoiceField(
+        choices=SuppressionReason.choices, initial=SuppressionReason.HARD_BOUNCE, label="Reason"
     )

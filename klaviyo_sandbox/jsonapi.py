@@ -19,7 +19,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
-from klaviyo_sandbox.models import Account, ImportJob, KlaviyoList, Membership, Profile
+from klaviyo_sandbox.models import Account, ImportJob, JobStatus, KlaviyoList, Membership, Profile
 
 MEDIA_TYPE = "application/vnd.api+json"
 
@@ -177,10 +177,17 @@ def list_resource(
 def _subscriptions(profile: Profile) -> dict[str, Any]:
     email_subscribed = profile.email_consent == "SUBSCRIBED"
     sms_subscribed = profile.sms_consent == "SUBSCRIBED"
+    suppression = (
+        [{"reason": profile.email_suppression, "timestamp": timestamp(profile.email_suppressed_at)}]
+        if profile.email_suppression
+        else []
+    )
     return {
         "email": {
             "marketing": {
-                "can_receive_email_marketing": bool(profile.email) and email_subscribed,
+                "can_receive_email_marketing": (
+                    bool(profile.email) and email_subscribed and not suppression
+                ),
                 "consent": profile.email_consent,
                 "consent_timestamp": timestamp(profile.email_consent_timestamp),
                 "last_updated": timestamp(profile.email_consent_last_updated),
@@ -188,7 +195,7 @@ def _subscriptions(profile: Profile) -> dict[str, Any]:
                 "method_detail": profile.email_consent_method_detail or "",
                 "custom_method_detail": profile.email_custom_method_detail,
                 "double_optin": profile.email_double_optin,
-                "suppression": [],
+                "suppression": suppression,
                 "list_suppressions": [],
             }
         },
@@ -246,20 +253,25 @@ def profile_resource(
     }
 
 
-def import_job_resource(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
+def import_job_resource(request: HttpRequest, job: ImportJob, *, at: datetime) -> dict[str, Any]:
+    """The job as a poller sees it at `at`: queued, processing, then complete."""
     self_url = api_url(request, f"profile-bulk-import-jobs/{job.id}/")
+    status = job.status_at(at)
+    started_at = job.started_at
+    if started_at is None and status == JobStatus.PROCESSING:
+        started_at = job.starts_at
     return {
         "type": "profile-bulk-import-job",
         "id": job.id,
         "attributes": {
-            "status": job.status,
+            "status": status,
             "created_at": timestamp(job.created_at),
             "total_count": job.total_count,
             "completed_count": job.completed_count,
             "failed_count": job.failed_count,
             "completed_at": timestamp(job.completed_at),
             "expires_at": timestamp(job.expires_at),
-            "started_at": timestamp(job.started_at),
+            "started_at": timestamp(started_at),
         },
         "relationships": {
             "lists": {
@@ -271,6 +283,14 @@ def import_job_resource(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
         },
         "links": {"self": self_url},
     }
+
+
+def import_error_resource(error: dict[str, Any]) -> dict[str, Any]:
+    """One profile an import job rejected, from the record the job kept (services)."""
+    attributes = {
+        name: error[name] for name in ("code", "title", "detail", "source", "original_payload")
+    }
+    return {"type": "import-error", "id": error["id"], "attributes": attributes}
 
 
 # --- Pagination -------------------------------------------------------------------------
@@ -325,6 +345,7 @@ def collection_links(request: HttpRequest, next_cursor: str | None) -> dict[str,
 
 _STRING = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'")
 _TERM = re.compile(r"^\s*([a-z-]+)\(\s*([\w.]+)\s*,(.*)\)\s*$", re.DOTALL)
+_BARE = re.compile(r"^\s*[\w:.+-]+\s*$")
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -348,15 +369,27 @@ def _split_top_level(text: str) -> list[str]:
     return [part for part in (p.strip() for p in parts) if part]
 
 
-def parse_filter(request: HttpRequest, allowed: dict[str, set[str]]) -> list[tuple[str, list[str]]]:
-    """`equals(email,"a@b.c")`, `any(id,["a","b"])`, joined by `,` or `and(...)`.
+@dataclass(frozen=True)
+class FilterTerm:
+    """One `operator(field,value)` of a `filter` parameter; `values` are the raw strings."""
 
-    Returns (field, accepted values) pairs; anything else is Klaviyo's 400 on `filter`.
+    operator: str
+    field: str
+    values: list[str]
+
+
+def parse_filter(request: HttpRequest, allowed: dict[str, set[str]]) -> list[FilterTerm]:
+    """`equals(email,"a@b.c")`, `any(id,["a","b"])`, `greater-than(joined_group_at,2026-...)`,
+    joined by `,` or `and(...)`.
+
+    Strings are quoted; dates are bare, as Klaviyo (and its SDK's FilterBuilder) writes them.
+    Anything else, or an operator `allowed` does not give the field, is Klaviyo's 400 on
+    `filter`.
     """
     text = request.GET.get("filter")
     if not text:
         return []
-    terms: list[tuple[str, list[str]]] = []
+    terms: list[FilterTerm] = []
     pending = _split_top_level(text)
     while pending:
         term = pending.pop(0)
@@ -373,10 +406,23 @@ def parse_filter(request: HttpRequest, allowed: dict[str, set[str]]) -> list[tup
                 parameter="filter",
             )
         values = [double or single for double, single in _STRING.findall(raw_value)]
+        if not values and _BARE.match(raw_value):
+            values = [raw_value.strip()]
         if not values:
             raise invalid(f"Invalid filter value in {term!r}.", parameter="filter")
-        terms.append((name, values))
+        terms.append(FilterTerm(operator, name, values))
     return terms
+
+
+def filter_datetime(term: FilterTerm) -> datetime:
+    """The date-time a comparison filter compares with (one without an offset is UTC)."""
+    try:
+        value = datetime.fromisoformat(term.values[0])
+    except ValueError:
+        raise invalid(
+            f"Invalid date-time {term.values[0]!r} for {term.field!r}.", parameter="filter"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def list_param(request: HttpRequest, name: str) -> list[str]:

@@ -25,6 +25,16 @@ class Consent(models.TextChoices):
     UNSUBSCRIBED = "UNSUBSCRIBED"
 
 
+class SuppressionReason(models.TextChoices):
+    """Why a profile cannot get email marketing (the spec's `EmailMarketingSuppression`)."""
+
+    HARD_BOUNCE = "HARD_BOUNCE", "Hard bounce"
+    INVALID_EMAIL = "INVALID_EMAIL", "Invalid email"
+    SPAM_COMPLAINT = "SPAM_COMPLAINT", "Spam complaint"
+    UNSUBSCRIBE = "UNSUBSCRIBE", "Unsubscribed"
+    USER_SUPPRESSED = "USER_SUPPRESSED", "Suppressed by a user"
+
+
 class Account(models.Model):
     """A Klaviyo account (company); its id doubles as the public API key, as in Klaviyo."""
 
@@ -96,6 +106,12 @@ class Profile(models.Model):
     email_consent_method_detail = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     email_custom_method_detail = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     email_double_optin = models.BooleanField(null=True, blank=True)
+    # The global email marketing suppression ("" when none): Klaviyo sends a suppressed
+    # profile no email marketing, whatever its consent says.
+    email_suppression = models.CharField(
+        max_length=20, choices=SuppressionReason.choices, blank=True, default=""
+    )
+    email_suppressed_at = models.DateTimeField(null=True, blank=True)
     sms_consent = models.CharField(
         max_length=20, choices=Consent.choices, default=Consent.NEVER_SUBSCRIBED
     )
@@ -156,12 +172,19 @@ class JobStatus(models.TextChoices):
 
 
 class ImportJob(models.Model):
-    """A profile bulk import job; processed when created, so it is complete when first read."""
+    """A profile bulk import job: accepted at once, applied when `ready_at` has passed.
+
+    `status` is stored as `queued` until the job is applied, then `complete`; readers see
+    `processing` in the second half of the wait (services.import_job_status).
+    """
 
     id = models.CharField(primary_key=True, max_length=26)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="import_jobs")
     status = models.CharField(max_length=12, choices=JobStatus.choices)
     created_at = models.DateTimeField()
+    ready_at = models.DateTimeField()
+    # Set, by a conditional UPDATE, by the one process that applies the job.
+    processed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True)
     completed_at = models.DateTimeField(null=True)
     expires_at = models.DateTimeField(null=True)
@@ -169,8 +192,49 @@ class ImportJob(models.Model):
     completed_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
     list_ids = models.JSONField(default=list)
+    # The submitted `profiles.data` entries, applied when the job runs.
+    profiles = models.JSONField(default=list)
     profile_ids = models.JSONField(default=list)
     import_errors = models.JSONField(default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["processed_at", "ready_at"], name="sandbox_import_due")]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def starts_at(self) -> datetime:
+        """When the job starts processing: halfway between its creation and `ready_at`."""
+        return self.created_at + (self.ready_at - self.created_at) / 2
+
+    def status_at(self, at: datetime) -> str:
+        if self.processed_at is not None:
+            return self.status
+        # A job just accepted always reads `queued`, even with no processing time at all.
+        if at > self.created_at and at >= self.starts_at:
+            return JobStatus.PROCESSING
+        return JobStatus.QUEUED
+
+
+class SubscriptionJob(models.Model):
+    """A bulk subscribe job (Klaviyo answers 202 with no body, so no client ever reads one).
+
+    `payload` holds the request as validated when it was accepted (services), so applying it
+    later needs no second validation.
+    """
+
+    id = models.CharField(primary_key=True, max_length=26)  # a ULID: creation order
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="subscription_jobs")
+    created_at = models.DateTimeField()
+    ready_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["processed_at", "ready_at"], name="sandbox_subscription_due")
+        ]
 
     def __str__(self) -> str:
         return self.id

@@ -1,4 +1,4 @@
-"""What the sandbox's REST endpoints and UI do to its data: lists, profiles, imports, consent.
+"""What the sandbox's REST endpoints and UI do to its data: lists, profiles, jobs, consent.
 
 Bodies arrive already validated against the OpenAPI request schema (spec.py); the rules here
 are the ones a schema cannot say (an identifier is required, emails are emails, identifiers
@@ -8,9 +8,11 @@ are unique, the 1,000-profile cap). Failures raise `ApiError` with Klaviyo's cod
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
@@ -26,6 +28,8 @@ from klaviyo_sandbox.models import (
     MembershipStatus,
     OptInProcess,
     Profile,
+    SubscriptionJob,
+    SuppressionReason,
 )
 from klaviyo_sandbox.routers import DATABASE
 from klaviyo_sandbox.seed import seed_accounts
@@ -248,11 +252,142 @@ def _membership_add(*, klaviyo_list: KlaviyoList, profile: Profile, status: str)
     return membership
 
 
+# --- Undeliverable addresses and suppression ----------------------------------------------
+
+# RFC 2606 reserves the `.invalid` top-level domain: no address under it can ever receive
+# mail, so the sandbox treats it as the addresses Klaviyo's own validation rejects.
+UNDELIVERABLE_TLD = "invalid"
+# bulk_subscribe_profiles (spec 2026-07-15): "This API will remove any UNSUBSCRIBE,
+# SPAM_REPORT or USER_SUPPRESSED suppressions from the provided profiles." The suppression
+# enum has no SPAM_REPORT: its SPAM_COMPLAINT is the same thing. A profile suppressed for
+# any other reason (HARD_BOUNCE, INVALID_EMAIL: the address itself does not work) stays
+# suppressed, so subscribing it would change nothing it can receive: it is left out.
+LIFTED_BY_SUBSCRIBING = frozenset(
+    {
+        SuppressionReason.UNSUBSCRIBE.value,
+        SuppressionReason.SPAM_COMPLAINT.value,
+        SuppressionReason.USER_SUPPRESSED.value,
+    }
+)
+KEPT_BY_SUBSCRIBING = frozenset(SuppressionReason.values) - LIFTED_BY_SUBSCRIBING
+
+
+def email_undeliverable(email: str | None) -> bool:
+    """A well-formed address under the reserved `.invalid` TLD (`nobody@bounce.invalid`)."""
+    if not email:
+        return False
+    email = email.strip().lower()
+    return bool(_EMAIL.match(email)) and email.rsplit(".", 1)[-1] == UNDELIVERABLE_TLD
+
+
+def _suppress(profile: Profile, reason: str, at: datetime) -> None:
+    profile.email_suppression = reason
+    profile.email_suppressed_at = at
+    if reason == SuppressionReason.UNSUBSCRIBE:
+        # An unsubscribe is a consent change too, as in Klaviyo.
+        profile.email_consent = Consent.UNSUBSCRIBED
+        profile.email_consent_last_updated = at
+
+
+def profile_suppress(*, account: Account, email: str, reason: str) -> Profile:
+    """Suppress an address for email marketing, creating its profile if there is none.
+
+    The sandbox's stand-in for what happens to a profile in Klaviyo: a bounce, a complaint,
+    an unsubscribe link, a user's manual suppression (the UI's form, `testing.suppress`).
+    """
+    identifiers = _identifiers({"email": email}, "/email")
+    if not identifiers.get("email"):
+        raise invalid("An email address is required.", pointer="/email")
+    now = clock.now()
+    with transaction.atomic(using=DATABASE):
+        profile = (
+            Profile.objects.using(DATABASE)
+            .filter(account=account, email=identifiers["email"])
+            .first()
+        ) or _new_profile(account)
+        profile.email = identifiers["email"]
+        _suppress(profile, reason, now)
+        profile.updated = now
+        profile.save(using=DATABASE)
+    return profile
+
+
+def profile_unsuppress(*, profile: Profile) -> Profile:
+    """Lift the profile's suppression; its consent stays as it is."""
+    profile.email_suppression = ""
+    profile.email_suppressed_at = None
+    profile.updated = clock.now()
+    profile.save(using=DATABASE)
+    return profile
+
+
+def suppressed_profiles(*, account: Account) -> list[Profile]:
+    return list(
+        Profile.objects.using(DATABASE)
+        .filter(account=account)
+        .exclude(email_suppression="")
+        .order_by("email")
+    )
+
+
+# --- Jobs -------------------------------------------------------------------------------------
+#
+# Klaviyo's bulk import and subscribe jobs are asynchronous: the request is checked and
+# answered 202 at once, and the profiles change later. The sandbox stores each job with a
+# `ready_at` (creation + SANDBOX_JOB_SECONDS) and applies it lazily, when someone looks after
+# that time (`jobs_process_due`): no background thread, and on a test's frozen clock a job
+# moves only when the test advances the clock.
+
+
+def _ready_at(created_at: datetime) -> datetime:
+    # Read at call time, so a test can change the setting.
+    return created_at + timedelta(seconds=settings.SANDBOX_JOB_SECONDS)
+
+
+def jobs_process_due(*, account: Account | None = None) -> int:
+    """Apply every job whose `ready_at` has passed, oldest first; returns how many it applied.
+
+    Imports and subscriptions interleave by creation time (their ULIDs break ties, in
+    creation order within a process). Each job is claimed with a conditional UPDATE
+    (`processed_at IS NULL`) in its own transaction, so when two processes call this at once
+    the second finds the job taken, or waits for the first's commit and then finds it taken:
+    no job is applied twice.
+    """
+    now = clock.now()
+    due: list[tuple[datetime, str, type[ImportJob] | type[SubscriptionJob]]] = []
+    for model in (ImportJob, SubscriptionJob):
+        jobs = model.objects.using(DATABASE).filter(processed_at__isnull=True, ready_at__lte=now)
+        if account is not None:
+            jobs = jobs.filter(account=account)
+        due += [(created_at, pk, model) for pk, created_at in jobs.values_list("pk", "created_at")]
+    applied = 0
+    for _, pk, model in sorted(due, key=lambda item: (item[0], item[1])):
+        with transaction.atomic(using=DATABASE):
+            claimed = (
+                model.objects.using(DATABASE)
+                .filter(pk=pk, processed_at__isnull=True)
+                .update(processed_at=now)
+            )
+            if not claimed:
+                continue
+            job = model.objects.using(DATABASE).select_related("account").get(pk=pk)
+            if isinstance(job, ImportJob):
+                _import_job_apply(job, at=now)
+            else:
+                _subscription_job_apply(job, at=now)
+        applied += 1
+    return applied
+
+
 # --- Bulk import ----------------------------------------------------------------------------
 
 
-def bulk_import(*, account: Account, data: dict[str, Any]) -> ImportJob:
-    """POST /api/profile-bulk-import-jobs, processed now: the job reads back `complete`."""
+def import_job_create(*, account: Account, data: dict[str, Any]) -> ImportJob:
+    """POST /api/profile-bulk-import-jobs: the request is checked now, the profiles later.
+
+    Per-profile problems (a malformed or undeliverable address, a conflict) do not fail the
+    request: the job counts them in `failed_count` and lists them as its import errors.
+    """
     entries = data["attributes"]["profiles"]["data"]
     if len(entries) > BULK_IMPORT_MAX_PROFILES:
         raise invalid(
@@ -268,44 +403,61 @@ def bulk_import(*, account: Account, data: dict[str, Any]) -> ImportJob:
             error.pointer = f"/data/relationships/lists/data/{index}/id"
             raise
     now = clock.now()
-    job = ImportJob(
+    return ImportJob.objects.using(DATABASE).create(
         id=ids.ulid(now),
         account=account,
-        status=JobStatus.COMPLETE,
+        status=JobStatus.QUEUED,
         created_at=now,
-        started_at=now,
+        ready_at=_ready_at(now),
         total_count=len(entries),
         list_ids=[klaviyo_list.id for klaviyo_list in lists],
+        profiles=entries,
         expires_at=now + timedelta(days=7),
     )
+
+
+def _import_error(error: ApiError, entry: dict[str, Any], pointer: str) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "code": error.code,
+        "title": error.title,
+        "detail": error.detail,
+        "source": {"pointer": error.pointer or pointer},
+        "original_payload": entry.get("attributes") or {},
+    }
+
+
+def _import_job_apply(job: ImportJob, *, at: datetime) -> None:
+    account = job.account
+    # A list deleted while the job waited is skipped, its profiles still imported.
+    lists = list(KlaviyoList.objects.using(DATABASE).filter(account=account, id__in=job.list_ids))
     profile_ids: list[str] = []
-    with transaction.atomic(using=DATABASE):
-        for index, entry in enumerate(entries):
-            pointer = f"/data/attributes/profiles/data/{index}"
-            try:
-                profile, _ = profile_upsert(account=account, data=entry, pointer=pointer)
-            except ApiError as error:
-                job.failed_count += 1
-                job.import_errors.append(
-                    {
-                        "code": error.code,
-                        "title": error.title,
-                        "detail": error.detail,
-                        "source": {"pointer": error.pointer or pointer},
-                    }
+    for index, entry in enumerate(job.profiles):
+        pointer = f"/data/attributes/profiles/data/{index}"
+        email = (entry.get("attributes") or {}).get("email")
+        try:
+            if email_undeliverable(email):
+                raise invalid(
+                    f"{email.strip().lower()} is not a deliverable email address.",
+                    pointer=f"{pointer}/attributes/email",
                 )
-                continue
-            job.completed_count += 1
-            profile_ids.append(profile.id)
-            for klaviyo_list in lists:
-                # Imports add to a list without touching consent, double opt-in or not.
-                _membership_add(
-                    klaviyo_list=klaviyo_list, profile=profile, status=MembershipStatus.MEMBER
-                )
-        job.profile_ids = profile_ids
-        job.completed_at = clock.now()
-        job.save(using=DATABASE)
-    return job
+            profile, _ = profile_upsert(account=account, data=entry, pointer=pointer)
+        except ApiError as error:
+            job.failed_count += 1
+            job.import_errors.append(_import_error(error, entry, pointer))
+            continue
+        job.completed_count += 1
+        profile_ids.append(profile.id)
+        for klaviyo_list in lists:
+            # Imports add to a list without touching consent, double opt-in or not.
+            _membership_add(
+                klaviyo_list=klaviyo_list, profile=profile, status=MembershipStatus.MEMBER
+            )
+    job.profile_ids = profile_ids
+    job.status = JobStatus.COMPLETE
+    job.started_at = job.starts_at
+    job.completed_at = at
+    job.save(using=DATABASE)
 
 
 def import_job_get(*, account: Account, job_id: str) -> ImportJob:
@@ -330,12 +482,11 @@ def _subscribe_email(
     profile.email_double_optin = double_optin
 
 
-def subscribe(*, account: Account, data: dict[str, Any]) -> None:
-    """POST /api/profile-subscription-bulk-create-jobs, processed now (Klaviyo: 202, async).
+def subscription_job_create(*, account: Account, data: dict[str, Any]) -> SubscriptionJob:
+    """POST /api/profile-subscription-bulk-create-jobs: checked now, applied later (202).
 
-    Single opt-in (or a historical import): consent SUBSCRIBED and list membership at once.
-    Double opt-in: the profile waits, pending, until its confirmation (the sandbox UI's
-    Confirm button, standing in for the confirmation email) subscribes it.
+    The whole request is checked before it is accepted, as one request either works or
+    fails; what is stored is the checked request, which `_subscription_job_apply` applies.
     """
     attributes = data["attributes"]
     entries = attributes["profiles"]["data"]
@@ -346,7 +497,6 @@ def subscribe(*, account: Account, data: dict[str, Any]) -> None:
             pointer=base,
         )
     historical = bool(attributes.get("historical_import"))
-    custom_source = attributes.get("custom_source")
     list_ref = ((data.get("relationships") or {}).get("list") or {}).get("data")
     klaviyo_list = None
     if list_ref:
@@ -356,11 +506,9 @@ def subscribe(*, account: Account, data: dict[str, Any]) -> None:
             error.pointer = "/data/relationships/list/data/id"
             raise
     opt_in = klaviyo_list.opt_in_process if klaviyo_list else account.default_opt_in_process
-    double = opt_in == OptInProcess.DOUBLE and not historical
     now = clock.now()
 
-    # Validate every entry before changing anything, as one request either works or fails.
-    plans = []
+    profiles = []
     for index, entry in enumerate(entries):
         pointer = f"{base}/{index}/attributes"
         entry_attributes = entry["attributes"]
@@ -397,42 +545,101 @@ def subscribe(*, account: Account, data: dict[str, Any]) -> None:
                     raise invalid("consented_at must be in the past.", pointer=field_pointer)
         if email_marketing and not identifiers.get("email") and not entry.get("id"):
             raise invalid("Email marketing consent needs an email.", pointer=f"{pointer}/email")
-        plans.append((entry, identifiers, email_marketing, sms_marketing, consented_at))
+        profiles.append(
+            {
+                "id": entry.get("id"),
+                "identifiers": identifiers,
+                "email_marketing": bool(email_marketing),
+                "sms_marketing": bool(sms_marketing),
+                "consented_at": consented_at.isoformat() if consented_at else None,
+            }
+        )
 
-    with transaction.atomic(using=DATABASE):
-        for entry, identifiers, email_marketing, sms_marketing, consented_at in plans:
-            profile = None
-            if entry.get("id"):
-                profile = (
-                    Profile.objects.using(DATABASE).filter(account=account, id=entry["id"]).first()
+    return SubscriptionJob.objects.using(DATABASE).create(
+        id=ids.ulid(now),
+        account=account,
+        created_at=now,
+        ready_at=_ready_at(now),
+        payload={
+            "list_id": klaviyo_list.id if klaviyo_list else None,
+            # The opt-in process is the one in force when the request was accepted.
+            "double_opt_in": opt_in == OptInProcess.DOUBLE and not historical,
+            "custom_source": attributes.get("custom_source"),
+            "profiles": profiles,
+        },
+    )
+
+
+def _subscriber(account: Account, entry: dict[str, Any]) -> Profile:
+    """The profile an entry names (by id, then by its identifiers), or a new one."""
+    matches = _matching_profiles(account, entry["identifiers"])
+    profile = None
+    if entry["id"]:
+        profile = Profile.objects.using(DATABASE).filter(account=account, id=entry["id"]).first()
+    if profile is None:
+        profile = matches[0] if matches else _new_profile(account)
+    others = [other for other in matches if other.pk != profile.pk]
+    for name, value in entry["identifiers"].items():
+        # Identifiers are unique: one another profile holds stays with it.
+        held = any(getattr(other, name) == value for other in others)
+        if value and not getattr(profile, name) and not held:
+            setattr(profile, name, value)
+    return profile
+
+
+def _subscription_job_apply(job: SubscriptionJob, *, at: datetime) -> None:
+    """Single opt-in (or a historical import): consent SUBSCRIBED and list membership at once.
+
+    Double opt-in: the profile waits, pending, until its confirmation (the sandbox UI's
+    Confirm button, standing in for the confirmation email) subscribes it. Suppressions
+    follow the spec (LIFTED_BY_SUBSCRIBING); an undeliverable address is left out and
+    suppressed INVALID_EMAIL.
+    """
+    account = job.account
+    payload = job.payload
+    double = payload["double_opt_in"]
+    custom_source = payload["custom_source"]
+    klaviyo_list = None
+    if payload["list_id"]:
+        # A list deleted while the job waited: consent still changes, membership cannot.
+        klaviyo_list = (
+            KlaviyoList.objects.using(DATABASE)
+            .filter(account=account, id=payload["list_id"])
+            .first()
+        )
+    for entry in payload["profiles"]:
+        profile = _subscriber(account, entry)
+        consented_at = (
+            datetime.fromisoformat(entry["consented_at"]) if entry["consented_at"] else at
+        )
+        if entry["email_marketing"] and profile.email:
+            if email_undeliverable(profile.email):
+                if profile.email_suppression not in KEPT_BY_SUBSCRIBING:
+                    _suppress(profile, SuppressionReason.INVALID_EMAIL, at)
+                    profile.updated = at
+                    profile.save(using=DATABASE)
+                continue
+            if profile.email_suppression in KEPT_BY_SUBSCRIBING:
+                continue  # left out whole: not subscribed, not on the list, nothing changed
+            profile.email_suppression = ""
+            profile.email_suppressed_at = None
+            if double:
+                profile.email_custom_method_detail = custom_source
+            else:
+                _subscribe_email(
+                    profile, at=consented_at, custom_source=custom_source, double_optin=False
                 )
-            if profile is None:
-                matches = _matching_profiles(account, identifiers)
-                profile = matches[0] if matches else _new_profile(account)
-            for name, value in identifiers.items():
-                if value and not getattr(profile, name):
-                    setattr(profile, name, value)
-            if email_marketing and profile.email:
-                if double:
-                    profile.email_custom_method_detail = custom_source
-                else:
-                    _subscribe_email(
-                        profile,
-                        at=consented_at or now,
-                        custom_source=custom_source,
-                        double_optin=False,
-                    )
-            if sms_marketing and profile.phone_number:
-                profile.sms_consent = Consent.SUBSCRIBED
-                profile.sms_consent_timestamp = consented_at or now
-            profile.updated = now
-            profile.save(using=DATABASE)
-            if klaviyo_list is not None:
-                _membership_add(
-                    klaviyo_list=klaviyo_list,
-                    profile=profile,
-                    status=MembershipStatus.PENDING if double else MembershipStatus.MEMBER,
-                )
+        if entry["sms_marketing"] and profile.phone_number:
+            profile.sms_consent = Consent.SUBSCRIBED
+            profile.sms_consent_timestamp = consented_at
+        profile.updated = at
+        profile.save(using=DATABASE)
+        if klaviyo_list is not None:
+            _membership_add(
+                klaviyo_list=klaviyo_list,
+                profile=profile,
+                status=MembershipStatus.PENDING if double else MembershipStatus.MEMBER,
+            )
 
 
 def membership_confirm(*, membership: Membership) -> Membership:

@@ -35,6 +35,8 @@ from klaviyo_sandbox.models import (
     Membership,
     MembershipStatus,
     OptInProcess,
+    Profile,
+    SuppressionReason,
 )
 from klaviyo_sandbox.routers import DATABASE
 
@@ -115,7 +117,12 @@ def create_list(
 
 
 def list_members(list_id: str, *, include_pending: bool = False) -> list[dict[str, Any]]:
-    """The list's profiles as plain dicts: email, names, properties, consent, status."""
+    """The list's profiles as plain dicts: email, names, properties, consent, status.
+
+    Like every reader here, it first applies the jobs that are due (a sync's import and
+    subscribe jobs, at once with the test setting SANDBOX_JOB_SECONDS = 0).
+    """
+    services.jobs_process_due()
     memberships = Membership.objects.using(DATABASE).filter(list_id=list_id)
     if not include_pending:
         memberships = memberships.filter(status=MembershipStatus.MEMBER)
@@ -137,12 +144,53 @@ def list_members(list_id: str, *, include_pending: bool = False) -> list[dict[st
 
 def confirm_pending(list_id: str, email: str) -> None:
     """What the double opt-in email's link (the UI's Confirm button) does."""
+    services.jobs_process_due()
     membership = (
         Membership.objects.using(DATABASE)
         .select_related("profile")
         .get(list_id=list_id, profile__email=email.lower(), status=MembershipStatus.PENDING)
     )
     services.membership_confirm(membership=membership)
+
+
+def profile(email: str, *, account: Account | str = ACME) -> dict[str, Any] | None:
+    """One profile's consent and suppression, found by email (None when there is none)."""
+    services.jobs_process_due()
+    found = (
+        Profile.objects.using(DATABASE)
+        .filter(account=_account(account), email=email.strip().lower())
+        .first()
+    )
+    if found is None:
+        return None
+    return {
+        "id": found.id,
+        "email": found.email,
+        "consent": found.email_consent,
+        "suppression": found.email_suppression or None,
+        "lists": sorted(found.memberships.values_list("list_id", flat=True)),
+    }
+
+
+def suppress(
+    email: str, reason: str = SuppressionReason.HARD_BOUNCE, *, account: Account | str = ACME
+) -> None:
+    """Suppress an address for email marketing, creating its profile if there is none.
+
+    The reasons are Klaviyo's: a bounce, an invalid address, a spam complaint, an unsubscribe
+    (which also makes the consent UNSUBSCRIBED) or a manual suppression.
+    """
+    services.jobs_process_due()
+    services.profile_suppress(account=_account(account), email=email, reason=reason)
+
+
+def unsuppress(email: str, *, account: Account | str = ACME) -> None:
+    """Lift the address's suppression (its consent stays as it is)."""
+    services.jobs_process_due()
+    found = Profile.objects.using(DATABASE).get(
+        account=_account(account), email=email.strip().lower()
+    )
+    services.profile_unsuppress(profile=found)
 
 
 # --- Faults and lifecycle ---------------------------------------------------------------

@@ -39,6 +39,11 @@ urlpatterns = [
         name="api_bulk_import_job",
     ),
     re_path(
+        _api(r"profile-bulk-import-jobs/(?P<job_id>[^/]+)/import-errors"),
+        api_views.bulk_import_job_errors,
+        name="api_bulk_import_job_errors",
+    ),
+    re_path(
         _api("profile-subscription-bulk-create-jobs"),
         api_views.subscription_jobs,
         name="api_subscription_jobs",
@@ -49,6 +54,16 @@ urlpatterns = [
     path("accounts/<str:account_id>/", views.account_detail, name="account"),
     path("lists/<str:list_id>/", views.list_detail, name="list"),
     path("memberships/<int:pk>/confirm/", views.membership_confirm, name="membership_confirm"),
+    path(
+        "accounts/<str:account_id>/suppressions/",
+        views.suppression_add,
+        name="suppression_add",
+    ),
+    path(
+        "profiles/<str:pk>/unsuppress/",
+        views.suppression_remove,
+        name="suppression_remove",
+    ),
     path(
         "installations/<int:pk>/uninstall/",
         views.installation_uninstall,

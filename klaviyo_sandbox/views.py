@@ -1,6 +1,8 @@
-"""The sandbox's own pages: accounts, lists and members, installed apps, faults, call log.
+"""The sandbox's own pages: accounts, lists and members, suppressions, installed apps,
+faults, call log.
 
-Each view reads or calls one service and redirects; every POST is CSRF-protected.
+Each view reads or calls one service and redirects; every POST is CSRF-protected. Pages
+that show profiles first apply the jobs that are due, as the API does.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from klaviyo_sandbox import faults, oauth, services
-from klaviyo_sandbox.forms import FaultForm
+from klaviyo_sandbox.forms import FaultForm, SuppressForm
+from klaviyo_sandbox.jsonapi import ApiError
 from klaviyo_sandbox.models import (
     Account,
     CallLog,
@@ -21,6 +24,7 @@ from klaviyo_sandbox.models import (
     KlaviyoList,
     Membership,
     MembershipStatus,
+    Profile,
     TokenKind,
 )
 from klaviyo_sandbox.routers import DATABASE
@@ -37,6 +41,7 @@ def _get(queryset, **lookup):  # type: ignore[no-untyped-def]
 
 def home(request: HttpRequest) -> HttpResponse:
     services.sandbox_seed()
+    services.jobs_process_due()
     accounts = Account.objects.using(DATABASE).annotate(
         list_count=Count("lists", distinct=True),
         installation_count=Count(
@@ -54,6 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
     services.sandbox_seed()
     account = _get(Account.objects.using(DATABASE), id=account_id)
+    services.jobs_process_due(account=account)
     lists = account.lists.annotate(
         member_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.MEMBER)),
         pending_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.PENDING)),
@@ -64,13 +70,20 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
             filter=Q(tokens__kind=TokenKind.REFRESH, tokens__revoked_at__isnull=True),
         )
     )
-    context = {"account": account, "lists": lists, "installations": installations}
+    context = {
+        "account": account,
+        "lists": lists,
+        "installations": installations,
+        "suppressed": services.suppressed_profiles(account=account),
+        "suppress_form": SuppressForm(),
+    }
     return render(request, "klaviyo_sandbox/account.html", context)
 
 
 def list_detail(request: HttpRequest, list_id: str) -> HttpResponse:
     services.sandbox_seed()
     klaviyo_list = _get(KlaviyoList.objects.using(DATABASE).select_related("account"), id=list_id)
+    services.jobs_process_due(account=klaviyo_list.account)
     memberships = (
         Membership.objects.using(DATABASE)
         .filter(list=klaviyo_list)
@@ -93,6 +106,38 @@ def membership_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     services.membership_confirm(membership=membership)
     messages.success(request, f"{membership.profile} confirmed: subscribed to {membership.list}.")
     return redirect("klaviyo_sandbox:list", list_id=membership.list_id)
+
+
+@require_POST
+def suppression_add(request: HttpRequest, account_id: str) -> HttpResponse:
+    account = _get(Account.objects.using(DATABASE), id=account_id)
+    form = SuppressForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter an email address and choose a reason.")
+        return redirect("klaviyo_sandbox:account", account_id=account.id)
+    # Jobs due before the suppression was made apply first, as they would have in Klaviyo.
+    services.jobs_process_due(account=account)
+    try:
+        profile = services.profile_suppress(
+            account=account, email=form.cleaned_data["email"], reason=form.cleaned_data["reason"]
+        )
+    except ApiError as error:  # an address Django accepts but Klaviyo does not (a@localhost)
+        messages.error(request, error.detail)
+    else:
+        messages.success(
+            request,
+            f"{profile.email} suppressed ({profile.get_email_suppression_display().lower()}): "
+            "it gets no email marketing.",
+        )
+    return redirect("klaviyo_sandbox:account", account_id=account.id)
+
+
+@require_POST
+def suppression_remove(request: HttpRequest, pk: str) -> HttpResponse:
+    profile = _get(Profile.objects.using(DATABASE), pk=pk)
+    services.profile_unsuppress(profile=profile)
+    messages.success(request, f"{profile.email} is no longer suppressed.")
+    return redirect("klaviyo_sandbox:account", account_id=profile.account_id)
 
 
 @require_POST

@@ -22,3 +22,8 @@ STORAGES = {
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Serve static files from the finders without a `collectstatic` run.
 WHITENOISE_AUTOREFRESH = True
+# Sandbox jobs apply on the next request, so a test can read a sync's result right away;
+# the sandbox's own tests set a delay where they check the job's progress.
+SANDBOX_JOB_SECONDS = 0
+# Read Klaviyo's jobs and the list back straight after sending: tests move time themselves.
+PARTY_VERIFY_INTERVAL_SECONDS = 0

@@ -197,6 +197,34 @@ def test_replayed_callback_is_rejected(login, owner, sandbox):
     assert_failed(client, response, "klaviyo_connection_failed", "no longer valid")
 
 
+def test_two_callbacks_that_read_the_state_at_once_use_it_only_once(login, owner, sandbox):
+    """The conditional UPDATE is what makes the state single-use when two callbacks both
+    read it before either marks it used (a double click, a replay racing the original)."""
+    from unittest import mock
+
+    from integrations import services
+
+    client = login(owner)
+    start_connect(client)
+    attempt = OAuthState.objects.get()
+    seen_unused = OAuthState.objects.get(pk=attempt.pk)  # what the racing callback read
+    services._consume_state(
+        state_value=attempt.state, user=owner.user, browser_nonce=attempt.browser_nonce
+    )
+
+    stale_lookup = mock.MagicMock()
+    stale_lookup.return_value.filter.return_value.first.return_value = seen_unused
+    with (
+        mock.patch.object(OAuthState.objects, "select_related", stale_lookup),
+        pytest.raises(services.ConnectAttemptInvalid) as raised,
+    ):
+        services._consume_state(
+            state_value=attempt.state, user=owner.user, browser_nonce=attempt.browser_nonce
+        )
+
+    assert raised.value.reason == services.ConnectAttemptInvalid.USED
+
+
 def test_expired_state_is_rejected(login, owner, sandbox):
     client = login(owner)
     callback_url = consent(client, start_connect(client))

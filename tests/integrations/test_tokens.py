@@ -243,3 +243,32 @@ def test_no_transaction_is_open_during_the_refresh_call(make_connection, monkeyp
     tokens.get_access_token(connection=connection, config=CONFIG)
 
     assert seen == [False]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_disconnect_during_a_refresh_leaves_the_tokens_erased(make_connection):
+    """The refresh's answer arrives after the organizer disconnected: it must not bring the
+    erased tokens back."""
+    from integrations.services import connection_disconnect
+
+    connection = make_connection()
+    expire(connection)
+    responses.post("https://klaviyo.test/oauth/revoke", status=200)
+
+    def refresh_answered_after_a_disconnect(request):
+        connection_disconnect(
+            connection=KlaviyoConnection.objects.get(pk=connection.pk), actor=None, config=CONFIG
+        )
+        return 200, {}, token_body()
+
+    responses.add_callback("POST", TOKEN_URL, callback=refresh_answered_after_a_disconnect)
+
+    with pytest.raises(tokens.ConnectionUnusable):
+        tokens.get_access_token(connection=connection, config=CONFIG)
+
+    connection.refresh_from_db()
+    assert connection.status == ConnectionStatus.REVOKED
+    assert connection.access_token is None
+    assert connection.refresh_token is None
+    assert not connection.events.filter(kind=EventKind.REFRESHED).exists()

@@ -332,9 +332,10 @@ def test_bulk_import_job_creates_profiles_with_properties_on_the_list(client, ap
 
     assert created.status_code == 202
     job = created.json()["data"]
-    assert job["attributes"]["status"] == "complete"
+    assert job["attributes"]["status"] == "queued"
     assert job["attributes"]["total_count"] == 2
     fetched = api(client, "GET", f"profile-bulk-import-jobs/{job['id']}", app)
+    assert fetched.json()["data"]["attributes"]["status"] == "complete"
     assert fetched.json()["data"]["attributes"]["completed_count"] == 2
     members = testing.list_members("AcmNws")
     assert [(m["email"], m["properties"]["pet_name"]) for m in members] == [
@@ -347,8 +348,9 @@ def test_bulk_import_job_creates_profiles_with_properties_on_the_list(client, ap
 def test_bulk_import_counts_failed_profiles(client, app):
     body = import_body(None, [{"email": "ok@example.com"}, {"email": "broken"}])
 
-    job = api(client, "POST", "profile-bulk-import-jobs", app, body).json()["data"]
+    job_id = api(client, "POST", "profile-bulk-import-jobs", app, body).json()["data"]["id"]
 
+    job = api(client, "GET", f"profile-bulk-import-jobs/{job_id}", app).json()["data"]
     assert (job["attributes"]["completed_count"], job["attributes"]["failed_count"]) == (1, 1)
 
 

@@ -90,14 +90,35 @@ def test_every_operation_answers_with_its_documented_schema(client, app):
         "bulk_import_profiles",
         "POST",
         "profile-bulk-import-jobs",
-        import_body(list_id, [{"email": "c@example.com", "properties": {"pet_type": "cat"}}]),
+        import_body(
+            list_id,
+            [
+                {"email": "c@example.com", "properties": {"pet_type": "cat"}},
+                {"email": "nobody@bounce.invalid", "first_name": "No"},
+            ],
+        ),
         expect=202,
     )
-    call(
-        "get_bulk_import_profiles_job",
+    job_id = job.json()["data"]["id"]
+    call("get_bulk_import_profiles_job", "GET", f"profile-bulk-import-jobs/{job_id}", expect=200)
+    errors = call(
+        "get_errors_for_bulk_import_profiles_job",
         "GET",
-        f"profile-bulk-import-jobs/{job.json()['data']['id']}",
+        f"profile-bulk-import-jobs/{job_id}/import-errors?page[size]=1",
         expect=200,
+    )
+    assert len(errors.json()["data"]) == 1
+    call(
+        "get_errors_for_bulk_import_profiles_job",
+        "GET",
+        f"profile-bulk-import-jobs/{job_id}/import-errors?page[size]=101",
+        expect=400,
+    )
+    call(
+        "get_errors_for_bulk_import_profiles_job",
+        "GET",
+        "profile-bulk-import-jobs/nope/import-errors",
+        expect=404,
     )
     call(
         "bulk_subscribe_profiles",
@@ -112,6 +133,24 @@ def test_every_operation_answers_with_its_documented_schema(client, app):
         f"lists/{list_id}/profiles?page[size]=1&additional-fields[profile]=subscriptions",
         expect=200,
     )
+    call(
+        "get_profiles_for_list",
+        "GET",
+        f"lists/{list_id}/profiles?filter=greater-than(joined_group_at,2026-01-01T00:00:00Z)",
+        expect=200,
+    )
+    testing.suppress("a@example.com", "HARD_BOUNCE")
+    suppressed = call(
+        "get_profiles",
+        "GET",
+        'profiles?filter=any(email,["a@example.com","d@example.com"])'
+        "&additional-fields[profile]=subscriptions",
+        expect=200,
+    )
+    assert {
+        item["attributes"]["subscriptions"]["email"]["marketing"]["can_receive_email_marketing"]
+        for item in suppressed.json()["data"]
+    } == {False, True}
     call("get_profiles_for_list", "GET", f"lists/{list_id}/profiles?page[size]=0", expect=400)
     # Error answers follow the spec's error document too.
     call("create_list", "POST", "lists", {"data": {"type": "list", "attributes": {}}}, expect=400)
@@ -146,8 +185,35 @@ def test_every_operation_answers_with_its_documented_schema(client, app):
         "get_profiles",
         "bulk_import_profiles",
         "get_bulk_import_profiles_job",
+        "get_errors_for_bulk_import_profiles_job",
         "bulk_subscribe_profiles",
     }
+
+
+def test_an_import_job_matches_its_schema_in_every_state(client, app, settings):
+    settings.SANDBOX_JOB_SECONDS = 2
+    body = import_body("AcmNws", [{"email": "a@example.com"}, {"email": "b@bounce.invalid"}])
+    created = api(client, "POST", "profile-bulk-import-jobs", app, body)
+    check(created, "bulk_import_profiles")
+    path = f"profile-bulk-import-jobs/{created.json()['data']['id']}"
+    seen = []
+
+    for _ in range(3):
+        testing.advance(1)
+        response = api(client, "GET", path, app)
+        check(response, "get_bulk_import_profiles_job")
+        seen.append(response.json()["data"]["attributes"]["status"])
+        check(
+            api(client, "GET", f"{path}/import-errors", app),
+            "get_errors_for_bulk_import_profiles_job",
+        )
+
+    assert [created.json()["data"]["attributes"]["status"], *seen] == [
+        "queued",
+        "processing",
+        "complete",
+        "complete",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,11 @@ import pytest
 from django.test import Client
 
 from klaviyo_sandbox import testing
-from klaviyo_sandbox.models import Fault
+from klaviyo_sandbox.models import Fault, Membership, Profile
 from tests.klaviyo_sandbox.helpers import SANDBOX, api, subscribe_body, token_post
 
 BANNER = "Sandbox Klaviyo: nothing is sent to Klaviyo"
+PENDING_BADGE = '<span class="badge badge-warn">pending confirmation</span>'
 
 
 @pytest.mark.parametrize(
@@ -63,19 +64,72 @@ def test_confirm_button_subscribes_a_pending_profile(client):
         subscribe_body("BrkVip", ["a@example.com"]),
     )
     page = client.get(f"{SANDBOX}/lists/BrkVip/").content.decode()
-    assert "pending" in page
-    assert "Confirm" in page
-    membership_id = (
-        __import__("klaviyo_sandbox.models", fromlist=["Membership"])
-        .Membership.objects.using("sandbox")
-        .get()
-        .pk
-    )
+    assert PENDING_BADGE in page
+    assert "press <strong>Confirm</strong> next to a pending person" in page
+    assert 'aria-label="Confirm a@example.com, as if they clicked the confirmation email"' in page
+    membership_id = Membership.objects.using("sandbox").get().pk
 
     response = client.post(f"{SANDBOX}/memberships/{membership_id}/confirm/")
 
     assert response.status_code == 302
     assert [m["consent"] for m in testing.list_members("BrkVip")] == ["SUBSCRIBED"]
+    page = client.get(response["Location"]).content.decode()
+    assert "a@example.com confirmed: subscribed to VIP pack." in page
+    assert PENDING_BADGE not in page
+
+
+def test_list_page_shows_a_job_only_once_its_time_has_passed(client, app, settings):
+    settings.SANDBOX_JOB_SECONDS = 2
+    api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("AcmNws", ["rex@example.com"]),
+    )
+
+    assert "rex@example.com" not in client.get(f"{SANDBOX}/lists/AcmNws/").content.decode()
+    testing.advance(2)
+    assert "rex@example.com" in client.get(f"{SANDBOX}/lists/AcmNws/").content.decode()
+
+
+def test_suppress_form_suppresses_an_address(client, app):
+    page = client.get(f"{SANDBOX}/accounts/AcmePt/").content.decode()
+    assert "Suppress an address" in page
+
+    response = client.post(
+        f"{SANDBOX}/accounts/AcmePt/suppressions/",
+        {"email": "Bounced@Example.com", "reason": "HARD_BOUNCE"},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "bounced@example.com suppressed (hard bounce)" in page
+    assert "Remove the suppression of bounced@example.com" in page
+    assert testing.profile("bounced@example.com")["suppression"] == "HARD_BOUNCE"
+
+
+def test_suppress_form_rejects_a_malformed_address(client):
+    response = client.post(
+        f"{SANDBOX}/accounts/AcmePt/suppressions/",
+        {"email": "not-an-email", "reason": "HARD_BOUNCE"},
+        follow=True,
+    )
+
+    assert "Enter an email address and choose a reason." in response.content.decode()
+    assert not Profile.objects.using("sandbox").exists()
+
+
+def test_remove_button_lifts_the_suppression(client):
+    testing.suppress("gone@example.com", "UNSUBSCRIBE")
+    profile_id = testing.profile("gone@example.com")["id"]
+
+    response = client.post(f"{SANDBOX}/profiles/{profile_id}/unsuppress/", follow=True)
+
+    page = response.content.decode()
+    assert "gone@example.com is no longer suppressed." in page
+    assert "No profile is suppressed." in page
+    assert testing.profile("gone@example.com")["suppression"] is None
 
 
 def test_uninstall_button_makes_the_product_see_invalid_grant(client, app):
@@ -109,7 +163,14 @@ def test_faults_can_be_started_and_cleared_from_the_ui(client, app):
 
 @pytest.mark.parametrize(
     "path",
-    ["/faults/start/", "/faults/clear/", "/installations/1/uninstall/", "/memberships/1/confirm/"],
+    [
+        "/faults/start/",
+        "/faults/clear/",
+        "/installations/1/uninstall/",
+        "/memberships/1/confirm/",
+        "/accounts/AcmePt/suppressions/",
+        "/profiles/01ARZ3NDEKTSV4RRFFQ69G5FAV/unsuppress/",
+    ],
 )
 def test_every_ui_post_needs_a_csrf_token(path):
     strict = Client(enforce_csrf_checks=True)
@@ -124,3 +185,15 @@ def test_call_log_page_lists_calls(client, app):
 
     assert "/api/lists" in page
     assert app.access_token not in page
+
+
+def test_suppress_form_explains_an_address_the_sandbox_refuses(client):
+    response = client.post(
+        f"{SANDBOX}/accounts/AcmePt/suppressions/",
+        {"email": "a@localhost", "reason": "HARD_BOUNCE"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "Invalid email address: &#x27;a@localhost&#x27;." in response.content.decode()
+    assert not Profile.objects.using("sandbox").exists()
