@@ -49,8 +49,8 @@ def party_counts(*, party: Party) -> dict[str, int]:
 
 
 def party_state_summary(*, counts: dict[str, int]) -> list[tuple[str, str, int]]:
-    """(state, label, count) for every state that has attendees, in pipeline order."""
-    return [(state, label, counts[state]) for state, label in SyncState.choices if counts[state]]
+    """(state, label, count) for every state, in pipeline order."""
+    return [(state, label, counts[state]) for state, label in SyncState.choices]
 
 
 def reconciliation_latest(*, party: Party) -> Reconciliation | None:

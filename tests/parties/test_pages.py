@@ -269,7 +269,13 @@ def test_party_page_shows_details_public_link_and_counts(login, owner, party, ma
     assert (counts["total"], counts["in_flight"], counts["attention"]) == (2, 1, 0)
     assert page.context["state_summary"] == [
         ("pending", "Waiting", 1),
+        ("syncing", "Sending", 0),
+        ("sent", "Sent to Klaviyo", 0),
         ("synced", "In the list", 1),
+        ("awaiting_confirmation", "Awaiting confirmation", 0),
+        ("suppressed", "Suppressed by Klaviyo", 0),
+        ("failed", "Rejected by Klaviyo", 0),
+        ("not_confirmed", "Did not confirm", 0),
     ]
 
 

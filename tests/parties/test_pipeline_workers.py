@@ -14,7 +14,7 @@ from django.db import connections
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
-from parties import services, tasks
+from parties import services, sync, tasks
 from parties.models import Attendee, Party, SyncState
 from tests.support.workers import make_worker
 
@@ -122,7 +122,7 @@ def test_concurrent_claims_skip_each_others_rows(party):
     def claim(_: int) -> list[int]:
         try:
             barrier.wait()
-            batch, _claimed_at = services._claim_batch(party)
+            batch, _claimed_at = sync.claim_batch(party)
             return [attendee.pk for attendee in batch]
         finally:
             connections["default"].close()

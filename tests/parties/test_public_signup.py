@@ -309,3 +309,22 @@ def test_viewing_the_page_does_not_count_against_the_rate(client, party, setting
         assert client.get(signup_url(party)).status_code == 200
 
     assert post(client, party).status_code == 303
+
+
+def test_the_default_party_limit_takes_six_thousand_signups_a_minute_from_distinct_addresses():
+    """A shared link's rush is not refused: 6,000 signups in a minute from 6,000 addresses all
+    pass the limits (the per-address limit still stops one address hammering)."""
+    from django.test import RequestFactory
+
+    from parties.public_views import _rate_limited
+
+    factory = RequestFactory()
+    refused = sum(
+        _rate_limited(
+            factory.post("/p/rush/", REMOTE_ADDR=f"10.{n // 65536}.{n // 256 % 256}.{n % 256}"),
+            "rush",
+        )
+        for n in range(6000)
+    )
+
+    assert refused == 0

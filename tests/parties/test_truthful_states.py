@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import time
 from unittest import mock
 
 import pytest
@@ -271,18 +272,21 @@ def test_a_sustained_rush_sends_at_most_one_pair_per_window(party, settings):
         return send(client, **kwargs)
 
     with mock.patch.object(KlaviyoClient, "bulk_import_profiles", import_while_signups_arrive):
+        started = time.monotonic()
         for _tick in range(int(duration / step)):
             arrive(20)
             run_queued_tasks()
             let_time_pass(step)
         during_rush = testing.call_count(*IMPORTS), testing.call_count(*SUBSCRIBES)
+        # The product's clock moved by the steps plus the real time the test took.
+        elapsed = duration + time.monotonic() - started
         arrive(2000)  # the rest arrive at once, after the 20 s
         for _ in range(5):
             let_time_pass(2)
             run_queued_tasks()
 
     assert Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == 2000
-    windows = math.ceil(duration / settings.PARTY_SYNC_WINDOW_SECONDS) + 1
+    windows = math.ceil(elapsed / settings.PARTY_SYNC_WINDOW_SECONDS) + 1
     assert during_rush[0] <= windows
     assert during_rush[1] <= windows
     assert testing.call_count(*IMPORTS) <= windows + 1
