@@ -102,7 +102,6 @@ class SyncReport:
     outcome: str = "done"
     # When the party needs its next run (None: nothing left to do).
     next_run_at: datetime | None = None
-    notes: list[str] = field(default_factory=list)
 
     def run_again_at(self, moment: datetime) -> None:
         if self.next_run_at is None or moment < self.next_run_at:
@@ -111,21 +110,20 @@ class SyncReport:
 
 @dataclass(frozen=True)
 class ListResult:
-    """What happened on Klaviyo's side of a list change, said plainly."""
+    """Whether the list is in step with the party; if not, when to try again (None: only
+    after the organizer changes something; the reason is on the party)."""
 
     ok: bool
-    message: str
     retry_at: datetime | None = None
 
 
 class _Stop(Exception):
     """Klaviyo cannot take more now: stop this run, come back at `retry_at` (or never)."""
 
-    def __init__(self, outcome: str, retry_at: datetime | None, note: str = "") -> None:
+    def __init__(self, outcome: str, retry_at: datetime | None) -> None:
         super().__init__(outcome)
         self.outcome = outcome
         self.retry_at = retry_at
-        self.note = note
 
 
 def window() -> timedelta:
@@ -193,8 +191,6 @@ def _run(party: Party, holder: str, report: SyncReport) -> None:
         _follow_and_verify(party, client, report)
     except _Stop as stop:
         report.outcome = stop.outcome
-        if stop.note:
-            report.notes.append(stop.note)
         if stop.retry_at is not None:
             report.run_again_at(stop.retry_at)
         return
@@ -275,20 +271,20 @@ def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
             "Klaviyo is limiting list changes right now (at most 150 new lists a day); it "
             f"will be tried again automatically in about {_duration(wait)}.",
         )
-        return ListResult(ok=False, message="rate_limited", retry_at=_later(wait))
+        return ListResult(ok=False, retry_at=_later(wait))
     except (KlaviyoUnavailable, KlaviyoAuthError) as error:
         _list_state(party, ListState.PENDING, reason(error))
-        return ListResult(ok=False, message="unavailable", retry_at=_later(LIST_RETRY_SECONDS))
+        return ListResult(ok=False, retry_at=_later(LIST_RETRY_SECONDS))
     except KlaviyoNotFound:
         # The list was deleted in Klaviyo: make a new one.
         Party.objects.filter(pk=party.pk).update(
             klaviyo_list_id="", klaviyo_list_name="", list_state=ListState.PENDING
         )
         party.klaviyo_list_id = ""
-        return ListResult(ok=False, message="list_gone", retry_at=timezone.now())
+        return ListResult(ok=False, retry_at=timezone.now())
     except KlaviyoError as error:
         _list_state(party, ListState.FAILED, reason(error))
-        return ListResult(ok=False, message=reason(error))
+        return ListResult(ok=False)
 
     attributes = resource.get("attributes") or {}
     name = attributes.get("name") or party.name
@@ -301,7 +297,7 @@ def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
         list_create_started_at=None,
     )
     connection_record_success(connection=party.connection)
-    return ListResult(ok=True, message="")
+    return ListResult(ok=True)
 
 
 def _create_list_once(party: Party, client: KlaviyoClient) -> dict[str, Any]:
@@ -488,7 +484,8 @@ def _stop_for(party: Party, error: Exception) -> _Stop:
         failures = Party.objects.get(pk=party.pk).sync_failures + 1
         retry_at = _later(min(5 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))
         Party.objects.filter(pk=party.pk).update(sync_failures=failures, next_send_at=retry_at)
-        return _Stop("unavailable", retry_at, reason(error))
+        logger.warning("Klaviyo unavailable for party %s: %s", party.pk, reason(error))
+        return _Stop("unavailable", retry_at)
     if isinstance(error, SecretDecryptionError):
         logger.error("Cannot read the tokens of connection %s", party.connection_id)
         _pause(party, "The server cannot read its Klaviyo tokens; the operator must fix its keys.")

@@ -222,23 +222,29 @@ def _csv_value(attendee: object, attribute: str) -> object:
     return value() if callable(value) else value
 
 
-def _csv_rows(party: Party) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow([heading for heading, _attribute in CSV_COLUMNS])
+def _attendee_rows(party: Party) -> Iterator[list[object]]:
+    yield [heading for heading, _attribute in CSV_COLUMNS]
     for attendee in selectors.attendees_for(party=party).iterator(chunk_size=500):
-        yield writer.writerow(
-            [_csv_cell(_csv_value(attendee, attribute)) for _heading, attribute in CSV_COLUMNS]
-        )
+        yield [_csv_value(attendee, attribute) for _heading, attribute in CSV_COLUMNS]
+
+
+def _csv_download(rows: Iterator[list[object]], filename: str) -> StreamingHttpResponse:
+    """Rows streamed as a CSV attachment, each cell defused for spreadsheets."""
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow([_csv_cell(cell) for cell in row]) for row in rows),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @organization_required
 @require_GET
 def attendees_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     party = _party(request, pk)
-    response = StreamingHttpResponse(_csv_rows(party), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="party-{party.pk}-attendees.csv"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return _csv_download(_attendee_rows(party), f"party-{party.pk}-attendees.csv")
 
 
 @manager_required
@@ -270,14 +276,8 @@ def party_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
 def reconcile_csv(request: HttpRequest, pk: int, reconciliation_pk: int) -> HttpResponse:
     party = _party(request, pk)
     result: Reconciliation = get_object_or_404(party.reconciliations, pk=reconciliation_pk)
-    writer_rows = [("email", "difference", "status_here")] + [
-        (_csv_cell(item["email"]), item["difference"], item["state"]) for item in result.differences
+    rows = [
+        ["email", "difference", "status_here"],
+        *([item["email"], item["difference"], item["state"]] for item in result.differences),
     ]
-    response = StreamingHttpResponse(
-        (csv.writer(_Echo()).writerow(row) for row in writer_rows),
-        content_type="text/csv; charset=utf-8",
-    )
-    name = f"party-{party.pk}-klaviyo-differences.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return _csv_download(iter(rows), f"party-{party.pk}-klaviyo-differences.csv")
