@@ -4,42 +4,31 @@ never waits on Klaviyo."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
-from django_ratelimit.core import is_ratelimited
 
+from accounts.limits import Limit, over_limit, wait_text
 from parties import services
 from parties.forms import SignupForm
 from parties.models import Party
 
 CLOSED_TEMPLATE = "public/closed.html"
-TOO_MANY = "Too many signups from your network right now. Please wait a minute and try again."
+TOO_MANY = "Too many signups from your network right now."
+# Per client address (accounts.limits.client_address: the real one behind TRUSTED_PROXIES).
+SIGNUP_PER_ADDRESS = Limit("signup-ip", "SIGNUP_RATE_PER_IP")
 
 
 def _public_party(slug: str) -> Party:
     return get_object_or_404(Party.objects.select_related("organization"), slug=slug)
 
 
-def _rate_limited(request: HttpRequest, slug: str) -> bool:
-    """Count this POST against the IP's and the party's limits; True when over either."""
-    over_ip = is_ratelimited(
-        request,
-        group="signup-ip",
-        key="ip",
-        rate=settings.SIGNUP_RATE_PER_IP,
-        increment=True,
-    )
-    over_party = is_ratelimited(
-        request,
-        group="signup-party",
-        key=lambda group, request: slug,
-        rate=settings.SIGNUP_RATE_PER_PARTY,
-        increment=True,
-    )
-    return over_ip or over_party
+def _rate_limited(request: HttpRequest, slug: str) -> int:
+    """Count this POST against the address's and the party's limits: the seconds to wait when
+    over either, else 0."""
+    per_party = Limit("signup-party", "SIGNUP_RATE_PER_PARTY", key=lambda _request: slug)
+    return over_limit(request, SIGNUP_PER_ADDRESS, per_party)
 
 
 def _thanks(party: Party) -> HttpResponseRedirect:
@@ -57,12 +46,16 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
         form = SignupForm(organization_name=organization_name)
         return render(request, "public/signup.html", {"party": party, "form": form})
 
-    if _rate_limited(request, slug):
+    wait = _rate_limited(request, slug)
+    if wait:
         # Keep what they typed, without judging it: the only problem to show is the wait.
         typed = {name: request.POST.get(name, "") for name in SignupForm.base_fields}
         form = SignupForm(initial=typed, organization_name=organization_name)
-        context = {"party": party, "form": form, "too_many": TOO_MANY}
-        return render(request, "public/signup.html", context, status=429)
+        too_many = f"{TOO_MANY} Please try again in {wait_text(wait)}."
+        context = {"party": party, "form": form, "too_many": too_many}
+        response = render(request, "public/signup.html", context, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     if request.POST.get(SignupForm.HONEYPOT, "").strip():
         # A bot filled the field people never see: it gets the usual answer, we keep nothing.
         return _thanks(party)

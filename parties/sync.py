@@ -33,15 +33,17 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError, transaction
 from django.db import connection as db_connection
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connections as db_connections
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import normalize_email
@@ -61,11 +63,6 @@ from parties.models import Attendee, ListState, OptInProcess, Party, SyncState
 
 logger = logging.getLogger(__name__)
 
-# A sync holds its party's lease this long, renewed before every batch; a killed worker's
-# lease simply runs out.
-SYNC_LEASE = timedelta(minutes=5)
-# `syncing` rows older than this belong to a worker that died; the sweep puts them back.
-STALE_CLAIM = timedelta(minutes=10)
 # Work older than this with no sync planned (its task was lost) is enqueued by the sweep.
 PENDING_GRACE = timedelta(minutes=2)
 MAX_BACKOFF_SECONDS = 300
@@ -126,6 +123,13 @@ class _Stop(Exception):
         self.retry_at = retry_at
 
 
+def sync_lease() -> timedelta:
+    """A sync holds its party's lease this long, and a heartbeat renews it every third of it
+    while the run lives, however long a call to Klaviyo takes; a killed worker's lease runs
+    out within one lease, and its claimed attendees are then recovered."""
+    return timedelta(seconds=settings.PARTY_SYNC_LEASE_SECONDS)
+
+
 def window() -> timedelta:
     return timedelta(seconds=settings.PARTY_SYNC_WINDOW_SECONDS)
 
@@ -141,25 +145,31 @@ def confirmation_interval() -> timedelta:
 # --- The run ----------------------------------------------------------------------------------
 
 
-def party_sync(*, party_id: int) -> SyncReport:
-    """One run of a party's sync: list, send what the window allows, follow and verify."""
+def party_sync(*, party_id: int, holder: str | None = None) -> SyncReport:
+    """One run of a party's sync: list, send what the window allows, follow and verify.
+
+    `holder` names this run's lease (the task passes one so it can recover the run if its
+    database connection dies mid-way)."""
     report = SyncReport()
-    holder = secrets.token_hex(16)
+    holder = holder or new_lease_holder()
     if not claim_party_lease(party_id, holder):
         # Come back after the running sync: rows it did not see are not stranded.
         report.outcome = "busy"
         report.run_again_at(timezone.now() + window())
         return report
     try:
-        party = Party.objects.select_related("connection").filter(pk=party_id).first()
-        if party is None:
-            report.outcome = "gone"
-            return report
-        if party.connection.status != ConnectionStatus.ACTIVE:
-            _pause(party, "The Klaviyo connection needs reconnecting.")
-            report.outcome = "paused"
-            return report
-        _run(party, holder, report)
+        with _LeaseHeartbeat(party_id, holder):
+            # Holding the lease, any claim left on this party is a dead run's.
+            _recover_claims(Attendee.objects.filter(party_id=party_id))
+            party = Party.objects.select_related("connection").filter(pk=party_id).first()
+            if party is None:
+                report.outcome = "gone"
+                return report
+            if party.connection.status != ConnectionStatus.ACTIVE:
+                _pause(party, "The Klaviyo connection needs reconnecting.")
+                report.outcome = "paused"
+                return report
+            _run(party, holder, report)
     finally:
         Party.objects.filter(pk=party_id, sync_lease_holder=holder).update(
             sync_lease_holder="", sync_lease_expires_at=None
@@ -228,6 +238,39 @@ def _plan_next_run(party: Party, report: SyncReport) -> None:
 # --- Leases -----------------------------------------------------------------------------------
 
 
+def new_lease_holder() -> str:
+    return secrets.token_hex(16)
+
+
+class _LeaseHeartbeat:
+    """Renews a run's party lease from a background thread while the run lives, so a slow
+    call to Klaviyo never lets the lease lapse under a live worker, and a dead worker's
+    lease lapses within one lease (`sync_lease`)."""
+
+    def __init__(self, party_id: int, holder: str) -> None:
+        self.party_id, self.holder = party_id, holder
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="party-lease")
+
+    def __enter__(self) -> _LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(sync_lease().total_seconds() / 3):
+                if not _renew_party_lease(self.party_id, self.holder):
+                    return  # taken over (this run outlived its lease) or released
+        except DatabaseError:
+            logger.warning("Could not renew the sync lease of party %s", self.party_id)
+        finally:
+            db_connections.close_all()  # this thread's own connection
+
+
 def claim_party_lease(party_id: int, holder: str) -> bool:
     """Take the party's lease unless a live one is held: the guard that keeps two workers
     from syncing one party at once."""
@@ -237,17 +280,42 @@ def claim_party_lease(party_id: int, holder: str) -> bool:
         .filter(Q(sync_lease_expires_at__isnull=True) | Q(sync_lease_expires_at__lt=now))
         .update(
             sync_lease_holder=holder,
-            sync_lease_expires_at=now + SYNC_LEASE,
+            sync_lease_expires_at=now + sync_lease(),
             # Signups from now on plan a new run; this one takes what is there.
             next_sync_at=None,
         )
     )
 
 
-def _renew_party_lease(party_id: int, holder: str) -> None:
-    Party.objects.filter(pk=party_id, sync_lease_holder=holder).update(
-        sync_lease_expires_at=timezone.now() + SYNC_LEASE
+def _renew_party_lease(party_id: int, holder: str) -> bool:
+    return bool(
+        Party.objects.filter(pk=party_id, sync_lease_holder=holder).update(
+            sync_lease_expires_at=timezone.now() + sync_lease()
+        )
     )
+
+
+def party_recover(*, party_id: int, holder: str) -> None:
+    """A run died mid-way (its database connection dropped): release its lease and claims
+    now, instead of waiting for the lease to lapse."""
+    if Party.objects.filter(pk=party_id, sync_lease_holder=holder).exists():
+        _recover_claims(Attendee.objects.filter(party_id=party_id))
+        Party.objects.filter(pk=party_id, sync_lease_holder=holder).update(
+            sync_lease_holder="", sync_lease_expires_at=None
+        )
+
+
+def _recover_claims(attendees: QuerySet[Attendee]) -> int:
+    """Put a dead run's claims back. Whoever may already have reached Klaviyo's subscribe
+    job (`sent_at` is set just before that call) is verified, not subscribed again (no second
+    confirmation email); the others wait to be sent."""
+    claimed = attendees.filter(sync_state=SyncState.SYNCING)
+    now = timezone.now()
+    verified = claimed.filter(sent_at__isnull=False).update(
+        sync_state=SyncState.SENT, checked_at=None, updated_at=now
+    )
+    resent = claimed.update(sync_state=SyncState.PENDING, updated_at=now)
+    return verified + resent
 
 
 # --- The party's list -------------------------------------------------------------------------
@@ -357,6 +425,9 @@ def claim_batch(party: Party) -> tuple[list[Attendee], datetime]:
         Attendee.objects.filter(pk__in=ids, sync_state=SyncState.PENDING).update(
             sync_state=SyncState.SYNCING,
             claimed_at=claimed_at,
+            # Set again just before the subscribe call: recovery reads it as "may have
+            # reached Klaviyo".
+            sent_at=None,
             attempts=F("attempts") + 1,
             updated_at=claimed_at,
         )
@@ -391,6 +462,11 @@ def _send_batch(
                 client.bulk_import_profiles(profiles=[_profile(a) for a in people])
             ),
         )
+        # Progress is written down before the next call, so a run killed between the two
+        # calls is recovered without repeating what reached Klaviyo (see `_recover_claims`).
+        _claimed(remaining, claimed_at).update(
+            import_job_id=job_ids[-1] if job_ids else "", sent_at=timezone.now()
+        )
         # Someone already confirmed in the list (and back with new details) needs only the
         # profile update: never a second subscription (or a second confirmation email).
         to_subscribe = [attendee for attendee in remaining if attendee.synced_at is None]
@@ -415,17 +491,18 @@ def _send_batch(
         raise
 
     now = timezone.now()
-    report.sent += Attendee.objects.filter(
-        pk__in=[a.pk for a in remaining], sync_state=SyncState.SYNCING, claimed_at=claimed_at
-    ).update(
-        sync_state=SyncState.SENT,
-        import_job_id=job_ids[-1] if job_ids else "",
-        sent_at=now,
-        checked_at=None,
-        state_reason="",
-        updated_at=now,
+    report.sent += _claimed(remaining, claimed_at).update(
+        sync_state=SyncState.SENT, sent_at=now, checked_at=None, state_reason="", updated_at=now
     )
     connection_record_success(connection=party.connection)
+
+
+def _claimed(attendees: Sequence[Attendee], claimed_at: datetime) -> QuerySet[Attendee]:
+    """These attendees, while they are still this run's claim (a re-signup meanwhile made
+    them pending again, and they are then left alone)."""
+    return Attendee.objects.filter(
+        pk__in=[a.pk for a in attendees], sync_state=SyncState.SYNCING, claimed_at=claimed_at
+    )
 
 
 def _with_profile_rejections(
@@ -452,16 +529,15 @@ def _with_profile_rejections(
 
 
 def _fail(attendees: Sequence[Attendee], claimed_at: datetime, why: str) -> int:
-    return Attendee.objects.filter(
-        pk__in=[a.pk for a in attendees], sync_state=SyncState.SYNCING, claimed_at=claimed_at
-    ).update(sync_state=SyncState.FAILED, state_reason=why[:500], updated_at=timezone.now())
+    return _claimed(attendees, claimed_at).update(
+        sync_state=SyncState.FAILED, state_reason=why[:500], updated_at=timezone.now()
+    )
 
 
 def release(attendees: Sequence[Attendee], claimed_at: datetime) -> None:
-    """Put a claimed batch back to pending (nothing was lost, it is simply tried later)."""
-    Attendee.objects.filter(
-        pk__in=[a.pk for a in attendees], sync_state=SyncState.SYNCING, claimed_at=claimed_at
-    ).update(sync_state=SyncState.PENDING, updated_at=timezone.now())
+    """Put a claimed batch back to pending: Klaviyo answered with an error, so nothing of
+    the failed call was done and it is simply tried later."""
+    _claimed(attendees, claimed_at).update(sync_state=SyncState.PENDING, updated_at=timezone.now())
 
 
 # Failures that end a run: Klaviyo is busy or down, or the connection cannot be used.
@@ -767,9 +843,11 @@ def sync_sweep() -> SweepReport:
     """
     report = SweepReport()
     now = timezone.now()
-    stale = Attendee.objects.filter(sync_state=SyncState.SYNCING, claimed_at__lt=now - STALE_CLAIM)
+    # Claims under a lapsed lease belong to a run that died: no live worker renews it.
+    lapsed = Q(party__sync_lease_expires_at__isnull=True) | Q(party__sync_lease_expires_at__lt=now)
+    stale = Attendee.objects.filter(lapsed, sync_state=SyncState.SYNCING)
     stale_parties = set(stale.values_list("party_id", flat=True))
-    report.reclaimed = stale.update(sync_state=SyncState.PENDING, updated_at=now)
+    report.reclaimed = _recover_claims(Attendee.objects.filter(pk__in=stale.values("pk")))
     old = now - PENDING_GRACE
     waiting = (
         Party.objects.filter(connection__status=ConnectionStatus.ACTIVE)

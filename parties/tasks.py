@@ -8,9 +8,13 @@ engine module enqueues anything, they report when they need to run again.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.db import connection as db_connection
+from django.db import connections as db_connections
 from django.db.models import Q
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
@@ -29,12 +33,27 @@ logger = logging.getLogger(__name__)
 # A list deletion Klaviyo could not take now is tried again this often, this many times.
 LIST_DELETE_RETRY_SECONDS = 300
 LIST_DELETE_ATTEMPTS = 12
+# How long a task whose database connection dropped waits for the database to come back.
+DATABASE_WAIT_SECONDS = 120
 
 
 @task()
 def sync_party(*, party_id: int) -> dict[str, object]:
-    """One run of a party's sync (see parties.sync); plans the next run it asks for."""
-    report = sync.party_sync(party_id=party_id)
+    """One run of a party's sync (see parties.sync); plans the next run it asks for.
+
+    If the database connection drops mid-run (a failover, a restart), the run waits for the
+    database, releases its lease and claims so nothing waits for the lease to lapse, and
+    plans the next run; the worker carries on.
+    """
+    holder = sync.new_lease_holder()
+    try:
+        report = sync.party_sync(party_id=party_id, holder=holder)
+    except (OperationalError, InterfaceError):
+        logger.warning("Database connection lost during the sync of party %s", party_id)
+        wait_for_database()
+        sync.party_recover(party_id=party_id, holder=holder)
+        party_sync_request(party_id=party_id, at=timezone.now() + sync.window(), force=True)
+        return {"outcome": "interrupted"}
     if report.next_run_at is not None:
         party_sync_request(party_id=party_id, at=report.next_run_at, force=True)
     return {
@@ -85,6 +104,24 @@ def delete_klaviyo_list(*, connection_id: int, list_id: str, attempt: int = 1) -
 
 
 # --- Scheduling -------------------------------------------------------------------------------
+
+
+def wait_for_database(*, timeout: float = DATABASE_WAIT_SECONDS) -> None:
+    """Drop this thread's broken connections and wait (with backoff) until the database
+    answers again; raises the last error if it does not within `timeout`."""
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    while True:
+        db_connections.close_all()
+        try:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 10)
 
 
 def sweep_now() -> dict[str, int]:

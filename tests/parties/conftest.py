@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -44,14 +43,6 @@ def sandbox_party(owner, sandbox, sandbox_connection) -> Party:
     Party.objects.filter(pk=party.pk).update(next_sync_at=None)
     DBTaskResult.objects.all().delete()
     return party
-
-
-@pytest.fixture(autouse=True)
-def clear_rate_limits():
-    """Rate-limit counters live in the cache: each test starts with none."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ VALID = {
     "consent": "on",
     "website": "",
 }
-TOO_MANY = "Too many signups from your network right now. Please wait a minute and try again."
+TOO_MANY = "Too many signups from your network right now."
 
 
 @pytest.fixture
@@ -268,6 +268,9 @@ def test_signups_over_the_per_ip_rate_get_429_with_their_input_kept(client, part
 
     assert response.status_code == 429
     assert TOO_MANY in response.text
+    # It says when to come back, and so does the header.
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert "Please try again in" in response.text
     assert 'value="three@example.com"' in response.text
     assert 'value="Zoë"' in response.text
     assert set(Attendee.objects.values_list("email", flat=True)) == {

@@ -1,0 +1,273 @@
+"""Faults the pipeline must outlive: a worker killed mid-batch, a slow call to Klaviyo, a
+database connection dropped under a worker, and a 429 storm."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.db import connection as db_connection
+from django.db import connections
+from django.utils import timezone
+
+from integrations.klaviyo.client import KlaviyoClient
+from integrations.services import klaviyo_client
+from klaviyo_sandbox import testing
+from parties import services, sync, tasks
+from parties.management.commands.db_worker import ResilientWorker
+from parties.models import Attendee, Party, SyncState
+from tests.conftest import run_queued_tasks
+from tests.parties.conftest import let_time_pass
+
+IMPORTS = ("POST", "/api/profile-bulk-import-jobs")
+SUBSCRIBES = ("POST", "/api/profile-subscription-bulk-create-jobs")
+
+
+@pytest.fixture(autouse=True)
+def no_window(settings):
+    settings.PARTY_SYNC_WINDOW_SECONDS = 0
+    settings.KLAVIYO_MAX_RETRY_WAIT = 0
+
+
+def subscribed_emails(sandbox) -> list[str]:
+    """Every address in every subscribe job sent, in order (repeats included)."""
+    emails = []
+    for call in sandbox.calls:
+        if call.request.method == "POST" and "subscription-bulk-create" in call.request.url:
+            body = json.loads(call.request.body)
+            profiles = body["data"]["attributes"]["profiles"]["data"]
+            emails += [profile["attributes"]["email"] for profile in profiles]
+    return emails
+
+
+def signup(party: Party, email: str) -> Attendee:
+    data = {"email": email, "first_name": "Sam", "pet_name": "Rex"}
+    return services.attendee_register(party=party, data=data, source="test form")[0]
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"])
+def test_a_killed_workers_batch_is_recovered_and_what_reached_klaviyo_is_verified_not_resent(
+    sandbox_party, sandbox
+):
+    """A worker killed with SIGKILL runs no cleanup: its claims stay `syncing` under a lease
+    nobody renews. Whoever it had already subscribed is verified, the rest sent once."""
+    party = sandbox_party
+    reached, unsent = signup(party, "reached@example.com"), signup(party, "unsent@example.com")
+    client = klaviyo_client(connection=party.connection)
+    client.bulk_import_profiles(profiles=[{"email": "reached@example.com"}])
+    client.subscribe_profiles(
+        list_id=party.klaviyo_list_id,
+        emails_with_consent=["reached@example.com"],
+        custom_source="test",
+    )
+    claimed_at = timezone.now() - timedelta(seconds=50)
+    Attendee.objects.filter(pk=reached.pk).update(
+        sync_state=SyncState.SYNCING, claimed_at=claimed_at, sent_at=claimed_at
+    )
+    Attendee.objects.filter(pk=unsent.pk).update(
+        sync_state=SyncState.SYNCING, claimed_at=claimed_at, sent_at=None
+    )
+    Party.objects.filter(pk=party.pk).update(
+        next_sync_at=None,
+        sync_lease_holder="killed-worker",
+        sync_lease_expires_at=timezone.now() - timedelta(seconds=5),  # nobody renewed it
+    )
+
+    report = tasks.sweep_now()
+    run_queued_tasks()
+
+    assert report["reclaimed"] == 2
+    assert set(Attendee.objects.values_list("sync_state", flat=True)) == {SyncState.SYNCED}
+    assert subscribed_emails(sandbox) == ["reached@example.com", "unsent@example.com"]
+    members = [m["email"] for m in testing.list_members(party.klaviyo_list_id)]
+    assert sorted(members) == ["reached@example.com", "unsent@example.com"]
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"])
+def test_a_live_runs_claims_are_not_taken_by_the_sweep(sandbox_party):
+    signup(sandbox_party, "busy@example.com")
+    Attendee.objects.update(sync_state=SyncState.SYNCING, claimed_at=timezone.now())
+    Party.objects.filter(pk=sandbox_party.pk).update(
+        sync_lease_holder="live-worker",
+        sync_lease_expires_at=timezone.now() + timedelta(seconds=30),
+    )
+
+    report = tasks.sweep_now()
+
+    assert report["reclaimed"] == 0
+    assert Attendee.objects.get().sync_state == SyncState.SYNCING
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_a_live_worker_keeps_its_lease_through_a_call_longer_than_the_lease(
+    sandbox_party, settings
+):
+    settings.PARTY_SYNC_LEASE_SECONDS = 0.6
+    signup(sandbox_party, "slow@example.com")
+    send = KlaviyoClient.bulk_import_profiles
+    in_call = threading.Event()
+
+    def slow_import(client, **kwargs):
+        in_call.set()
+        time.sleep(2)  # more than three leases
+        return send(client, **kwargs)
+
+    outcome: list[str] = []
+
+    def run() -> None:
+        try:
+            outcome.append(sync.party_sync(party_id=sandbox_party.pk).outcome)
+        finally:
+            connections.close_all()
+
+    with mock.patch.object(KlaviyoClient, "bulk_import_profiles", slow_import):
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert in_call.wait(5)
+        time.sleep(1.2)  # two leases into the call
+        taken_over = sync.claim_party_lease(sandbox_party.pk, "another-worker")
+        swept = tasks.sweep_now()["reclaimed"]
+        worker.join(10)
+
+    assert not taken_over
+    assert swept == 0
+    assert outcome == ["done"]
+    assert testing.call_count(*IMPORTS) == 1
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="pg_terminate_backend is PostgreSQL's"
+)
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_a_worker_survives_its_database_connection_being_killed(sandbox_party, sandbox):
+    party = sandbox_party
+    for number in range(5):
+        signup(party, f"guest{number}@example.com")
+    send = KlaviyoClient.bulk_import_profiles
+    killed = threading.Event()
+
+    def import_then_lose_the_database(client, **kwargs):
+        job_id = send(client, **kwargs)
+        if not killed.is_set():
+            killed.set()
+            with db_connection.cursor() as cursor:  # the worker's own connection
+                cursor.execute("SELECT pg_backend_pid()")
+                [pid] = cursor.fetchone()
+            connections.create_connection("default").cursor().execute(
+                "SELECT pg_terminate_backend(%s)", [pid]
+            )
+        return job_id
+
+    worker = ResilientWorker(
+        queue_names=["*"],
+        interval=0.05,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="resilient",
+        excluded_queue_names=[],
+    )
+
+    def run() -> None:
+        try:
+            worker.run()
+        finally:
+            connections.close_all()
+
+    def wait_until_synced(count: int) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == count:
+                return
+            time.sleep(0.2)
+
+    with mock.patch.object(KlaviyoClient, "bulk_import_profiles", import_then_lose_the_database):
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        wait_until_synced(5)  # killed mid-batch: the task recovers its claims
+        mid_batch_survived = thread.is_alive()
+
+        # Killed again while the worker waits for work (a PostgreSQL restart): the library's
+        # worker would die on its next claim query.
+        with db_connection.cursor() as cursor:  # the test's own connection stays
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        time.sleep(0.5)
+        for number in range(5, 8):
+            signup(party, f"guest{number}@example.com")
+        wait_until_synced(8)
+        idle_survived = thread.is_alive()
+        worker.running = False
+        thread.join(timeout=10)
+
+    assert killed.is_set()
+    assert (mid_batch_survived, idle_survived) == (True, True)
+    assert Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == 8
+    assert sorted(subscribed_emails(sandbox)) == [f"guest{n}@example.com" for n in range(8)]
+    members = [m["email"] for m in testing.list_members(party.klaviyo_list_id)]
+    assert len(members) == len(set(members)) == 8
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"])
+def test_no_request_is_sent_before_retry_after_passes(sandbox_party):
+    testing.clear_calls()
+    testing.start_throttle_storm(30)
+    for number in range(10):
+        signup(sandbox_party, f"storm{number}@example.com")
+
+    run_queued_tasks()
+    during = []
+    for _ in range(5):
+        let_time_pass(5)  # 25 s of the storm go by, the worker keeps running what is due
+        run_queued_tasks()
+        during.append(len(testing.calls()))
+
+    first = testing.calls()[0]
+    assert first.status == 429
+    assert during == [during[0]] * 5  # not one request while Klaviyo said to wait
+    let_time_pass(6)
+    run_queued_tasks()
+    assert Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == 10
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"])
+def test_the_worker_waits_out_a_database_that_refuses_connections(sandbox_party, monkeypatch):
+    """A PostgreSQL restart: for a while every query fails. The library's worker would exit
+    on its next claim; ours waits, reconnects and runs what is queued."""
+    from django.db import OperationalError
+    from django_tasks_db.models import DBTaskResultQuerySet
+
+    signup(sandbox_party, "patient@example.com")
+    monkeypatch.setattr("parties.management.commands.db_worker.time.sleep", lambda _s: None)
+    monkeypatch.setattr("parties.management.commands.db_worker.connections.close_all", lambda: None)
+    claim = DBTaskResultQuerySet.get_locked
+    refusals = iter(range(3))
+
+    def get_locked_while_the_database_restarts(queryset):
+        if next(refusals, None) is not None:
+            raise OperationalError("connection refused: the database system is starting up")
+        return claim(queryset)
+
+    monkeypatch.setattr(DBTaskResultQuerySet, "get_locked", get_locked_while_the_database_restarts)
+    worker = ResilientWorker(
+        queue_names=["*"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="patient",
+        excluded_queue_names=[],
+    )
+
+    with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
+        worker.run()
+
+    assert Attendee.objects.get().sync_state == SyncState.SYNCED

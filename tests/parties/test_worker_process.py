@@ -1,0 +1,139 @@
+"""A real `manage.py db_worker` process killed with SIGKILL in the middle of a batch: the
+batch is recovered once its lease lapses, and every attendee ends in the list exactly once.
+
+The workers are separate processes talking to the test database and, over HTTP, to the
+sandbox served by the live test server, as they would in production.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db import connections
+from django.utils import timezone
+
+from klaviyo_sandbox import testing
+from parties import tasks
+from parties.models import Attendee, Party, SyncState
+
+ROOT = Path(__file__).resolve().parents[2]
+LEASE_SECONDS = 3
+
+pytestmark = [
+    pytest.mark.skipif(
+        db_connection.vendor != "postgresql",
+        reason="worker processes beside the test need a database server: PostgreSQL",
+    ),
+    pytest.mark.django_db(transaction=True, databases=["default", "sandbox"]),
+]
+
+
+def start_worker(live_server, name: str, logs: Path) -> subprocess.Popen:
+    default, sandbox_db = (connections[alias].settings_dict for alias in ("default", "sandbox"))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": (
+            f"postgres://{default['USER']}@{default['HOST']}:{default['PORT']}/{default['NAME']}"
+        ),
+        "SANDBOX_DATABASE_URL": f"sqlite:///{sandbox_db['NAME']}",
+        "SANDBOX_URL": f"{live_server.url}/sandbox/klaviyo",
+        "KLAVIYO_SANDBOX": "true",
+        "PARTY_SYNC_WINDOW_SECONDS": "0",
+        "PARTY_VERIFY_INTERVAL_SECONDS": "0.5",
+        "PARTY_SYNC_LEASE_SECONDS": str(LEASE_SECONDS),
+        "SANDBOX_JOB_SECONDS": "0",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--no-reload",
+            "--queue-name",
+            "*",
+            "--interval",
+            "0.1",
+            "--no-startup-delay",
+            "--worker-id",
+            name,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(logs / f"{name}.log").open("w"),
+    )
+
+
+def wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_worker_killed_mid_batch_is_recovered_and_everyone_is_in_the_list_once(
+    live_server, owner, sandbox_connection, make_party, tmp_path
+):
+    klaviyo_list = testing.create_list(name="Killed mid-batch")
+    party = make_party(
+        connection=sandbox_connection(owner.organization),
+        klaviyo_list_id=klaviyo_list.id,
+        klaviyo_list_name=klaviyo_list.name,
+    )
+    Party.objects.filter(pk=party.pk).update(klaviyo_opt_in_process="single_opt_in")
+    now = timezone.now()
+    Attendee.objects.bulk_create(
+        Attendee(
+            party=party,
+            email=f"guest{number}@example.com",
+            first_name="Guest",
+            consented_at=now,
+            consent_source="test",
+        )
+        for number in range(200)
+    )
+    testing.set_latency(3)  # every call to Klaviyo takes 3 s: the kill lands mid-batch
+    first = start_worker(live_server, "doomed", tmp_path)
+    try:
+        tasks.sync_party.enqueue(party_id=party.pk)
+        claimed = wait_for(
+            lambda: Attendee.objects.filter(sync_state=SyncState.SYNCING).exists(), 30
+        )
+        time.sleep(0.5)  # inside the first call to Klaviyo
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert claimed, (tmp_path / "doomed.log").read_text()[-2000:]
+    assert Attendee.objects.filter(sync_state=SyncState.SYNCING).count() == 200
+
+    testing.clear_faults()
+    killed_at = time.monotonic()
+    second = start_worker(live_server, "survivor", tmp_path)
+    try:
+        time.sleep(LEASE_SECONDS + 0.5)  # the dead worker's lease lapses
+        tasks.sweep_now()  # what the periodic sweep does
+        recovered = wait_for(
+            lambda: Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == 200, 60
+        )
+        recovery_seconds = time.monotonic() - killed_at
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+
+    assert recovered, (tmp_path / "survivor.log").read_text()[-2000:]
+    assert recovery_seconds < 60
+    members = [member["email"] for member in testing.list_members(party.klaviyo_list_id)]
+    assert len(members) == len(set(members)) == 200
+    assert testing.call_count("POST", "/api/profile-subscription-bulk-create-jobs") == 1
+    assert settings.DATABASES["default"]["NAME"].startswith("test_")
