@@ -271,3 +271,39 @@ def test_the_worker_waits_out_a_database_that_refuses_connections(sandbox_party,
         worker.run()
 
     assert Attendee.objects.get().sync_state == SyncState.SYNCED
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"])
+def test_a_30_second_outage_in_the_middle_of_a_signup_burst_loses_and_duplicates_nothing(
+    client, sandbox_party, sandbox
+):
+    """300 signups through the public form with the worker running; Klaviyo answers 503 for
+    30 s from the 100th on. Every signup is accepted, all end in the list, none twice."""
+    url = f"/p/{sandbox_party.slug}/"
+    statuses = []
+    for number in range(300):
+        if number == 100:
+            testing.start_outage(30)
+        response = client.post(
+            url,
+            {
+                "first_name": "Burst",
+                "email": f"burst{number}@example.com",
+                "consent": "on",
+                "website": "",
+            },
+            REMOTE_ADDR=f"10.1.{number // 250}.{number % 250}",
+        )
+        statuses.append(response.status_code)
+        if number % 25 == 24:  # the worker runs what is due while the burst goes on
+            run_queued_tasks()
+            let_time_pass(1)
+    for _ in range(40):
+        let_time_pass(1)
+        run_queued_tasks()
+
+    assert set(statuses) == {303}
+    assert Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == 300
+    subscribed = subscribed_emails(sandbox)
+    assert len(subscribed) == len(set(subscribed)) == 300
+    assert any(call.status == 503 for call in testing.calls())  # the outage was met
