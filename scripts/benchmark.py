@@ -159,6 +159,7 @@ def run_shape(shape: str, args: argparse.Namespace, rush_seconds: float) -> Resu
         worker_thread.join(timeout=10)
         confirmed = attendees.filter(sync_state=SyncState.SYNCED).count()
         calls = {name: testing.call_count(*call) for name, call in {**WRITES, **READS}.items()}
+        calls["answered 429"] = sum(1 for call in testing.calls() if call.status == 429)
     # Job status calls share a prefix with nothing else; list reads are the membership reads.
     writes = sum(calls[name] for name in WRITES)
     reads = sum(calls[name] for name in READS)
@@ -286,6 +287,7 @@ def print_table(results: list[Result], window: float, rush_seconds: float) -> No
             [r.seconds_to_confirm_after_last_signup for r in results],
         ),
         *((f"  {name} calls", [r.calls[name] for r in results]) for name in {**WRITES, **READS}),
+        ("  calls answered 429", [r.calls["answered 429"] for r in results]),
         ("Klaviyo write calls / 1,000", [r.writes_per_1000 for r in results]),
         ("Klaviyo read calls / 1,000", [r.reads_per_1000 for r in results]),
     ]
