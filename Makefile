@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test bench lint format install install-dev clean
+.PHONY: run test bench lint format audit install install-dev clean
 
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} ./scripts/run
@@ -24,6 +24,10 @@ lint: $(VENV)/.dev
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# bandit on the code, pip-audit on the pinned dependencies (scripts/audit.py).
+audit: $(VENV)/.dev
+	$(PY) scripts/audit.py
 
 install: $(VENV)/.runtime
 

@@ -7,6 +7,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
 from accounts.models import Membership, Organization, Role, User, normalize_email
+from accounts.timezones import DEFAULT_TIME_ZONE, is_time_zone, time_zone_choices
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -34,7 +35,44 @@ class OrganizationNameField(forms.CharField):
         super().__init__(**kwargs)
 
 
-class SignupForm(forms.Form):
+TIME_ZONE_HELP = "Party times are shown and entered in this time zone."
+AUTOMATIC_TIME_ZONE = "Automatic: this browser's time zone (UTC if it does not say)"
+
+
+def _automatic_time_zone_choices() -> list[tuple[str, str]]:
+    return [("", AUTOMATIC_TIME_ZONE), *time_zone_choices()]
+
+
+class NewOrganizationTimeZoneMixin(forms.Form):
+    """A new organization's time zone: the browser's, which static/js/time-zone.js writes into
+    the hidden `browser_time_zone` field, unless the person picks one in the select (the
+    fallback when there is no JavaScript, or to choose another). `cleaned_data["time_zone"]`
+    is always a valid zone name."""
+
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        choices=_automatic_time_zone_choices,
+        help_text=f"{TIME_ZONE_HELP} You can change it later in the organization's settings.",
+        widget=forms.Select(attrs={"data-time-zone-select": ""}),
+        error_messages={"invalid_choice": "Choose a time zone from the list."},
+    )
+    browser_time_zone = forms.CharField(
+        required=False,
+        max_length=64,
+        widget=forms.HiddenInput(attrs={"data-browser-time-zone": ""}),
+    )
+
+    def clean_time_zone(self) -> str:
+        chosen = self.cleaned_data.get("time_zone")
+        if chosen:
+            return chosen
+        # Hidden and written by script: an odd value is ignored, not shown as an error.
+        browser = (self.data.get(self.add_prefix("browser_time_zone")) or "").strip()
+        return browser if is_time_zone(browser) else DEFAULT_TIME_ZONE
+
+
+class SignupForm(NewOrganizationTimeZoneMixin, forms.Form):
     email = forms.EmailField(
         max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
@@ -50,6 +88,7 @@ class SignupForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     organization_name = OrganizationNameField()
+    field_order = ["email", "password1", "password2", "organization_name", "time_zone"]
 
     def __init__(self, *args: Any, invite_email: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -58,6 +97,8 @@ class SignupForm(forms.Form):
             # Joining through an invite: the address is the invited one, and no organization
             # is created.
             del self.fields["organization_name"]
+            del self.fields["time_zone"]
+            del self.fields["browser_time_zone"]
             self.fields["email"].initial = invite_email
             self.fields["email"].disabled = True
 
@@ -85,8 +126,29 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-class OrganizationForm(forms.Form):
+class OrganizationForm(NewOrganizationTimeZoneMixin, forms.Form):
+    """A new organization: its name and time zone."""
+
     name = OrganizationNameField()
+    field_order = ["name", "time_zone"]
+
+
+class OrganizationSettingsForm(forms.Form):
+    """An organization's settings, edited by its owners and admins."""
+
+    name = OrganizationNameField()
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=time_zone_choices,
+        help_text=(
+            f"{TIME_ZONE_HELP} Changing it keeps each party at the same moment and shows it "
+            "in the new zone's local time."
+        ),
+        error_messages={
+            "required": "Choose a time zone.",
+            "invalid_choice": "Choose a time zone from the list.",
+        },
+    )
 
 
 class InviteForm(forms.Form):

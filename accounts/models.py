@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.timezones import DEFAULT_TIME_ZONE, validate_time_zone
+
 
 def normalize_email(email: str) -> str:
     """The one spelling of an address we store and compare: trimmed and lower-cased."""
@@ -81,6 +83,13 @@ class Organization(models.Model):
     NAME_MAX_LENGTH = 100
 
     name = models.CharField(max_length=NAME_MAX_LENGTH)
+    # Every time its organizers see or enter is in this zone (accounts.tenancy activates it).
+    time_zone = models.CharField(
+        max_length=64,
+        default=DEFAULT_TIME_ZONE,
+        validators=[validate_time_zone],
+        help_text="IANA time zone name, such as Europe/Paris.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="organizations"

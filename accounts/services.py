@@ -27,6 +27,7 @@ from accounts.models import (
     User,
     normalize_email,
 )
+from accounts.timezones import DEFAULT_TIME_ZONE, validate_time_zone
 
 
 class MembershipError(Exception):
@@ -51,10 +52,12 @@ class InviteError(Exception):
 
 
 @transaction.atomic
-def user_signup(*, email: str, password: str, organization_name: str) -> User:
+def user_signup(
+    *, email: str, password: str, organization_name: str, time_zone: str = DEFAULT_TIME_ZONE
+) -> User:
     """Create a user and their organization, owned by them, all or nothing."""
     user = User.objects.create_user(email=email, password=password)
-    organization_create(owner=user, name=organization_name)
+    organization_create(owner=user, name=organization_name, time_zone=time_zone)
     return user
 
 
@@ -67,9 +70,29 @@ def user_signup_with_invite(*, email: str, password: str, invite: Invite) -> Use
 
 
 @transaction.atomic
-def organization_create(*, owner: User, name: str) -> Organization:
-    organization = Organization.objects.create(name=name.strip())
+def organization_create(
+    *, owner: User, name: str, time_zone: str = DEFAULT_TIME_ZONE
+) -> Organization:
+    validate_time_zone(time_zone)
+    organization = Organization.objects.create(name=name.strip(), time_zone=time_zone)
     Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
+    return organization
+
+
+def organization_update(
+    *, organization: Organization, actor: Membership, name: str, time_zone: str
+) -> Organization:
+    """Rename the organization or change its time zone (owners and admins).
+
+    Stored times are instants, so a new zone shows each party at the same moment in the new
+    zone's local time; nothing else changes.
+    """
+    if not actor.can_manage or actor.organization_id != organization.pk:
+        raise PermissionDenied("Only owners and admins change the organization's settings.")
+    validate_time_zone(time_zone)
+    organization.name = name.strip()
+    organization.time_zone = time_zone
+    organization.save(update_fields=["name", "time_zone"])
     return organization
 
 
@@ -202,13 +225,36 @@ def membership_change_role(*, membership: Membership, role: str, actor: Membersh
     return membership
 
 
+def membership_is_last_owner(*, membership: Membership) -> bool:
+    """Whether this is the organization's only owner, who can neither leave nor be removed."""
+    return (
+        membership.role == Role.OWNER
+        and not Membership.objects.filter(
+            organization_id=membership.organization_id, role=Role.OWNER
+        )
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+LAST_OWNER_CANNOT_LEAVE = (
+    "You are the only owner, so you cannot leave: make someone else owner first "
+    "(or ask them to), then leave."
+)
+
+
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor: Membership) -> None:
     """Remove someone from the organization (anyone may also leave by removing themselves)."""
-    if membership.pk != actor.pk:
+    leaving = membership.pk == actor.pk
+    if not leaving:
         _ensure_may_grant(actor=actor, role=membership.role)
     if membership.role == Role.OWNER and _lock_owner_count(membership.organization_id) <= 1:
-        raise MembershipError("The last owner cannot be removed: make someone else owner first.")
+        raise MembershipError(
+            LAST_OWNER_CANNOT_LEAVE
+            if leaving
+            else "The last owner cannot be removed: make someone else owner first."
+        )
     membership.delete()
 
 

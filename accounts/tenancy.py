@@ -17,8 +17,11 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from accounts.models import Membership, Organization
+from accounts.timezones import zone_for
 
 SESSION_KEY = "partyline_organization_id"
 
@@ -48,7 +51,13 @@ def switch_organization(request: HttpRequest, organization: Organization) -> Non
 
 
 class OrganizationMiddleware:
-    """Set `request.membership` and `request.organization` (None for visitors)."""
+    """Set `request.membership` and `request.organization` (None for visitors), and show and
+    read times in the organization's time zone.
+
+    The operator admin stays in UTC: it shows every organization's rows. Views for a page of
+    another organization (the public signup page) activate that one's zone themselves; the
+    zone is reset after each request either way.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -57,7 +66,21 @@ class OrganizationMiddleware:
         membership = current_membership(request)
         request.membership = membership
         request.organization = membership.organization if membership else None
-        return self.get_response(request)
+        if request.organization is not None and not _is_admin(request):
+            timezone.activate(zone_for(request.organization.time_zone))
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+def _is_admin(request: HttpRequest) -> bool:
+    try:
+        return request.path.startswith(reverse("admin:index"))
+    except NoReverseMatch:  # a URLconf without the admin
+        return False
 
 
 def organization_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

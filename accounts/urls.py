@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts import views
+from accounts import limits, views
 from accounts.forms import EmailAuthenticationForm
 
 app_name = "accounts"
@@ -12,8 +12,12 @@ urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(
-            authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True
+        # Failed logins per account and address lock out through django-axes (settings);
+        # this ceiling stops one address trying its luck across many accounts.
+        limits.limited(limits.LOGIN_PER_ADDRESS, reason="login attempts from your network")(
+            auth_views.LoginView.as_view(
+                authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True
+            )
         ),
         name="login",
     ),
@@ -32,10 +36,16 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/",
-        auth_views.PasswordResetView.as_view(
-            success_url=reverse_lazy("accounts:password_reset_done"),
-            email_template_name="registration/password_reset_email.txt",
-            subject_template_name="registration/password_reset_subject.txt",
+        limits.limited(
+            limits.PASSWORD_RESET_PER_ADDRESS,
+            limits.PASSWORD_RESET_PER_EMAIL,
+            reason="password reset requests",
+        )(
+            auth_views.PasswordResetView.as_view(
+                success_url=reverse_lazy("accounts:password_reset_done"),
+                email_template_name="registration/password_reset_email.txt",
+                subject_template_name="registration/password_reset_subject.txt",
+            )
         ),
         name="password_reset",
     ),
@@ -59,6 +69,7 @@ urlpatterns = [
     # Organizations, members and invites
     path("organizations/new/", views.organization_create, name="organization_create"),
     path("organizations/switch/", views.organization_switch, name="organization_switch"),
+    path("organization/settings/", views.organization_settings, name="organization_settings"),
     path("organization/members/", views.member_list, name="member_list"),
     path(
         "organization/members/<int:pk>/role/", views.member_change_role, name="member_change_role"

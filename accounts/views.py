@@ -3,6 +3,7 @@ then sets a message and redirects or renders."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -13,16 +14,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import services
+from accounts import limits, services
 from accounts.forms import (
     ApiTokenForm,
     InviteForm,
     OrganizationForm,
+    OrganizationSettingsForm,
     RoleForm,
     SignupForm,
     SwitchOrganizationForm,
 )
 from accounts.models import ApiToken, Invite, Membership, Role
+from accounts.redirects import allowed_next, safe_next_url
 from accounts.services import InviteError, MembershipError
 from accounts.tenancy import (
     get_for_org_or_404,
@@ -30,6 +33,7 @@ from accounts.tenancy import (
     organization_required,
     switch_organization,
 )
+from parties.selectors import home_overview
 
 INVITE_PROBLEMS = {
     InviteError.UNKNOWN: "This invite link is not valid. Check that you copied the whole link.",
@@ -56,10 +60,23 @@ class LogoutView(auth_views.LogoutView):
 
 @organization_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/home.html")
+    """A checklist until the organization is set up, then its parties and what needs a look."""
+    return render(
+        request,
+        "accounts/home.html",
+        {
+            "overview": home_overview(organization=request.organization),
+            "can_manage": request.membership.can_manage,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
+@limits.limited(
+    limits.ACCOUNT_SIGNUP_PER_ADDRESS,
+    limits.SIGNUP_INVITE_PER_ADDRESS,
+    reason="sign-up attempts from your network",
+)
 def signup(request: HttpRequest) -> HttpResponse:
     invite_token = request.GET.get("invite", "")
     invite = None
@@ -87,14 +104,18 @@ def signup(request: HttpRequest) -> HttpResponse:
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password1"],
                 organization_name=form.cleaned_data["organization_name"],
+                time_zone=form.cleaned_data["time_zone"],
             )
             welcome = "Your account and organization are ready."
         login(request, user, backend=AUTH_BACKEND)
         if invite is not None:
             switch_organization(request, invite.organization)
         messages.success(request, welcome)
-        return redirect("accounts:home")
-    return render(request, "accounts/signup.html", {"form": form, "invite": invite})
+        return redirect(safe_next_url(request))
+    # Kept through the form, so someone sent to log in (say, from Klaviyo's install link)
+    # who signs up instead still lands where they were going.
+    context = {"form": form, "invite": invite, "next": allowed_next(request)}
+    return render(request, "accounts/signup.html", context)
 
 
 @login_required
@@ -103,12 +124,36 @@ def organization_create(request: HttpRequest) -> HttpResponse:
     form = OrganizationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         organization = services.organization_create(
-            owner=request.user, name=form.cleaned_data["name"]
+            owner=request.user,
+            name=form.cleaned_data["name"],
+            time_zone=form.cleaned_data["time_zone"],
         )
         switch_organization(request, organization)
         messages.success(request, f"Created {organization.name}. You are its owner.")
         return redirect("accounts:home")
     return render(request, "accounts/organization_form.html", {"form": form})
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def organization_settings(request: HttpRequest) -> HttpResponse:
+    """The organization's name and time zone (owners and admins)."""
+    organization = request.organization
+    form = OrganizationSettingsForm(
+        request.POST or None,
+        initial={"name": organization.name, "time_zone": organization.time_zone},
+    )
+    if request.method == "POST" and form.is_valid():
+        services.organization_update(
+            organization=organization,
+            actor=request.membership,
+            name=form.cleaned_data["name"],
+            time_zone=form.cleaned_data["time_zone"],
+        )
+        messages.success(request, "Saved the organization's settings.")
+        return redirect("accounts:organization_settings")
+    status = 400 if form.is_bound else 200
+    return render(request, "accounts/organization_settings.html", {"form": form}, status=status)
 
 
 @login_required
@@ -125,7 +170,8 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
     )
     switch_organization(request, membership.organization)
     messages.success(request, f"You are now working in {membership.organization.name}.")
-    return redirect("accounts:home")
+    # The switcher sends the page it sits on when that page is not one organization's object.
+    return redirect(safe_next_url(request))
 
 
 def _render_members(
@@ -139,6 +185,7 @@ def _render_members(
             (membership, services.may_manage_role(actor=actor, role=membership.role))
             for membership in memberships
         ],
+        "sole_owner": services.membership_is_last_owner(membership=actor),
         "invites": organization.invites.pending().select_related("invited_by"),
         "invite_form": invite_form,
         "roles": Role.choices,
@@ -187,6 +234,7 @@ def invite_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@limits.limited(limits.INVITE_PER_ADDRESS, reason="invite link visits from your network")
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invite = services.invite_get_by_token(token=token)
@@ -266,9 +314,25 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("accounts:member_list")
     if not leaving and not request.membership.can_manage:
         raise PermissionDenied("Only owners and admins can remove members.")
+    if leaving and services.membership_is_last_owner(membership=membership):
+        messages.error(request, services.LAST_OWNER_CANNOT_LEAVE)
+        return redirect("accounts:member_list")
     return render(
         request, "accounts/member_remove.html", {"target": membership, "leaving": leaving}
     )
+
+
+PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+
+
+def _rate_text(rate: str) -> str:
+    """A rate setting in words: "120/m" -> "120 requests a minute", "5/15m" -> "... per 15
+    minutes" (config.env.rate has checked its shape)."""
+    count, _, period = rate.partition("/")
+    number, unit = period[:-1], PERIODS[period[-1]]
+    if number and number != "1":
+        return f"{count} requests per {number} {unit}s"
+    return f"{count} requests a{'n' if unit == 'hour' else ''} {unit}"
 
 
 @organization_required
@@ -291,12 +355,18 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         else:
             status = 400
     tokens = ApiToken.objects.active().filter(user=request.user, organization=request.organization)
-    response = render(
-        request,
-        "accounts/api_tokens.html",
-        {"form": form, "tokens": tokens, "new_token": new_token},
-        status=status,
-    )
+    accounts_path = reverse("integrations:api_accounts")
+    context = {
+        "form": form,
+        "tokens": tokens,
+        "new_token": new_token,
+        # The documentation's example uses this very server's address.
+        "api_accounts_url": request.build_absolute_uri(accounts_path),
+        "api_accounts_path": accounts_path,
+        "api_connect_path": reverse("integrations:api_connect_klaviyo"),
+        "api_rate": _rate_text(settings.API_RATE_PER_TOKEN),
+    }
+    response = render(request, "accounts/api_tokens.html", context, status=status)
     if new_token:
         response["Cache-Control"] = "no-store"
     return response

@@ -1,11 +1,14 @@
 """Reading the environment: the one place that turns variables into settings or a clear error."""
 
+import re
 import secrets
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -43,6 +46,14 @@ def development_secret_key(path: Path) -> str:
     path.touch(mode=0o600)
     path.write_text(key)
     return key
+
+
+def url_origin(url: str, *, variable: str) -> str:
+    """The origin (scheme://host[:port]) of a URL setting, as Content-Security-Policy names it."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigurationError(f"{variable} has {url!r}, which is not an absolute http(s) URL.")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def database_config(variable: str, *, default: str, base_dir: Path) -> dict[str, Any]:
@@ -90,3 +101,39 @@ def database_config(variable: str, *, default: str, base_dir: Path) -> dict[str,
         config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
         config["CONN_HEALTH_CHECKS"] = True
     return config
+
+
+# django-ratelimit's rate syntax: a count, a slash, then an optional multiplier and a unit.
+RATE_PATTERN = re.compile(r"^[1-9]\d*/(?:[1-9]\d*)?[smhd]$")
+
+
+def rate(variable: str, *, default: str) -> str:
+    """A rate such as `10/h` or `5/15m`, checked at startup rather than at the first request."""
+    value = env.str(variable, default=default).strip()
+    if not RATE_PATTERN.match(value):
+        raise ConfigurationError(
+            f"{variable} is not a rate: write a count and a period, such as 10/m, 100/h or "
+            "5/15m (s, m, h or d)."
+        )
+    return value
+
+
+def positive_int(variable: str, *, default: int) -> int:
+    value = env.int(variable, default=default)
+    if value < 1:
+        raise ConfigurationError(f"{variable} must be 1 or more.")
+    return value
+
+
+def ip_networks(variable: str) -> list[str]:
+    """A comma-separated list of addresses or networks (`10.0.0.0/8, 192.0.2.7`), normalized."""
+    networks = []
+    for entry in env.list(variable, default=[]):
+        try:
+            networks.append(str(ip_network(entry.strip(), strict=False)))
+        except ValueError:
+            raise ConfigurationError(
+                f"{variable} has {entry!r}, which is not an IP address or network "
+                "(such as 10.0.0.0/8 or 192.0.2.7)."
+            ) from None
+    return networks

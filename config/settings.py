@@ -7,7 +7,16 @@ never with a traceback.
 
 from pathlib import Path
 
-from config.env import ConfigurationError, database_config, env, exit_on_configuration_error
+import csp.constants
+
+from config import env as config_env
+from config.env import (
+    ConfigurationError,
+    database_config,
+    env,
+    exit_on_configuration_error,
+    url_origin,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env.read_env(BASE_DIR / ".env")
@@ -52,6 +61,15 @@ with exit_on_configuration_error():
     vars().update(EMAIL_CONFIG)
     DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Partyline <noreply@localhost>")
     SERVER_EMAIL = DEFAULT_FROM_EMAIL
+    # Where people reach Partyline, for links in emails sent without a request (a connection
+    # needing reconnect): by default the origin of KLAVIYO_REDIRECT_URI, else the dev server.
+    SITE_URL = url_origin(
+        env.str(
+            "SITE_URL",
+            default=env.str("KLAVIYO_REDIRECT_URI", default="") or "http://127.0.0.1:8000",
+        ),
+        variable="SITE_URL",
+    )
 
     # --- Accounts ----------------------------------------------------------------------
     INVITE_MAX_AGE_DAYS = env.int("INVITE_MAX_AGE_DAYS", default=7)
@@ -65,34 +83,103 @@ with exit_on_configuration_error():
     # often a double opt-in attendee's confirmation is looked for.
     PARTY_VERIFY_INTERVAL_SECONDS = env.float("PARTY_VERIFY_INTERVAL_SECONDS", default=3.0)
     PARTY_CONFIRMATION_CHECK_SECONDS = env.int("PARTY_CONFIRMATION_CHECK_SECONDS", default=900)
+    # A party's sync lease; a live worker renews it, a killed one's lapses this long after.
+    PARTY_SYNC_LEASE_SECONDS = env.float("PARTY_SYNC_LEASE_SECONDS", default=45.0)
     # Public signup limits (django-ratelimit syntax): generous per network, since a party
     # venue's guests may share one address.
-    SIGNUP_RATE_PER_IP = env.str("SIGNUP_RATE_PER_IP", default="30/m")
-    SIGNUP_RATE_PER_PARTY = env.str("SIGNUP_RATE_PER_PARTY", default="12000/m")
+    SIGNUP_RATE_PER_IP = config_env.rate("SIGNUP_RATE_PER_IP", default="30/m")
+    SIGNUP_RATE_PER_PARTY = config_env.rate("SIGNUP_RATE_PER_PARTY", default="12000/m")
+
+    # --- Abuse limits (accounts/limits.py; README "Abuse limits") -------------------------
+    # The reverse proxies in front of Partyline (addresses or CIDR networks). Only a request
+    # arriving from one of them has X-Forwarded-For read, and then only its rightmost hop that
+    # is not one of them: by default nobody is trusted and the header, which any client can
+    # write, is ignored.
+    TRUSTED_PROXIES = config_env.ip_networks("TRUSTED_PROXIES")
+    # Failed logins lock out one account *from one address* (django-axes), for a while:
+    # after LOGIN_FAILURE_LIMIT failures that pair waits LOGIN_LOCKOUT_SECONDS from the one
+    # that started the lockout. Keyed on account and address together so that someone
+    # guessing a password elsewhere never locks its owner out of their own account from their
+    # own network, and the lockout expires by itself so nobody is locked out for good (an
+    # operator can also lift it in the admin, "Access attempts").
+    LOGIN_FAILURE_LIMIT = config_env.positive_int("LOGIN_FAILURE_LIMIT", default=5)
+    LOGIN_LOCKOUT_SECONDS = config_env.positive_int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+    # ...while one address guessing across many accounts meets this ceiling on login posts.
+    LOGIN_RATE_PER_IP = config_env.rate("LOGIN_RATE_PER_IP", default="100/h")
+    # Reset emails: per address, and per target address so nobody's inbox can be flooded.
+    PASSWORD_RESET_RATE_PER_IP = config_env.rate("PASSWORD_RESET_RATE_PER_IP", default="10/h")
+    PASSWORD_RESET_RATE_PER_EMAIL = config_env.rate("PASSWORD_RESET_RATE_PER_EMAIL", default="3/h")
+    # Account signups (each creates an organization) and invite links, per address.
+    ACCOUNT_SIGNUP_RATE_PER_IP = config_env.rate("ACCOUNT_SIGNUP_RATE_PER_IP", default="10/h")
+    INVITE_RATE_PER_IP = config_env.rate("INVITE_RATE_PER_IP", default="60/h")
+    # The JSON API, per personal API token (per user for calls made with a browser session).
+    API_RATE_PER_TOKEN = config_env.rate("API_RATE_PER_TOKEN", default="120/m")
 
     # --- Cache (rate-limit counters) -------------------------------------------------------
     # In-process by default, which is right for one web process (`make run`); several web
     # processes share counters through Redis: CACHE_URL=redis://127.0.0.1:6379/1.
     CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+    # How many web processes serve the site; gunicorn reads the same variable as its number of
+    # workers, so set this instead of --workers.
+    WEB_CONCURRENCY = config_env.positive_int("WEB_CONCURRENCY", default=1)
     # django-ratelimit predates Django's own Redis backend (atomic INCR) and flags it.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
     if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
-        SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+        if WEB_CONCURRENCY > 1 and not DEBUG:
+            # Each process would count on its own: every limit multiplied by the process count.
+            raise ConfigurationError(
+                f"CACHE_URL is a per-process cache but WEB_CONCURRENCY={WEB_CONCURRENCY}: "
+                "rate limits need a cache all processes share, such as "
+                "CACHE_URL=redis://127.0.0.1:6379/1."
+            )
+        if WEB_CONCURRENCY == 1:
+            # One process's memory holds every counter there is, so the library's "not a
+            # shared cache" error does not apply. With several processes in DEBUG it stands.
+            SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
-    # --- Security behind a proxy ---------------------------------------------------------
+    # --- HTTPS, behind a proxy or not -------------------------------------------------------
+    # Only behind a proxy that sets X-Forwarded-Proto itself (and strips the client's).
     if env.bool("SECURE_PROXY_SSL", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+    # Plain-http requests are redirected to https outside DEBUG, except the health check, which
+    # load balancers call over http inside the network.
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # HSTS, sent on https responses only. A year by default outside DEBUG; preloading is a
+    # commitment browsers ship and take months to undo, so it is the operator's to opt into.
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # `check --deploy` asks for preload (security.W021): leaving it off is the choice above.
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
 
     LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 
     # --- Klaviyo and its sandbox ---------------------------------------------------------
-    # Without KLAVIYO_CLIENT_ID the product runs against the local sandbox Klaviyo
+    # In sandbox mode the product runs against the local sandbox Klaviyo
     # (klaviyo_sandbox/README.md): the sandbox app's well-known development credentials become
     # the product's, and the authorize and base URLs point at the sandbox, so the product's
     # code path is the one it takes against the real Klaviyo. With real credentials the
     # sandbox is neither installed nor mounted (and a system check refuses it if it is).
-    KLAVIYO_SANDBOX = not env.str("KLAVIYO_CLIENT_ID", default="")
+    # Sandbox mode is the default only in DEBUG (`make run`). Anywhere else a missing
+    # KLAVIYO_CLIENT_ID stops the process unless KLAVIYO_SANDBOX=true asks for the sandbox by
+    # name: a deployment that forgot its credentials must not quietly serve a fake Klaviyo
+    # (whose pages then need a staff login, and a system check warns).
+    _klaviyo_client_id = env.str("KLAVIYO_CLIENT_ID", default="")
+    KLAVIYO_SANDBOX = env.bool("KLAVIYO_SANDBOX", default=DEBUG and not _klaviyo_client_id)
+    if KLAVIYO_SANDBOX and _klaviyo_client_id:
+        raise ConfigurationError(
+            "KLAVIYO_SANDBOX is on while KLAVIYO_CLIENT_ID is set: unset one of them "
+            "(the sandbox never runs beside real credentials)."
+        )
+    if not KLAVIYO_SANDBOX and not _klaviyo_client_id:
+        raise ConfigurationError(
+            "KLAVIYO_CLIENT_ID is not set: set your Klaviyo app's credentials, or "
+            "KLAVIYO_SANDBOX=true to run against the built-in sandbox Klaviyo "
+            "(the default only when DEBUG is on)."
+        )
     # Where the product reaches the sandbox: mounted in-process by default, or its own
     # process (`manage.py sandbox_server --port 8100`, then SANDBOX_URL=http://127.0.0.1:8100).
     SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8000/sandbox/klaviyo").rstrip(
@@ -105,7 +192,7 @@ with exit_on_configuration_error():
         KLAVIYO_CLIENT_ID = SANDBOX_CLIENT_ID
         KLAVIYO_CLIENT_SECRET = SANDBOX_CLIENT_SECRET
     else:
-        KLAVIYO_CLIENT_ID = env.str("KLAVIYO_CLIENT_ID")
+        KLAVIYO_CLIENT_ID = _klaviyo_client_id
         KLAVIYO_CLIENT_SECRET = env.str("KLAVIYO_CLIENT_SECRET", default="")
         if not KLAVIYO_CLIENT_SECRET:
             raise ConfigurationError(
@@ -137,6 +224,14 @@ with exit_on_configuration_error():
     KLAVIYO_HTTP_TIMEOUT = env.float("KLAVIYO_HTTP_TIMEOUT", default=10.0)
     KLAVIYO_MAX_RETRIES = env.int("KLAVIYO_MAX_RETRIES", default=3)
     KLAVIYO_MAX_RETRY_WAIT = env.float("KLAVIYO_MAX_RETRY_WAIT", default=30.0)
+    # Klaviyo revokes a refresh token unused for 90 days: connections whose last refresh is
+    # older than this are refreshed by the worker's keep-alive pass (integrations/tasks.py).
+    KLAVIYO_KEEPALIVE_DAYS = config_env.positive_int("KLAVIYO_KEEPALIVE_DAYS", default=30)
+    if KLAVIYO_KEEPALIVE_DAYS >= 90:
+        raise ConfigurationError(
+            "KLAVIYO_KEEPALIVE_DAYS must be under 90: Klaviyo revokes refresh tokens unused "
+            "for 90 days."
+        )
     # The sandbox app's redirect URI allowlist, matched exactly as Klaviyo does.
     SANDBOX_REDIRECT_URIS = env.list(
         "SANDBOX_REDIRECT_URIS",
@@ -162,6 +257,19 @@ with exit_on_configuration_error():
             base_dir=BASE_DIR,
         )
         DATABASE_ROUTERS = ["klaviyo_sandbox.routers.SandboxRouter"]
+    # Where a form's redirect may take the browser (Content-Security-Policy's form-action,
+    # below): connect to the consent page, the sandbox's consent page to the callback.
+    OAUTH_REDIRECT_ORIGINS = list(
+        dict.fromkeys(
+            [
+                url_origin(KLAVIYO_AUTHORIZE_URL, variable="KLAVIYO_AUTHORIZE_URL"),
+                *(
+                    url_origin(uri, variable="SANDBOX_REDIRECT_URIS")
+                    for uri in (SANDBOX_REDIRECT_URIS if KLAVIYO_SANDBOX else [])
+                ),
+            ]
+        )
+    )
     # --- end of Klaviyo and its sandbox ----------------------------------------------------
 
 
@@ -173,18 +281,24 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",
     "django_tasks",
-    "django_tasks_db",
-    "django_ratelimit",
     "accounts",
     "integrations",
+    # Before django_tasks_db: its `db_worker` command is the library's worker made to
+    # survive a dropped database connection (parties/management/commands/db_worker.py).
     "parties",
+    "django_tasks_db",
+    "django_ratelimit",
+    "axes",
 ]
 if KLAVIYO_SANDBOX:  # Klaviyo and its sandbox: see the section above.
     INSTALLED_APPS.append("klaviyo_sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -193,6 +307,11 @@ MIDDLEWARE = [
     "accounts.tenancy.OrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A stored token the server's keys cannot decrypt: a page saying the operator must fix
+    # the keys (503), never a server error.
+    "integrations.middleware.SecretKeysProblemMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -211,6 +330,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.organizations",
             ],
+            # `possessive` in every template, no {% load %} needed: "Acme's", "Parties'".
+            "builtins": ["accounts.templatetags.wording"],
         },
     },
 ]
@@ -229,6 +350,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24  # one day
+
+# --- Failed logins (django-axes; the numbers are LOGIN_* above) -----------------------------
+# The axes backend refuses a locked-out account+address before any password is checked, on
+# every login form (the product's and the admin's); failures are kept in the database, so
+# every process sees them and an operator can lift a lockout in the admin.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = "accounts.limits.login_failure_limit"
+AXES_COOLOFF_TIME = "accounts.limits.login_lockout_period"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.limits.login_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.limits.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.limits.login_locked_out"
+# A lockout ends on time however often the locked-out person retries meanwhile, and a
+# successful login forgets that pair's earlier failures.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+# Failures only: no table of every successful login with its address.
+AXES_DISABLE_ACCESS_LOG = True
+# Masked in axes' log lines and in the request data it keeps with each failure.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# Any other use of django-ratelimit's "ip" key counts the same address as ours.
+RATELIMIT_IP_META_KEY = "accounts.limits.client_address"
 
 # --- Background tasks (Django's tasks API through the django-tasks backport) ---------------
 # The database backend keeps the queue in the product's own database, so any number of
@@ -259,19 +406,94 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Security headers ------------------------------------------------------------------------
-SESSION_COOKIE_HTTPONLY = True
+# (HTTPS redirect, HSTS and secure cookies depend on the environment: see the top of the file.)
+# Cookies are never readable by script, and ride along cross-site only on top-level GET
+# navigations: Lax, not Strict, because Klaviyo's redirect back to the OAuth callback must
+# carry the organizer's session.
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): our own scripts, stylesheets and images only; no inline
+# script, event handler or style attribute anywhere (tests/security/test_templates.py scans the
+# templates). Forms post to us, and a form's redirect must be allowed too: connect answers
+# with a redirect to Klaviyo's consent page, and the sandbox's consent page (when it is on)
+# with one to the product's callback.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.constants.SELF],
+        "script-src": [csp.constants.SELF],
+        "style-src": [csp.constants.SELF],
+        "img-src": [csp.constants.SELF],
+        "object-src": [csp.constants.NONE],
+        "base-uri": [csp.constants.NONE],
+        "frame-ancestors": [csp.constants.NONE],
+        "form-action": [csp.constants.SELF, *OAUTH_REDIRECT_ORIGINS],
+    },
+}
+# Permissions-Policy (django-permissions-policy): browser features the product never uses are
+# off for it and anything it might embed; the party page's Copy link button writes to the
+# clipboard.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in [
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "clipboard-read",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    ]
+} | {"clipboard-write": ["self"]}
 
 # --- Logging ------------------------------------------------------------------------------------
+# Every handler scrubs secrets from what it prints: tokens, authorization codes, PKCE verifiers,
+# the client secret and Authorization headers, in messages, arguments and exceptions alike
+# (integrations/klaviyo/redaction.py). A handler added here needs the filter too.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_secrets": {"()": "integrations.klaviyo.redaction.RedactSecretsFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        },
+        # runserver's request lines, whose query strings carry the OAuth callback's code.
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_secrets"],
+        },
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
 }

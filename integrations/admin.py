@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
 
-from integrations import services, tokens
+from integrations import selectors, services, tokens
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.errors import KlaviyoError
 from integrations.models import ConnectionEvent, KlaviyoConnection, OAuthState
@@ -22,18 +25,44 @@ class ConnectionEventInline(admin.TabularInline):
     ordering = ["-created_at"]
 
 
+class SharedAccountFilter(admin.SimpleListFilter):
+    """Connections whose Klaviyo account another organization has connected too (allowed, but
+    the two share Klaviyo's rate limits, and one's revoke may uninstall the other's app)."""
+
+    title = "Klaviyo account shared with another organization"
+    parameter_name = "shared_account"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[KlaviyoConnection]
+    ) -> QuerySet[KlaviyoConnection]:
+        # `shared_with` is annotated by the admin's queryset (selectors.connections_with_health).
+        if self.value() == "yes":
+            return queryset.filter(shared_with__gt=0)
+        if self.value() == "no":
+            return queryset.filter(shared_with=0)
+        return queryset
+
+
 @admin.register(KlaviyoConnection)
 class KlaviyoConnectionAdmin(admin.ModelAdmin):
+    # Health at a glance; every column comes from the one changelist query (no query per row).
     list_display = [
         "__str__",
         "organization",
         "status",
-        "access_token_expires_at",
-        "last_refreshed_at",
+        "shared_account",
         "last_successful_call_at",
+        "last_refreshed_at",
+        "failures_24h",
+        "refresh_budget",
+        "attendees_waiting",
+        "access_token_expires_at",
         "last_error",
     ]
-    list_filter = ["status", "organization"]
+    list_filter = ["status", SharedAccountFilter, "organization"]
     search_fields = [
         "klaviyo_organization_name",
         "klaviyo_account_id",
@@ -60,6 +89,8 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
         "last_error",
         "last_error_at",
         "refresh_lease_expires_at",
+        "shared_with_organizations",
+        "api_revision",
     ]
     readonly_fields = [field for field in fields if field != "label"]
     inlines = [ConnectionEventInline]
@@ -67,6 +98,51 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[KlaviyoConnection]:
+        return selectors.connections_with_health(super().get_queryset(request))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(
+            request, {"subtitle": _revision_text(), **(extra_context or {})}
+        )
+
+    @admin.display(description="Shared account", ordering="shared_with")
+    def shared_account(self, connection: KlaviyoConnection) -> str | None:
+        count = connection.shared_with
+        if not count:
+            return None
+        return format_html(
+            "<strong>Shared with {} other organization{}</strong>",
+            count,
+            "" if count == 1 else "s",
+        )
+
+    @admin.display(description="Failures (24 h)", ordering="failures_24h")
+    def failures_24h(self, connection: KlaviyoConnection) -> int:
+        return connection.failures_24h
+
+    @admin.display(description="Refresh budget (last minute)", ordering="refresh_budget_used")
+    def refresh_budget(self, connection: KlaviyoConnection) -> str:
+        return f"{connection.refresh_budget_used} of {tokens.REFRESH_BUDGET}"
+
+    @admin.display(description="Attendees waiting", ordering="attendees_waiting")
+    def attendees_waiting(self, connection: KlaviyoConnection) -> int:
+        return connection.attendees_waiting
+
+    @admin.display(description="Same Klaviyo account connected by")
+    def shared_with_organizations(self, connection: KlaviyoConnection) -> str:
+        names = [
+            organization.name
+            for organization in selectors.organizations_sharing_account(connection=connection)
+        ]
+        return ", ".join(names) if names else "no other organization"
+
+    @admin.display(description="Klaviyo API revision")
+    def api_revision(self, connection: KlaviyoConnection) -> str:
+        return _revision_text()
 
     @admin.display(boolean=True, description="Access token")
     def access_token_present(self, connection: KlaviyoConnection) -> bool:
@@ -110,6 +186,19 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
                     f"{connection}: disconnected; Klaviyo did not confirm the revoke.",
                     messages.WARNING,
                 )
+
+
+def _revision_text() -> str:
+    status = selectors.api_revision()
+    text = f"Klaviyo API revision {status.revision} ({status.age_text})"
+    if not status.is_valid or status.is_future:
+        return f"{text}: fix KLAVIYO_REVISION (manage.py klaviyo_doctor says how)"
+    if status.should_update:
+        return (
+            f"{text}: Klaviyo supports a revision for about two years, so it should be "
+            "updated (KLAVIYO_REVISION; manage.py klaviyo_doctor says how)"
+        )
+    return text
 
 
 @admin.register(OAuthState)

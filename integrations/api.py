@@ -6,32 +6,53 @@ Authenticated by the browser session (with CSRF on writes) or by a personal API 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts import limits
 from accounts import services as accounts_services
 from accounts.models import Membership
 from accounts.tenancy import get_for_org_or_404
 from integrations import services
-from integrations.fields import SecretDecryptionError
+from integrations.fields import OPERATOR_MUST_FIX_KEYS, SecretDecryptionError
 from integrations.flow import browser_nonce, redirect_uri_for, remember_browser_nonce
 from integrations.models import ConnectionStatus, KlaviyoConnection
 
 logger = logging.getLogger(__name__)
 
 ACCOUNT_NAME_MAX_LENGTH = 100
+# Every path under it answers in JSON, errors included (config/views.py has the handlers).
+API_PREFIX = "/api/"
 
 
 def error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"success": False, "error": message}, status=status)
+
+
+def too_many_requests(retry_after: int) -> JsonResponse:
+    response = JsonResponse(
+        {
+            "success": False,
+            "error": (
+                f"Too many API requests (limit {settings.API_RATE_PER_TOKEN} per token). "
+                f"Retry in {limits.wait_text(retry_after)}."
+            ),
+            "retryAfter": retry_after,
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
@@ -56,6 +77,11 @@ def api_view(
             membership, problem = _authenticate(request)
             if membership is None:
                 return error(401, problem)
+            wait = limits.count(
+                request, group="api", rate=settings.API_RATE_PER_TOKEN, key=_caller(request)
+            )
+            if wait:
+                return too_many_requests(wait)
             if request.method not in ("GET", "HEAD") and not request.api_bearer:
                 failure = _csrf_failure(request)
                 if failure is not None:
@@ -66,6 +92,11 @@ def api_view(
                 return view(request, membership, *args, **kwargs)
             except Http404:
                 return error(404, "Not found.")
+            except SecretDecryptionError:
+                logger.exception(
+                    "%s %s: a stored secret cannot be decrypted", request.method, request.path
+                )
+                return error(503, OPERATOR_MUST_FIX_KEYS)
 
         return wrapped
 
@@ -87,6 +118,15 @@ def _authenticate(request: HttpRequest) -> tuple[Membership | None, str]:
     return None, "Authentication required: log in, or send Authorization: Bearer <token>."
 
 
+def _caller(request: HttpRequest) -> str:
+    """Whose allowance an authenticated call spends: its API token's (by digest, so the raw
+    token is kept nowhere), or for a browser session, its user's."""
+    if request.api_bearer:
+        raw = request.headers["Authorization"].partition(" ")[2].strip()
+        return "token:" + hashlib.sha256(raw.encode()).hexdigest()
+    return f"user:{request.user.pk}"
+
+
 def _account_json(connection: KlaviyoConnection) -> dict[str, Any]:
     return {
         "id": connection.pk,
@@ -105,6 +145,9 @@ def connect_klaviyo(request: HttpRequest, membership: Membership) -> JsonRespons
     label = request.GET.get("accountName", "").strip()
     if len(label) > ACCOUNT_NAME_MAX_LENGTH:
         return error(400, f"accountName can be at most {ACCOUNT_NAME_MAX_LENGTH} characters.")
+    if "\x00" in label:
+        # Not storable in PostgreSQL's text columns, and never part of a real name.
+        return error(400, "accountName cannot contain NUL characters.")
     if request.api_bearer:
         # No browser session to bind to yet: the URL leads through Partyline, which binds the
         # attempt to the browser that opens it (logged in as the same user) before Klaviyo.
@@ -145,7 +188,7 @@ def account_delete(request: HttpRequest, membership: Membership, pk: int) -> Jso
         confirmed = services.connection_disconnect(connection=connection, actor=membership.user)
     except SecretDecryptionError:
         logger.exception("Cannot disconnect Klaviyo connection %s", connection.pk)
-        return error(500, "The connection's tokens cannot be read; the operator must fix the keys.")
+        return error(503, f"The connection was left as it is. {OPERATOR_MUST_FIX_KEYS}")
     message = (
         "Klaviyo account disconnected."
         if confirmed

@@ -30,3 +30,19 @@ def klaviyo_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Check
             )
         )
     return messages
+
+
+@register()
+def site_url_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Emails sent by workers (a connection needing reconnect) link to SITE_URL."""
+    host = urlsplit(settings.SITE_URL).hostname or ""
+    if settings.DEBUG or settings.KLAVIYO_SANDBOX or host not in {"127.0.0.1", "localhost", "::1"}:
+        return []
+    return [
+        Warning(
+            f"SITE_URL is {settings.SITE_URL}: links in emails would point at this machine.",
+            hint="Set SITE_URL to the address people reach Partyline at, e.g. "
+            "https://partyline.example.com (or set KLAVIYO_REDIRECT_URI, whose origin it uses).",
+            id="integrations.W002",
+        )
+    ]

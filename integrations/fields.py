@@ -5,6 +5,11 @@ django-fernet-encrypted-fields returns the ciphertext itself when a value cannot
 bearer token and, on the 401 that follows, concluding the connection is dead. Here a value
 that cannot be decrypted loads as `UndecryptableSecret`, which refuses to become a string, and
 is written back unchanged if the row is saved, so a key mistake never destroys a token.
+
+Keys (the library's): one Fernet key per (secret key, salt) pair, for SECRET_KEY then each of
+SECRET_KEY_FALLBACKS, times each salt in SALT_KEY. The first pair encrypts; every pair
+decrypts, so keys rotate (`manage.py rotate_encryption_keys`, integrations/keys.py).
+Every plaintext that passes through here is remembered for log redaction.
 """
 
 from __future__ import annotations
@@ -12,8 +17,24 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.fernet import InvalidToken
+from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from encrypted_fields.fields import EncryptedTextField
+from django.core.signals import setting_changed
+from django.db import models
+from django.dispatch import receiver
+from encrypted_fields.fields import EncryptedFieldMixin, EncryptedTextField
+
+from integrations.klaviyo.redaction import remember_secret
+
+# The settings the encryption keys are derived from.
+KEY_SETTINGS = frozenset({"SECRET_KEY", "SECRET_KEY_FALLBACKS", "SALT_KEY"})
+
+# What organizers and API callers are told: nothing they can do fixes it, and nothing was sent.
+OPERATOR_MUST_FIX_KEYS = (
+    "Partyline cannot read its stored Klaviyo credentials with the server's current encryption "
+    "keys, so nothing was sent to Klaviyo. The operator must fix the server's keys "
+    "(SECRET_KEY, SECRET_KEY_FALLBACKS and SALT_KEY); the details are in the server log."
+)
 
 
 class SecretDecryptionError(ImproperlyConfigured):
@@ -22,8 +43,8 @@ class SecretDecryptionError(ImproperlyConfigured):
     def __init__(self) -> None:
         super().__init__(
             "A stored Klaviyo token cannot be decrypted: SECRET_KEY, SECRET_KEY_FALLBACKS or "
-            "SALT_KEY differ from the ones it was encrypted with. Restore the previous keys "
-            "(or add them as fallbacks) and restart."
+            "SALT_KEY differ from the ones it was encrypted with. The operator must fix the "
+            "server's keys: restore the previous keys (or add them as fallbacks) and restart."
         )
 
 
@@ -62,9 +83,11 @@ class EncryptedSecretField(EncryptedTextField):
         if value is None or not isinstance(value, str) or hasattr(self, "_already_decrypted"):
             return value
         try:
-            return self.f.decrypt(value.encode("utf-8")).decode("utf-8")
+            plaintext = self.f.decrypt(value.encode("utf-8")).decode("utf-8")
         except InvalidToken:
             return UndecryptableSecret(value)
+        remember_secret(plaintext)
+        return plaintext
 
     def get_prep_value(self, value: Any) -> Any:
         # Not super(): TextField.get_prep_value runs to_python, which would try to decrypt
@@ -73,4 +96,26 @@ class EncryptedSecretField(EncryptedTextField):
             return value.ciphertext
         if value is None or value == "":
             return None
-        return self.f.encrypt(str(value).encode("utf-8")).decode("utf-8")
+        plaintext = str(value)
+        remember_secret(plaintext)
+        return self.f.encrypt(plaintext.encode("utf-8")).decode("utf-8")
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], models.Field]]:
+    """Every encrypted column of every installed model: ours, and any library field's."""
+    return [
+        (model, field)
+        for model in apps.get_models()
+        if model._meta.managed and not model._meta.proxy
+        for field in model._meta.local_concrete_fields
+        if isinstance(field, EncryptedFieldMixin)
+    ]
+
+
+@receiver(setting_changed)
+def forget_derived_keys(*, setting: str, **kwargs: Any) -> None:
+    """Each field derives its keys once; derive them again when their settings change."""
+    if setting in KEY_SETTINGS and apps.ready:
+        for _model, field in encrypted_fields():
+            field.__dict__.pop("keys", None)
+            field.__dict__.pop("f", None)

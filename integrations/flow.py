@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.conf import settings
@@ -15,12 +16,17 @@ from integrations.klaviyo.config import klaviyo_config
 # on Klaviyo's side must not lose the attempt). HttpOnly, and SameSite=Lax so it rides along
 # on Klaviyo's top-level redirect back to the callback.
 BROWSER_NONCE_COOKIE = "partyline_oauth_nonce"
+# token_urlsafe's alphabet, at most as long as the column that stores it.
+_NONCE_FORMAT = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
 def browser_nonce(request: HttpRequest) -> str:
-    """This browser's nonce, made up on first use (attach it with `remember_browser_nonce`)."""
+    """This browser's nonce, made up on first use (attach it with `remember_browser_nonce`).
+
+    A cookie that is not one we set (a NUL byte, a huge value) is replaced, not stored.
+    """
     nonce = request.COOKIES.get(BROWSER_NONCE_COOKIE) or getattr(request, "_oauth_nonce", None)
-    if not nonce:
+    if not nonce or not _NONCE_FORMAT.fullmatch(nonce):
         nonce = secrets.token_urlsafe(32)
         request._oauth_nonce = nonce
     return nonce

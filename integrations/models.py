@@ -97,6 +97,32 @@ class KlaviyoConnection(models.Model):
         return self.access_token_expires_at <= timezone.now() + timedelta(seconds=seconds)
 
 
+class RefreshSlot(models.Model):
+    """One of the refreshes a connection may make per window (Klaviyo: 10 a minute).
+
+    Each connection has a fixed number of slots; a refresh takes the slot used longest ago,
+    and only if that use is older than the window, with a conditional UPDATE. A slot is
+    therefore used at most once per window, so no process, thread or code path can make
+    more refreshes in any window than there are slots (see integrations.tokens).
+    """
+
+    connection = models.ForeignKey(
+        KlaviyoConnection, on_delete=models.CASCADE, related_name="refresh_slots"
+    )
+    number = models.PositiveSmallIntegerField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "number"], name="integrations_one_refresh_slot_per_number"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refresh slot {self.number} of connection {self.connection_id}"
+
+
 class OAuthStateQuerySet(models.QuerySet["OAuthState"]):
     def expired(self) -> OAuthStateQuerySet:
         return self.filter(expires_at__lte=timezone.now())
@@ -168,3 +194,29 @@ class ConnectionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class RateWindow(models.Model):
+    """The calls counted against one of Klaviyo's rate-limit windows, for one operation of
+    one Klaviyo account (see integrations.budgets).
+
+    Counted before each call is sent, by every web process and worker alike, so they share
+    one budget per Klaviyo account as they share its quota. Closed windows are deleted.
+    """
+
+    account_id = models.CharField(max_length=64)  # Klaviyo's account id
+    operation = models.CharField(max_length=64)  # Klaviyo's operationId
+    seconds = models.PositiveIntegerField()  # the window's length: 1, 60 or 86,400
+    start = models.BigIntegerField()  # when it opens, in seconds since the epoch (UTC)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account_id", "operation", "seconds", "start"],
+                name="integrations_one_rate_window",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} for {self.account_id}: {self.count} in {self.seconds}s"

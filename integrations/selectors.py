@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from django.db.models import Case, Func, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import Organization
 from integrations.klaviyo.config import klaviyo_config
-from integrations.models import ConnectionStatus, KlaviyoConnection
+from integrations.klaviyo.revision import RevisionStatus, revision_status
+from integrations.models import (
+    ConnectionEvent,
+    ConnectionStatus,
+    EventKind,
+    KlaviyoConnection,
+    RefreshSlot,
+)
+from integrations.tokens import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW
 
 # What each scope lets Partyline do, in words for the people granting it.
 SCOPE_DESCRIPTIONS = {
@@ -38,3 +53,223 @@ def connections_for(*, organization: Organization) -> QuerySet[KlaviyoConnection
 
 def active_connections_for(*, organization: Organization) -> QuerySet[KlaviyoConnection]:
     return connections_for(organization=organization).filter(status=ConnectionStatus.ACTIVE)
+
+
+def connections_needing_reconnect(*, organization: Organization) -> list[KlaviyoConnection]:
+    """For the banner on every organizer page: one small query on the organization's rows."""
+    return list(
+        KlaviyoConnection.objects.filter(
+            organization=organization, status=ConnectionStatus.NEEDS_RECONNECT
+        )
+        .only("pk", "klaviyo_organization_name", "klaviyo_account_id", "label", "status")
+        .order_by("klaviyo_organization_name", "pk")[:5]
+    )
+
+
+# --- Connection health (the organizers' Integrations page) ---------------------------------
+
+
+class HealthKind(StrEnum):
+    WORKING = "working"
+    UNREACHABLE = "unreachable"
+    RATE_LIMITED = "rate_limited"
+    NEEDS_RECONNECT = "needs_reconnect"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True)
+class ConnectionHealth:
+    """How a connection is doing, in the terms of its matching action
+    (integrations/_health.html says it in words)."""
+
+    connection: KlaviyoConnection
+    kind: HealthKind
+    # Unreachable: since when (estimated); the next attempt. Rate-limited: until when.
+    since: datetime | None = None
+    next_try: datetime | None = None
+    why: str = ""
+
+    @property
+    def can_reconnect(self) -> bool:
+        return self.kind in (HealthKind.NEEDS_RECONNECT, HealthKind.DISCONNECTED)
+
+
+def connections_health(
+    *, connections: Sequence[KlaviyoConnection], now: datetime | None = None
+) -> list[ConnectionHealth]:
+    """Each connection's health, from its status, its own last error (a failed token
+    refresh) and its parties' send gates (parties.selectors.klaviyo_trouble): two queries,
+    three when a refresh is failing, whatever the number of connections."""
+    # Parties build on integrations: this read looks up at them, so it imports them here.
+    from parties.selectors import SyncHealthKind, klaviyo_trouble, troubled_parties
+
+    now = now or timezone.now()
+    active = [connection for connection in connections if connection.is_active]
+    unreachable: dict[int, list[tuple[datetime | None, datetime | None]]] = {}
+    limited_until: dict[int, datetime] = {}
+    last_answer = {connection.pk: connection.last_successful_call_at for connection in active}
+    for party in troubled_parties(connection_ids=last_answer):
+        trouble = klaviyo_trouble(
+            party=party, last_answer=last_answer[party.connection_id], now=now
+        )
+        if trouble is None:
+            continue
+        if trouble.kind == SyncHealthKind.UNREACHABLE:
+            unreachable.setdefault(party.connection_id, []).append(
+                (trouble.since, trouble.next_try)
+            )
+        elif trouble.next_try is not None:
+            until = limited_until.get(party.connection_id)
+            limited_until[party.connection_id] = max(until or trouble.next_try, trouble.next_try)
+    failing_refresh = {
+        connection.pk
+        for connection in active
+        if connection.last_error
+        and connection.last_error_at
+        and (
+            connection.last_successful_call_at is None
+            or connection.last_error_at > connection.last_successful_call_at
+        )
+    }
+    first_refresh_failure = _first_failures_since_success(
+        [c for c in active if c.pk in failing_refresh]
+    )
+
+    health = []
+    for connection in connections:
+        if connection.status == ConnectionStatus.REVOKED:
+            health.append(ConnectionHealth(connection, HealthKind.DISCONNECTED))
+        elif connection.status == ConnectionStatus.NEEDS_RECONNECT:
+            health.append(
+                ConnectionHealth(
+                    connection,
+                    HealthKind.NEEDS_RECONNECT,
+                    since=connection.last_error_at,
+                    why=connection.last_error,
+                )
+            )
+        elif connection.pk in unreachable or connection.pk in failing_refresh:
+            outages = unreachable.get(connection.pk, [])
+            starts = [since for since, _ in outages if since is not None]
+            if connection.pk in failing_refresh:
+                starts.append(first_refresh_failure.get(connection.pk, connection.last_error_at))
+            tries = [next_try for _, next_try in outages if next_try is not None]
+            health.append(
+                ConnectionHealth(
+                    connection,
+                    HealthKind.UNREACHABLE,
+                    since=min(starts, default=None),
+                    next_try=min(tries, default=None),
+                    why=connection.last_error if connection.pk in failing_refresh else "",
+                )
+            )
+        elif connection.pk in limited_until:
+            health.append(
+                ConnectionHealth(
+                    connection, HealthKind.RATE_LIMITED, next_try=limited_until[connection.pk]
+                )
+            )
+        else:
+            health.append(ConnectionHealth(connection, HealthKind.WORKING))
+    return health
+
+
+def _first_failures_since_success(connections: list[KlaviyoConnection]) -> dict[int, datetime]:
+    """The first failed refresh after each connection's last successful call (its audit
+    trail), in one query; none when no connection is failing."""
+    if not connections:
+        return {}
+    first: dict[int, datetime] = {}
+    events = ConnectionEvent.objects.filter(
+        connection__in=connections, kind=EventKind.REFRESH_FAILED
+    ).values_list("connection_id", "created_at")
+    since = {c.pk: c.last_successful_call_at for c in connections}
+    oldest = min((moment for moment in since.values() if moment), default=None)
+    if oldest is not None:
+        events = events.filter(created_at__gt=oldest)
+    for connection_id, created_at in events.order_by("created_at"):
+        last_success = since[connection_id]
+        if (last_success is None or created_at > last_success) and connection_id not in first:
+            first[connection_id] = created_at
+    return first
+
+
+def api_revision() -> RevisionStatus:
+    """The Klaviyo API revision Partyline sends (KLAVIYO_REVISION), and how old it is."""
+    return revision_status(klaviyo_config().revision, today=timezone.localdate())
+
+
+# --- Connection health (the operators' admin) ---------------------------------------------
+
+# Audit events that mean something went wrong with a connection.
+FAILURE_EVENT_KINDS = (EventKind.REFRESH_FAILED, EventKind.NEEDS_RECONNECT, EventKind.REVOKE_FAILED)
+FAILURE_WINDOW = timedelta(hours=24)
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    """COUNT(*) of a correlated queryset, as one subquery (0 when nothing matches).
+
+    An aggregate the ORM does not see as one, so the subquery has no GROUP BY and every
+    count rides in the same SELECT as its connection, whatever the number of rows.
+    """
+    counted = queryset.order_by().annotate(_n=Func(Value(1), function="COUNT")).values("_n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def connections_with_health(
+    queryset: QuerySet[KlaviyoConnection],
+) -> QuerySet[KlaviyoConnection]:
+    """Annotate each connection with what an operator needs to judge its health, in one query:
+
+    - `failures_24h`: failure events (refresh failed, needs reconnect, revoke failed) in 24 h;
+    - `refresh_budget_used`: refresh slots used in the current window (integrations.tokens:
+      Klaviyo allows REFRESH_BUDGET refreshes a minute, and every refresh takes a slot);
+    - `attendees_waiting`: its parties' attendees still pending, sending or sent;
+    - `shared_with`: how many other organizations hold a live connection to the same
+      Klaviyo account (0 for a disconnected connection, which shares nothing).
+    """
+    # Parties build on integrations, not the other way round: only this operator read looks
+    # up at them, so it imports them here rather than at module level.
+    from parties.models import IN_FLIGHT_STATES, Attendee
+
+    now = timezone.now()
+    events = ConnectionEvent.objects.filter(connection=OuterRef("pk"))
+    others = (
+        KlaviyoConnection.objects.filter(klaviyo_account_id=OuterRef("klaviyo_account_id"))
+        .exclude(organization=OuterRef("organization"))
+        .exclude(status=ConnectionStatus.REVOKED)
+    )
+    return queryset.annotate(
+        failures_24h=_count(
+            events.filter(kind__in=FAILURE_EVENT_KINDS, created_at__gte=now - FAILURE_WINDOW)
+        ),
+        refresh_budget_used=_count(
+            RefreshSlot.objects.filter(
+                connection=OuterRef("pk"),
+                number__lt=REFRESH_BUDGET,
+                used_at__gt=now - REFRESH_BUDGET_WINDOW,
+            )
+        ),
+        attendees_waiting=_count(
+            Attendee.objects.filter(
+                party__connection=OuterRef("pk"), sync_state__in=IN_FLIGHT_STATES
+            )
+        ),
+        shared_with=Case(
+            When(status=ConnectionStatus.REVOKED, then=Value(0)),
+            default=_count(others),
+            output_field=IntegerField(),
+        ),
+    )
+
+
+def organizations_sharing_account(*, connection: KlaviyoConnection) -> QuerySet[Organization]:
+    """The other organizations with a live connection to this connection's Klaviyo account."""
+    live = KlaviyoConnection.objects.filter(
+        klaviyo_account_id=connection.klaviyo_account_id
+    ).exclude(status=ConnectionStatus.REVOKED)
+    return (
+        Organization.objects.filter(pk__in=live.values("organization"))
+        .exclude(pk=connection.organization_id)
+        .order_by("name")
+    )

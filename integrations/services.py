@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -13,11 +15,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Membership, User
+from integrations import notifications
+from integrations.budgets import DatabaseRateBudget
 from integrations.fields import reveal
 from integrations.klaviyo import oauth, pkce
 from integrations.klaviyo.client import KlaviyoClient
 from integrations.klaviyo.config import KlaviyoConfig, klaviyo_config
 from integrations.klaviyo.errors import KlaviyoError
+from integrations.klaviyo.ratelimits import RateBudget
 from integrations.models import (
     ConnectionEvent,
     ConnectionStatus,
@@ -26,7 +31,7 @@ from integrations.models import (
     OAuthState,
 )
 from integrations.signals import connection_activated
-from integrations.tokens import ConnectionTokenSource
+from integrations.tokens import ConnectionTokenSource, missing_scopes, missing_scopes_reason
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,9 @@ class ConnectDeclined(Exception):
 class ConnectResult:
     connection: KlaviyoConnection
     reconnected: bool
+    # The connection the attempt set out to reconnect: another one when the person chose a
+    # different account on Klaviyo's page (that one is then left as it was).
+    reconnect_requested: KlaviyoConnection | None = None
 
 
 class StaticTokenSource:
@@ -69,10 +77,22 @@ class StaticTokenSource:
 
 
 def klaviyo_client(
-    *, connection: KlaviyoConnection, config: KlaviyoConfig | None = None
+    *,
+    connection: KlaviyoConnection,
+    config: KlaviyoConfig | None = None,
+    budget: RateBudget | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> KlaviyoClient:
-    """The Klaviyo API client for a connection, with tokens from integrations.tokens."""
-    return KlaviyoClient(token_source=ConnectionTokenSource(connection, config), config=config)
+    """The Klaviyo API client for a connection, with tokens from integrations.tokens, paced
+    under its Klaviyo account's rate limits (integrations.budgets), which every connection
+    to that account shares. Tests may pass their own `budget` and `sleep`."""
+    return KlaviyoClient(
+        token_source=ConnectionTokenSource(connection, config),
+        config=config,
+        sleep=sleep,
+        budget=budget or DatabaseRateBudget(),
+        account_id=connection.klaviyo_account_id,
+    )
 
 
 def oauth_state_purge_expired() -> int:
@@ -113,6 +133,7 @@ def authorize_url_for(*, attempt: OAuthState, config: KlaviyoConfig | None = Non
         state=attempt.state,
         code_challenge=pkce.code_challenge(reveal(attempt.code_verifier)),
         redirect_uri=attempt.redirect_uri,
+        account_hint=attempt.reconnect.klaviyo_account_id if attempt.reconnect_id else "",
     )
 
 
@@ -140,6 +161,8 @@ def connection_bind(
     *, state_value: str, user: User, browser_nonce: str, config: KlaviyoConfig | None = None
 ) -> str:
     """Bind an unbound attempt to the browser of the user who prepared it (once)."""
+    if not pkce.is_well_formed_state(state_value):
+        raise ConnectAttemptInvalid(ConnectAttemptInvalid.UNKNOWN)
     bound = OAuthState.objects.filter(
         state=state_value,
         user=user,
@@ -158,7 +181,7 @@ def _consume_state(*, state_value: str, user: User, browser_nonce: str | None) -
         OAuthState.objects.select_related("organization", "reconnect", "user")
         .filter(state=state_value)
         .first()
-        if state_value
+        if pkce.is_well_formed_state(state_value)
         else None
     )
     if attempt is None:
@@ -220,16 +243,19 @@ def connection_complete(
         connection, reconnected = _connection_upsert(
             attempt=attempt, account=account, tokens=tokens, user=user, config=config
         )
-    transaction.on_commit(
-        lambda: connection_activated.send(sender=KlaviyoConnection, connection=connection)
-    )
+    if connection.status == ConnectionStatus.ACTIVE:
+        transaction.on_commit(
+            lambda: connection_activated.send(sender=KlaviyoConnection, connection=connection)
+        )
     logger.info(
         "Klaviyo account %s %s for organization %s",
         connection.klaviyo_account_id,
         "reconnected" if reconnected else "connected",
         attempt.organization_id,
     )
-    return ConnectResult(connection=connection, reconnected=reconnected)
+    return ConnectResult(
+        connection=connection, reconnected=reconnected, reconnect_requested=attempt.reconnect
+    )
 
 
 def _connection_upsert(
@@ -240,10 +266,18 @@ def _connection_upsert(
     user: User,
     config: KlaviyoConfig,
 ) -> tuple[KlaviyoConnection, bool]:
-    """Create or update the connection for (organization, Klaviyo account), in one transaction."""
+    """Create or update the connection for (organization, Klaviyo account), in one transaction.
+
+    Granted fewer scopes than the product needs, the connection is saved needs-reconnect with
+    a reason naming them. Leaving or entering needs-reconnect queues the owners' and admins'
+    email, from inside this transaction (the row is locked, so once per incident).
+    """
     attributes = account.get("attributes", {})
     contact = attributes.get("contact_information") or {}
     now = timezone.now()
+    scopes = list(tokens.scopes or config.scopes)
+    missing = missing_scopes(granted=scopes, config=config)
+    drift = missing_scopes_reason(missing) if missing else ""
 
     with transaction.atomic():
         existing = (
@@ -253,6 +287,7 @@ def _connection_upsert(
             .first()
         )
         reconnected = existing is not None
+        previous_status = existing.status if existing else None
         connection = existing or KlaviyoConnection(
             organization=attempt.organization, klaviyo_account_id=account["id"]
         )
@@ -260,8 +295,8 @@ def _connection_upsert(
         connection.klaviyo_organization_name = contact.get("organization_name") or ""
         if attempt.label or not connection.label:
             connection.label = attempt.label
-        connection.status = ConnectionStatus.ACTIVE
-        connection.scopes = list(tokens.scopes or config.scopes)
+        connection.status = ConnectionStatus.NEEDS_RECONNECT if drift else ConnectionStatus.ACTIVE
+        connection.scopes = scopes
         connection.access_token = tokens.access_token
         if tokens.refresh_token:
             connection.refresh_token = tokens.refresh_token
@@ -270,8 +305,8 @@ def _connection_upsert(
         connection.connected_at = now
         connection.last_refreshed_at = now
         connection.last_successful_call_at = now
-        connection.last_error = ""
-        connection.last_error_at = None
+        connection.last_error = drift
+        connection.last_error_at = now if drift else None
         connection.refresh_lease_holder = ""
         connection.refresh_lease_expires_at = None
         connection.save()
@@ -281,6 +316,22 @@ def _connection_upsert(
             kind=EventKind.RECONNECTED if reconnected else EventKind.CONNECTED,
             actor=user,
         )
+        if drift:
+            ConnectionEvent.objects.create(
+                organization=attempt.organization,
+                connection=connection,
+                kind=EventKind.NEEDS_RECONNECT,
+                reason=drift[:255],
+            )
+        was_broken = previous_status == ConnectionStatus.NEEDS_RECONNECT
+        if drift and not was_broken:
+            notifications.connection_health_notify(
+                connection_id=connection.pk, kind=notifications.NEEDS_RECONNECT
+            )
+        elif was_broken and not drift:
+            notifications.connection_health_notify(
+                connection_id=connection.pk, kind=notifications.RECONNECTED
+            )
     return connection, reconnected
 
 

@@ -10,24 +10,36 @@ PostgreSQL it would pin a connection for the whole call):
 3. it calls Klaviyo, then saves the new tokens and releases the lease in one short
    transaction (a response without a new refresh token keeps the old one).
 
-Everyone else waits by re-reading the row until the lease is released, then uses the new
-token. Klaviyo allows ten refreshes per minute per installation; a 429 from its token
-endpoint is waited out (the current access token stays valid meanwhile), never treated as a
-dead token.
+Everyone else waits by re-reading the row, at growing intervals, until the lease is released,
+then uses the new token.
+
+Klaviyo allows ten refreshes per minute per installation. Every refresh (proactive, after a
+401, forced by an operator, keep-alive) first takes one of the connection's refresh slots
+(`RefreshSlot`, claimed by a conditional UPDATE, so the budget holds across processes); when
+all ten were used within the last minute, the lease holder waits for the oldest to free up
+while everyone else waits for it. A 429 from the token endpoint all the same is waited out
+(the current access token stays valid meanwhile), never treated as a dead token.
+
+After every refresh the scopes Klaviyo granted are compared with those the product needs; a
+missing one turns the connection needs-reconnect with a reason naming it. Turning
+needs-reconnect queues one email to the organization's owners and admins
+(`integrations.notifications`), from the conditional UPDATE that changed the status.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
+from integrations import notifications
 from integrations.fields import reveal
 from integrations.klaviyo import oauth
 from integrations.klaviyo.config import KlaviyoConfig, klaviyo_config
@@ -41,16 +53,25 @@ from integrations.models import (
     ConnectionStatus,
     EventKind,
     KlaviyoConnection,
+    RefreshSlot,
 )
 
 logger = logging.getLogger(__name__)
 
 # Refresh when less than this remains, so a token never expires mid-request.
 REFRESH_MARGIN_SECONDS = 60
-# How often a waiting caller re-reads the row while someone else refreshes.
-LEASE_POLL_SECONDS = 0.05
+# A waiting caller re-reads the row first after this long, then after about as long again as
+# it has waited so far (jittered), so it sees the new token at most about twice the refresh's
+# own time after the wait began, with a handful of queries instead of one every few ms...
+FIRST_POLL_SECONDS = 0.01
+# ...and never less often than this while a refresh waits for Klaviyo's limit.
+MAX_POLL_SECONDS = 1.0
 # The longest we wait out Klaviyo's refresh limit inside one call before giving up.
 MAX_RATE_LIMIT_WAIT_SECONDS = 65
+# Klaviyo's refresh limit per installation: this many refreshes in any such window. The window
+# has a second of margin for the difference between our clocks and Klaviyo's.
+REFRESH_BUDGET = 10
+REFRESH_BUDGET_WINDOW = timedelta(seconds=61)
 
 
 class ConnectionUnusable(Exception):
@@ -94,6 +115,7 @@ def get_refreshed_access_token(
     rejected: str | None,
     config: KlaviyoConfig | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    reason: str = "",
 ) -> str:
     """A token newer than `rejected` (which Klaviyo just answered with 401)."""
     return _refresh_single_flight(
@@ -101,13 +123,38 @@ def get_refreshed_access_token(
         rejected=rejected,
         config=config or klaviyo_config(),
         sleep=sleep,
+        reason=reason,
     )
 
 
-def refresh_now(*, connection: KlaviyoConnection, config: KlaviyoConfig | None = None) -> str:
-    """Refresh even though the current token is still valid (operators, `klaviyo_refresh`)."""
+def refresh_now(
+    *,
+    connection: KlaviyoConnection,
+    config: KlaviyoConfig | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    reason: str = "",
+) -> str:
+    """Refresh even though the current token is still valid (operators, `klaviyo_refresh`,
+    keep-alive). Within Klaviyo's refresh limit like every refresh: beyond it, this waits.
+    `reason` is recorded on the refresh's audit event."""
     current = reveal(_reload(connection).access_token)
-    return get_refreshed_access_token(connection=connection, rejected=current, config=config)
+    return get_refreshed_access_token(
+        connection=connection, rejected=current, config=config, sleep=sleep, reason=reason
+    )
+
+
+def missing_scopes(*, granted: Iterable[str], config: KlaviyoConfig) -> list[str]:
+    """The scopes the product asks for (KLAVIYO_SCOPES) that Klaviyo did not grant."""
+    granted = set(granted)
+    return [scope for scope in config.scopes if scope not in granted]
+
+
+def missing_scopes_reason(missing: Iterable[str]) -> str:
+    """What an organizer reads about a connection lacking scopes (it names them)."""
+    return (
+        "Klaviyo did not grant Partyline every permission it needs (missing: "
+        f"{', '.join(missing)}). Reconnect to grant them."
+    )
 
 
 class ConnectionTokenSource:
@@ -145,31 +192,57 @@ def _is_fresh(row: KlaviyoConnection, rejected: str | None) -> bool:
     )
 
 
+def _still_valid(row: KlaviyoConnection, rejected: str | None) -> str | None:
+    """The current token if Klaviyo still accepts it (not rejected, not expired)."""
+    token = reveal(row.access_token)
+    if token and token != rejected and not row.access_token_expires_within(0):
+        return token
+    return None
+
+
+def _poll_delay(waited: float) -> float:
+    """How long a waiter sleeps before re-reading the row, having waited `waited` seconds.
+
+    About as long again as it has waited (so the first read after the refresh lands comes at
+    most about twice the refresh's time after the wait began), jittered so a storm of waiters
+    does not read in step, and capped.
+    """
+    base = min(max(waited, FIRST_POLL_SECONDS), MAX_POLL_SECONDS)
+    return base * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
+
+
 def _refresh_single_flight(
     *,
     connection_id: int,
     rejected: str | None,
     config: KlaviyoConfig,
     sleep: Callable[[float], None],
+    reason: str = "",
 ) -> str:
     lease = lease_seconds(config)
+    started = time.monotonic()
     # A waiter gives up after two leases plus a rate-limit wait: by then the holder has
     # either finished or its lease has expired and been taken over.
-    deadline = time.monotonic() + 2 * lease + MAX_RATE_LIMIT_WAIT_SECONDS
+    deadline = started + 2 * lease + MAX_RATE_LIMIT_WAIT_SECONDS
     while True:
         holder = secrets.token_hex(16)
         if _claim_lease(connection_id, holder=holder, seconds=lease):
             try:
                 return _refresh_holding_lease(
-                    connection_id, holder=holder, rejected=rejected, config=config
+                    connection_id,
+                    holder=holder,
+                    rejected=rejected,
+                    config=config,
+                    sleep=sleep,
+                    reason=reason,
                 )
             except KlaviyoRateLimited as error:
                 row = KlaviyoConnection.objects.get(pk=connection_id)
-                token = reveal(row.access_token)
-                if token and token != rejected and not row.access_token_expires_within(0):
+                token = _still_valid(row, rejected)
+                if token:
                     # Still valid: use it and let a later call refresh.
                     return token
-                wait = min(max(error.retry_after or 1.0, LEASE_POLL_SECONDS), 60.0)
+                wait = min(max(error.retry_after or 1.0, FIRST_POLL_SECONDS), 60.0)
                 if time.monotonic() + wait > deadline:
                     raise
                 logger.warning(
@@ -186,7 +259,7 @@ def _refresh_single_flight(
             return reveal(row.access_token)
         if time.monotonic() > deadline:
             raise KlaviyoUnavailable(detail="Timed out waiting for another token refresh.")
-        sleep(LEASE_POLL_SECONDS)
+        sleep(_poll_delay(time.monotonic() - started))
 
 
 def _claim_lease(connection_id: int, *, holder: str, seconds: float) -> bool:
@@ -201,14 +274,92 @@ def _claim_lease(connection_id: int, *, holder: str, seconds: float) -> bool:
     return claimed == 1
 
 
+def _extend_lease(connection_id: int, *, holder: str, seconds: float) -> None:
+    KlaviyoConnection.objects.filter(pk=connection_id, refresh_lease_holder=holder).update(
+        refresh_lease_expires_at=timezone.now() + timedelta(seconds=seconds)
+    )
+
+
 def _release_lease(connection_id: int, *, holder: str) -> None:
     KlaviyoConnection.objects.filter(pk=connection_id, refresh_lease_holder=holder).update(
         refresh_lease_holder="", refresh_lease_expires_at=None
     )
 
 
+# --- The refresh budget ---------------------------------------------------------------------
+
+
+def _take_refresh_slot(connection_id: int) -> float:
+    """Take one of the connection's refresh slots: 0.0 when taken, else the seconds until the
+    oldest one frees up.
+
+    The slot used longest ago is taken only if that use is older than the window, by a
+    conditional UPDATE on its previous `used_at`: whoever loses a race looks again.
+    """
+    slots = RefreshSlot.objects.filter(connection_id=connection_id, number__lt=REFRESH_BUDGET)
+    while True:
+        now = timezone.now()
+        oldest = slots.order_by(F("used_at").asc(nulls_first=True), "number").first()
+        if oldest is None or (oldest.used_at is not None and slots.count() < REFRESH_BUDGET):
+            RefreshSlot.objects.bulk_create(
+                [
+                    RefreshSlot(connection_id=connection_id, number=number)
+                    for number in range(REFRESH_BUDGET)
+                ],
+                ignore_conflicts=True,
+            )
+            continue
+        if oldest.used_at is not None and oldest.used_at > now - REFRESH_BUDGET_WINDOW:
+            return (oldest.used_at + REFRESH_BUDGET_WINDOW - now).total_seconds()
+        if slots.filter(pk=oldest.pk, used_at=oldest.used_at).update(used_at=now):
+            return 0.0
+
+
+def _wait_for_refresh_slot(
+    connection_id: int,
+    *,
+    holder: str,
+    rejected: str | None,
+    config: KlaviyoConfig,
+    sleep: Callable[[float], None],
+) -> str | None:
+    """Take a refresh slot, waiting for one (still holding the lease) while all are in use.
+
+    Returns None once a slot is taken, or the current token when it is still valid and was
+    not rejected: then nobody needs to wait (a later call refreshes).
+    """
+    waited = 0.0
+    while (wait := _take_refresh_slot(connection_id)) > 0:
+        row = KlaviyoConnection.objects.get(pk=connection_id)
+        _ensure_usable(row)
+        token = _still_valid(row, rejected)
+        if token:
+            return token
+        if waited + wait > MAX_RATE_LIMIT_WAIT_SECONDS:
+            raise KlaviyoRateLimited(
+                retry_after=wait, code="refresh_budget", detail="refresh limit reached"
+            )
+        # Everyone else waits for this lease holder: keep the lease through the wait.
+        _extend_lease(connection_id, holder=holder, seconds=wait + lease_seconds(config))
+        logger.info(
+            "Klaviyo connection %s used its %d refreshes of the last minute; waiting %.1f s",
+            connection_id,
+            REFRESH_BUDGET,
+            wait,
+        )
+        sleep(wait)
+        waited += wait
+    return None
+
+
 def _refresh_holding_lease(
-    connection_id: int, *, holder: str, rejected: str | None, config: KlaviyoConfig
+    connection_id: int,
+    *,
+    holder: str,
+    rejected: str | None,
+    config: KlaviyoConfig,
+    sleep: Callable[[float], None],
+    reason: str = "",
 ) -> str:
     row = KlaviyoConnection.objects.get(pk=connection_id)
     if _is_fresh(row, rejected):
@@ -219,6 +370,17 @@ def _refresh_holding_lease(
         _release_lease(connection_id, holder=holder)
         mark_needs_reconnect(connection=row, reason="No refresh token is stored.")
         raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id))
+
+    try:
+        usable = _wait_for_refresh_slot(
+            connection_id, holder=holder, rejected=rejected, config=config, sleep=sleep
+        )
+    except Exception:
+        _release_lease(connection_id, holder=holder)
+        raise
+    if usable is not None:
+        _release_lease(connection_id, holder=holder)
+        return usable
 
     try:
         response = oauth.refresh(config=config, refresh_token=refresh_token)
@@ -244,16 +406,21 @@ def _refresh_holding_lease(
         raise
 
     now = timezone.now()
+    # A refresh that does not restate the scopes keeps the granted ones (RFC 6749 section 5.1).
+    missing = missing_scopes(granted=response.scopes or row.scopes, config=config)
+    drift = missing_scopes_reason(missing) if missing else ""
     with transaction.atomic():
         updates = {
             "access_token": response.access_token,
             "access_token_expires_at": now + timedelta(seconds=response.expires_in),
             "last_refreshed_at": now,
-            "last_error": "",
-            "last_error_at": None,
+            "last_error": drift,
+            "last_error_at": now if drift else None,
             "refresh_lease_holder": "",
             "refresh_lease_expires_at": None,
         }
+        if drift:
+            updates["status"] = ConnectionStatus.NEEDS_RECONNECT
         if response.refresh_token:
             updates["refresh_token"] = response.refresh_token
         if response.scopes:
@@ -270,9 +437,15 @@ def _refresh_holding_lease(
                 organization_id=row.organization_id,
                 connection_id=connection_id,
                 kind=EventKind.REFRESHED,
+                reason=reason[:255],
             )
+            if drift:
+                _needs_reconnect_recorded(row, reason=drift)
     if not saved:
         logger.info("Connection %s was disconnected during its refresh", connection_id)
+        raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id))
+    if drift:
+        logger.warning("Klaviyo connection %s needs reconnecting: %s", connection_id, drift)
         raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id))
     logger.info("Refreshed the Klaviyo access token of connection %s", connection_id)
     return response.access_token
@@ -298,7 +471,12 @@ def _short_reason(error: Exception) -> str:
 
 
 def mark_needs_reconnect(*, connection: KlaviyoConnection, reason: str) -> None:
-    """The connection's refresh token is dead: work pauses until someone reconnects."""
+    """The connection's refresh token is dead: work pauses until someone reconnects.
+
+    Only the call whose conditional UPDATE turned the connection from active records the
+    event and queues the owners' and admins' email: one per incident, however many callers
+    hit the failure at once.
+    """
     now = timezone.now()
     with transaction.atomic():
         changed = KlaviyoConnection.objects.filter(
@@ -310,11 +488,20 @@ def mark_needs_reconnect(*, connection: KlaviyoConnection, reason: str) -> None:
             updated_at=now,
         )
         if changed:
-            ConnectionEvent.objects.create(
-                organization_id=connection.organization_id,
-                connection_id=connection.pk,
-                kind=EventKind.NEEDS_RECONNECT,
-                reason=reason[:255],
-            )
+            _needs_reconnect_recorded(connection, reason=reason)
     if changed:
         logger.warning("Klaviyo connection %s needs reconnecting: %s", connection.pk, reason)
+
+
+def _needs_reconnect_recorded(connection: KlaviyoConnection, *, reason: str) -> None:
+    """The audit event and the email of a connection that just turned needs-reconnect (inside
+    the transaction of the UPDATE that turned it)."""
+    ConnectionEvent.objects.create(
+        organization_id=connection.organization_id,
+        connection_id=connection.pk,
+        kind=EventKind.NEEDS_RECONNECT,
+        reason=reason[:255],
+    )
+    notifications.connection_health_notify(
+        connection_id=connection.pk, kind=notifications.NEEDS_RECONNECT
+    )

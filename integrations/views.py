@@ -16,9 +16,15 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.tenancy import get_for_org_or_404, manager_required, organization_required
+from accounts.models import Membership
+from accounts.tenancy import (
+    get_for_org_or_404,
+    manager_required,
+    organization_required,
+    switch_organization,
+)
 from integrations import selectors, services
-from integrations.fields import SecretDecryptionError
+from integrations.fields import OPERATOR_MUST_FIX_KEYS, SecretDecryptionError
 from integrations.flow import (
     BROWSER_NONCE_COOKIE,
     browser_nonce,
@@ -62,10 +68,11 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         request,
         "integrations/settings.html",
         {
-            "connections": connections,
+            "health_rows": selectors.connections_health(connections=list(connections)),
             "connect_form": ConnectForm(),
             "scopes": selectors.requested_scopes(),
             "can_manage": request.membership.can_manage,
+            "revision": selectors.api_revision(),
         },
     )
 
@@ -82,6 +89,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "integrations/connection_detail.html",
         {
             "connection": connection,
+            "health": selectors.connections_health(connections=[connection])[0],
             "events": connection.events.select_related("actor")[:20],
             "scopes": selectors.describe_scopes(connection.scopes),
             "can_manage": request.membership.can_manage,
@@ -105,10 +113,38 @@ def connect(request: HttpRequest) -> HttpResponse:
     return remember_browser_nonce(request, HttpResponseRedirect(authorize_url))
 
 
-@manager_required
-@require_POST
+@login_required
+@require_http_methods(["GET", "POST"])
 def reconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the page a needs-reconnect email links to; POST: on to Klaviyo's consent page."""
+    if request.method == "GET":
+        _act_for_organization_of(request, connection_pk=pk)
+    return _reconnect(request, pk)
+
+
+def _act_for_organization_of(request: HttpRequest, *, connection_pk: int) -> None:
+    """An emailed link may be for another of the user's organizations: switch to it. Someone
+    outside the connection's organization stays where they are (and gets the usual 404)."""
+    membership = (
+        Membership.objects.select_related("organization")
+        .filter(user=request.user, organization__klaviyo_connections__pk=connection_pk)
+        .first()
+    )
+    if membership is not None and membership.organization != request.organization:
+        switch_organization(request, membership.organization)
+        request.membership = membership
+        request.organization = membership.organization
+
+
+@manager_required
+def _reconnect(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_for_org_or_404(KlaviyoConnection, organization=request.organization, pk=pk)
+    if request.method == "GET":
+        return render(
+            request,
+            "integrations/reconnect.html",
+            {"connection": connection, "scopes": selectors.requested_scopes()},
+        )
     authorize_url = services.connection_start(
         membership=request.membership,
         redirect_uri=redirect_uri_for(request),
@@ -143,7 +179,20 @@ def start(request: HttpRequest, state: str) -> HttpResponse:
     except services.ConnectAttemptInvalid:
         messages.error(request, "This connection attempt is no longer valid. Please start again.")
         return redirect(_settings_url(error="klaviyo_connection_failed"))
+    except SecretDecryptionError:
+        return _server_keys_problem(request, "bound")
     return remember_browser_nonce(request, HttpResponseRedirect(authorize_url))
+
+
+def _server_keys_problem(request: HttpRequest, step: str) -> HttpResponse:
+    """A connect attempt whose stored PKCE verifier the server's keys cannot open."""
+    logger.error(
+        "A Klaviyo connect attempt could not be %s: its PKCE verifier cannot be decrypted with "
+        "SECRET_KEY, SECRET_KEY_FALLBACKS and SALT_KEY. Nothing was sent to Klaviyo.",
+        step,
+    )
+    messages.error(request, OPERATOR_MUST_FIX_KEYS)
+    return redirect(_settings_url(error="server_keys"))
 
 
 @never_cache
@@ -167,6 +216,8 @@ def callback(request: HttpRequest) -> HttpResponse:
         return redirect(_settings_url(error="klaviyo_connection_failed"))
     except services.ConnectDeclined:
         return render(request, "integrations/declined.html", {"connect_form": ConnectForm()})
+    except SecretDecryptionError:
+        return _server_keys_problem(request, "completed")
     except KlaviyoInvalidGrant:
         messages.error(
             request,
@@ -195,6 +246,35 @@ def callback(request: HttpRequest) -> HttpResponse:
         return redirect(_settings_url(error="klaviyo_unavailable"))
 
     connection = result.connection
+    if connection.status == ConnectionStatus.NEEDS_RECONNECT:
+        messages.warning(
+            request,
+            f"{connection.klaviyo_organization_name or connection.klaviyo_account_id} cannot be "
+            f"used yet. {connection.last_error}",
+        )
+        return redirect(_settings_url(error="klaviyo_scopes_missing"))
+    asked = result.reconnect_requested
+    if asked is not None and asked.pk != connection.pk:
+        if asked.klaviyo_account_id == connection.klaviyo_account_id:
+            messages.success(
+                request,
+                f"Reconnected {connection.display_name}, through this organization's live "
+                "connection to that Klaviyo account; the disconnected row stays as it was.",
+            )
+            return redirect(_settings_url(connected="klaviyo"))
+        # Another account was chosen on Klaviyo's page: it is connected, the one being
+        # reconnected is not, and the organizer must not think otherwise.
+        state = "disconnected" if asked.status == ConnectionStatus.REVOKED else "broken"
+        messages.warning(
+            request,
+            f"You chose {connection.display_name} on Klaviyo's page, not {asked.display_name}: "
+            f"{connection.display_name} is "
+            f"{'connected again' if result.reconnected else 'now connected as a new connection'}"
+            f", and {asked.display_name} is still {state}. To fix it, click Reconnect on its "
+            f"row and choose {asked.klaviyo_organization_name or asked.klaviyo_account_id} "
+            "on Klaviyo's page.",
+        )
+        return redirect(_settings_url(connected="klaviyo"))
     verb = "Reconnected" if result.reconnected else "Connected"
     messages.success(
         request, f"{verb} {connection.klaviyo_organization_name or connection.klaviyo_account_id}."
@@ -215,11 +295,7 @@ def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
         confirmed = services.connection_disconnect(connection=connection, actor=request.user)
     except SecretDecryptionError:
         logger.exception("Cannot disconnect Klaviyo connection %s", connection.pk)
-        messages.error(
-            request,
-            "This connection's tokens cannot be read with the server's current keys, so it "
-            "was left as it is. Your operator has the details in the server log.",
-        )
+        messages.error(request, f"This connection was left as it is. {OPERATOR_MUST_FIX_KEYS}")
         return redirect("integrations:connection_detail", pk=connection.pk)
     if confirmed:
         messages.success(

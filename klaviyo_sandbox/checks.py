@@ -1,11 +1,12 @@
-"""System checks: the sandbox must never run beside real Klaviyo credentials."""
+"""System checks: the sandbox must never run beside real Klaviyo credentials, and says so
+when it runs outside DEBUG."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register(Tags.compatibility, deploy=False)
@@ -22,7 +23,7 @@ def sandbox_only_without_real_credentials(app_configs: Any = None, **kwargs: Any
             Error(
                 "klaviyo_sandbox is installed while real Klaviyo credentials are configured.",
                 hint="Remove klaviyo_sandbox from INSTALLED_APPS, or unset KLAVIYO_CLIENT_ID "
-                "to run against the sandbox.",
+                "and set KLAVIYO_SANDBOX=true to run against the sandbox.",
                 id="klaviyo_sandbox.E001",
             )
         )
@@ -43,3 +44,24 @@ def sandbox_only_without_real_credentials(app_configs: Any = None, **kwargs: Any
             )
         )
     return errors
+
+
+@register(Tags.security)
+def sandbox_outside_debug(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Say so whenever the sandbox runs with DEBUG off.
+
+    Settings turn it on there only when KLAVIYO_SANDBOX=true asks for it by name (a demo);
+    this warning keeps anyone from mistaking such a deployment for one that reaches Klaviyo.
+    """
+    if settings.DEBUG:
+        return []
+    return [
+        Warning(
+            "The sandbox Klaviyo is on with DEBUG off (KLAVIYO_SANDBOX=true): Partyline talks to "
+            "a local stand-in, and nothing reaches Klaviyo.",
+            hint="Its pages and operator actions need a staff login. To use Klaviyo, unset "
+            "KLAVIYO_SANDBOX and set KLAVIYO_CLIENT_ID, KLAVIYO_CLIENT_SECRET and "
+            "KLAVIYO_REDIRECT_URI.",
+            id="klaviyo_sandbox.W001",
+        )
+    ]

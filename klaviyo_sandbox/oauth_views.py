@@ -44,7 +44,12 @@ def _authorize(request: HttpRequest) -> HttpResponse:
             request, "klaviyo_sandbox/authorize_error.html", {"problem": str(error)}, status=400
         )
     services.sandbox_seed()
-    form = ConsentForm(request.POST if request.method == "POST" else None)
+    form = ConsentForm(
+        request.POST if request.method == "POST" else None,
+        # The product's hint when it reconnects an account: preselect it (Klaviyo itself
+        # ignores the parameter, as RFC 6749 section 3.1 says of unrecognized ones).
+        initial={"account": params.get("account_hint") or None},
+    )
     if request.method == "POST":
         if request.POST.get("decision") == "deny":
             return _redirect_with(

@@ -2,12 +2,18 @@
 faults, call log.
 
 Each view reads or calls one service and redirects; every POST is CSRF-protected. Pages
-that show profiles first apply the jobs that are due, as the API does.
+that show profiles first apply the jobs that are due, as the API does. Outside DEBUG every
+page is for staff only (`operator_only`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -31,6 +37,27 @@ from klaviyo_sandbox.routers import DATABASE
 
 CALL_LOG_PAGE = 200
 
+View = Callable[..., HttpResponse]
+
+
+def operator_only(view: View) -> View:
+    """Open in DEBUG (`make run`); otherwise a staff login first (the admin's login page).
+
+    These pages show attendees' emails and pet data and can break, expire or uninstall the
+    app, so a sandbox asked for outside DEBUG (KLAVIYO_SANDBOX=true) must not serve them to
+    anyone. The consent page and the API are not behind it: the product and its organizers
+    use them, and they authenticate the way Klaviyo's do (PKCE, client secret, tokens).
+    """
+    staff_view = staff_member_required(view)
+
+    @wraps(view)
+    def gated(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if settings.DEBUG:
+            return view(request, *args, **kwargs)
+        return staff_view(request, *args, **kwargs)
+
+    return gated
+
 
 def _get(queryset, **lookup):  # type: ignore[no-untyped-def]
     found = queryset.filter(**lookup).first()
@@ -39,6 +66,7 @@ def _get(queryset, **lookup):  # type: ignore[no-untyped-def]
     return found
 
 
+@operator_only
 def home(request: HttpRequest) -> HttpResponse:
     services.sandbox_seed()
     services.jobs_process_due()
@@ -56,6 +84,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "klaviyo_sandbox/home.html", context)
 
 
+@operator_only
 def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
     services.sandbox_seed()
     account = _get(Account.objects.using(DATABASE), id=account_id)
@@ -80,6 +109,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
     return render(request, "klaviyo_sandbox/account.html", context)
 
 
+@operator_only
 def list_detail(request: HttpRequest, list_id: str) -> HttpResponse:
     services.sandbox_seed()
     klaviyo_list = _get(KlaviyoList.objects.using(DATABASE).select_related("account"), id=list_id)
@@ -96,6 +126,7 @@ def list_detail(request: HttpRequest, list_id: str) -> HttpResponse:
     return render(request, "klaviyo_sandbox/list.html", context)
 
 
+@operator_only
 @require_POST
 def membership_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     membership = _get(
@@ -108,6 +139,7 @@ def membership_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("klaviyo_sandbox:list", list_id=membership.list_id)
 
 
+@operator_only
 @require_POST
 def suppression_add(request: HttpRequest, account_id: str) -> HttpResponse:
     account = _get(Account.objects.using(DATABASE), id=account_id)
@@ -132,6 +164,7 @@ def suppression_add(request: HttpRequest, account_id: str) -> HttpResponse:
     return redirect("klaviyo_sandbox:account", account_id=account.id)
 
 
+@operator_only
 @require_POST
 def suppression_remove(request: HttpRequest, pk: str) -> HttpResponse:
     profile = _get(Profile.objects.using(DATABASE), pk=pk)
@@ -140,6 +173,7 @@ def suppression_remove(request: HttpRequest, pk: str) -> HttpResponse:
     return redirect("klaviyo_sandbox:account", account_id=profile.account_id)
 
 
+@operator_only
 @require_POST
 def installation_uninstall(request: HttpRequest, pk: int) -> HttpResponse:
     installation = _get(Installation.objects.using(DATABASE), pk=pk)
@@ -150,6 +184,7 @@ def installation_uninstall(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("klaviyo_sandbox:account", account_id=installation.account_id)
 
 
+@operator_only
 @require_POST
 def installation_expire_access_tokens(request: HttpRequest, pk: int) -> HttpResponse:
     installation = _get(Installation.objects.using(DATABASE), pk=pk)
@@ -158,6 +193,7 @@ def installation_expire_access_tokens(request: HttpRequest, pk: int) -> HttpResp
     return redirect("klaviyo_sandbox:account", account_id=installation.account_id)
 
 
+@operator_only
 @require_POST
 def fault_start(request: HttpRequest) -> HttpResponse:
     form = FaultForm(request.POST)
@@ -175,6 +211,7 @@ def fault_start(request: HttpRequest) -> HttpResponse:
     return redirect("klaviyo_sandbox:root")
 
 
+@operator_only
 @require_POST
 def fault_clear(request: HttpRequest) -> HttpResponse:
     faults.fault_clear()
@@ -182,6 +219,7 @@ def fault_clear(request: HttpRequest) -> HttpResponse:
     return redirect("klaviyo_sandbox:root")
 
 
+@operator_only
 def call_log(request: HttpRequest) -> HttpResponse:
     calls = CallLog.objects.using(DATABASE).all()[:CALL_LOG_PAGE]
     return render(request, "klaviyo_sandbox/calls.html", {"calls": calls, "limit": CALL_LOG_PAGE})

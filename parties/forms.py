@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from integrations.models import KlaviyoConnection
 from parties.models import Attendee, OptInProcess, Party, SyncState
@@ -46,7 +47,9 @@ class PartyForm(forms.Form):
         label="Starts at",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Local time at the venue.",
+        # Read and shown in the organization's time zone, which accounts.tenancy activates;
+        # __init__ names it in the help text.
+        help_text="In your organization's time zone.",
         error_messages={
             "required": "Say when the party starts.",
             "invalid": "Enter a date and time, like 2026-07-04 18:30.",
@@ -76,6 +79,8 @@ class PartyForm(forms.Form):
         self, *args: Any, connections: QuerySet[KlaviyoConnection] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.fields["starts_at"].help_text = f"In your organization's time zone, {zone}."
         self.single_connection: KlaviyoConnection | None = None
         if connections is None:
             return

@@ -7,9 +7,11 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.limits import Limit, over_limit, wait_text
+from accounts.timezones import zone_for
 from parties import services
 from parties.forms import SignupForm
 from parties.models import Party
@@ -21,7 +23,11 @@ SIGNUP_PER_ADDRESS = Limit("signup-ip", "SIGNUP_RATE_PER_IP")
 
 
 def _public_party(slug: str) -> Party:
-    return get_object_or_404(Party.objects.select_related("organization"), slug=slug)
+    """The party, its times shown in its organization's time zone from here on (the tenancy
+    middleware resets the zone after the request)."""
+    party = get_object_or_404(Party.objects.select_related("organization"), slug=slug)
+    timezone.activate(zone_for(party.organization.time_zone))
+    return party
 
 
 def _rate_limited(request: HttpRequest, slug: str) -> int:

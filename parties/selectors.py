@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import Organization
-from integrations.models import ConnectionStatus
+from integrations.budgets import DatabaseRateBudget
+from integrations.klaviyo.ratelimits import RATE_LIMITS
+from integrations.models import ConnectionStatus, KlaviyoConnection
 from parties.models import (
     IN_FLIGHT_STATES,
     Attendee,
@@ -37,15 +46,38 @@ def parties_for(*, organization: Organization) -> QuerySet[Party]:
     )
 
 
-def party_counts(*, party: Party) -> dict[str, int]:
-    """How many attendees are in each state, plus `total`, `in_flight` and `attention`."""
+@dataclass(frozen=True)
+class PartySnapshot:
+    """A party's attendees at a glance: counts by state, and when the latest one changed."""
+
+    counts: dict[str, int]
+    latest_change: datetime | None
+
+
+def party_snapshot(*, party: Party) -> PartySnapshot:
+    """One grouped query, whatever the number of attendees. `counts` has every state plus
+    `total`, `in_flight` and `attention`; `latest_change` is the newest attendee `updated_at`
+    (every state change bumps it), which with the party row tells a page what changed."""
     counts = {state: 0 for state in SyncState.values}
-    for row in party.attendees.order_by().values("sync_state").annotate(n=Count("pk")):
+    latest_change = None
+    rows = (
+        party.attendees.order_by()
+        .values("sync_state")
+        .annotate(n=Count("pk"), latest=Max("updated_at"))
+    )
+    for row in rows:
         counts[row["sync_state"]] = row["n"]
+        if latest_change is None or (row["latest"] and row["latest"] > latest_change):
+            latest_change = row["latest"]
     counts["total"] = sum(counts.values())
     counts["in_flight"] = sum(counts[state] for state in IN_FLIGHT_STATES)
     counts["attention"] = sum(counts[state] for state in NEEDS_ATTENTION)
-    return counts
+    return PartySnapshot(counts=counts, latest_change=latest_change)
+
+
+def party_counts(*, party: Party) -> dict[str, int]:
+    """How many attendees are in each state, plus `total`, `in_flight` and `attention`."""
+    return party_snapshot(party=party).counts
 
 
 def party_state_summary(*, counts: dict[str, int]) -> list[tuple[str, str, int]]:
@@ -88,3 +120,242 @@ def party_pause_reason(*, party: Party) -> str:
             + ". Signups are kept and will be sent once it is."
         )
     return party.sync_paused_reason
+
+
+# --- Klaviyo's daily budget of new lists ---------------------------------------------------
+
+
+def list_budget_reopens_at(*, connection: KlaviyoConnection) -> datetime | None:
+    """If today's new lists are all used in the connection's Klaviyo account (every
+    connection to that account shares them), when the next day's budget opens; else None."""
+    return DatabaseRateBudget().daily_window_reopens_at(
+        "create_list", connection.klaviyo_account_id
+    )
+
+
+def list_budget_message(*, reopens_at: datetime) -> str:
+    """What an organizer reads when a party's list must wait for the next day's budget."""
+    return (
+        f"Klaviyo allows {RATE_LIMITS['create_list'].daily} new lists a day for this account; "
+        "today's are used, so this party's list will be created tomorrow "
+        f"(after {reopens_at.astimezone(UTC):%H:%M} UTC)"
+    )
+
+
+def list_budget_notices(
+    *, connections: Iterable[KlaviyoConnection]
+) -> list[tuple[KlaviyoConnection, str]]:
+    """For the new-party form: each connection whose account has no new list left today,
+    with the message saying when its parties' lists will be created."""
+    notices = []
+    for connection in connections:
+        reopens_at = list_budget_reopens_at(connection=connection)
+        if reopens_at is not None:
+            notices.append((connection, list_budget_message(reopens_at=reopens_at)))
+    return notices
+
+
+# --- What is happening to a party's signups, and what happens next ---------------------------
+
+
+class SyncHealthKind(StrEnum):
+    DISCONNECTED = "disconnected"
+    NEEDS_RECONNECT = "needs_reconnect"
+    LIST_FAILED = "list_failed"
+    LIST_PENDING = "list_pending"
+    UNREACHABLE = "unreachable"
+    RATE_LIMITED = "rate_limited"
+    PAUSED = "paused"
+    SENDING = "sending"
+    UP_TO_DATE = "up_to_date"
+
+
+# Kinds where signups wait on something other than Klaviyo doing its work.
+WAITING_KINDS = frozenset(
+    {
+        SyncHealthKind.DISCONNECTED,
+        SyncHealthKind.NEEDS_RECONNECT,
+        SyncHealthKind.LIST_FAILED,
+        SyncHealthKind.LIST_PENDING,
+        SyncHealthKind.UNREACHABLE,
+        SyncHealthKind.RATE_LIMITED,
+        SyncHealthKind.PAUSED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """Where a party's signups stand on their way to Klaviyo (the templates say it in words:
+    parties/_sync_status.html)."""
+
+    kind: SyncHealthKind
+    # Unreachable: since when Klaviyo has not answered (estimated from the backoff).
+    since: datetime | None = None
+    # Unreachable: the next attempt; rate-limited: when sending resumes.
+    next_try: datetime | None = None
+    why: str = ""
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.kind in WAITING_KINDS
+
+    @property
+    def is_blocked(self) -> bool:
+        """Nothing moves until someone acts (reconnect, fix the list)."""
+        return self.kind in (
+            SyncHealthKind.DISCONNECTED,
+            SyncHealthKind.NEEDS_RECONNECT,
+            SyncHealthKind.LIST_FAILED,
+            SyncHealthKind.PAUSED,
+        )
+
+
+# The engine's backoff after Klaviyo failed to answer (parties.sync._stop_for): 5 s, doubling
+# with each consecutive failure, at most 5 minutes. Read here to date the outage from the send
+# gate; tests/parties/test_live.py checks the two agree.
+BACKOFF_FIRST_SECONDS = 5
+BACKOFF_MAX_SECONDS = 300
+
+
+def backoff_seconds(failures: int) -> int:
+    return min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
+
+
+def klaviyo_trouble(
+    *, party: Party, last_answer: datetime | None = None, now: datetime | None = None
+) -> SyncHealth | None:
+    """Klaviyo not answering or rate-limiting this party, read from what the engine records:
+    consecutive failures (`sync_failures`, reset by the next clean run) and the send gate
+    (`next_send_at`: the backoff, Klaviyo's Retry-After, or the coalescing window).
+    `last_answer`, the connection's last successful call, bounds when an outage began."""
+    now = now or timezone.now()
+    gate = party.next_send_at
+    if party.sync_failures > 0:
+        since = None
+        if gate is not None:
+            # The latest failure set the gate one backoff ahead, and the engine tries again
+            # only once the gate opens, so each earlier failure was at least its own backoff
+            # before the next.
+            waited = sum(backoff_seconds(n) for n in range(1, party.sync_failures + 1))
+            since = gate - timedelta(seconds=waited)
+            if last_answer is not None and last_answer > since:
+                since = last_answer  # Klaviyo answered then: the outage began later
+        return SyncHealth(
+            SyncHealthKind.UNREACHABLE,
+            since=since,
+            next_try=gate if gate is not None and gate > now else None,
+        )
+    # The window never sets the gate further ahead than one window: beyond it is Klaviyo's
+    # Retry-After.
+    if gate is not None and gate > now + timedelta(seconds=settings.PARTY_SYNC_WINDOW_SECONDS):
+        return SyncHealth(SyncHealthKind.RATE_LIMITED, next_try=gate)
+    return None
+
+
+def party_health(*, party: Party, in_flight: int, now: datetime | None = None) -> SyncHealth:
+    """What is happening to the party's signups and what happens next (`party.connection`
+    loaded; `in_flight`: attendees waiting, sending or sent)."""
+    connection = party.connection
+    if connection.status == ConnectionStatus.REVOKED:
+        return SyncHealth(SyncHealthKind.DISCONNECTED)
+    if connection.status == ConnectionStatus.NEEDS_RECONNECT:
+        return SyncHealth(SyncHealthKind.NEEDS_RECONNECT, why=connection.last_error)
+    if party.list_state == ListState.FAILED:
+        return SyncHealth(SyncHealthKind.LIST_FAILED, why=party.list_error)
+    if party.list_state == ListState.PENDING:
+        return SyncHealth(SyncHealthKind.LIST_PENDING, why=party.list_error)
+    trouble = klaviyo_trouble(party=party, last_answer=connection.last_successful_call_at, now=now)
+    if trouble is not None:
+        return trouble
+    if party.sync_paused_reason:
+        return SyncHealth(SyncHealthKind.PAUSED, why=party.sync_paused_reason)
+    if in_flight:
+        return SyncHealth(SyncHealthKind.SENDING)
+    return SyncHealth(SyncHealthKind.UP_TO_DATE)
+
+
+def with_health(parties: Iterable[Party]) -> list[Party]:
+    """Parties from `parties_for`, each with `.health` set (no query)."""
+    now = timezone.now()
+    listed = list(parties)
+    for party in listed:
+        party.health = party_health(party=party, in_flight=party.in_flight_count, now=now)
+    return listed
+
+
+def troubled_parties(*, connection_ids: Iterable[int]) -> QuerySet[Party]:
+    """The parties of these connections that Klaviyo is failing or slowing down, in one query
+    (for the connections' health on Integrations)."""
+    ahead = timezone.now() + timedelta(seconds=settings.PARTY_SYNC_WINDOW_SECONDS)
+    return (
+        Party.objects.filter(connection_id__in=list(connection_ids))
+        .filter(Q(sync_failures__gt=0) | Q(next_send_at__gt=ahead))
+        .order_by()
+        .only("pk", "connection_id", "sync_failures", "next_send_at")
+    )
+
+
+# --- The home page ----------------------------------------------------------------------------
+
+UPCOMING_SHOWN = 5
+ATTENTION_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class HomeOverview:
+    has_connection: bool
+    has_party: bool
+    has_signups: bool
+    # The party whose link to share (the newest) while nobody has signed up yet.
+    newest_party: Party | None
+    upcoming: list[Party]
+    # Parties needing a look: signups Klaviyo did not put in the list, or signups stuck until
+    # someone acts (reconnect, a failed list, a paused sync).
+    attention: list[Party]
+    connections_to_reconnect: list[KlaviyoConnection]
+
+    @property
+    def is_set_up(self) -> bool:
+        return self.has_connection and self.has_party and self.has_signups
+
+
+def home_overview(*, organization: Organization) -> HomeOverview:
+    """The organization's getting-started checklist and, once set up, its upcoming parties
+    and what needs attention: a few queries, whatever the number of parties and signups."""
+    connections = list(
+        KlaviyoConnection.objects.filter(organization=organization)
+        .exclude(status=ConnectionStatus.REVOKED)
+        .order_by("klaviyo_organization_name", "pk")
+    )
+    newest_party = (
+        Party.objects.filter(organization=organization).order_by("-created_at", "-pk").first()
+    )
+    has_signups = Attendee.objects.filter(party__organization=organization).exists()
+    parties = parties_for(organization=organization)
+    upcoming = parties.filter(starts_at__gte=timezone.now()).order_by("starts_at", "pk")
+    # A superset in SQL, narrowed by the same rules the party pages use.
+    maybe_attention = parties.filter(
+        Q(attention_count__gt=0)
+        | ~Q(connection__status=ConnectionStatus.ACTIVE)
+        | Q(list_state=ListState.FAILED)
+        | ~Q(sync_paused_reason="")
+    ).order_by("starts_at", "pk")
+    attention = [
+        party
+        for party in with_health(maybe_attention[:ATTENTION_SHOWN])
+        if party.attention_count or party.health.is_blocked
+    ]
+    return HomeOverview(
+        has_connection=bool(connections),
+        has_party=newest_party is not None,
+        has_signups=has_signups,
+        newest_party=newest_party,
+        upcoming=with_health(upcoming[:UPCOMING_SHOWN]),
+        attention=attention,
+        connections_to_reconnect=[
+            connection
+            for connection in connections
+            if connection.status == ConnectionStatus.NEEDS_RECONNECT
+        ],
+    )

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, User, normalize_email
 from integrations.models import KlaviyoConnection
-from parties import tasks
+from parties import selectors, tasks
 from parties.models import (
     Attendee,
     ListState,
@@ -44,10 +44,13 @@ PARTY_FIELDS = ("name", "starts_at", "address", "address2", "city", "state", "de
 def party_create(
     *, membership: Membership, connection: KlaviyoConnection, data: dict[str, Any]
 ) -> Party:
-    """Save the party; its Klaviyo list is created in the background straight after."""
+    """Save the party; its Klaviyo list is created in the background straight after, or,
+    when today's new lists are all used in the Klaviyo account, once the next day's budget
+    opens: `list_error` then says so, and the party's sync is planned for then."""
     if connection.organization_id != membership.organization_id:
         raise PartyError("Choose one of your organization's Klaviyo connections.")
     opt_in = data.get("opt_in_process") or OptInProcess.SINGLE
+    reopens_at = selectors.list_budget_reopens_at(connection=connection)
     with transaction.atomic():
         party = Party.objects.create(
             organization=membership.organization,
@@ -55,9 +58,10 @@ def party_create(
             created_by=membership.user,
             opt_in_process=opt_in,
             list_state=ListState.PENDING,
+            list_error=selectors.list_budget_message(reopens_at=reopens_at) if reopens_at else "",
             **{key: data[key] for key in PARTY_FIELDS if key in data},
         )
-        tasks.party_sync_request(party_id=party.pk, at=timezone.now(), force=True)
+        tasks.party_sync_request(party_id=party.pk, at=reopens_at or timezone.now(), force=True)
     return party
 
 

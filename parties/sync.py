@@ -59,6 +59,7 @@ from integrations.klaviyo.errors import (
 from integrations.models import ConnectionStatus
 from integrations.services import connection_record_success, klaviyo_client
 from integrations.tokens import ConnectionUnusable
+from parties import selectors
 from parties.models import Attendee, ListState, OptInProcess, Party, SyncState
 
 logger = logging.getLogger(__name__)
@@ -324,14 +325,20 @@ def _recover_claims(attendees: QuerySet[Attendee]) -> int:
 def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
     """Create the party's Klaviyo list, or rename it to the party's name (under the lease).
 
-    Saves only the list's own fields, so an organizer's edit saved meanwhile is kept.
+    Saves only the list's own fields, so an organizer's edit saved meanwhile is kept. A list
+    is never asked for while today's new lists are all used in the Klaviyo account.
     """
+    creating = not party.klaviyo_list_id
+    if creating and (waiting := _wait_for_list_budget(party)):
+        return waiting
     try:
         if party.klaviyo_list_id:
             resource = client.update_list(list_id=party.klaviyo_list_id, name=party.name)
         else:
             resource = _create_list_once(party, client)
     except KlaviyoRateLimited as error:
+        if creating and (waiting := _wait_for_list_budget(party)):
+            return waiting  # another worker took today's last one meanwhile
         wait = max(error.retry_after, 1.0)
         _list_state(
             party,
@@ -366,6 +373,16 @@ def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
     )
     connection_record_success(connection=party.connection)
     return ListResult(ok=True)
+
+
+def _wait_for_list_budget(party: Party) -> ListResult | None:
+    """If today's new lists are all used in the party's Klaviyo account, say so on the party
+    and come back when the next day's budget opens (None: a list can be created now)."""
+    reopens_at = selectors.list_budget_reopens_at(connection=party.connection)
+    if reopens_at is None:
+        return None
+    _list_state(party, ListState.PENDING, selectors.list_budget_message(reopens_at=reopens_at))
+    return ListResult(ok=False, retry_at=reopens_at)
 
 
 def _create_list_once(party: Party, client: KlaviyoClient) -> dict[str, Any]:

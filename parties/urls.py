@@ -8,6 +8,7 @@ urlpatterns = [
     path("parties/", views.party_list, name="party_list"),
     path("parties/new/", views.party_create, name="party_create"),
     path("parties/<int:pk>/", views.party_detail, name="party_detail"),
+    path("parties/<int:pk>/live/", views.party_live, name="party_live"),
     path("parties/<int:pk>/edit/", views.party_edit, name="party_edit"),
     path("parties/<int:pk>/signups/", views.party_signups, name="party_signups"),
     path("parties/<int:pk>/delete/", views.party_delete, name="party_delete"),

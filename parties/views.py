@@ -4,22 +4,28 @@ sets a message and redirects or renders. Every party is fetched through the tena
 from __future__ import annotations
 
 import csv
+import hashlib
+import itertools
 import logging
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, tzinfo
+from functools import cached_property
+from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import get_conditional_response, patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.tenancy import get_for_org_or_404, manager_required, organization_required
 from integrations.selectors import active_connections_for
 from parties import selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
-from parties.models import Party, Reconciliation
+from parties.models import ListState, Party, Reconciliation
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +46,8 @@ CSV_COLUMNS = (
     ("in_list_since", "synced_at"),
     ("klaviyo_profile_id", "klaviyo_profile_id"),
 )
+# Excel reads a CSV as UTF-8 only when it starts with the byte-order mark.
+CSV_BOM = "\ufeff"
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -62,7 +70,9 @@ def party_list(request: HttpRequest) -> HttpResponse:
         request,
         "parties/party_list.html",
         {
-            "parties": selectors.parties_for(organization=request.organization),
+            "parties": selectors.with_health(
+                selectors.parties_for(organization=request.organization)
+            ),
             "can_manage": request.membership.can_manage,
         },
     )
@@ -83,14 +93,87 @@ def party_create(request: HttpRequest) -> HttpResponse:
         except services.PartyError as error:
             messages.error(request, str(error))
         else:
-            messages.success(
-                request,
-                f"Created {party.name}. Its Klaviyo list is being created; this page shows "
-                "when it is ready. You can share the signup link already: nothing is lost.",
-            )
+            if party.list_error:  # today's new lists are all used in the Klaviyo account
+                messages.warning(
+                    request,
+                    f"Created {party.name}. {party.list_error}. You can share the signup link "
+                    "already: signups are kept and sent once the list exists.",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Created {party.name}. Its Klaviyo list is being created; this page shows "
+                    "when it is ready. You can share the signup link already: nothing is lost.",
+                )
             return redirect("parties:party_detail", pk=party.pk)
     status = 400 if form.is_bound else 200
-    return render(request, "parties/party_form.html", {"form": form}, status=status)
+    notices = selectors.list_budget_notices(connections=connections)
+    return render(
+        request,
+        "parties/party_form.html",
+        {"form": form, "list_budget_notices": notices},
+        status=status,
+    )
+
+
+class _CountedPaginator(Paginator):
+    """A paginator told its count (the counts by state already hold it): no COUNT query."""
+
+    def __init__(self, object_list: Any, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self._known_count
+
+
+def _live_context(
+    request: HttpRequest, party: Party, snapshot: selectors.PartySnapshot
+) -> dict[str, Any]:
+    """What the party page and its live fragment share: counts, the sync's health, and the
+    version (ETag) of what they show."""
+    counts = snapshot.counts
+    health = selectors.party_health(party=party, in_flight=counts["in_flight"])
+    return {
+        "party": party,
+        "counts": counts,
+        "state_summary": selectors.party_state_summary(counts=counts),
+        "health": health,
+        "can_manage": request.membership.can_manage,
+        # Poll often while Klaviyo has work to do or the list is being created.
+        "live_in_flight": bool(counts["in_flight"]) or party.list_state == ListState.PENDING,
+        "live_etag": _live_etag(request, party, snapshot, health),
+    }
+
+
+def _live_etag(
+    request: HttpRequest,
+    party: Party,
+    snapshot: selectors.PartySnapshot,
+    health: selectors.SyncHealth,
+) -> str:
+    """Changes whenever anything the live parts show does: the party's and connection's
+    fields they read, the counts, the newest attendee change, the health (with its times),
+    and who is looking (managers see Retry buttons; times are in the current time zone)."""
+    connection = party.connection
+    version = (
+        party.name,
+        party.list_state,
+        party.list_error,
+        party.signups_open,
+        party.sync_paused_reason,
+        connection.status,
+        connection.display_name,
+        connection.last_error,
+        health,
+        sorted(snapshot.counts.items()),
+        snapshot.latest_change,
+        request.membership.can_manage,
+        timezone.get_current_timezone_name(),
+        timezone.localdate(),
+    )
+    return f'"{hashlib.sha256(repr(version).encode()).hexdigest()[:32]}"'
 
 
 @organization_required
@@ -99,25 +182,49 @@ def party_detail(request: HttpRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
     filters = AttendeeFilterForm(request.GET)
     query, state = filters.value("q"), filters.value("state")
+    filtered = bool(query or state)
+    snapshot = selectors.party_snapshot(party=party)
     attendees = selectors.attendees_for(party=party, query=query, state=state)
-    page = Paginator(attendees, ATTENDEES_PER_PAGE).get_page(request.GET.get("page"))
+    if filtered:
+        paginator = Paginator(attendees, ATTENDEES_PER_PAGE)
+    else:
+        paginator = _CountedPaginator(attendees, ATTENDEES_PER_PAGE, count=snapshot.counts["total"])
+    page = paginator.get_page(request.GET.get("page"))
     public_url = request.build_absolute_uri(reverse("parties:signup", args=[party.slug]))
-    counts = selectors.party_counts(party=party)
     return render(
         request,
         "parties/party_detail.html",
         {
-            "party": party,
-            "counts": counts,
-            "state_summary": selectors.party_state_summary(counts=counts),
-            "pause_reason": selectors.party_pause_reason(party=party),
+            **_live_context(request, party, snapshot),
             "filters": filters,
-            "filtered": bool(query or state),
+            "filtered": filtered,
             "page_obj": page,
             "public_url": public_url,
-            "can_manage": request.membership.can_manage,
         },
     )
+
+
+@organization_required
+@require_GET
+def party_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The party page's live parts (badges, status, counts, the first page of attendees) as
+    one HTML fragment, polled by static/js/party-live.js. Three queries after the tenant
+    door's, whatever the number of attendees; 304 when nothing changed (If-None-Match)."""
+    party = _party(request, pk)
+    context = _live_context(request, party, selectors.party_snapshot(party=party))
+    etag = context["live_etag"]
+    response = get_conditional_response(request, etag=etag)
+    if response is None:
+        paginator = _CountedPaginator(
+            selectors.attendees_for(party=party),
+            ATTENDEES_PER_PAGE,
+            count=context["counts"]["total"],
+        )
+        context.update(page_obj=paginator.get_page(1), filtered=False)
+        response = render(request, "parties/_live.html", context)
+    response["ETag"] = etag
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
 
 
 @manager_required
@@ -210,10 +317,12 @@ class _Echo:
         return value
 
 
-def _csv_cell(value: object) -> str:
+def _csv_cell(value: object, zone: tzinfo) -> str:
     if value is None:
         return ""
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    if isinstance(value, datetime):
+        value = timezone.localtime(value, zone).isoformat()
+    text = str(value)
     return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
@@ -229,11 +338,17 @@ def _attendee_rows(party: Party) -> Iterator[list[object]]:
 
 
 def _csv_download(rows: Iterator[list[object]], filename: str) -> StreamingHttpResponse:
-    """Rows streamed as a CSV attachment, each cell defused for spreadsheets."""
+    """Rows streamed as a CSV attachment, each cell defused for spreadsheets.
+
+    It starts with a UTF-8 byte-order mark, without which Excel reads the file as the
+    system's legacy code page and garbles accented names. Times are in the organization's
+    zone, taken now: the rows are written after the view returns, when it is reset.
+    """
     writer = csv.writer(_Echo())
+    zone = timezone.get_current_timezone()
+    lines = (writer.writerow([_csv_cell(cell, zone) for cell in row]) for row in rows)
     response = StreamingHttpResponse(
-        (writer.writerow([_csv_cell(cell) for cell in row]) for row in rows),
-        content_type="text/csv; charset=utf-8",
+        itertools.chain([CSV_BOM], lines), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"

@@ -8,15 +8,25 @@ from datetime import timedelta
 from unittest.mock import patch
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, Role, User
 from accounts.tenancy import SESSION_KEY
+from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.models import ConnectionStatus, KlaviyoConnection
 
 PASSWORD = "correct horse battery staple"
 _sequence = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def clear_rate_limits() -> Iterator[None]:
+    """Rate-limit counters live in the cache: each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -97,7 +107,7 @@ def make_connection(make_member) -> Callable[..., KlaviyoConnection]:
             public_api_key=account_id or f"ACCT{number:02d}",
             klaviyo_organization_name=f"Klaviyo Org {number}",
             status=status,
-            scopes=["accounts:read", "lists:read", "lists:write"],
+            scopes=list(DEFAULT_SCOPES),
             access_token=access_token,
             refresh_token=refresh_token,
             access_token_expires_at=timezone.now() + timedelta(seconds=expires_in),

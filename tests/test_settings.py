@@ -1,26 +1,57 @@
-"""Misconfiguration stops the process with one line naming the variable, never a traceback."""
+"""Misconfiguration stops the process with one line naming the variable, never a traceback;
+production values pass `check --deploy`; the sandbox runs outside DEBUG only when asked for."""
 
 import os
+import secrets
+import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from config.env import ConfigurationError, database_config
+from config.env import ConfigurationError, database_config, development_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Set by the test settings or the developer's shell; each test here says what it runs with.
+UNSET = {
+    "SECRET_KEY",
+    "SALT_KEY",
+    "DEBUG",
+    "DATABASE_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "KLAVIYO_SANDBOX",
+    "KLAVIYO_CLIENT_ID",
+    "KLAVIYO_CLIENT_SECRET",
+    "KLAVIYO_REDIRECT_URI",
+}
 
 
-def run_check(**env_overrides: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"SECRET_KEY", "SALT_KEY", "DEBUG", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+def production_env(tmp_path: Path) -> dict[str, str]:
+    """What a deployment behind a TLS-terminating proxy sets (README, "Running on PostgreSQL")."""
+    return {
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SALT_KEY": secrets.token_urlsafe(16),
+        "ALLOWED_HOSTS": "partyline.example.com",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "KLAVIYO_CLIENT_ID": "real-client-id",
+        "KLAVIYO_CLIENT_SECRET": secrets.token_urlsafe(24),
+        "KLAVIYO_REDIRECT_URI": "https://partyline.example.com/integrations/klaviyo/callback/",
+        "SECURE_PROXY_SSL": "true",
     }
+
+
+def run_check(*args: str, **env_overrides: str) -> subprocess.CompletedProcess[str]:
+    return run_manage("check", *args, **env_overrides)
+
+
+def run_manage(*args: str, **env_overrides: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key not in UNSET}
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", *args],
         cwd=BASE_DIR,
         env=env,
         capture_output=True,
@@ -59,6 +90,109 @@ def test_debug_runs_without_secrets(tmp_path):
     result = run_check(DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
 
     assert result.returncode == 0, result.stderr
+
+
+def read_setting(name: str, **env: str) -> str:
+    script = f"from django.conf import settings; print(settings.{name})"
+    result = run_manage("shell", "--no-imports", "-c", script, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_debug_runs_against_the_sandbox_by_default(tmp_path):
+    value = read_setting(
+        "KLAVIYO_SANDBOX",
+        DEBUG="true",
+        SECRET_KEY="dev",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+
+    assert value == "True"
+
+
+def test_without_klaviyo_credentials_outside_debug_the_process_refuses_to_start():
+    result = run_check(SECRET_KEY="secret", SALT_KEY="salt")
+
+    assert_one_line_error(result, "KLAVIYO_CLIENT_ID")
+    assert "KLAVIYO_SANDBOX=true" in result.stderr
+
+
+def test_sandbox_mode_asked_for_by_name_starts_and_a_system_check_says_so(tmp_path):
+    result = run_check(
+        SECRET_KEY="secret",
+        SALT_KEY="salt",
+        KLAVIYO_SANDBOX="true",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "klaviyo_sandbox.W001" in result.stderr
+    assert "nothing reaches Klaviyo" in result.stderr
+
+
+def test_sandbox_mode_beside_real_credentials_is_a_one_line_error():
+    result = run_check(
+        SECRET_KEY="secret",
+        SALT_KEY="salt",
+        KLAVIYO_SANDBOX="true",
+        KLAVIYO_CLIENT_ID="real-id",
+        KLAVIYO_CLIENT_SECRET="real-secret",
+    )
+
+    assert_one_line_error(result, "KLAVIYO_SANDBOX")
+
+
+def test_check_deploy_is_clean_with_production_values(tmp_path):
+    result = run_check("--deploy", "--fail-level", "WARNING", **production_env(tmp_path))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("SECURE_SSL_REDIRECT", "True"),
+        ("SECURE_REDIRECT_EXEMPT", "['^healthz$']"),
+        ("SECURE_HSTS_SECONDS", "31536000"),
+        ("SECURE_HSTS_INCLUDE_SUBDOMAINS", "True"),
+        ("SECURE_HSTS_PRELOAD", "False"),
+        ("SESSION_COOKIE_SECURE", "True"),
+        ("CSRF_COOKIE_SECURE", "True"),
+        ("KLAVIYO_SANDBOX", "False"),
+    ],
+)
+def test_production_defaults(tmp_path, setting, expected):
+    assert read_setting(setting, **production_env(tmp_path)) == expected
+
+
+def test_hsts_lifetime_is_configurable(tmp_path):
+    env = {**production_env(tmp_path), "SECURE_HSTS_SECONDS": "600"}
+
+    assert read_setting("SECURE_HSTS_SECONDS", **env) == "600"
+
+
+def test_development_secret_key_is_made_once_and_readable_only_by_its_owner(tmp_path):
+    path = tmp_path / ".dev-secret-key"
+
+    key = development_secret_key(path)
+
+    assert len(key) >= 50
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert development_secret_key(path) == key
+
+
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (BASE_DIR / ".git").exists(), reason="needs the git clone"
+)
+def test_the_development_secret_key_is_ignored_by_git_and_not_committed():
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", *args], cwd=BASE_DIR, capture_output=True, text=True, timeout=30, check=False
+        )
+
+    assert git("check-ignore", "--no-index", "--quiet", ".dev-secret-key").returncode == 0
+    assert git("ls-files", "--", ".dev-secret-key").stdout == ""
 
 
 def test_sqlite_is_tuned_for_a_web_process_and_a_worker_writing_together(tmp_path):

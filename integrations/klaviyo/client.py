@@ -1,7 +1,8 @@
 """The Klaviyo REST client: one `_request` that every operation goes through.
 
-It adds the bearer token and `revision` header, refreshes once on a 401, waits out 429s and
-backs off on 5xx and timeouts (within `KlaviyoConfig` bounds), maps every other failure to
+It paces each call under the account's rate-limit budget (`ratelimits.RateBudget`), adds the
+bearer token and `revision` header, refreshes once on a 401, waits out 429s and backs off on
+5xx and timeouts (within `KlaviyoConfig` bounds), maps every other failure to
 `integrations.klaviyo.errors`, and writes one log line per response: method, path, status,
 duration and retry-after, never headers, tokens, query strings or bodies.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import math
 import random
 import threading
 import time
@@ -35,6 +37,7 @@ from integrations.klaviyo.errors import (
     redact,
     retry_after_seconds,
 )
+from integrations.klaviyo.ratelimits import RateBudget
 
 logger = logging.getLogger(__name__)
 
@@ -215,16 +218,22 @@ class KlaviyoClient:
         token_source: TokenSource,
         config: KlaviyoConfig | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        budget: RateBudget | None = None,
+        account_id: str = "",
     ) -> None:
+        """`budget` paces every call to the Klaviyo account `account_id` (without both, only
+        Klaviyo's 429s pace the client: the one call made before the account is known)."""
         self._tokens = token_source
         self._config = config or klaviyo_config()
         self._sleep = sleep
+        self._budget = budget if account_id else None
+        self._account_id = account_id
 
     # Accounts ---------------------------------------------------------------------------------
 
     def get_account(self) -> JSONDict:
         """The connected account (`GET /api/accounts/` holds exactly one)."""
-        document = self._request("GET", "/api/accounts/") or {}
+        document = self._request("GET", "/api/accounts/", operation="get_accounts") or {}
         accounts = document.get("data")
         if not isinstance(accounts, list) or not accounts:
             raise KlaviyoNotFound(status=200, detail="Klaviyo returned no account.")
@@ -239,6 +248,7 @@ class KlaviyoClient:
             self._request(
                 "POST",
                 "/api/lists/",
+                operation="create_list",
                 json=create_list_body(name=name, opt_in_process=opt_in_process),
                 idempotent=False,
             )
@@ -247,22 +257,27 @@ class KlaviyoClient:
     def find_lists(self, *, name: str) -> list[JSONDict]:
         """The lists named exactly `name` (a create whose answer was lost may have made one)."""
         name_filter = f"equals(name,{_quoted(name)})"
-        return list(self.paginate("/api/lists/", params={"filter": name_filter}))
+        return list(
+            self.paginate("/api/lists/", operation="get_lists", params={"filter": name_filter})
+        )
 
     def get_list(self, *, list_id: str) -> JSONDict:
-        return _resource(self._request("GET", f"/api/lists/{_segment(list_id)}/"))
+        return _resource(
+            self._request("GET", f"/api/lists/{_segment(list_id)}/", operation="get_list")
+        )
 
     def update_list(self, *, list_id: str, name: str) -> JSONDict:
         return _resource(
             self._request(
                 "PATCH",
                 f"/api/lists/{_segment(list_id)}/",
+                operation="update_list",
                 json=update_list_body(list_id=list_id, name=name),
             )
         )
 
     def delete_list(self, *, list_id: str) -> None:
-        self._request("DELETE", f"/api/lists/{_segment(list_id)}/")
+        self._request("DELETE", f"/api/lists/{_segment(list_id)}/", operation="delete_list")
 
     def iter_list_profiles(
         self, *, list_id: str, page_size: int = MAX_PAGE_SIZE, fields: list[str] | None = None
@@ -273,7 +288,11 @@ class KlaviyoClient:
         params: JSONDict = {"page[size]": page_size}
         if fields:
             params["fields[profile]"] = ",".join(fields)
-        return self.paginate(f"/api/lists/{_segment(list_id)}/profiles/", params=params)
+        return self.paginate(
+            f"/api/lists/{_segment(list_id)}/profiles/",
+            operation="get_profiles_for_list",
+            params=params,
+        )
 
     def list_members_among(self, *, list_id: str, emails: Sequence[str]) -> list[JSONDict]:
         """Which of up to 100 `emails` are members of the list: one read call (each item's
@@ -282,6 +301,7 @@ class KlaviyoClient:
         document = self._request(
             "GET",
             f"/api/lists/{_segment(list_id)}/profiles/",
+            operation="get_profiles_for_list",
             params={
                 "filter": emails_filter(emails),
                 "fields[profile]": "email,joined_group_at",
@@ -299,6 +319,7 @@ class KlaviyoClient:
         document = self._request(
             "GET",
             "/api/profiles/",
+            operation="get_profiles",
             params={
                 "filter": emails_filter(emails),
                 "fields[profile]": "email,subscriptions",
@@ -310,7 +331,10 @@ class KlaviyoClient:
 
     def get_profile_by_email(self, *, email: str) -> JSONDict | None:
         document = self._request(
-            "GET", "/api/profiles/", params={"filter": email_filter(email), "page[size]": 1}
+            "GET",
+            "/api/profiles/",
+            operation="get_profiles",
+            params={"filter": email_filter(email), "page[size]": 1},
         )
         profiles = (document or {}).get("data") or []
         return profiles[0] if profiles else None
@@ -319,7 +343,10 @@ class KlaviyoClient:
         """Upsert one profile by its identifiers (201 created, 200 updated)."""
         return _resource(
             self._request(
-                "POST", "/api/profile-import/", json=profile_import_body(attributes=attributes)
+                "POST",
+                "/api/profile-import/",
+                operation="create_or_update_profile",
+                json=profile_import_body(attributes=attributes),
             )
         )
 
@@ -328,18 +355,32 @@ class KlaviyoClient:
     ) -> str:
         """Start a bulk import job; returns its id (Klaviyo processes it asynchronously)."""
         body = bulk_import_body(profiles=profiles, list_id=list_id)
-        job = _resource(self._request("POST", "/api/profile-bulk-import-jobs/", json=body))
+        job = _resource(
+            self._request(
+                "POST",
+                "/api/profile-bulk-import-jobs/",
+                operation="bulk_import_profiles",
+                json=body,
+            )
+        )
         return str(job["id"])
 
     def get_bulk_import_job(self, *, job_id: str) -> JSONDict:
         """The job's `status`, `total_count`, `completed_count`, `failed_count`, ..."""
-        return _resource(self._request("GET", f"/api/profile-bulk-import-jobs/{_segment(job_id)}/"))
+        return _resource(
+            self._request(
+                "GET",
+                f"/api/profile-bulk-import-jobs/{_segment(job_id)}/",
+                operation="get_bulk_import_profiles_job",
+            )
+        )
 
     def iter_import_errors(self, *, job_id: str) -> Iterator[JSONDict]:
         """The profiles a bulk import job rejected, 100 a page (`code`, `title`, `detail`,
         `source.pointer` and the `original_payload` that was sent)."""
         return self.paginate(
             f"/api/profile-bulk-import-jobs/{_segment(job_id)}/import-errors/",
+            operation="get_errors_for_bulk_import_profiles_job",
             params={"page[size]": MAX_PAGE_SIZE},
         )
 
@@ -357,19 +398,27 @@ class KlaviyoClient:
         body = subscribe_body(
             list_id=list_id, emails_with_consent=emails_with_consent, custom_source=custom_source
         )
-        self._request("POST", "/api/profile-subscription-bulk-create-jobs/", json=body)
+        self._request(
+            "POST",
+            "/api/profile-subscription-bulk-create-jobs/",
+            operation="bulk_subscribe_profiles",
+            json=body,
+        )
 
     # Pagination -------------------------------------------------------------------------------
 
-    def paginate(self, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[JSONDict]:
+    def paginate(
+        self, path: str, *, operation: str = "", params: Mapping[str, Any] | None = None
+    ) -> Iterator[JSONDict]:
         """Every item of a collection, following `links.next` (an absolute URL carrying the
-        cursor and the original query) until it is null."""
+        cursor and the original query) until it is null. Each page is one call of
+        `operation` (Klaviyo's operationId, for pacing)."""
         url: str | None = path
         page_params = params
         seen: set[str] = set()
         while url:
             seen.add(url)
-            document = self._request("GET", url, params=page_params) or {}
+            document = self._request("GET", url, operation=operation, params=page_params) or {}
             yield from document.get("data") or []
             url = (document.get("links") or {}).get("next")
             if url in seen:
@@ -383,6 +432,7 @@ class KlaviyoClient:
         method: str,
         path: str,
         *,
+        operation: str = "",
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         idempotent: bool = True,
@@ -390,8 +440,9 @@ class KlaviyoClient:
         """Send one API call with the retries it deserves; the JSON document, or None for a
         204 or an empty body (a subscribe job's 202).
 
-        `idempotent=False` retries only what cannot have reached Klaviyo (connect timeouts and
-        429s), so a replay never repeats a side effect.
+        Every attempt is first paced under `operation`'s budget. `idempotent=False` retries
+        only what cannot have reached Klaviyo (connect timeouts and 429s), so a replay never
+        repeats a side effect.
         """
         url = self._url(path)
         log_path = urlsplit(url).path
@@ -399,6 +450,7 @@ class KlaviyoClient:
         refreshed = False
         retries = 0
         while True:
+            self._pace(operation, log_path)
             started = time.monotonic()
             try:
                 response = _session().request(
@@ -453,6 +505,34 @@ class KlaviyoClient:
             if status >= 300:
                 raise self._error(response, token=token)
             return _document(response)
+
+    def _pace(self, operation: str, path: str) -> None:
+        """Wait until the account's budget for `operation` has room for one more call: inline
+        while the wait is short, else raise `KlaviyoRateLimited` (nothing was sent) so the
+        caller reschedules the work for when the window opens."""
+        if self._budget is None or not operation:
+            return
+        waited = 0.0
+        while wait := self._budget.acquire(operation, self._account_id):
+            if waited + wait > self._config.max_retry_wait:
+                logger.info(
+                    "klaviyo paced %s %s retry_after=%.1f",
+                    operation,
+                    path,
+                    wait,
+                    extra={"http_path": path, "retry_after": wait},
+                )
+                raise KlaviyoRateLimited(
+                    retry_after=wait,
+                    status=None,
+                    code="budget_spent",
+                    detail=(
+                        f"This account's Klaviyo rate limit for {operation} is used up; "
+                        f"it opens again in {math.ceil(wait)} s."
+                    ),
+                )
+            self._sleep(wait)
+            waited += wait
 
     def _url(self, path: str) -> str:
         base = self._config.base_url.rstrip("/")

@@ -3,28 +3,17 @@
 Callers branch on the class (reconnect, wait, mark an attendee failed, try again later) and
 show `str(exc)`, so a message is built only from Klaviyo's status, error code, detail and
 pointer: never from a request, its headers or its body. Details are passed through `redact`
-with the secrets of the request that failed, in case Klaviyo echoes one back.
+with the secrets of the request that failed, in case Klaviyo echoes one back (and `redact`
+also scrubs every secret this process has handled, and anything shaped like one).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-# Long enough for any of Klaviyo's details, short enough that an echoed page cannot flood a log.
-_MAX_DETAIL = 500
-
-
-def redact(text: str | None, secrets: Iterable[str | None] = ()) -> str | None:
-    """`text` with every occurrence of the given secrets replaced, and cut to a sane length."""
-    if not text:
-        return text
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    if len(text) > _MAX_DETAIL:
-        text = text[:_MAX_DETAIL] + "..."
-    return text
+# `redact` lives beside the log filter that also uses it; callers may import it from here.
+from integrations.klaviyo.redaction import redact
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

@@ -5,7 +5,8 @@ make exactly one HTTP request each and never retry: an authorization code is sin
 (RFC 6749 section 4.1.2), and whether a failed refresh may be tried again is for the token
 store to decide, since Klaviyo allows at most 10 refreshes per minute per installation.
 
-No token, code, verifier, client secret or body is ever logged or put in an exception.
+No token, code, verifier, client secret or body is ever logged or put in an exception, and
+each token, code and verifier is remembered for the log filter (integrations.klaviyo.redaction).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from integrations.klaviyo.errors import (
     redact,
     retry_after_seconds,
 )
+from integrations.klaviyo.redaction import remember_secret
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,12 @@ class TokenResponse:
 
 
 def build_authorize_url(
-    *, config: KlaviyoConfig, state: str, code_challenge: str, redirect_uri: str
+    *,
+    config: KlaviyoConfig,
+    state: str,
+    code_challenge: str,
+    redirect_uri: str,
+    account_hint: str = "",
 ) -> str:
     """The URL to send the browser to (RFC 6749 section 4.1.1 with RFC 7636 section 4.3).
 
@@ -79,19 +86,23 @@ def build_authorize_url(
     "their values MUST be identical") and allowlisted in the Klaviyo app. Scopes are
     space-delimited (section 3.3) and percent-encoded as %20, so nothing depends on a server
     reading "+" as a space.
+
+    `account_hint`, the Klaviyo account id being reconnected, lets the sandbox preselect it on
+    its consent page; Klaviyo ignores it (section 3.1: "The authorization server MUST ignore
+    unrecognized request parameters").
     """
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": config.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": " ".join(config.scopes),
-            "state": state,
-            "code_challenge_method": "S256",
-            "code_challenge": code_challenge,
-        },
-        quote_via=quote,
-    )
+    params = {
+        "response_type": "code",
+        "client_id": config.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": " ".join(config.scopes),
+        "state": state,
+        "code_challenge_method": "S256",
+        "code_challenge": code_challenge,
+    }
+    if account_hint:
+        params["account_hint"] = account_hint
+    query = urlencode(params, quote_via=quote)
     separator = "&" if urlsplit(config.authorize_url).query else "?"
     return f"{config.authorize_url}{separator}{query}"
 
@@ -105,6 +116,7 @@ def exchange_code(
     user starts over. `invalid_grant` means the code expired (Klaviyo: 5 minutes), was used,
     or the verifier did not match.
     """
+    remember_secret(code, code_verifier)
     response = _post(
         config=config,
         url=config.token_url,
@@ -241,6 +253,7 @@ def _token_response(
         # A 200 without a token is a proxy or an outage page, not a verdict on the grant.
         raise KlaviyoUnavailable(status=200, detail="token endpoint returned no access token")
     refresh_token = body.get("refresh_token") or None
+    remember_secret(access_token, refresh_token if isinstance(refresh_token, str) else None)
     scope = body.get("scope")
     try:
         expires_in = int(body.get("expires_in") or DEFAULT_EXPIRES_IN)

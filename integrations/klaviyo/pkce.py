@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 
 # RFC 7636 section 4.1: "code_verifier = high-entropy cryptographic random STRING using the
@@ -13,6 +14,8 @@ import secrets
 VERIFIER_PATTERN = r"^[A-Za-z0-9\-._~]{43,128}$"
 _VERIFIER_BYTES = 96  # base64url of 96 bytes is exactly 128 characters, the maximum.
 _STATE_BYTES = 32  # 256 bits: unguessable, so a forged callback cannot name a real state.
+# What `generate_state` makes (base64url), at most as long as the column that stores it.
+_STATE_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def generate_code_verifier() -> str:
@@ -37,3 +40,9 @@ def generate_state() -> str:
     """An opaque, single-use `state` (RFC 6749 section 10.12: a CSRF token bound to the
     user's session, never a guessable value such as the user id)."""
     return secrets.token_urlsafe(_STATE_BYTES)
+
+
+def is_well_formed_state(value: str) -> bool:
+    """Whether `value` could be a state we issued. Anything else (a NUL byte, odd unicode, a
+    huge value) is rejected before it reaches the database, which may refuse to compare it."""
+    return _STATE_FORMAT.fullmatch(value) is not None

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from threading import Barrier
 
 import pytest
 from django.db import connections
 from django.utils import timezone
 
-from integrations import services
-from integrations.models import EventKind, KlaviyoConnection
+from integrations import services, tokens
+from integrations.models import EventKind, KlaviyoConnection, RefreshSlot
+from klaviyo_sandbox import oauth as sandbox_oauth
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
 from tests.integrations.conftest import connect_through_sandbox
@@ -63,3 +66,120 @@ def test_fifty_threads_with_an_expired_token_cause_exactly_one_refresh(login, ow
     connection.refresh_from_db()
     assert connection.events.filter(kind=EventKind.REFRESHED).count() == 1
     assert connection.refresh_lease_expires_at is None
+
+
+def slow_token_endpoint(monkeypatch, seconds: float) -> list[float]:
+    """Every refresh call takes `seconds` longer (Klaviyo's own time); returns their durations."""
+    from integrations.klaviyo import oauth
+
+    original = oauth.refresh
+    durations: list[float] = []
+
+    def refresh(**kwargs):
+        started = time.monotonic()
+        time.sleep(seconds)
+        try:
+            return original(**kwargs)
+        finally:
+            durations.append(time.monotonic() - started)
+
+    monkeypatch.setattr(oauth, "refresh", refresh)
+    return durations
+
+
+def skip_without_connections(threads: int) -> None:
+    budget = postgres_connection_budget()
+    needed = threads * (2 if connections["sandbox"].vendor == "postgresql" else 1) + 5
+    if budget is not None and budget < needed:
+        pytest.skip(f"PostgreSQL allows {budget} more connections; this test needs {needed}")
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_fifty_forced_refreshes_within_a_minute_reach_klaviyo_at_most_ten_times(
+    sandbox, sandbox_connection, monkeypatch
+):
+    """Klaviyo: at most 10 refreshes a minute per installation. Fifty refreshes are forced
+    (refresh_now: operators, keep-alive) from fifty threads over two seconds, while the
+    minute's earlier refreshes free their slots one every 0.3 s: whoever must wait, waits,
+    nobody exceeds the budget, and every caller gets a token Klaviyo accepts."""
+    skip_without_connections(THREADS)
+    connection = sandbox_connection()
+    slow_token_endpoint(monkeypatch, 0.1)
+    start = timezone.now()
+    RefreshSlot.objects.bulk_create(
+        RefreshSlot(
+            connection=connection,
+            number=number,
+            used_at=start - tokens.REFRESH_BUDGET_WINDOW + timedelta(seconds=0.3 * number),
+        )
+        for number in range(tokens.REFRESH_BUDGET)
+    )
+    token_calls_before = testing.call_count("POST", "/oauth/token")
+
+    def force_refresh(number: int) -> str:
+        time.sleep(number * 0.04)
+        try:
+            return tokens.refresh_now(connection=connection)
+        finally:
+            for alias in connections:
+                connections[alias].close()
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        issued = list(pool.map(force_refresh, range(THREADS)))
+
+    assert time.monotonic() - began < 30  # nobody waited out a whole minute
+    refreshes = testing.call_count("POST", "/oauth/token") - token_calls_before
+    assert 1 <= refreshes <= tokens.REFRESH_BUDGET
+    assert testing.call_count("POST", "/oauth/token", status=429) == 0
+    assert all(sandbox_oauth.access_token_authenticate(token) for token in issued)
+    connection.refresh_from_db()
+    assert connection.events.filter(kind=EventKind.REFRESHED).count() == refreshes
+    assert connection.refresh_lease_expires_at is None
+    assert RefreshSlot.objects.filter(connection=connection).count() == tokens.REFRESH_BUDGET
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_a_storm_of_waiters_polls_with_backoff_and_ends_soon_after_the_refresh(
+    sandbox, sandbox_connection, monkeypatch
+):
+    """64 callers find the token expired; one refreshes (Klaviyo takes a second), the others
+    wait. They re-read the row at growing intervals, not every few milliseconds, and the
+    slowest has its token within about twice the refresh's own time."""
+    threads = 64
+    skip_without_connections(threads)
+    connection = sandbox_connection()
+    KlaviyoConnection.objects.filter(pk=connection.pk).update(
+        access_token_expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    durations = slow_token_endpoint(monkeypatch, 1.0)
+    claims: list[int] = []
+    original_claim = tokens._claim_lease
+
+    def counted_claim(*args, **kwargs):
+        claims.append(1)
+        return original_claim(*args, **kwargs)
+
+    monkeypatch.setattr(tokens, "_claim_lease", counted_claim)
+    # Open every thread's database connection before the storm starts.
+    barrier = Barrier(threads)
+
+    def call(_: int) -> float:
+        try:
+            KlaviyoConnection.objects.filter(pk=connection.pk).exists()
+            barrier.wait()
+            began = time.monotonic()
+            tokens.get_access_token(connection=connection)
+            return time.monotonic() - began
+        finally:
+            for alias in connections:
+                connections[alias].close()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        waited = list(pool.map(call, range(threads)))
+
+    assert len(durations) == 1  # single-flight: one refresh
+    refresh_took = durations[0]
+    assert max(waited) <= 2 * refresh_took + 0.5, (max(waited), refresh_took)
+    # Polling every 50 ms would be some 20 reads per waiter in this second; backoff needs ~8.
+    assert len(claims) <= threads * 12, len(claims)

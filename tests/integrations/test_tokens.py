@@ -12,7 +12,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from integrations import tokens
-from integrations.klaviyo.config import KlaviyoConfig
+from integrations.klaviyo.config import DEFAULT_SCOPES, KlaviyoConfig
 from integrations.klaviyo.errors import KlaviyoUnavailable
 from integrations.models import ConnectionEvent, ConnectionStatus, EventKind, KlaviyoConnection
 
@@ -27,7 +27,7 @@ def token_body(access: str = "access-token-2", refresh: str | None = "refresh-to
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": 3600,
-        "scope": "accounts:read",
+        "scope": " ".join(DEFAULT_SCOPES),
     }
     if refresh:
         body["refresh_token"] = refresh
@@ -234,7 +234,7 @@ def test_no_transaction_is_open_during_the_refresh_call(make_connection, monkeyp
             access_token="access-token-2",
             refresh_token="refresh-token-2",
             expires_in=3600,
-            scopes=("accounts:read",),
+            scopes=DEFAULT_SCOPES,
             token_type="Bearer",
         )
 

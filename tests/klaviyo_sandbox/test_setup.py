@@ -12,7 +12,7 @@ from django.db import connections
 from django.test import override_settings
 
 from klaviyo_sandbox import services
-from klaviyo_sandbox.checks import sandbox_only_without_real_credentials
+from klaviyo_sandbox.checks import sandbox_only_without_real_credentials, sandbox_outside_debug
 from klaviyo_sandbox.models import Account, Token
 from klaviyo_sandbox.routers import SandboxRouter
 
@@ -94,8 +94,22 @@ def test_system_check_refuses_the_sandbox_beside_real_credentials():
     assert [error.id for error in errors] == ["klaviyo_sandbox.E001"]
 
 
+@override_settings(DEBUG=False)
+def test_system_check_warns_that_the_sandbox_runs_outside_debug():
+    warnings = sandbox_outside_debug()
+
+    assert [warning.id for warning in warnings] == ["klaviyo_sandbox.W001"]
+    assert "nothing reaches Klaviyo" in warnings[0].msg
+
+
+@override_settings(DEBUG=True)
+def test_system_check_is_quiet_about_the_sandbox_in_debug():
+    assert sandbox_outside_debug() == []
+
+
 def test_with_real_credentials_the_sandbox_is_neither_installed_nor_mounted():
-    env = {**os.environ, "KLAVIYO_CLIENT_ID": "real-id", "KLAVIYO_CLIENT_SECRET": "real-secret"}
+    env = {key: value for key, value in os.environ.items() if key != "KLAVIYO_SANDBOX"}
+    env.update(KLAVIYO_CLIENT_ID="real-id", KLAVIYO_CLIENT_SECRET="real-secret")
     script = (
         "import django; django.setup();"
         "from django.apps import apps; from django.conf import settings;"

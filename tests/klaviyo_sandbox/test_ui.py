@@ -13,6 +13,15 @@ BANNER = "Sandbox Klaviyo: nothing is sent to Klaviyo"
 PENDING_BADGE = '<span class="badge badge-warn">pending confirmation</span>'
 
 
+@pytest.fixture
+def client(make_user) -> Client:
+    """An operator: with DEBUG off, as here, the sandbox's pages need a staff login
+    (tests/klaviyo_sandbox/test_access.py)."""
+    client = Client()
+    client.force_login(make_user(is_staff=True))
+    return client
+
+
 @pytest.mark.parametrize(
     "path", ["/", "/accounts/AcmePt/", "/accounts/BarkCo/", "/lists/AcmNws/", "/calls/"]
 )

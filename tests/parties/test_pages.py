@@ -587,7 +587,8 @@ def test_retry_all_failed_with_none_failed_says_so(login, owner, party):
 
 
 def read_csv(response) -> list[list[str]]:
-    body = b"".join(response.streaming_content).decode("utf-8")
+    # As a spreadsheet reads it: the byte-order mark says UTF-8 and is not part of the data.
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
     return list(csv.reader(io.StringIO(body)))
 
 

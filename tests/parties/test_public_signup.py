@@ -289,6 +289,40 @@ def test_the_per_ip_rate_counts_each_address_separately(client, party, settings)
     assert (first.status_code, other.status_code) == (303, 303)
 
 
+def test_spoofed_forwarded_headers_do_not_escape_the_per_ip_rate(client, party, settings):
+    """Without TRUSTED_PROXIES every post from one peer shares its limit, whatever it claims."""
+    settings.TRUSTED_PROXIES = []
+    settings.SIGNUP_RATE_PER_IP = "2/m"
+    statuses = [
+        client.post(
+            signup_url(party),
+            {**VALID, "email": f"guest{n}@example.com"},
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        ).status_code
+        for n in range(3)
+    ]
+
+    assert statuses == [303, 303, 429]
+
+
+def test_behind_a_trusted_proxy_each_real_client_has_its_own_rate(client, party, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.SIGNUP_RATE_PER_IP = "1/m"
+
+    def post_through_proxy(n: int, forwarded: str) -> int:
+        return client.post(
+            signup_url(party),
+            {**VALID, "email": f"guest{n}@example.com"},
+            REMOTE_ADDR="10.0.0.5",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        ).status_code
+
+    assert post_through_proxy(1, "203.0.113.7") == 303
+    assert post_through_proxy(2, "203.0.113.8") == 303
+    # Writing another address on the left does not make the same client someone new.
+    assert post_through_proxy(3, "192.0.2.1, 203.0.113.7") == 429
+
+
 def test_signups_over_the_per_party_rate_get_429(client, party, make_party, settings):
     settings.SIGNUP_RATE_PER_PARTY = "2/m"
     for number in range(2):

@@ -1,0 +1,137 @@
+"""Browser tests: the system's Chromium, driven by Playwright, against the live test server.
+
+The live server (pytest-django's `live_server`, in this process) serves Partyline and the
+sandbox Klaviyo mounted at /sandbox/klaviyo/, so the consent page, the token exchange and
+the REST calls are real HTTP to the same server. A django-tasks-db worker runs in a thread,
+as `make run` runs one beside the web server, and the sandbox's bulk jobs take a short real
+time, so a signup goes from "Waiting" to "In the list" in a few seconds as it would live.
+
+No browser is downloaded: the tests use `/usr/bin/chromium` (Debian's `chromium` package;
+another path with CHROMIUM_PATH) and are skipped, saying so, where there is none.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+from tests.browser.pages import Audit, readme_shots_dir
+from tests.support.workers import make_worker
+
+HERE = Path(__file__).resolve().parent
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    if Path(configured_chromium()).is_file():
+        return configured_chromium()
+    return shutil.which("chromium")
+
+
+def configured_chromium() -> str:
+    return os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    chromium = chromium_path()
+    for item in items:
+        if HERE not in Path(item.path).resolve().parents:
+            continue
+        item.add_marker(pytest.mark.browser)
+        # Real threads (the live server, the worker) share the database: no test transaction.
+        item.add_marker(pytest.mark.django_db(transaction=True, databases=["default", "sandbox"]))
+        if chromium is None:
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"no Chromium at {configured_chromium()} nor on PATH (install "
+                    "Debian's `chromium` package, or set CHROMIUM_PATH): browser tests skipped"
+                )
+            )
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[object]:
+    """One headless Chromium for the whole package, closed when its last test ends."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop running in this thread, so Django takes
+    # the test's own ORM calls for calls from async code. They are not: allow them while
+    # the browser is open, and only then (the rest of the suite keeps the check).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=chromium_path(), args=CHROMIUM_ARGS
+            )
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def _run_in_thread(worker) -> threading.Thread:  # type: ignore[no-untyped-def]
+    def run() -> None:
+        try:
+            worker.run()
+        finally:
+            for alias in connections:
+                connections[alias].close()
+
+    thread = threading.Thread(target=run, daemon=True, name="browser-tests-worker")
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def site(live_server, settings, browser) -> Iterator[str]:
+    """The live server's URL, with the product pointed at its sandbox and a worker running."""
+    from klaviyo_sandbox import services as sandbox_services
+
+    base = live_server.url
+    sandbox = f"{base}/sandbox/klaviyo"
+    settings.KLAVIYO_BASE_URL = sandbox
+    settings.KLAVIYO_AUTHORIZE_URL = f"{sandbox}/oauth/authorize"
+    settings.SANDBOX_REDIRECT_URIS = [
+        *settings.SANDBOX_REDIRECT_URIS,
+        f"{base}/integrations/klaviyo/callback/",
+    ]
+    # Klaviyo's jobs take a moment, as they do for real; the pipeline looks again soon.
+    settings.SANDBOX_JOB_SECONDS = 0.5
+    settings.PARTY_SYNC_WINDOW_SECONDS = 0.5
+    settings.PARTY_VERIFY_INTERVAL_SECONDS = 0.5
+    sandbox_services.sandbox_seed()  # a transaction=True test before may have flushed it
+
+    worker = make_worker("browser-tests", batch=False, interval=0.1)
+    thread = _run_in_thread(worker)
+    try:
+        yield base
+    finally:
+        worker.running = False
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> Iterator[Audit]:
+    """The journey's findings; printed (and shown with a failure) even if it stops early."""
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    journey = Audit(shots=shots, readme_shots=readme_shots_dir())
+    yield journey
+    print(journey.report())  # noqa: T201 (pytest shows it beside a failure)

@@ -1,0 +1,277 @@
+"""`manage.py klaviyo_doctor`: each misconfiguration is reported with its fix and fails the run
+(exit status 1, so it can gate a deploy); a healthy setup passes."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import OperationalError
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from integrations import doctor
+from integrations.klaviyo.revision import revision_status
+from parties import tasks
+from tests.conftest import run_queued_tasks
+
+CALLBACK = "/integrations/klaviyo/callback/"
+
+
+def run_doctor(*args: str) -> tuple[str, CommandError | None]:
+    out = StringIO()
+    try:
+        call_command("klaviyo_doctor", *args, stdout=out)
+    except CommandError as error:
+        return out.getvalue(), error
+    return out.getvalue(), None
+
+
+def line_of(output: str, title: str) -> str:
+    return next(line for line in output.splitlines() if f"  {title}  " in f"{line}  ")
+
+
+def months_ago(months: int) -> str:
+    today = timezone.localdate()
+    year, month = divmod(today.month - 1 - months, 12)
+    return date(today.year + year, month + 1, 1).isoformat()
+
+
+@pytest.fixture
+def healthy(db):
+    """A worker has just run the periodic sweep, which queued its next run."""
+    tasks.schedule_sweep()
+    run_queued_tasks()
+    assert DBTaskResult.objects.filter(task_path=tasks.sweep.module_path).count() == 2
+
+
+def assert_fails(title: str, *words: str) -> str:
+    output, error = run_doctor()
+    assert error is not None, output
+    assert error.returncode == 1
+    assert title in str(error)
+    line = line_of(output, title)
+    assert line.startswith("FAIL"), output
+    for word in words:
+        assert word in output
+    # Only the broken check fails.
+    assert sum(line.startswith("FAIL") for line in output.splitlines()) == 1, output
+    return output
+
+
+def test_a_healthy_setup_passes(healthy):
+    output, error = run_doctor()
+
+    assert error is None, output
+    assert "All 8 checks passed" in output
+    assert "test-worker worked on a task" in line_of(output, "Task worker")
+
+
+@pytest.mark.django_db
+def test_pre_deploy_run_can_skip_the_runtime_checks():
+    output, error = run_doctor("--skip", "worker", "--skip", "sweep")
+
+    assert error is None, output
+    assert "All 6 checks passed" in output
+
+
+def test_missing_credentials_fail_unless_sandbox_mode_is_on(healthy, settings):
+    settings.KLAVIYO_SANDBOX = False
+    settings.KLAVIYO_CLIENT_ID = "real-client-id"
+    settings.KLAVIYO_CLIENT_SECRET = ""
+    settings.KLAVIYO_REDIRECT_URI = f"https://partyline.example.com{CALLBACK}"
+
+    assert_fails("Client id and secret", "KLAVIYO_CLIENT_SECRET is not set", "Fix:")
+
+
+def test_real_credentials_pass(healthy, settings):
+    settings.KLAVIYO_SANDBOX = False
+    settings.KLAVIYO_CLIENT_ID = "real-client-id"
+    settings.KLAVIYO_CLIENT_SECRET = "real-client-secret"
+    settings.KLAVIYO_REDIRECT_URI = f"https://partyline.example.com{CALLBACK}"
+
+    output, error = run_doctor()
+
+    assert error is None, output
+    assert "real-client-secret" not in output
+
+
+@pytest.mark.parametrize(
+    ("redirect_uri", "problem"),
+    [
+        (f"http://partyline.example.com{CALLBACK}", "is not https"),
+        (CALLBACK, "is not an absolute URL"),
+        ("https://partyline.example.com/oauth/callback", "does not lead to Partyline's callback"),
+    ],
+)
+def test_a_bad_redirect_uri_fails_outside_debug(healthy, settings, redirect_uri, problem):
+    settings.DEBUG = False
+    settings.KLAVIYO_REDIRECT_URI = redirect_uri
+
+    assert_fails("Redirect URI", problem, "Fix: Set KLAVIYO_REDIRECT_URI=https://<your host>")
+
+
+def test_plain_http_redirect_uri_is_fine_in_debug(healthy, settings):
+    settings.DEBUG = True
+    settings.KLAVIYO_REDIRECT_URI = f"http://127.0.0.1:8000{CALLBACK}"
+
+    output, error = run_doctor()
+
+    assert error is None, output
+
+
+def test_an_unset_redirect_uri_fails_with_real_credentials_outside_debug(healthy, settings):
+    settings.DEBUG = False
+    settings.KLAVIYO_SANDBOX = False
+    settings.KLAVIYO_CLIENT_ID = "real-client-id"
+    settings.KLAVIYO_CLIENT_SECRET = "real-client-secret"
+    settings.KLAVIYO_REDIRECT_URI = None
+
+    assert_fails("Redirect URI", "KLAVIYO_REDIRECT_URI is not set")
+
+
+def test_scopes_missing_what_the_product_needs_fail(healthy, settings):
+    settings.KLAVIYO_SCOPES = "accounts:read lists:read lists:write"
+
+    assert_fails(
+        "Scopes", "lacks profiles:read, profiles:write, subscriptions:write", "KLAVIYO_SCOPES="
+    )
+
+
+def test_extra_scopes_only_warn(healthy, settings):
+    settings.KLAVIYO_SCOPES = (
+        "accounts:read lists:read lists:write profiles:read profiles:write subscriptions:write "
+        "events:write"
+    )
+
+    output, error = run_doctor()
+
+    assert error is None, output
+    assert line_of(output, "Scopes").startswith("WARN")
+    assert "events:write" in output
+
+
+@pytest.mark.parametrize("revision", ["2026-7-15", "latest", "2026-02-30", "2026-07-15.beta"])
+def test_a_malformed_revision_fails(healthy, settings, revision):
+    settings.KLAVIYO_REVISION = revision
+
+    assert_fails("API revision", "is not a revision (YYYY-MM-DD or YYYY-MM-DD.pre)")
+
+
+def test_a_revision_18_months_old_fails_and_says_to_update(healthy, settings):
+    settings.KLAVIYO_REVISION = months_ago(19)
+
+    assert_fails(
+        "API revision",
+        "is 19 months old and should be updated",
+        "about 24 months",
+        "set KLAVIYO_REVISION",
+    )
+
+
+def test_a_revision_past_the_support_window_fails(healthy, settings):
+    settings.KLAVIYO_REVISION = months_ago(30)
+
+    assert_fails("API revision", "past Klaviyo's support window")
+
+
+def test_a_revision_from_the_future_fails(healthy, settings):
+    settings.KLAVIYO_REVISION = (timezone.localdate() + timedelta(days=40)).isoformat()
+
+    assert_fails("API revision", "dated in the future")
+
+
+def test_a_recent_beta_revision_only_warns_outside_debug(healthy, settings):
+    settings.KLAVIYO_REVISION = f"{months_ago(2)}.pre"
+
+    output, error = run_doctor()
+
+    assert error is None, output
+    line = line_of(output, "API revision")
+    assert line.startswith("WARN")
+    assert "beta revision (2 months old)" in line
+
+
+def test_tokens_the_keys_cannot_read_are_counted_never_shown(healthy, settings, make_connection):
+    make_connection(access_token="secret-access-xyz", refresh_token="secret-refresh-xyz")
+    make_connection()
+    settings.SECRET_KEY = "a-different-secret-key"
+
+    output = assert_fails(
+        "Encryption keys",
+        "4 of 4 stored encrypted values cannot be decrypted",
+        "integrations.KlaviyoConnection.access_token: 2",
+        "SECRET_KEY_FALLBACKS",
+    )
+    assert "secret-access-xyz" not in output
+    assert "secret-refresh-xyz" not in output
+    assert "gAAAA" not in output  # no ciphertext either
+
+
+def test_tokens_under_a_fallback_key_pass(healthy, settings, make_connection):
+    make_connection()
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "the-new-secret-key"
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+
+    output, error = run_doctor()
+
+    assert error is None, output
+    assert "2 are under an older key" in line_of(output, "Encryption keys")
+
+
+class UnreachableDatabase:
+    vendor = "postgresql"
+
+    def cursor(self):
+        raise OperationalError("could not connect to server: Connection refused")
+
+
+def test_an_unreachable_database_fails(healthy, monkeypatch):
+    monkeypatch.setattr(doctor, "connections", {"default": UnreachableDatabase()})
+
+    assert_fails("Database", "does not answer (OperationalError)", "DATABASE_URL")
+
+
+def test_unapplied_migrations_fail(healthy, monkeypatch):
+    monkeypatch.setattr(
+        doctor.MigrationExecutor, "migration_plan", lambda self, targets: [("a", False)]
+    )
+
+    assert_fails("Database", "1 migration(s) are not applied", "manage.py migrate")
+
+
+@pytest.mark.django_db
+def test_no_worker_ever_seen_fails():
+    tasks.schedule_sweep()
+
+    assert_fails("Task worker", "no worker has ever run a task", "db_worker")
+
+
+def test_a_worker_not_seen_for_minutes_fails(healthy):
+    long_ago = timezone.now() - timedelta(minutes=5)
+    DBTaskResult.objects.exclude(started_at=None).update(started_at=long_ago, finished_at=long_ago)
+
+    assert_fails("Task worker", "no worker has started or finished a task for 5 min")
+
+
+def test_no_periodic_sweep_queued_fails(healthy):
+    DBTaskResult.objects.filter(status="READY").delete()
+
+    assert_fails("Periodic sweep", "no periodic sweep is queued", "klaviyo_sync --schedule")
+
+
+@pytest.mark.parametrize(
+    ("revision", "today", "months"),
+    [
+        ("2026-07-15", date(2026, 11, 27), 4),
+        ("2026-07-15", date(2026, 8, 14), 0),
+        ("2026-07-15", date(2028, 1, 14), 17),
+        ("2026-07-15", date(2028, 1, 15), 18),
+        ("2026-07-15.pre", date(2026, 11, 27), 4),
+    ],
+)
+def test_revision_age_is_counted_in_whole_months(revision, today, months):
+    assert revision_status(revision, today=today).age_months == months

@@ -1,0 +1,90 @@
+"""Klaviyo's rate limits, kept by the product: two workers draining many parties of one
+Klaviyo account share its budget and never draw a 429."""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from integrations import services as integration_services
+from klaviyo_sandbox import testing
+from parties import services, sync
+from parties.models import Attendee, ListState, Party, SyncState
+from tests.parties.conftest import PARTY
+from tests.support.pacing import LockstepClock
+from tests.support.workers import make_worker
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+
+PARTIES = 25
+ATTENDEES_PER_PARTY = 200
+
+
+@pytest.fixture
+def lockstep(sandbox, monkeypatch) -> LockstepClock:
+    """The workers' Klaviyo clients pace themselves on the sandbox's frozen clock."""
+    lockstep = LockstepClock()
+    lockstep.hold_during_calls(sandbox)
+    monkeypatch.setattr(
+        sync,
+        "klaviyo_client",
+        partial(integration_services.klaviyo_client, budget=lockstep, sleep=lockstep.sleep),
+    )
+    return lockstep
+
+
+def run_in_thread(name: str) -> threading.Thread:
+    def run() -> None:
+        try:
+            make_worker(name, batch=True).run()
+        finally:
+            for alias in connections:
+                connections[alias].close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_two_workers_drain_5000_attendees_of_one_account_without_a_429(
+    lockstep, owner, sandbox_connection, settings
+):
+    settings.PARTY_SYNC_WINDOW_SECONDS = 0
+    connection = sandbox_connection(owner.organization)
+    parties = [
+        services.party_create(
+            membership=owner, connection=connection, data={**PARTY, "name": f"Party {n}"}
+        )
+        for n in range(PARTIES)
+    ]
+    now = timezone.now()
+    Attendee.objects.bulk_create(
+        Attendee(
+            party=party,
+            email=f"guest{n}@party{party.pk}.example.com",
+            first_name="Guest",
+            consented_at=now,
+            consent_source="test",
+        )
+        for party in parties
+        for n in range(ATTENDEES_PER_PARTY)
+    )
+
+    threads = [run_in_thread(f"worker-{n}") for n in range(2)]
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not any(thread.is_alive() for thread in threads)
+    assert Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == 5000
+    assert Party.objects.filter(list_state=ListState.READY).count() == PARTIES
+    # 25 lists, 25 imports and 25 import polls: more than Klaviyo takes in a second (10 of
+    # each), so the workers waited for the account's windows to open, sharing them.
+    assert testing.call_count("POST", "/api/lists", status=201) == PARTIES
+    assert testing.call_count("POST", "/api/profile-bulk-import-jobs", status=202) == PARTIES
+    assert lockstep.waits
+    assert testing.call_count("POST", "/api", status=429) == 0
+    assert testing.call_count("GET", "/api", status=429) == 0
