@@ -6,10 +6,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test bench lint format audit install install-dev clean
+.PHONY: run demo-login test bench lint format audit install install-dev clean
 
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} ./scripts/run
+
+# The demo organizer's login, as `make run` printed it.
+demo-login: $(VENV)/.runtime
+	@DEBUG=$${DEBUG:-true} $(PY) manage.py demo_organizer --show
 
 test: $(VENV)/.dev
 	$(BIN)/pytest $(PYTEST_ARGS)

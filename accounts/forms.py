@@ -59,7 +59,6 @@ class NewOrganizationTimeZoneMixin(forms.Form):
     )
     browser_time_zone = forms.CharField(
         required=False,
-        max_length=64,
         widget=forms.HiddenInput(attrs={"data-browser-time-zone": ""}),
     )
 

@@ -330,9 +330,10 @@ def _rate_text(rate: str) -> str:
     minutes" (config.env.rate has checked its shape)."""
     count, _, period = rate.partition("/")
     number, unit = period[:-1], PERIODS[period[-1]]
+    requests = "request" if count == "1" else "requests"
     if number and number != "1":
-        return f"{count} requests per {number} {unit}s"
-    return f"{count} requests a{'n' if unit == 'hour' else ''} {unit}"
+        return f"{count} {requests} per {number} {unit}s"
+    return f"{count} {requests} a{'n' if unit == 'hour' else ''} {unit}"
 
 
 @organization_required

@@ -495,5 +495,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # Its "AXES: BEGIN" banner at every process start; lockouts are warnings and still show.
+        "axes.apps": {"level": "WARNING"},
     },
 }

@@ -66,13 +66,12 @@ class DatabaseRateBudget:
             for start in _starts(now, seconds)
         ]
         mine = RateWindow.objects.filter(account_id=account_id, operation=operation)
-        # Closed windows are never read again.
         closed = Q()
         for seconds, _allowed in limit.windows:
             closed |= Q(seconds=seconds, start__lt=_start(now, seconds))
-        mine.filter(closed).delete()
         try:
             with transaction.atomic():
+                mine.filter(closed).delete()  # closed windows are never read again
                 RateWindow.objects.bulk_create(
                     [
                         RateWindow(

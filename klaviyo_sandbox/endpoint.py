@@ -18,6 +18,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
@@ -95,6 +96,22 @@ def _fault_error() -> ApiError | None:
         seconds = faults.seconds_left(storm)
         return _throttled(seconds)
     return None
+
+
+def _log_fault(request: HttpRequest, response: HttpResponse) -> None:
+    """An injected fault is the sandbox doing its job: one WARNING line for it instead of
+    django.request's ERROR for a 503. (A real failure raises, and Django still logs it as an
+    error with its traceback.)"""
+    log_response(
+        "Sandbox Klaviyo injected fault: %s %s answered %s (Retry-After %s)",
+        request.method,
+        request.path,
+        response.status_code,
+        response.get("Retry-After", "-"),
+        response=response,
+        request=request,
+        level="warning",
+    )
 
 
 def _throttled(seconds: int) -> ApiError:
@@ -206,6 +223,7 @@ def api_endpoint(
             started = time.monotonic()
             operation_id = operations.get(request.method or "", "")
             account_id = ""
+            fault = None
             try:
                 if not operation_id:
                     raise ApiError(
@@ -237,6 +255,8 @@ def api_endpoint(
                     response[name] = value
             except ApiError as error:
                 response = error_response(error)
+            if fault is not None:
+                _log_fault(request, response)
             call_log_record(
                 request,
                 operation=operation_id,
@@ -283,6 +303,8 @@ def oauth_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
             )
         # RFC 6749 §5.1: responses carrying tokens must not be stored.
         response["Pragma"] = "no-cache"
+        if fault is not None:
+            _log_fault(request, response)
         call_log_record(
             request,
             operation=view.__name__,

@@ -34,7 +34,7 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,6 +70,8 @@ MAX_BACKOFF_SECONDS = 300
 LIST_RETRY_SECONDS = 60
 # Import jobs polled per run (each is one status call).
 MAX_JOB_POLLS = 10
+# Attendees read per query by the loops that call Klaviyo between reads.
+READ_PAGE = 1000
 # A sent attendee Klaviyo still does not show after this is sent again, at most
 # MAX_ATTEMPTS times in all, then reported.
 SENT_GIVE_UP = timedelta(minutes=10)
@@ -674,7 +676,7 @@ def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> Non
     )
     due = (
         attendee
-        for attendee in sent.order_by("pk").iterator()
+        for attendee in _each(sent)
         if next_check_at(attendee.sent_at, attendee.checked_at) <= now
     )
     for chunk in _chunks(due, MAX_PAGE_SIZE):
@@ -699,7 +701,7 @@ def _recheck_awaiting(party: Party, client: KlaviyoClient, report: SyncReport) -
     due = waiting.filter(
         Q(checked_at__isnull=True) | Q(checked_at__lte=now - confirmation_interval())
     )
-    for chunk in _chunks(due.order_by("pk").iterator(), MAX_PAGE_SIZE):
+    for chunk in _chunks(_each(due), MAX_PAGE_SIZE):
         missing = _mark_members(party, client, chunk, report)
         Attendee.objects.filter(pk__in=[a.pk for a in missing]).update(checked_at=now)
 
@@ -803,6 +805,19 @@ def _send_again_or_give_up(attendee: Attendee, still_sent: Any, now: datetime) -
             checked_at=now,
             updated_at=now,
         )
+
+
+def _each(attendees: QuerySet[Attendee]) -> Iterator[Attendee]:
+    """Every attendee of the queryset by pk, read a page at a time, each page its own query.
+
+    No read stays open while the caller calls Klaviyo and writes (its own updates, the rate
+    budget's counts): on SQLite a connection still holding a read cannot write once another
+    connection has committed ("database is locked"), as `.iterator()` would hold one.
+    """
+    last = 0
+    while page := list(attendees.filter(pk__gt=last).order_by("pk")[:READ_PAGE]):
+        yield from page
+        last = page[-1].pk
 
 
 def _chunks(items: Iterable[Attendee], size: int) -> Iterable[list[Attendee]]:

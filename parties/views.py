@@ -208,8 +208,9 @@ def party_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def party_live(request: HttpRequest, pk: int) -> HttpResponse:
     """The party page's live parts (badges, status, counts, the first page of attendees) as
-    one HTML fragment, polled by static/js/party-live.js. Three queries after the tenant
-    door's, whatever the number of attendees; 304 when nothing changed (If-None-Match)."""
+    one HTML fragment, polled by static/js/party-live.js. After the tenant door's query, one
+    for the counts and one for the page of attendees, whatever their number; a 304 (the
+    If-None-Match ETag is current) skips the page."""
     party = _party(request, pk)
     context = _live_context(request, party, selectors.party_snapshot(party=party))
     etag = context["live_etag"]

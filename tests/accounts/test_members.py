@@ -72,14 +72,49 @@ def test_last_owner_cannot_be_demoted(login, owner):
 
 
 @pytest.mark.django_db
-def test_last_owner_cannot_be_removed_or_leave(login, owner):
+def test_last_owner_cannot_leave_even_by_posting(login, owner):
     client = login(owner)
 
     response = remove(client, owner)
 
     assert response.status_code == 302
     assert Membership.objects.filter(pk=owner.pk).exists()
-    assert "last owner cannot be removed" in client.get(response.url).text
+    assert "You are the only owner, so you cannot leave" in client.get(response.url).text
+
+
+@pytest.mark.django_db
+def test_sole_owner_is_not_offered_leave(login, owner, make_member):
+    make_member(role=Role.MEMBER, organization=owner.organization)
+    leave_url = reverse("accounts:member_remove", args=[owner.pk])
+
+    page = login(owner).get(reverse("accounts:member_list"))
+
+    assert leave_url not in page.text
+    assert ">Leave<" not in page.text
+    assert "You are the only owner, so you cannot leave." in page.text
+
+
+@pytest.mark.django_db
+def test_sole_owner_opening_the_leave_page_is_sent_back_with_the_reason(login, owner):
+    client = login(owner)
+
+    response = client.get(reverse("accounts:member_remove", args=[owner.pk]))
+
+    assert response.status_code == 302
+    assert response.url == reverse("accounts:member_list")
+    assert "You are the only owner, so you cannot leave" in client.get(response.url).text
+
+
+@pytest.mark.django_db
+def test_an_owner_with_a_co_owner_may_leave(login, owner, make_member):
+    make_member(role=Role.OWNER, organization=owner.organization)
+    client = login(owner)
+    leave_url = reverse("accounts:member_remove", args=[owner.pk])
+
+    assert leave_url in client.get(reverse("accounts:member_list")).text
+    assert client.get(leave_url).status_code == 200
+    assert remove(client, owner).status_code == 302
+    assert not Membership.objects.filter(pk=owner.pk).exists()
 
 
 @pytest.mark.django_db

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
+from django_tasks_db.management.commands.db_worker import Worker
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.browser.pages import Audit, readme_shots_dir
 from tests.support.workers import make_worker
@@ -63,10 +65,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="package")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     """One headless Chromium for the whole package, closed when its last test ends."""
-    from playwright.sync_api import sync_playwright
-
     # Playwright's sync API keeps an asyncio loop running in this thread, so Django takes
     # the test's own ORM calls for calls from async code. They are not: allow them while
     # the browser is open, and only then (the rest of the suite keeps the check).
@@ -86,7 +86,7 @@ def browser() -> Iterator[object]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-def _run_in_thread(worker) -> threading.Thread:  # type: ignore[no-untyped-def]
+def _run_in_thread(worker: Worker) -> threading.Thread:
     def run() -> None:
         try:
             worker.run()

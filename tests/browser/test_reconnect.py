@@ -4,13 +4,23 @@ paused, and reconnecting the same account updates that connection and resumes th
 
 from __future__ import annotations
 
-from playwright.sync_api import expect
+import re
+
+from playwright.sync_api import Locator, Page, expect
 
 from accounts.models import User
 from tests.browser import pages
 from tests.browser.pages import Audit
 
 EMAIL = "rita@example.com"
+
+
+def way_to_reconnect(page: Page) -> Locator:
+    """A Reconnect button, or a link on to reconnecting (Integrations)."""
+    main = page.get_by_role("main")
+    return main.get_by_role("button", name=re.compile("reconnect", re.I)).or_(
+        main.get_by_role("link", name=re.compile("reconnect|integrations", re.I))
+    )
 
 
 def test_uninstalled_app_is_explained_everywhere_and_reconnecting_resumes_the_party(
@@ -57,10 +67,12 @@ def test_uninstalled_app_is_explained_everywhere_and_reconnecting_resumes_the_pa
         page.get_by_role("main").get_by_text("reconnect", exact=False).first,
         "the parties list says the party's connection needs reconnecting",
     ).to_be_visible()
+    expect(way_to_reconnect(page).first).to_be_visible()
     audit.check(page, "parties-needs-reconnect")
 
     page.goto(party_url)
     expect(page.get_by_text("Syncing is paused")).to_contain_text("needs reconnecting")
+    expect(way_to_reconnect(page).first).to_be_visible()
     expect(pages.attendee_row(page, "second@example.com")).to_contain_text("Waiting")
     audit.check(page, "party-paused")
 

@@ -10,6 +10,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from accounts.models import Organization
 from integrations import services as integration_services
 from klaviyo_sandbox import testing
 from parties import services, sync
@@ -88,3 +89,44 @@ def test_two_workers_drain_5000_attendees_of_one_account_without_a_429(
     assert lockstep.waits
     assert testing.call_count("POST", "/api", status=429) == 0
     assert testing.call_count("GET", "/api", status=429) == 0
+
+
+class KlaviyoWhileOthersWrite:
+    """A client whose every read lets another worker commit a write meanwhile, and answers
+    that everyone asked about is in the list."""
+
+    def list_members_among(self, *, list_id: str, emails: list[str]) -> list[dict]:
+        def another_worker() -> None:
+            try:
+                Organization.objects.create(name="Meanwhile")
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=another_worker)
+        thread.start()
+        thread.join()
+        return [{"id": f"P{n}", "attributes": {"email": e}} for n, e in enumerate(emails)]
+
+
+def test_reading_back_holds_no_read_open_across_calls_that_write(make_party, monkeypatch):
+    """The budget writes before every call, and the read-back writes after each: on SQLite
+    a connection still reading (a half-fetched `.iterator()`, 2,000 rows a fetch) cannot
+    write once another connection has committed."""
+    party = make_party()
+    Attendee.objects.bulk_create(
+        Attendee(
+            party=party,
+            email=f"guest{n}@example.com",
+            first_name="Guest",
+            consented_at=timezone.now(),
+            consent_source="test",
+            sync_state=SyncState.SENT,
+            sent_at=timezone.now(),
+        )
+        for n in range(2500)
+    )
+    monkeypatch.setattr(sync, "klaviyo_client", lambda **_: KlaviyoWhileOthersWrite())
+
+    report = sync.party_sync(party_id=party.pk)
+
+    assert (report.outcome, report.confirmed) == ("done", 2500)
