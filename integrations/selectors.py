@@ -98,8 +98,8 @@ def connections_health(
     *, connections: Sequence[KlaviyoConnection], now: datetime | None = None
 ) -> list[ConnectionHealth]:
     """Each connection's health, from its status, its own last error (a failed token
-    refresh) and its parties' send gates (parties.selectors.klaviyo_trouble): two queries,
-    three when a refresh is failing, whatever the number of connections."""
+    refresh) and its parties' send gates (parties.selectors.klaviyo_trouble): one query, two
+    when a refresh is failing, whatever the number of connections."""
     # Parties build on integrations: this read looks up at them, so it imports them here.
     from parties.selectors import SyncHealthKind, klaviyo_trouble, troubled_parties
 
@@ -184,9 +184,8 @@ def _first_failures_since_success(connections: list[KlaviyoConnection]) -> dict[
         connection__in=connections, kind=EventKind.REFRESH_FAILED
     ).values_list("connection_id", "created_at")
     since = {c.pk: c.last_successful_call_at for c in connections}
-    oldest = min((moment for moment in since.values() if moment), default=None)
-    if oldest is not None:
-        events = events.filter(created_at__gt=oldest)
+    if all(since.values()):
+        events = events.filter(created_at__gt=min(since.values()))
     for connection_id, created_at in events.order_by("created_at"):
         last_success = since[connection_id]
         if (last_success is None or created_at > last_success) and connection_id not in first:
