@@ -204,17 +204,23 @@ def check_revision(*, today: date | None = None) -> CheckResult:
             f"KLAVIYO_REVISION={revision} is dated in the future: Klaviyo has not released it",
             f"Set KLAVIYO_REVISION to a released revision, such as {DEFAULT_REVISION}.",
         )
-    if status.should_update:
-        window = (
-            "it is past Klaviyo's support window of about two years"
-            if status.past_support
-            else f"Klaviyo supports a revision for about {SUPPORT_MONTHS} months, so update it "
-            f"from {UPDATE_AFTER_MONTHS} months on"
-        )
+    if status.past_support:
         return _fail(
             name,
             title,
-            f"KLAVIYO_REVISION={revision} is {status.age_text} and should be updated: {window}",
+            f"KLAVIYO_REVISION={revision} is {status.age_text}: past Klaviyo's support window "
+            "of about two years",
+            update,
+        )
+    if status.should_update:
+        # A warning, not a failure: a deploy gate must not start failing because time passed
+        # while the revision still works.
+        return _warn(
+            name,
+            title,
+            f"KLAVIYO_REVISION={revision} is {status.age_text} and should be updated: Klaviyo "
+            f"supports a revision for about {SUPPORT_MONTHS} months, so update it from "
+            f"{UPDATE_AFTER_MONTHS} months on",
             update,
         )
     if status.is_beta and not settings.DEBUG:

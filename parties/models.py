@@ -146,6 +146,8 @@ class Attendee(models.Model):
             models.UniqueConstraint(fields=["party", "email"], name="parties_one_signup_per_email"),
         ]
         indexes = [
+            # The party page's newest attendees first, without sorting the party's rows.
+            models.Index(fields=["party", "-created_at", "-id"], name="parties_attendee_newest"),
             models.Index(
                 fields=["party", "sync_state", "id"],
                 name="parties_attendee_outbox",

@@ -23,6 +23,7 @@ from parties.models import (
     Reconciliation,
     SyncState,
 )
+from parties.sync import backoff_seconds
 
 # States an organizer should look at: Klaviyo did not put these people in the list.
 NEEDS_ATTENTION = (SyncState.FAILED, SyncState.SUPPRESSED, SyncState.NOT_CONFIRMED)
@@ -96,30 +97,6 @@ def attendees_for(*, party: Party, query: str = "", state: str = "") -> QuerySet
     if state in SyncState.values:
         attendees = attendees.filter(sync_state=state)
     return attendees
-
-
-def party_pause_reason(*, party: Party) -> str:
-    """Why this party's signups are not reaching Klaviyo right now ("" when they are)."""
-    connection = party.connection
-    if connection.status == ConnectionStatus.NEEDS_RECONNECT:
-        return (
-            f"Syncing is paused: the Klaviyo connection {connection.display_name} needs "
-            "reconnecting. Signups are kept and will be sent once it is reconnected."
-        )
-    if connection.status == ConnectionStatus.REVOKED:
-        return (
-            f"Syncing is stopped: the Klaviyo connection {connection.display_name} was "
-            "disconnected. Signups are kept here; reconnect it to send them."
-        )
-    if party.list_state == ListState.FAILED:
-        return f"The Klaviyo list could not be created: {party.list_error}"
-    if party.list_state == ListState.PENDING:
-        return (
-            "The Klaviyo list is not created yet"
-            + (f" ({party.list_error})" if party.list_error else "")
-            + ". Signups are kept and will be sent once it is."
-        )
-    return party.sync_paused_reason
 
 
 # --- Klaviyo's daily budget of new lists ---------------------------------------------------
@@ -209,17 +186,6 @@ class SyncHealth:
             SyncHealthKind.LIST_FAILED,
             SyncHealthKind.PAUSED,
         )
-
-
-# The engine's backoff after Klaviyo failed to answer (parties.sync._stop_for): 5 s, doubling
-# with each consecutive failure, at most 5 minutes. Read here to date the outage from the send
-# gate; tests/parties/test_live.py checks the two agree.
-BACKOFF_FIRST_SECONDS = 5
-BACKOFF_MAX_SECONDS = 300
-
-
-def backoff_seconds(failures: int) -> int:
-    return min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
 
 
 def klaviyo_trouble(

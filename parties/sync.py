@@ -569,6 +569,12 @@ KLAVIYO_STOPS = (
 )
 
 
+def backoff_seconds(failures: int) -> int:
+    """The wait after Klaviyo failed to answer `failures` times in a row: 5 s, doubling, at
+    most MAX_BACKOFF_SECONDS (the party pages also date an outage back from it)."""
+    return min(5 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
+
+
 def _stop_for(party: Party, error: Exception) -> _Stop:
     """Record what one of KLAVIYO_STOPS means for the party, and when to come back."""
     if isinstance(error, KlaviyoRateLimited):
@@ -577,7 +583,7 @@ def _stop_for(party: Party, error: Exception) -> _Stop:
         return _Stop("rate_limited", retry_at)
     if isinstance(error, KlaviyoUnavailable | KlaviyoAuthError):
         failures = Party.objects.get(pk=party.pk).sync_failures + 1
-        retry_at = _later(min(5 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))
+        retry_at = _later(backoff_seconds(failures))
         Party.objects.filter(pk=party.pk).update(sync_failures=failures, next_send_at=retry_at)
         logger.warning("Klaviyo unavailable for party %s: %s", party.pk, reason(error))
         return _Stop("unavailable", retry_at)

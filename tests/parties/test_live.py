@@ -318,13 +318,6 @@ def test_party_page_says_since_when_klaviyo_is_not_answering_and_when_it_tries_a
     ) in page.text
 
 
-def test_the_derived_outage_start_follows_the_engines_backoff():
-    for failures in range(1, 12):
-        assert selectors.backoff_seconds(failures) == min(
-            5 * 2 ** (failures - 1), sync.MAX_BACKOFF_SECONDS
-        )
-
-
 def test_party_page_says_until_when_klaviyo_rate_limits_it(login, owner, party):
     sync._stop_for(party, KlaviyoRateLimited(retry_after=120))
     party.refresh_from_db()

@@ -15,7 +15,6 @@ from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
 from parties import services, tasks
 from parties.models import Attendee, ListState, Party, SyncState
-from parties.selectors import party_pause_reason
 from tests.conftest import run_queued_tasks
 from tests.integrations.conftest import connect_through_sandbox
 from tests.parties.conftest import PARTY
@@ -174,7 +173,7 @@ def test_uninstalled_app_pauses_the_party_and_reconnecting_resumes_it(
     party.refresh_from_db()
     assert party.connection.status == ConnectionStatus.NEEDS_RECONNECT
     assert states(party) == {SyncState.PENDING: 3}
-    assert "needs reconnecting" in party_pause_reason(party=party)
+    assert "needs reconnecting" in party.sync_paused_reason
 
     with django_capture_on_commit_callbacks(execute=True):  # the reconnect's commit
         connect_through_sandbox(login(owner))
@@ -183,7 +182,7 @@ def test_uninstalled_app_pauses_the_party_and_reconnecting_resumes_it(
     party.refresh_from_db()
     assert party.connection.status == ConnectionStatus.ACTIVE
     assert states(party) == {SyncState.SYNCED: 3}
-    assert party_pause_reason(party=party) == ""
+    assert party.sync_paused_reason == ""
 
 
 def test_party_saved_with_pending_list_when_klaviyo_is_down(owner, sandbox, sandbox_connection):
