@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
@@ -12,8 +12,6 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
-from integrations.budgets import DatabaseRateBudget
-from integrations.klaviyo.ratelimits import RATE_LIMITS
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from parties.models import (
     IN_FLIGHT_STATES,
@@ -23,7 +21,7 @@ from parties.models import (
     Reconciliation,
     SyncState,
 )
-from parties.sync import backoff_seconds
+from parties.sync import backoff_seconds, list_budget_message, list_budget_reopens_at
 
 # States an organizer should look at: Klaviyo did not put these people in the list.
 NEEDS_ATTENTION = (SyncState.FAILED, SyncState.SUPPRESSED, SyncState.NOT_CONFIRMED)
@@ -100,23 +98,6 @@ def attendees_for(*, party: Party, query: str = "", state: str = "") -> QuerySet
 
 
 # --- Klaviyo's daily budget of new lists ---------------------------------------------------
-
-
-def list_budget_reopens_at(*, connection: KlaviyoConnection) -> datetime | None:
-    """If today's new lists are all used in the connection's Klaviyo account (every
-    connection to that account shares them), when the next day's budget opens; else None."""
-    return DatabaseRateBudget().daily_window_reopens_at(
-        "create_list", connection.klaviyo_account_id
-    )
-
-
-def list_budget_message(*, reopens_at: datetime) -> str:
-    """What an organizer reads when a party's list must wait for the next day's budget."""
-    return (
-        f"Klaviyo allows {RATE_LIMITS['create_list'].daily} new lists a day for this account; "
-        "today's are used, so this party's list will be created tomorrow "
-        f"(after {reopens_at.astimezone(UTC):%H:%M} UTC)"
-    )
 
 
 def list_budget_notices(

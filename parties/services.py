@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, User, normalize_email
 from integrations.models import KlaviyoConnection
-from parties import selectors, tasks
+from parties import sync, tasks
 from parties.models import (
     Attendee,
     ListState,
@@ -50,7 +50,7 @@ def party_create(
     if connection.organization_id != membership.organization_id:
         raise PartyError("Choose one of your organization's Klaviyo connections.")
     opt_in = data.get("opt_in_process") or OptInProcess.SINGLE
-    reopens_at = selectors.list_budget_reopens_at(connection=connection)
+    reopens_at = sync.list_budget_reopens_at(connection=connection)
     with transaction.atomic():
         party = Party.objects.create(
             organization=membership.organization,
@@ -58,7 +58,7 @@ def party_create(
             created_by=membership.user,
             opt_in_process=opt_in,
             list_state=ListState.PENDING,
-            list_error=selectors.list_budget_message(reopens_at=reopens_at) if reopens_at else "",
+            list_error=sync.list_budget_message(reopens_at=reopens_at) if reopens_at else "",
             **{key: data[key] for key in PARTY_FIELDS if key in data},
         )
         tasks.party_sync_request(party_id=party.pk, at=reopens_at or timezone.now(), force=True)

@@ -36,7 +36,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -47,6 +47,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import normalize_email
+from integrations.budgets import DatabaseRateBudget
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.client import MAX_PAGE_SIZE, MAX_SUBSCRIBE_BATCH, KlaviyoClient
 from integrations.klaviyo.errors import (
@@ -56,10 +57,10 @@ from integrations.klaviyo.errors import (
     KlaviyoRateLimited,
     KlaviyoUnavailable,
 )
-from integrations.models import ConnectionStatus
+from integrations.klaviyo.ratelimits import RATE_LIMITS
+from integrations.models import ConnectionStatus, KlaviyoConnection
 from integrations.services import connection_record_success, klaviyo_client
 from integrations.tokens import ConnectionUnusable
-from parties import selectors
 from parties.models import Attendee, ListState, OptInProcess, Party, SyncState
 
 logger = logging.getLogger(__name__)
@@ -380,10 +381,10 @@ def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
 def _wait_for_list_budget(party: Party) -> ListResult | None:
     """If today's new lists are all used in the party's Klaviyo account, say so on the party
     and come back when the next day's budget opens (None: a list can be created now)."""
-    reopens_at = selectors.list_budget_reopens_at(connection=party.connection)
+    reopens_at = list_budget_reopens_at(connection=party.connection)
     if reopens_at is None:
         return None
-    _list_state(party, ListState.PENDING, selectors.list_budget_message(reopens_at=reopens_at))
+    _list_state(party, ListState.PENDING, list_budget_message(reopens_at=reopens_at))
     return ListResult(ok=False, retry_at=reopens_at)
 
 
@@ -403,6 +404,23 @@ def _create_list_once(party: Party, client: KlaviyoClient) -> dict[str, Any]:
 
 def _list_state(party: Party, state: str, why: str) -> None:
     Party.objects.filter(pk=party.pk).update(list_state=state, list_error=why[:500])
+
+
+def list_budget_reopens_at(*, connection: KlaviyoConnection) -> datetime | None:
+    """If today's new lists are all used in the connection's Klaviyo account (every
+    connection to that account shares them), when the next day's budget opens; else None."""
+    return DatabaseRateBudget().daily_window_reopens_at(
+        "create_list", connection.klaviyo_account_id
+    )
+
+
+def list_budget_message(*, reopens_at: datetime) -> str:
+    """What an organizer reads when a party's list must wait for the next day's budget."""
+    return (
+        f"Klaviyo allows {RATE_LIMITS['create_list'].daily} new lists a day for this account; "
+        "today's are used, so this party's list will be created tomorrow "
+        f"(after {reopens_at.astimezone(UTC):%H:%M} UTC)"
+    )
 
 
 # --- Sending ----------------------------------------------------------------------------------
