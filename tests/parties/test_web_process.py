@@ -1,0 +1,154 @@
+"""The web tier killed in the middle of a rush: every signup a person was told was accepted
+is kept, and a person who retries after the restart is not signed up twice.
+
+gunicorn runs as its own process group against the test database; it is killed with
+SIGKILL (no graceful shutdown) while signups are in flight, then started again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection as db_connection
+from django.db import connections
+
+from parties.models import Attendee
+
+ROOT = Path(__file__).resolve().parents[2]
+SIGNUPS = 240
+
+pytestmark = [
+    pytest.mark.skipif(
+        db_connection.vendor != "postgresql",
+        reason="a web server process beside the test needs a database server: PostgreSQL",
+    ),
+    pytest.mark.django_db(transaction=True, databases=["default", "sandbox"]),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(port: int, logs: Path, name: str) -> subprocess.Popen:
+    default, sandbox_db = (connections[alias].settings_dict for alias in ("default", "sandbox"))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": (
+            f"postgres://{default['USER']}@{default['HOST']}:{default['PORT']}/{default['NAME']}"
+        ),
+        "SANDBOX_DATABASE_URL": f"sqlite:///{sandbox_db['NAME']}",
+        "KLAVIYO_SANDBOX": "true",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_COOKIES": "false",  # plain http here
+        "SIGNUP_RATE_PER_IP": "100000/m",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "30",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(logs / f"{name}.log").open("w"),
+        start_new_session=True,  # its own process group: the kill reaches every worker
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return server
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError((logs / f"{name}.log").read_text()[-2000:])
+
+
+def test_signups_accepted_before_the_web_process_was_killed_are_all_kept(make_party, tmp_path):
+    party = make_party()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/p/{party.slug}/"
+    accepted: set[str] = set()
+    lock = threading.Lock()
+
+    def sign_up(number: int) -> bool:
+        """One person's signup; True when they were told it worked (303 to the thanks page)."""
+        email = f"rush{number}@example.com"
+        browser = requests.Session()
+        try:
+            page = browser.get(url, timeout=5)
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
+            answer = browser.post(
+                url,
+                data={
+                    "csrfmiddlewaretoken": token,
+                    "first_name": "Rush",
+                    "email": email,
+                    "consent": "on",
+                    "website": "",
+                },
+                headers={"Referer": url},
+                allow_redirects=False,
+                timeout=5,
+            )
+        except (requests.RequestException, TypeError):
+            return False
+        if answer.status_code == 303:
+            with lock:
+                accepted.add(email)
+            return True
+        return False
+
+    server = start_gunicorn(port, tmp_path, "first")
+    killer_fired = threading.Event()
+
+    def kill_mid_rush() -> None:
+        while len(accepted) < SIGNUPS // 3:
+            time.sleep(0.01)
+        os.killpg(server.pid, signal.SIGKILL)
+        killer_fired.set()
+
+    threading.Thread(target=kill_mid_rush, daemon=True).start()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        first_try = dict(zip(range(SIGNUPS), pool.map(sign_up, range(SIGNUPS)), strict=True))
+    server.wait(timeout=10)
+    assert killer_fired.is_set()
+    before_restart = set(accepted)
+
+    server = start_gunicorn(port, tmp_path, "second")
+    try:
+        # Whoever saw an error tries again, as a person would.
+        retry = [number for number, ok in first_try.items() if not ok]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(sign_up, retry))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    kept = set(Attendee.objects.filter(party=party).values_list("email", flat=True))
+    assert 0 < len(before_restart) < SIGNUPS  # the kill landed mid-rush
+    assert before_restart <= kept  # nothing a person was told was accepted is lost
+    assert len(accepted) == SIGNUPS  # and everyone got in once they retried
+    assert Attendee.objects.filter(party=party).count() == SIGNUPS  # nobody twice
