@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
+from config.periodic import schedule_next_pass
 from integrations import tokens
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.errors import KlaviyoError
@@ -99,13 +100,7 @@ def keep_alive_now() -> dict[str, int]:
 
 def schedule_keep_alive(*, delay: float = 0) -> bool:
     """Queue the next keep-alive pass unless one is already waiting (one chain, not many)."""
-    waiting = DBTaskResult.objects.filter(
-        status=TaskResultStatus.READY, task_path=keep_alive.module_path
-    ).exists()
-    if waiting:
-        return False
-    keep_alive.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(reschedule=True)
-    return True
+    return schedule_next_pass(keep_alive, delay=delay)
 
 
 def _last_refresh(connection: KlaviyoConnection) -> datetime:

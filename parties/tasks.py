@@ -17,9 +17,9 @@ from django.db import connection as db_connection
 from django.db import connections as db_connections
 from django.db.models import Q
 from django.utils import timezone
-from django_tasks import TaskResultStatus, task
-from django_tasks_db.models import DBTaskResult
+from django_tasks import task
 
+from config.periodic import schedule_next_pass
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.errors import KlaviyoError, KlaviyoNotFound
 from integrations.models import KlaviyoConnection
@@ -160,10 +160,4 @@ def party_sync_request(*, party_id: int, at: datetime | None = None, force: bool
 
 def schedule_sweep(*, delay: float = 0) -> bool:
     """Queue the next periodic sweep unless one is already waiting (one chain, not many)."""
-    waiting = DBTaskResult.objects.filter(
-        status=TaskResultStatus.READY, task_path=sweep.module_path
-    ).exists()
-    if waiting:
-        return False
-    sweep.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(reschedule=True)
-    return True
+    return schedule_next_pass(sweep, delay=delay)
