@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run demo-login test bench lint format audit install install-dev clean
+.PHONY: run demo-login test bench bench-quick lint format audit install install-dev clean
 
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} ./scripts/run
@@ -18,7 +18,13 @@ demo-login: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The stack a user runs at scale (PostgreSQL on 127.0.0.1:5432, Redis db 11, gunicorn, two
+# workers, the sandbox Klaviyo in its own process), started and stopped by scripts/bench_stack.py.
 bench: $(VENV)/.dev
+	$(PY) scripts/bench_stack.py $(BENCH_ARGS)
+
+# The quick in-process benchmark (SQLite in a temporary directory, no servers).
+bench-quick: $(VENV)/.dev
 	$(PY) scripts/benchmark.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev

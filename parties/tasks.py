@@ -141,12 +141,17 @@ def party_sync_request(*, party_id: int, at: datetime | None = None, force: bool
     reconnection, the sweep) the earliest time wins. Running early is harmless: the engine's
     send gate (`Party.next_send_at`) holds back writes the window or a backoff forbids.
     """
-    run_at = at or timezone.now() + sync.window()
+    now = timezone.now()
+    run_at = at or now + sync.window()
     planned = Party.objects.filter(pk=party_id)
     if force:
-        if not planned.filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__gt=run_at)).update(
-            next_sync_at=run_at
-        ):
+        # A plan whose time has come is spent: its task has started, or is about to (a run
+        # that found the lease busy ends without clearing it), so it must not hold back the
+        # next one. Two tasks due at once cost nothing: the lease lets one through.
+        replaceable = (
+            Q(next_sync_at__isnull=True) | Q(next_sync_at__gt=run_at) | Q(next_sync_at__lte=now)
+        )
+        if not planned.filter(replaceable).update(next_sync_at=run_at):
             return False
     else:
         # A plain read first: during a rush almost every signup stops here without a write.

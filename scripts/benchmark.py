@@ -10,10 +10,10 @@ posting threads) into the sandbox Klaviyo, which runs its jobs after a realistic
 Both wait until every attendee is confirmed in the Klaviyo list (read back, not assumed from
 a 202) and count Klaviyo calls from the sandbox's call log: write calls (bulk import, bulk
 subscribe) and read calls (job status, import errors, list membership, consent), per 1,000
-attendees. Run with `make bench` (SQLite in a temporary directory) or point DATABASE_URL /
+attendees. Run with `make bench-quick` (SQLite in a temporary directory) or point DATABASE_URL /
 SANDBOX_DATABASE_URL at PostgreSQL.
 
-    make bench BENCH_ARGS="--signups 2000 --rush-seconds 20 --threads 8"
+    make bench-quick BENCH_ARGS="--signups 2000 --rush-seconds 20 --threads 8"
 """
 
 from __future__ import annotations

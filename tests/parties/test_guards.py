@@ -133,3 +133,28 @@ def test_two_workers_syncing_a_new_party_at_once_create_one_list(
     assert outcomes == ["busy", "done"]
     assert testing.call_count("POST", "/api/lists") == 1
     assert KlaviyoList.objects.using(SANDBOX_DB).filter(name=PARTY["name"]).count() == 1
+
+
+def test_a_run_that_finds_the_lease_busy_still_leaves_a_run_planned(sandbox_party, make_attendee):
+    """The run whose plan it was meets another worker's lease and ends: the spent plan must
+    not stop it (or the lease holder's follow-up) from planning the next run."""
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from parties import tasks
+
+    make_attendee(sandbox_party, email="late@example.com")
+    spent = timezone.now() - timedelta(seconds=1)
+    Party.objects.filter(pk=sandbox_party.pk).update(
+        next_sync_at=spent,
+        sync_lease_holder="other-worker",
+        sync_lease_expires_at=timezone.now() + timedelta(seconds=30),
+    )
+
+    tasks.sync_party.call(party_id=sandbox_party.pk)
+
+    planned = DBTaskResult.objects.filter(
+        task_path=tasks.sync_party.module_path, status=TaskResultStatus.READY
+    )
+    assert planned.count() == 1
+    assert Party.objects.get(pk=sandbox_party.pk).next_sync_at > spent

@@ -1,0 +1,66 @@
+"""Scenario 2's baselines, behind the same middleware (CSRF included) as the product:
+
+- `insert`: the least a signup can cost, one INSERT into `bench_signup` (a table the bench
+  creates; no model, no form);
+- `relay`: the seed design's synchronous relay, two Klaviyo calls (bulk import, bulk
+  subscribe) made while the visitor waits, with the product's client (its token handling,
+  rate-limit pacing and retries) for the newest bench party's connection and list.
+
+GET serves a bare form with its CSRF token; a POST answers 303 once done, 502 when Klaviyo
+refused.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
+from django.views.decorators.http import require_http_methods
+
+from integrations.klaviyo.errors import KlaviyoError
+from integrations.services import klaviyo_client
+from integrations.tokens import ConnectionUnusable
+from parties.models import Party
+
+FORM = (
+    '<form method="post"><input type="hidden" name="csrfmiddlewaretoken" value="{token}">'
+    '<input name="email"><button>Sign up</button></form>'
+)
+
+
+def _form(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(FORM.format(token=get_token(request)))
+
+
+@require_http_methods(["GET", "POST"])
+def insert(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _form(request)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bench_signup (email, created_at) VALUES (%s, now())",
+            [request.POST.get("email", "")[:254]],
+        )
+    return HttpResponseRedirect(request.path, status=303)
+
+
+@require_http_methods(["GET", "POST"])
+def relay(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _form(request)
+    party = Party.objects.select_related("connection").exclude(klaviyo_list_id="").latest("pk")
+    client = klaviyo_client(connection=party.connection)
+    email = request.POST.get("email", "")[:254]
+    try:
+        client.bulk_import_profiles(
+            profiles=[{"email": email, "first_name": request.POST.get("first_name", "")}],
+            list_id=party.klaviyo_list_id,
+        )
+        client.subscribe_profiles(
+            list_id=party.klaviyo_list_id,
+            emails_with_consent=[email],
+            custom_source="Partyline bench relay",
+        )
+    except (KlaviyoError, ConnectionUnusable):
+        return HttpResponse("Klaviyo refused", status=502)
+    return HttpResponseRedirect(request.path, status=303)
