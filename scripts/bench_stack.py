@@ -155,45 +155,10 @@ def wait_http(url: str, stack: Stack, seconds: float = 60) -> None:
 
 
 def make_party(name: str):  # type: ignore[no-untyped-def]
-    """An organizer, a Klaviyo connection (installed in the sandbox) and a party with its list
-    (created through the sandbox's API, over HTTP)."""
-    from datetime import timedelta
+    """The benchmark's party, made as the in-process benchmark makes it."""
+    from benchmark import make_party as make_benchmark_party  # scripts/ is on sys.path
 
-    from django.utils import timezone
-
-    from accounts import services as accounts_services
-    from accounts.models import Membership
-    from integrations.models import KlaviyoConnection
-    from klaviyo_sandbox import testing
-    from parties import services, sync
-
-    user = accounts_services.user_signup(
-        email=f"bench{time.time_ns()}@example.com",
-        password="bench-password-not-used-1",  # noqa: S106 (a throwaway user)
-        organization_name="Bench",
-    )
-    membership = Membership.objects.get(user=user)
-    app = testing.install_app(account=testing.ACME)
-    klaviyo = KlaviyoConnection.objects.create(
-        organization=membership.organization,
-        klaviyo_account_id=app.account_id,
-        scopes=app.scope.split(),
-        access_token=app.access_token,
-        refresh_token=app.refresh_token,
-        access_token_expires_at=timezone.now() + timedelta(seconds=app.expires_in),
-    )
-    party = services.party_create(
-        membership=membership,
-        connection=klaviyo,
-        data={
-            "name": f"Benchmark: {name}",
-            "starts_at": timezone.now() + timedelta(days=1),
-            "address": "1 Main St",
-            "city": "Boston",
-            "state": "MA",
-        },
-    )
-    sync.party_sync(party_id=party.pk)
+    party = make_benchmark_party(name)
     party.refresh_from_db()
     return party
 

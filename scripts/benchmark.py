@@ -183,6 +183,8 @@ def run_shape(shape: str, args: argparse.Namespace, rush_seconds: float) -> Resu
 
 
 def make_party(name: str):  # type: ignore[no-untyped-def]
+    """An organizer, a Klaviyo connection (installed in the sandbox) and a party with its list
+    (its first sync run creates it). scripts/bench_stack.py uses it too."""
     from datetime import timedelta
 
     from django.utils import timezone
