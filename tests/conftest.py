@@ -16,6 +16,7 @@ from accounts.models import Membership, Organization, Role, User
 from accounts.tenancy import SESSION_KEY
 from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.models import ConnectionStatus, KlaviyoConnection
+from parties.models import ListState, Party
 
 PASSWORD = "correct horse battery staple"
 _sequence = itertools.count(1)
@@ -112,6 +113,36 @@ def make_connection(make_member) -> Callable[..., KlaviyoConnection]:
             refresh_token=refresh_token,
             access_token_expires_at=timezone.now() + timedelta(seconds=expires_in),
             **extra,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_party(make_connection) -> Callable[..., Party]:
+    """A party whose Klaviyo list already exists (as far as the row says)."""
+
+    def make(
+        organization: Organization | None = None,
+        *,
+        connection: KlaviyoConnection | None = None,
+        **fields: object,
+    ) -> Party:
+        connection = connection or make_connection(organization)
+        number = next(_sequence)
+        values = {
+            "name": f"Party {number}",
+            "starts_at": timezone.now() + timedelta(days=7),
+            "address": "1 Bark Street",
+            "city": "Boston",
+            "state": "MA",
+            "klaviyo_list_id": f"LIST{number}",
+            "klaviyo_list_name": f"Party {number}",
+            "list_state": ListState.READY,
+            **fields,
+        }
+        return Party.objects.create(
+            organization=connection.organization, connection=connection, **values
         )
 
     return make

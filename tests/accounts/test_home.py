@@ -15,26 +15,10 @@ from django.utils import timezone
 
 from accounts.models import Role
 from integrations.models import ConnectionStatus
-from parties.models import Attendee, ListState, Party, SyncState
+from parties.models import Attendee, Party, SyncState
 
 pytestmark = pytest.mark.django_db
 HOME = reverse("accounts:home")
-
-
-def make_party(connection, **fields: object) -> Party:
-    values = {
-        "name": "Howl-o-ween",
-        "starts_at": timezone.now() + timedelta(days=7),
-        "address": "1 Bark Street",
-        "city": "Boston",
-        "state": "MA",
-        "klaviyo_list_id": "LIST1",
-        "list_state": ListState.READY,
-        **fields,
-    }
-    return Party.objects.create(
-        organization=connection.organization, connection=connection, **values
-    )
 
 
 def add_attendee(party: Party, state: str = SyncState.SYNCED, **fields: object) -> Attendee:
@@ -90,9 +74,9 @@ def test_a_disconnected_connection_does_not_tick_it(login, owner, make_connectio
 
 
 def test_creating_a_party_ticks_the_second_step_and_links_to_its_signup_link(
-    login, owner, make_connection
+    login, owner, make_connection, make_party
 ):
-    party = make_party(make_connection(owner.organization), name="Howl-o-ween")
+    party = make_party(connection=make_connection(owner.organization), name="Howl-o-ween")
 
     page = login(owner).get(HOME).text
 
@@ -105,11 +89,13 @@ def test_creating_a_party_ticks_the_second_step_and_links_to_its_signup_link(
 
 
 def test_a_first_signup_ends_the_checklist_and_shows_upcoming_parties(
-    login, owner, make_connection
+    login, owner, make_connection, make_party
 ):
     connection = make_connection(owner.organization)
-    party = make_party(connection, name="Howl-o-ween")
-    make_party(connection, name="Last year", starts_at=timezone.now() - timedelta(days=300))
+    party = make_party(connection=connection, name="Howl-o-ween")
+    make_party(
+        connection=connection, name="Last year", starts_at=timezone.now() - timedelta(days=300)
+    )
     add_attendee(party, SyncState.SYNCED)
     add_attendee(party, SyncState.PENDING)
 
@@ -137,8 +123,8 @@ def test_a_member_is_told_who_does_each_step(login, owner, make_member):
 # --- What needs attention ---------------------------------------------------------------------
 
 
-def test_rejected_and_suppressed_signups_need_attention(login, owner, make_connection):
-    party = make_party(make_connection(owner.organization), name="Howl-o-ween")
+def test_rejected_and_suppressed_signups_need_attention(login, owner, make_connection, make_party):
+    party = make_party(connection=make_connection(owner.organization), name="Howl-o-ween")
     add_attendee(party, SyncState.FAILED, state_reason="Invalid email")
     add_attendee(party, SyncState.SUPPRESSED)
     add_attendee(party, SyncState.SYNCED)
@@ -151,10 +137,10 @@ def test_rejected_and_suppressed_signups_need_attention(login, owner, make_conne
 
 
 def test_a_connection_needing_reconnect_and_its_paused_party_need_attention(
-    login, owner, make_connection
+    login, owner, make_connection, make_party
 ):
     connection = make_connection(owner.organization, status=ConnectionStatus.NEEDS_RECONNECT)
-    make_party(connection, name="Howl-o-ween")
+    make_party(connection=connection, name="Howl-o-ween")
 
     page = login(owner).get(HOME).text
 
@@ -165,9 +151,9 @@ def test_a_connection_needing_reconnect_and_its_paused_party_need_attention(
     assert "Reconnect it" in attention
 
 
-def test_a_paused_party_needs_attention(login, owner, make_connection):
+def test_a_paused_party_needs_attention(login, owner, make_connection, make_party):
     make_party(
-        make_connection(owner.organization),
+        connection=make_connection(owner.organization),
         name="Howl-o-ween",
         sync_paused_reason="The server cannot read its Klaviyo tokens.",
     )
@@ -178,15 +164,15 @@ def test_a_paused_party_needs_attention(login, owner, make_connection):
     assert "The server cannot read its Klaviyo tokens." in attention
 
 
-def test_nothing_needs_attention_when_all_is_well(login, owner, make_connection):
-    party = make_party(make_connection(owner.organization))
+def test_nothing_needs_attention_when_all_is_well(login, owner, make_connection, make_party):
+    party = make_party(connection=make_connection(owner.organization))
     add_attendee(party, SyncState.SYNCED)
 
     assert 'id="needs-attention"' not in login(owner).get(HOME).text
 
 
-def test_another_organizations_parties_stay_out(login, owner, make_connection):
-    other = make_party(make_connection(), name="Secret soirée")
+def test_another_organizations_parties_stay_out(login, owner, make_connection, make_party):
+    other = make_party(connection=make_connection(), name="Secret soirée")
     add_attendee(other, SyncState.FAILED)
 
     page = login(owner).get(HOME).text
@@ -195,9 +181,11 @@ def test_another_organizations_parties_stay_out(login, owner, make_connection):
     assert not is_ticked(page, "party")
 
 
-def test_the_home_page_costs_the_same_queries_with_many_parties(login, owner, make_connection):
+def test_the_home_page_costs_the_same_queries_with_many_parties(
+    login, owner, make_connection, make_party
+):
     connection = make_connection(owner.organization)
-    first = make_party(connection)
+    first = make_party(connection=connection)
     add_attendee(first, SyncState.FAILED)
     client = login(owner)
     client.get(HOME)
@@ -209,7 +197,7 @@ def test_the_home_page_costs_the_same_queries_with_many_parties(login, owner, ma
 
     one = queries()
     for number in range(12):
-        party = make_party(connection, name=f"Party {number}")
+        party = make_party(connection=connection, name=f"Party {number}")
         add_attendee(party, SyncState.FAILED)
         add_attendee(party, SyncState.SYNCED)
 

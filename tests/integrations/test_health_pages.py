@@ -17,28 +17,11 @@ from integrations import selectors
 from integrations.models import ConnectionEvent, ConnectionStatus, EventKind, KlaviyoConnection
 from integrations.templatetags.klaviyo_health import clock
 from klaviyo_sandbox import testing
-from parties.models import ListState, Party
 from tests.integrations.conftest import connect_through_sandbox, consent, path_of
 
 pytestmark = pytest.mark.django_db
 with_sandbox = pytest.mark.django_db(databases=["default", "sandbox"])
 SETTINGS_URL = reverse("integrations:settings")
-
-
-def make_party(connection: KlaviyoConnection, **fields: object) -> Party:
-    values = {
-        "name": "Howl-o-ween",
-        "starts_at": timezone.now() + timedelta(days=7),
-        "address": "1 Bark Street",
-        "city": "Boston",
-        "state": "MA",
-        "klaviyo_list_id": "LIST1",
-        "list_state": ListState.READY,
-        **fields,
-    }
-    return Party.objects.create(
-        organization=connection.organization, connection=connection, **values
-    )
 
 
 def reconnect_url(connection: KlaviyoConnection) -> str:
@@ -66,11 +49,13 @@ def test_a_working_connection_says_so_and_offers_disconnect(login, owner, make_c
     assert reconnect_url(connection) not in row
 
 
-def test_klaviyo_not_answering_says_since_when_and_the_next_try(login, owner, make_connection):
+def test_klaviyo_not_answering_says_since_when_and_the_next_try(
+    login, owner, make_connection, make_party
+):
     connection = make_connection(owner.organization)
     next_try = timezone.now() + timedelta(seconds=10)
     # Two consecutive failures: the engine waited 5 s, then 10 s.
-    make_party(connection, sync_failures=2, next_send_at=next_try)
+    make_party(connection=connection, sync_failures=2, next_send_at=next_try)
 
     row = row_of(login(owner).get(SETTINGS_URL).text, connection)
 
@@ -106,10 +91,10 @@ def test_failing_token_refreshes_date_the_outage_from_the_audit_trail(
     assert "KlaviyoUnavailable: 503" in row_of(login(owner).get(SETTINGS_URL).text, connection)
 
 
-def test_a_rate_limited_connection_says_until_when(login, owner, make_connection):
+def test_a_rate_limited_connection_says_until_when(login, owner, make_connection, make_party):
     connection = make_connection(owner.organization)
     until = timezone.now() + timedelta(seconds=90)
-    make_party(connection, next_send_at=until)
+    make_party(connection=connection, next_send_at=until)
 
     row = row_of(login(owner).get(SETTINGS_URL).text, connection)
 
@@ -166,12 +151,12 @@ def test_connection_page_offers_reconnect_when_disconnected(login, owner, make_c
 
 
 def test_health_of_many_connections_costs_a_fixed_number_of_queries(
-    owner, make_connection, django_assert_num_queries
+    owner, make_connection, django_assert_num_queries, make_party
 ):
     connections = []
     for number in range(6):
         connection = make_connection(owner.organization)
-        make_party(connection, sync_failures=number % 2, next_send_at=timezone.now())
+        make_party(connection=connection, sync_failures=number % 2, next_send_at=timezone.now())
         connections.append(connection)
 
     with django_assert_num_queries(1):

@@ -11,8 +11,6 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from accounts.models import Organization
-from integrations.models import KlaviyoConnection
 from parties import services, sync
 from parties.models import Attendee, ListState, Party, SyncState
 
@@ -43,36 +41,6 @@ def sandbox_party(owner, sandbox, sandbox_connection) -> Party:
     Party.objects.filter(pk=party.pk).update(next_sync_at=None)
     DBTaskResult.objects.all().delete()
     return party
-
-
-@pytest.fixture
-def make_party(make_connection) -> Callable[..., Party]:
-    """A party whose Klaviyo list already exists (as far as the row says)."""
-
-    def make(
-        organization: Organization | None = None,
-        *,
-        connection: KlaviyoConnection | None = None,
-        **fields: object,
-    ) -> Party:
-        connection = connection or make_connection(organization)
-        number = next(_sequence)
-        values = {
-            "name": f"Party {number}",
-            "starts_at": timezone.now() + timedelta(days=7),
-            "address": "1 Bark Street",
-            "city": "Boston",
-            "state": "MA",
-            "klaviyo_list_id": f"LIST{number}",
-            "klaviyo_list_name": f"Party {number}",
-            "list_state": ListState.READY,
-            **fields,
-        }
-        return Party.objects.create(
-            organization=connection.organization, connection=connection, **values
-        )
-
-    return make
 
 
 @pytest.fixture

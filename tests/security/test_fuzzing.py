@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from urllib.parse import quote, quote_from_bytes, urlencode
 
 import pytest
@@ -30,7 +29,7 @@ from hypothesis import strategies as st
 from accounts import services as accounts_services
 from integrations.klaviyo import pkce
 from integrations.models import KlaviyoConnection, OAuthState
-from parties.models import Attendee, ListState, Party
+from parties.models import Attendee, Party
 
 settings.register_profile(
     "partyline-fuzz",
@@ -224,20 +223,8 @@ VALID_SIGNUP = [
 
 
 @pytest.fixture
-def party(owner, make_connection) -> Party:
-    connection = make_connection(owner.organization)
-    return Party.objects.create(
-        organization=owner.organization,
-        connection=connection,
-        name="Howl-o-ween",
-        starts_at=timezone.now() + timedelta(days=7),
-        address="1 Bark Street",
-        city="Boston",
-        state="MA",
-        klaviyo_list_id="LIST1",
-        klaviyo_list_name="Howl-o-ween",
-        list_state=ListState.READY,
-    )
+def party(owner, make_party) -> Party:
+    return make_party(owner.organization, name="Howl-o-ween", klaviyo_list_name="Howl-o-ween")
 
 
 @FUZZ

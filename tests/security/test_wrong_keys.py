@@ -4,7 +4,6 @@ ciphertext sent to Klaviyo")."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -22,7 +21,7 @@ from integrations.klaviyo import pkce
 from integrations.middleware import SecretKeysProblemMiddleware
 from integrations.models import ConnectionStatus, KlaviyoConnection, OAuthState
 from parties import tasks
-from parties.models import Attendee, ListState, Party, ReconciliationStatus, SyncState
+from parties.models import Attendee, ReconciliationStatus, SyncState
 from tests.conftest import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
@@ -39,21 +38,15 @@ def no_klaviyo():
 
 
 @pytest.fixture
-def lost(settings, owner, make_connection):
+def lost(settings, owner, make_connection, make_party):
     """A connection, a party with a waiting signup and two connect attempts, all written
     under keys the server no longer has (another deployment's salt)."""
     connection = make_connection(owner.organization)
-    party = Party.objects.create(
-        organization=owner.organization,
+    party = make_party(
         connection=connection,
         name="Howl-o-ween",
-        starts_at=timezone.now() + timedelta(days=7),
-        address="1 Bark Street",
-        city="Boston",
-        state="MA",
         klaviyo_list_id="LIST1",
         klaviyo_list_name="Howl-o-ween",
-        list_state=ListState.READY,
     )
     attendee = Attendee.objects.create(
         party=party,
