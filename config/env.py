@@ -56,6 +56,18 @@ def url_origin(url: str, *, variable: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+DJANGO_REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+
+
+def cache_config(variable: str, *, default: str) -> dict[str, Any]:
+    """Parse a cache URL into Django's CACHES entry; Redis gets Django's backend with one
+    client per connection pool (config.cache) instead of one built for every call."""
+    config = env.cache_url(variable, default=default)
+    if config["BACKEND"] == DJANGO_REDIS_CACHE:
+        config["BACKEND"] = "config.cache.RedisCache"
+    return config
+
+
 def database_config(variable: str, *, default: str, base_dir: Path) -> dict[str, Any]:
     """Parse a database URL into Django's DATABASES entry, tuned for its engine.
 

@@ -12,6 +12,7 @@ import csp.constants
 from config import env as config_env
 from config.env import (
     ConfigurationError,
+    cache_config,
     database_config,
     env,
     exit_on_configuration_error,
@@ -118,7 +119,18 @@ with exit_on_configuration_error():
     # --- Cache (rate-limit counters) -------------------------------------------------------
     # In-process by default, which is right for one web process (`make run`); several web
     # processes share counters through Redis: CACHE_URL=redis://127.0.0.1:6379/1.
-    CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+    CACHES = {
+        "default": cache_config("CACHE_URL", default="locmemcache://"),
+        # Rendered public-page fragments, in each process's own memory: each is keyed on
+        # everything it shows, so nothing needs to be shared or invalidated, and a rush of
+        # visitors costs one rendering per process instead of one per visit.
+        "fragments": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "partyline-fragments",
+            "TIMEOUT": 600,
+            "OPTIONS": {"MAX_ENTRIES": 2000},
+        },
+    }
     # How many web processes serve the site; gunicorn reads the same variable as its number of
     # workers, so set this instead of --workers.
     WEB_CONCURRENCY = config_env.positive_int("WEB_CONCURRENCY", default=1)

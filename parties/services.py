@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -122,19 +122,36 @@ def attendee_register(*, party: Party, data: dict[str, Any], source: str) -> tup
     email = normalize_email(data["email"])
     answers = {key: (data.get(key) or "").strip() for key in ATTENDEE_FIELDS}
     now = timezone.now()
+    consent = {"consented_at": now, "consent_source": source[:255]}
+    try:
+        # Almost every signup in a rush is a new address: one INSERT, and the unique
+        # constraint on (party, email) settles a race with the same address's other request.
+        with transaction.atomic():
+            attendee = Attendee.objects.create(party=party, email=email, **answers, **consent)
+            tasks.party_sync_request(party_id=party.pk)
+    except IntegrityError:
+        return _attendee_merge(party=party, email=email, answers=answers, consent=consent)
+    return attendee, True
+
+
+def _attendee_merge(
+    *, party: Party, email: str, answers: dict[str, str], consent: dict[str, Any]
+) -> tuple[Attendee, bool]:
+    """The same address signed up before: keep its non-blank answers, re-send unless it is
+    confirmed with nothing new."""
     with transaction.atomic():
+        # get_or_create: the earlier signup may have been deleted since the INSERT failed.
         attendee, created = Attendee.objects.select_for_update().get_or_create(
-            party=party,
-            email=email,
-            defaults={**answers, "consented_at": now, "consent_source": source[:255]},
+            party=party, email=email, defaults={**answers, **consent}
         )
         if not created:
             given = {key: value for key, value in answers.items() if value}
             changed = [key for key, value in given.items() if getattr(attendee, key) != value]
             for key in changed:
                 setattr(attendee, key, given[key])
-            fields = [*changed, "consented_at", "consent_source", "updated_at"]
-            attendee.consented_at, attendee.consent_source = now, source[:255]
+            for key, value in consent.items():
+                setattr(attendee, key, value)
+            fields = [*changed, *consent, "updated_at"]
             if attendee.sync_state != SyncState.PENDING and (
                 changed or attendee.sync_state not in UNCHANGED_STAYS
             ):

@@ -158,3 +158,39 @@ def test_a_run_that_finds_the_lease_busy_still_leaves_a_run_planned(sandbox_part
     )
     assert planned.count() == 1
     assert Party.objects.get(pk=sandbox_party.pk).next_sync_at > spent
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="real concurrent writers need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_one_address_signing_up_from_six_requests_at_once_keeps_one_signup(make_party):
+    """The unique (party, email) constraint settles the race of the fast INSERT; every request
+    but one merges into the row the winner wrote, and nobody sees an error."""
+    party = make_party()
+    start = threading.Barrier(6)
+
+    def signup(number: int) -> bool:
+        try:
+            start.wait()
+            _, created = services.attendee_register(
+                party=party,
+                data={
+                    "email": "Twin@Example.com",
+                    "first_name": "Twin",
+                    "pet_name": f"Pet {number}",
+                },
+                source="test",
+            )
+            return created
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        created = list(pool.map(signup, range(6)))
+
+    assert created.count(True) == 1
+    attendee = Attendee.objects.get(party=party)
+    assert attendee.email == "twin@example.com"
+    assert attendee.pet_name.startswith("Pet ")
+    assert attendee.sync_state == SyncState.PENDING

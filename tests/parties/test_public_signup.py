@@ -365,3 +365,73 @@ def test_the_default_party_limit_takes_six_thousand_signups_a_minute_from_distin
     )
 
     assert refused == 0
+
+
+# --- What a rush of visitors costs ------------------------------------------------------------
+
+
+def test_an_edit_shows_on_the_signup_page_at_once(client, party):
+    """The page's rendered parts are kept between visits, keyed on everything they show."""
+    from datetime import timedelta
+
+    from parties import services
+
+    client.get(signup_url(party))
+    later = party.starts_at + timedelta(days=1)
+    services.party_update(
+        party=party,
+        data={
+            "name": "Howl-o-ween II",
+            "address": "2 Purr Lane",
+            "city": "Salem",
+            "description": "Bring a lantern.",
+            "starts_at": later,
+        },
+    )
+
+    page = client.get(signup_url(party))
+
+    assert "Howl-o-ween II" in page.text
+    assert "2 Purr Lane" in page.text
+    assert "Salem, MA" in page.text
+    assert "Bring a lantern." in page.text
+    assert "Costumes encouraged." not in page.text
+    assert later.strftime("%Y-%m-%d") in page.text
+
+    party.organization.name = "Acme Pets & Treats"
+    party.organization.save()
+
+    page = client.get(signup_url(party))
+
+    assert "I agree to receive email from Acme Pets &amp; Treats about this party" in page.text
+    assert "Acme Pets &amp; Treats invites you to" in page.text
+
+
+def test_after_a_visit_refused_input_still_shows_its_errors_and_values(client, party, settings):
+    client.get(signup_url(party))  # the blank form is now kept for the next visitor
+
+    refused = post(client, party, email="not-an-address", first_name="Zoë")
+
+    assert refused.status_code == 400
+    assert "Enter a valid email address" in refused.text
+    assert 'value="Zoë"' in refused.text
+
+    settings.SIGNUP_RATE_PER_IP = "0/m"
+    too_many = post(client, party, email="late@example.com")
+
+    assert too_many.status_code == 429
+    assert 'value="late@example.com"' in too_many.text
+
+
+def test_a_new_signup_is_one_insert_and_a_look_at_the_plan(
+    client, party, django_assert_num_queries
+):
+    """The party, the attendee's INSERT, then whether a sync run is planned already (the first
+    signup plans one), in one transaction (a savepoint inside the test's own)."""
+    post(client, party, email="first@example.com")  # plans the run
+
+    with django_assert_num_queries(5):
+        response = post(client, party, email="second@example.com")
+
+    assert response.status_code == 303
+    assert Attendee.objects.count() == 2
