@@ -29,13 +29,10 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess  # starts the stack it benchmarks  # nosec B404
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -43,115 +40,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
 GUNICORN = str(Path(PY).with_name("gunicorn"))
-DATABASE = "partyline_bench"
-SANDBOX_DATABASE = "partyline_bench_sandbox"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stack_env(args: argparse.Namespace, sandbox_port: int) -> dict[str, str]:
-    server = args.postgres.rstrip("/")
-    return {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "false",
-        "SECRET_KEY": "partyline-bench-secret-key-not-for-production-0123456789",
-        "SALT_KEY": "partyline-bench-salt",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "SECURE_COOKIES": "false",
-        "SECURE_HSTS_SECONDS": "0",
-        "TRUSTED_PROXIES": "127.0.0.1",
-        "SIGNUP_RATE_PER_IP": "1000000/m",
-        "KLAVIYO_SANDBOX": "true",
-        "SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
-        "DATABASE_URL": f"{server}/{DATABASE}",
-        "SANDBOX_DATABASE_URL": f"{server}/{SANDBOX_DATABASE}",
-        "CACHE_URL": args.redis,
-        "WEB_CONCURRENCY": str(args.web_concurrency),
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def admin_sql(args: argparse.Namespace, *statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{args.postgres.rstrip('/')}/postgres", autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)
-
-
-def databases_create(args: argparse.Namespace) -> None:
-    databases_drop(args)
-    admin_sql(args, f"CREATE DATABASE {DATABASE}", f"CREATE DATABASE {SANDBOX_DATABASE}")
-
-
-def databases_drop(args: argparse.Namespace) -> None:
-    admin_sql(
-        args,
-        f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",
-        f"DROP DATABASE IF EXISTS {SANDBOX_DATABASE} WITH (FORCE)",
-    )
-
-
-def redis_flush(args: argparse.Namespace) -> None:
-    import redis
-
-    redis.Redis.from_url(args.redis).flushdb()
-
-
-class Stack:
-    """The processes it started, each logging to a file in `logdir`; `stop()` ends them."""
-
-    def __init__(self, logdir: Path) -> None:
-        self.logdir = logdir
-        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        # The bench's own fixed commands (this interpreter, manage.py, gunicorn); no shell.
-        process = subprocess.Popen(  # noqa: S603  # nosec B603
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.processes.append((name, process))
-
-    def check(self) -> None:
-        for name, process in self.processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.tail(name)}")
-
-    def tail(self, name: str, lines: int = 30) -> str:
-        text = (self.logdir / f"{name}.log").read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _, process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def wait_http(url: str, stack: Stack, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        stack.check()
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (a local http URL)  # nosec B310
-                return
-        except OSError as error:
-            if getattr(error, "code", None):  # an HTTP answer (404 at a bare root) is up
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {seconds:g} s")
+from bench.stack import (  # noqa: E402 (after the sys.path line)
+    Context,
+    Stack,
+    databases_create,
+    databases_drop,
+    free_port,
+    redis_flush,
+    stack_env,
+    wait_http,
+)
 
 
 def make_party(name: str):  # type: ignore[no-untyped-def]
@@ -331,6 +231,138 @@ def print_table(results: list[dict]) -> None:  # type: ignore[type-arg]
         )
 
 
+def writes_during(result: dict) -> int:  # type: ignore[type-arg]
+    return sum(
+        n
+        for key, n in result["klaviyo_calls"].items()
+        if key.startswith(("bulk import", "bulk subscribe", "POST"))
+    )
+
+
+def target(name: str, met: bool, figure: str) -> dict[str, object]:
+    return {"target": name, "met": bool(met), "figure": figure}
+
+
+def run_rush_scenarios(context: Context, chosen: set[str]) -> dict[str, object]:
+    """Scenarios 1 and 2 side by side (one table), and the memory the rush cost (scenario 5)."""
+    from django.db import connection
+
+    from parties.sync import window
+
+    args, stack, base_url = context.args, context.stack, context.base_url
+    results: list[dict[str, object]] = []
+    stack.reset_peak_memory()
+    shapes = [("as fast as possible", 0.0), (f"evenly over {args.spread:g} s", args.spread)]
+    for name, spread in shapes if chosen & {"1", "5"} else []:
+        results.append(run_shape(name, spread, args, base_url, stack))
+        print(f"done: {name}", flush=True)
+    memory = {
+        "web_worker": stack.peak_memory_mb("gunicorn"),
+        "task_worker": stack.peak_memory_mb("worker-"),
+    }
+    if "2" in chosen:
+        make_party("relay baseline")  # a fresh connection and list for the relay
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TABLE IF NOT EXISTS bench_signup "
+                "(id bigserial PRIMARY KEY, email varchar(254), created_at timestamptz)"
+            )
+        for name, path in (
+            ("bare INSERT view", "/bench/insert/"),
+            ("synchronous relay", "/bench/relay/"),
+        ):
+            results.append(run_baseline(name, path, args, base_url))
+            print(f"done: {name}", flush=True)
+    print_table(results)
+
+    by_shape = {r["shape"]: r for r in results}
+    product = [r for r in results if "lost" in r]
+    targets = []
+    for r in product:
+        fives = sum(n for status, n in r["statuses"].items() if status.startswith("5"))
+        targets.append(
+            target(
+                f"{r['shape']}: 0 lost, 0 duplicated, 0 5xx",
+                r["lost"] == r["duplicated"] == fives == 0,
+                f"{r['lost']} lost, {r['duplicated']} duplicated, {fives} 5xx",
+            )
+        )
+        after = r["seconds_to_all_in_list_after_last_signup"]
+        targets.append(
+            target(
+                f"{r['shape']}: every attendee In the list within 30 s of the rush's end",
+                after is not None and after <= 30,
+                f"{after} s" if after is not None else "not all within the timeout",
+            )
+        )
+        seconds = max(float(r["seconds"]), 0.001)
+        windows = -(-seconds // window().total_seconds())
+        allowed = int(2 * (windows + 1))
+        targets.append(
+            target(
+                f"{r['shape']}: at most 2 Klaviyo writes per coalescing window",
+                writes_during(r) <= allowed,
+                f"{writes_during(r)} writes over {seconds:g} s "
+                f"({window().total_seconds():g} s window: at most {allowed})",
+            )
+        )
+    fast = by_shape.get("as fast as possible")
+    bare, relay = by_shape.get("bare INSERT view"), by_shape.get("synchronous relay")
+    if fast and relay:
+        ratio = fast["accepted_per_s"] / max(relay["accepted_per_s"], 0.001)
+        targets.append(
+            target(
+                "accepted signups/s at least 20x the relay's",
+                ratio >= 20,
+                f"{fast['accepted_per_s']} vs {relay['accepted_per_s']}/s ({ratio:.1f}x)",
+            )
+        )
+        targets.append(
+            target(
+                "signup p99 at most a third of the relay's",
+                fast["post_ms"]["p99"] * 3 <= relay["post_ms"]["p99"],
+                f"{fast['post_ms']['p99']} vs {relay['post_ms']['p99']} ms",
+            )
+        )
+    if fast and bare:
+        ratio = fast["accepted_per_s"] / max(bare["accepted_per_s"], 0.001)
+        targets.append(
+            target(
+                "signup throughput at least 70% of the bare INSERT view's",
+                ratio >= 0.7,
+                f"{fast['accepted_per_s']} vs {bare['accepted_per_s']}/s ({ratio:.2f}x)",
+            )
+        )
+    return {"results": results, "targets": targets, "memory_mb": memory}
+
+
+def memory_targets(report: dict[str, object]) -> list[dict[str, object]]:
+    """Scenario 5: peak resident memory during the rush and during the exports."""
+    rush = report.get("memory_during_rush_mb") or {}
+    pages = report.get("organizer_pages") or {}
+    export = pages.get("memory_mb", {})  # type: ignore[union-attr]
+    web = max(rush.get("web_worker", 0), export.get("web_worker", 0))  # type: ignore[union-attr]
+    task = max(rush.get("task_worker", 0), export.get("task_worker", 0))  # type: ignore[union-attr]
+    print()
+    print("peak resident memory (MB)      rush   export")
+    for label, key in (("web worker (gunicorn)", "web_worker"), ("task worker", "task_worker")):
+        print(
+            f"{label:<28}{rush.get(key, '-'):>7}{export.get(key, '-'):>9}"  # type: ignore[union-attr]
+        )
+    return [
+        target("web worker under 150 MB RSS", 0 < web < 150, f"{web} MB"),
+        target("task worker under 200 MB RSS", 0 < task < 200, f"{task} MB"),
+    ]
+
+
+def print_targets(targets: list[dict[str, object]]) -> None:
+    print()
+    print("targets")
+    for t in targets:
+        print(f"  {'met    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['figure']}")
+    print(f"{sum(1 for t in targets if t['met'])} of {len(targets)} targets met", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--signups", type=int, default=2000)
@@ -341,12 +373,20 @@ def main() -> None:
     parser.add_argument("--klaviyo-latency", type=float, default=0.1, help="seconds per call")
     parser.add_argument("--timeout", type=float, default=300.0, help="per shape, after posting")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
+    parser.add_argument(
+        "--database",
+        default="partyline_bench",
+        help="name of the throwaway product database (the sandbox's gets _sandbox); dropped",
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/11", help="flushed")
     parser.add_argument(
         "--scenario",
-        choices=["1", "2", "all"],
+        choices=["1", "2", "3", "4", "5", "all"],
         default="all",
-        help="1: the signup form, rush and paced; 2: bare INSERT and synchronous relay baselines",
+        help=(
+            "1: the signup form, rush and paced; 2: bare INSERT and synchronous relay baselines; "
+            "3: refresh storm; 4: organizer pages at 10,000 attendees; 5: memory (1 and 4)"
+        ),
     )
     parser.add_argument("--keep-logs", action="store_true", help="print where the logs are")
     args = parser.parse_args()
@@ -408,34 +448,41 @@ def main() -> None:
             f"limits); load: {args.signups} signups from {args.clients} clients per shape",
             flush=True,
         )
-        results = []
-        if args.scenario in ("1", "all"):
-            for name, spread in (
-                ("as fast as possible", 0.0),
-                (f"evenly over {args.spread:g} s", args.spread),
-            ):
-                results.append(run_shape(name, spread, args, base_url, stack))
-                print(f"done: {name}", flush=True)
-        if args.scenario in ("2", "all"):
-            make_party("relay baseline")  # a fresh connection and list for the relay
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "CREATE TABLE IF NOT EXISTS bench_signup "
-                    "(id bigserial PRIMARY KEY, email varchar(254), created_at timestamptz)"
-                )
-            for name, path in (
-                ("bare INSERT view", "/bench/insert/"),
-                ("synchronous relay", "/bench/relay/"),
-            ):
-                results.append(run_baseline(name, path, args, base_url))
-                print(f"done: {name}", flush=True)
-        print_table(results)
+        context = Context(
+            args=args,
+            stack=stack,
+            env=env,
+            base_url=base_url,
+            sandbox_url=f"http://127.0.0.1:{sandbox_port}",
+        )
+        chosen = {"1", "2", "3", "4", "5"} if args.scenario == "all" else {args.scenario}
+        report: dict[str, object] = {}
+        targets: list[dict[str, object]] = []
+        if chosen & {"1", "2", "5"}:
+            rush = run_rush_scenarios(context, chosen)
+            report["signup_rush"] = rush["results"]
+            targets += rush["targets"]
+            report["memory_during_rush_mb"] = rush["memory_mb"]
+        if "3" in chosen:
+            from bench import storm
+
+            report["refresh_storm"] = storm.run(context)
+            targets += report["refresh_storm"]["targets"]
+        if chosen & {"4", "5"}:
+            from bench import pages
+
+            report["organizer_pages"] = pages.run(context)
+            targets += report["organizer_pages"]["targets"]
+        if "5" in chosen:
+            targets += memory_targets(report)
+        print_targets(targets)
         print(
             json.dumps(
                 {
-                    "benchmark": "stack-signup-rush",
-                    "machine_cores": os.cpu_count(),
-                    "results": results,
+                    "benchmark": "partyline-stack",
+                    "machine": f"{platform.node()}, {os.cpu_count()} cores",
+                    **report,
+                    "targets": targets,
                 }
             )
         )

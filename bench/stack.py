@@ -1,0 +1,183 @@
+"""The stack `make bench` runs (scripts/bench_stack.py): its settings, its throwaway databases
+and Redis db, and the processes it starts and stops, with what each scenario gets to work with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess  # starts the stack it benchmarks  # nosec B404
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_env(args: argparse.Namespace, sandbox_port: int) -> dict[str, str]:
+    server = args.postgres.rstrip("/")
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "partyline-bench-secret-key-not-for-production-0123456789",
+        "SALT_KEY": "partyline-bench-salt",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_COOKIES": "false",
+        "SECURE_HSTS_SECONDS": "0",
+        "TRUSTED_PROXIES": "127.0.0.1",
+        "SIGNUP_RATE_PER_IP": "1000000/m",
+        "KLAVIYO_SANDBOX": "true",
+        "SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
+        "DATABASE_URL": f"{server}/{args.database}",
+        "SANDBOX_DATABASE_URL": f"{server}/{args.database}_sandbox",
+        "CACHE_URL": args.redis,
+        "WEB_CONCURRENCY": str(args.web_concurrency),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def admin_sql(args: argparse.Namespace, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{args.postgres.rstrip('/')}/postgres", autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def databases_create(args: argparse.Namespace) -> None:
+    databases_drop(args)
+    admin_sql(args, f"CREATE DATABASE {args.database}", f"CREATE DATABASE {args.database}_sandbox")
+
+
+def databases_drop(args: argparse.Namespace) -> None:
+    admin_sql(
+        args,
+        f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)",
+        f"DROP DATABASE IF EXISTS {args.database}_sandbox WITH (FORCE)",
+    )
+
+
+def redis_flush(args: argparse.Namespace) -> None:
+    import redis
+
+    redis.Redis.from_url(args.redis).flushdb()
+
+
+class Stack:
+    """The processes it started, each logging to a file in `logdir`; `stop()` ends them."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        # The bench's own fixed commands (this interpreter, manage.py, gunicorn); no shell.
+        process = subprocess.Popen(  # noqa: S603  # nosec B603
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes.append((name, process))
+
+    def check(self) -> None:
+        for name, process in self.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.tail(name)}")
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        text = (self.logdir / f"{name}.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def pids(self, prefix: str) -> list[int]:
+        """The processes started under a name beginning with `prefix`, and their children (a
+        gunicorn master's workers)."""
+        pids = []
+        for name, process in self.processes:
+            if name.startswith(prefix) and process.poll() is None:
+                pids += [process.pid, *_descendants(process.pid)]
+        return pids
+
+    def reset_peak_memory(self) -> None:
+        """Start the peak resident set size (VmHWM) of every process over from now (Linux)."""
+        for pid in self.pids(""):
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+    def peak_memory_mb(self, prefix: str) -> float:
+        """The largest peak resident set size, in MB, among one kind of process since the last
+        reset (for gunicorn: of its workers, the master's own being the smallest)."""
+        peaks = [_status_kib(pid, "VmHWM") for pid in self.pids(prefix)]
+        return round(max(peaks, default=0) / 1024, 1)
+
+    def stop(self) -> None:
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_http(url: str, stack: Stack, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        stack.check()
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (a local http URL)  # nosec B310
+                return
+        except OSError as error:
+            if getattr(error, "code", None):  # an HTTP answer (404 at a bare root) is up
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {seconds:g} s")
+
+
+@dataclass
+class Context:
+    """What a scenario gets: the command line, the running stack and where to reach it."""
+
+    args: argparse.Namespace
+    stack: Stack
+    env: dict[str, str]
+    base_url: str
+    sandbox_url: str
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *_descendants(child)]
+    return found
+
+
+def _status_kib(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
