@@ -107,6 +107,17 @@ class Stack:
                 pids += [process.pid, *_descendants(process.pid)]
         return pids
 
+    def pause(self, prefix: str) -> None:
+        """Stop (SIGSTOP) the processes started under names beginning with `prefix`."""
+        for name, process in self.processes:
+            if name.startswith(prefix):
+                os.killpg(process.pid, signal.SIGSTOP)
+
+    def resume(self, prefix: str) -> None:
+        for name, process in self.processes:
+            if name.startswith(prefix):
+                os.killpg(process.pid, signal.SIGCONT)
+
     def reset_peak_memory(self) -> None:
         """Start the peak resident set size (VmHWM) of every process over from now (Linux)."""
         for pid in self.pids(""):
