@@ -112,6 +112,11 @@ def database_config(variable: str, *, default: str, base_dir: Path) -> dict[str,
     else:
         config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
         config["CONN_HEALTH_CHECKS"] = True
+        # Behind PgBouncer in transaction mode a named cursor (the CSV export's streaming
+        # read) could land on another server connection between fetches.
+        config["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+            "DISABLE_SERVER_SIDE_CURSORS", default=False
+        )
     return config
 
 

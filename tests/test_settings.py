@@ -212,6 +212,16 @@ def test_postgres_keeps_healthy_persistent_connections(tmp_path):
     assert config["ENGINE"] == "django.db.backends.postgresql"
     assert config["CONN_MAX_AGE"] > 0
     assert config["CONN_HEALTH_CHECKS"] is True
+    assert config["DISABLE_SERVER_SIDE_CURSORS"] is False
+
+
+def test_behind_a_transaction_pooler_server_side_cursors_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISABLE_SERVER_SIDE_CURSORS", "true")
+    config = database_config(
+        "UNSET_VARIABLE", default="postgres://u:p@pgbouncer:6432/partyline", base_dir=tmp_path
+    )
+
+    assert config["DISABLE_SERVER_SIDE_CURSORS"] is True
 
 
 def test_database_config_raises_configuration_error_for_unknown_engines(tmp_path):
