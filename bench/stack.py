@@ -157,6 +157,11 @@ def wait_http(url: str, stack: Stack, seconds: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {seconds:g} s")
 
 
+def target(name: str, met: bool, figure: str) -> dict[str, object]:
+    """One target of the issue's, as every scenario reports it: printed as met or not."""
+    return {"target": name, "met": bool(met), "figure": figure}
+
+
 @dataclass
 class Context:
     """What a scenario gets: the command line, the running stack and where to reach it."""

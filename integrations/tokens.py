@@ -10,8 +10,11 @@ PostgreSQL it would pin a connection for the whole call):
 3. it calls Klaviyo, then saves the new tokens and releases the lease in one short
    transaction (a response without a new refresh token keeps the old one).
 
-Everyone else waits by re-reading the row, at growing intervals, until the lease is released,
-then uses the new token.
+Everyone else waits until the lease is released, then uses the new token. On PostgreSQL a
+waiter LISTENs on the connection's channel and the refresher NOTIFYs from the transaction that
+saves the token, so waiters wake as it lands (a storm of callers ends with the refresh, not
+with their next poll). Between notifications, and where there are none (SQLite, a caller
+inside a transaction, a refresher that died), a waiter re-reads the row at growing intervals.
 
 Klaviyo allows ten refreshes per minute per installation. Every refresh (proactive, after a
 401, forced by an operator, keep-alive) first takes one of the connection's refresh slots
@@ -28,6 +31,7 @@ needs-reconnect queues one email to the organization's owners and admins
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
@@ -35,7 +39,8 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db import connection as database
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -60,9 +65,10 @@ logger = logging.getLogger(__name__)
 
 # Refresh when less than this remains, so a token never expires mid-request.
 REFRESH_MARGIN_SECONDS = 60
-# A waiting caller re-reads the row first after this long, then after about as long again as
-# it has waited so far (jittered), so it sees the new token at most about twice the refresh's
-# own time after the wait began, with a handful of queries instead of one every few ms...
+# Unless a notification wakes it first, a waiting caller re-reads the row first after this
+# long, then after about as long again as it has waited so far (jittered), so it sees the new
+# token at most about twice the refresh's own time after the wait began, with a handful of
+# queries instead of one every few ms...
 FIRST_POLL_SECONDS = 0.01
 # ...and never less often than this while a refresh waits for Klaviyo's limit.
 MAX_POLL_SECONDS = 1.0
@@ -224,42 +230,126 @@ def _refresh_single_flight(
     # A waiter gives up after two leases plus a rate-limit wait: by then the holder has
     # either finished or its lease has expired and been taken over.
     deadline = started + 2 * lease + MAX_RATE_LIMIT_WAIT_SECONDS
-    while True:
-        holder = secrets.token_hex(16)
-        if _claim_lease(connection_id, holder=holder, seconds=lease):
-            try:
-                return _refresh_holding_lease(
-                    connection_id,
-                    holder=holder,
-                    rejected=rejected,
-                    config=config,
-                    sleep=sleep,
-                    reason=reason,
-                )
-            except KlaviyoRateLimited as error:
-                row = KlaviyoConnection.objects.get(pk=connection_id)
-                token = _still_valid(row, rejected)
-                if token:
-                    # Still valid: use it and let a later call refresh.
-                    return token
-                wait = min(max(error.retry_after or 1.0, FIRST_POLL_SECONDS), 60.0)
-                if time.monotonic() + wait > deadline:
-                    raise
-                logger.warning(
-                    "Klaviyo refresh limit reached for connection %s; retrying in %.0f s",
-                    connection_id,
-                    wait,
-                )
-                sleep(wait)
-                continue
+    listening = False
+    try:
+        while True:
+            holder = secrets.token_hex(16)
+            if _claim_lease(connection_id, holder=holder, seconds=lease):
+                try:
+                    return _refresh_holding_lease(
+                        connection_id,
+                        holder=holder,
+                        rejected=rejected,
+                        config=config,
+                        sleep=sleep,
+                        reason=reason,
+                    )
+                except KlaviyoRateLimited as error:
+                    row = KlaviyoConnection.objects.get(pk=connection_id)
+                    token = _still_valid(row, rejected)
+                    if token:
+                        # Still valid: use it and let a later call refresh.
+                        return token
+                    wait = min(max(error.retry_after or 1.0, FIRST_POLL_SECONDS), 60.0)
+                    if time.monotonic() + wait > deadline:
+                        raise
+                    logger.warning(
+                        "Klaviyo refresh limit reached for connection %s; retrying in %.0f s",
+                        connection_id,
+                        wait,
+                    )
+                    sleep(wait)
+                    continue
+            # Listening before the row is read: a refresh saved after that read notifies us.
+            listening = listening or _listen(connection_id)
+            token = _wait_for_refresher(
+                connection_id,
+                rejected=rejected,
+                started=started,
+                deadline=deadline,
+                listening=listening,
+                sleep=sleep,
+            )
+            if token:
+                return token
+    finally:
+        if listening:
+            _unlisten(connection_id)
 
+
+def _wait_for_refresher(
+    connection_id: int,
+    *,
+    rejected: str | None,
+    started: float,
+    deadline: float,
+    listening: bool,
+    sleep: Callable[[float], None],
+) -> str | None:
+    """Wait while someone else holds the lease: the token they saved, or None when the lease
+    is free again without one (their refresh failed or their lease expired: claim it).
+
+    After waking, the row is read before the lease is claimed again, so a storm of waiters
+    takes its new token with one read each instead of each taking and releasing the lease.
+    """
+    while True:
         row = KlaviyoConnection.objects.get(pk=connection_id)
         _ensure_usable(row)
         if _is_fresh(row, rejected):
             return reveal(row.access_token)
+        if row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < timezone.now():
+            return None
         if time.monotonic() > deadline:
             raise KlaviyoUnavailable(detail="Timed out waiting for another token refresh.")
-        sleep(_poll_delay(time.monotonic() - started))
+        delay = _poll_delay(time.monotonic() - started)
+        if listening:
+            _wait_for_notification(delay)
+        else:
+            sleep(delay)
+
+
+# --- Waking waiters (PostgreSQL LISTEN/NOTIFY) ----------------------------------------------
+
+
+def _channel(connection_id: int) -> str:
+    return f"klaviyo_token_{connection_id}"
+
+
+def _listen(connection_id: int) -> bool:
+    """Have this thread's database connection notified of the connection's saved refreshes;
+    whether it is. Not on SQLite, nor inside a transaction, where PostgreSQL would deliver
+    notifications only after it ends: such a waiter polls."""
+    if database.vendor != "postgresql" or database.in_atomic_block:
+        return False
+    with database.cursor() as cursor:
+        cursor.execute(f'LISTEN "{_channel(connection_id)}"')
+    return True
+
+
+def _unlisten(connection_id: int) -> None:
+    # The database connection outlives this call (CONN_MAX_AGE): stop its notifications. A
+    # connection that broke meanwhile has no subscription left, and its error is the one the
+    # caller must see, not this one's.
+    with contextlib.suppress(DatabaseError), database.cursor() as cursor:
+        cursor.execute(f'UNLISTEN "{_channel(connection_id)}"')
+
+
+def _wait_for_notification(seconds: float) -> None:
+    """Until a notification arrives (or had arrived during our last query) or `seconds` pass.
+
+    Any notification wakes the waiter, which then reads the row: an old one left over from an
+    earlier wait on this database connection costs one read, never a wrong token.
+    """
+    for _ in database.connection.notifies(timeout=seconds, stop_after=1):
+        break
+
+
+def _notify_refreshed(connection_id: int) -> None:
+    """Wake the connection's waiters; sent inside the transaction saving the new token, so
+    PostgreSQL delivers it when the token is there to be read."""
+    if database.vendor == "postgresql":
+        with database.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [_channel(connection_id)])
 
 
 def _claim_lease(connection_id: int, *, holder: str, seconds: float) -> bool:
@@ -439,6 +529,7 @@ def _refresh_holding_lease(
                 kind=EventKind.REFRESHED,
                 reason=reason[:255],
             )
+            _notify_refreshed(connection_id)
             if drift:
                 _needs_reconnect_recorded(row, reason=drift)
     if not saved:

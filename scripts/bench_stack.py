@@ -50,6 +50,7 @@ from bench.stack import (  # noqa: E402 (after the sys.path line)
     free_port,
     redis_flush,
     stack_env,
+    target,
     wait_http,
 )
 
@@ -251,10 +252,6 @@ def klaviyo_writes(result: dict) -> int:  # type: ignore[type-arg]
         for key, n in result["klaviyo_calls"].items()
         if key.startswith(("bulk_import_profiles ", "bulk_subscribe_profiles "))
     )
-
-
-def target(name: str, met: bool, figure: str) -> dict[str, object]:
-    return {"target": name, "met": bool(met), "figure": figure}
 
 
 def run_rush_scenarios(context: Context, chosen: set[str]) -> dict[str, object]:

@@ -183,3 +183,85 @@ def test_a_storm_of_waiters_polls_with_backoff_and_ends_soon_after_the_refresh(
     assert max(waited) <= 2 * refresh_took + 0.5, (max(waited), refresh_took)
     # Polling every 50 ms would be some 20 reads per waiter in this second; backoff needs ~8.
     assert len(claims) <= threads * 12, len(claims)
+
+
+def refresh_with_waiters(connection: KlaviyoConnection, *, waiters: int) -> dict[str, object]:
+    """One caller refreshes; once it holds the lease, `waiters` more callers want a token.
+    When each got it, and the channels its database connection still listens to after."""
+    refreshed: dict[str, object] = {}
+
+    def refresh() -> None:
+        try:
+            refreshed["token"] = tokens.get_access_token(connection=connection)
+            refreshed["at"] = time.monotonic()
+        finally:
+            for alias in connections:
+                connections[alias].close()
+
+    def wait(_: int) -> tuple[str, float, list[str]]:
+        try:
+            token = tokens.get_access_token(connection=connection)
+            at = time.monotonic()
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_listening_channels()")
+                channels = [row[0] for row in cursor.fetchall()]
+            return token, at, channels
+        finally:
+            for alias in connections:
+                connections[alias].close()
+
+    with ThreadPoolExecutor(max_workers=waiters + 1) as pool:
+        refresher = pool.submit(refresh)
+        while not KlaviyoConnection.objects.get(pk=connection.pk).refresh_lease_holder:
+            time.sleep(0.01)
+        results = list(pool.map(wait, range(waiters)))
+        refresher.result()
+    return {"refreshed": refreshed, "waiters": results}
+
+
+def skip_without_listen_notify() -> None:
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite waiters poll")
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_on_postgresql_waiters_wake_as_the_new_token_is_saved(
+    sandbox, sandbox_connection, monkeypatch
+):
+    """The refresher's NOTIFY wakes every waiter when the token lands: none sleeps out its
+    poll delay (ten seconds here) after a half-second refresh."""
+    skip_without_listen_notify()
+    skip_without_connections(10)
+    connection = sandbox_connection()
+    KlaviyoConnection.objects.filter(pk=connection.pk).update(
+        access_token_expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    durations = slow_token_endpoint(monkeypatch, 0.5)
+    monkeypatch.setattr(tokens, "_poll_delay", lambda waited: 10.0)
+
+    storm = refresh_with_waiters(connection, waiters=8)
+
+    assert len(durations) == 1
+    refreshed = storm["refreshed"]
+    for token, at, _ in storm["waiters"]:
+        assert token == refreshed["token"]
+        assert at - refreshed["at"] < 1.0
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_on_postgresql_a_waiter_stops_listening_once_it_has_its_token(
+    sandbox, sandbox_connection, monkeypatch
+):
+    """Database connections outlive the call (CONN_MAX_AGE): a waiter must not leave its
+    connection subscribed to the connection's channel."""
+    skip_without_listen_notify()
+    skip_without_connections(4)
+    connection = sandbox_connection()
+    KlaviyoConnection.objects.filter(pk=connection.pk).update(
+        access_token_expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    slow_token_endpoint(monkeypatch, 0.3)
+
+    storm = refresh_with_waiters(connection, waiters=2)
+
+    assert [channels for _, _, channels in storm["waiters"]] == [[], []]

@@ -193,6 +193,44 @@ def test_waiter_uses_the_token_another_process_just_saved(make_connection):
 
 @pytest.mark.django_db
 @responses.activate
+def test_woken_waiter_takes_the_saved_token_without_claiming_the_lease(
+    make_connection, monkeypatch
+):
+    """A storm of waiters ends with one read each: after waking, a waiter reads the row
+    before claiming the lease, instead of each taking and releasing it in turn."""
+    connection = make_connection()
+    expire(connection)
+    KlaviyoConnection.objects.filter(pk=connection.pk).update(
+        refresh_lease_holder="someone-else",
+        refresh_lease_expires_at=timezone.now() + timedelta(seconds=30),
+    )
+    claims: list[bool] = []
+    claim = tokens._claim_lease
+
+    def counted_claim(*args, **kwargs) -> bool:
+        claims.append(claim(*args, **kwargs))
+        return claims[-1]
+
+    monkeypatch.setattr(tokens, "_claim_lease", counted_claim)
+
+    def other_process_finishes(_seconds: float) -> None:
+        KlaviyoConnection.objects.filter(pk=connection.pk).update(
+            access_token="access-token-from-elsewhere",
+            access_token_expires_at=timezone.now() + timedelta(hours=1),
+            refresh_lease_holder="",
+            refresh_lease_expires_at=None,
+        )
+
+    token = tokens.get_access_token(
+        connection=connection, config=CONFIG, sleep=other_process_finishes
+    )
+
+    assert token == "access-token-from-elsewhere"
+    assert claims == [False]
+
+
+@pytest.mark.django_db
+@responses.activate
 def test_expired_lease_of_a_dead_refresher_is_taken_over(make_connection):
     connection = make_connection()
     expire(connection)

@@ -28,6 +28,12 @@ class Command(BaseCommand):
         # The settings are the product's; only the URLs change, so nothing but the sandbox
         # answers on this port.
         settings.ROOT_URLCONF = SERVER_URLCONF
+        # runserver serves each client connection on a thread of its own and never closes
+        # that thread's database connections when it ends: persistent ones (CONN_MAX_AGE)
+        # would stay open, one per client connection, until PostgreSQL has none left (the
+        # bench's refresh storms left dozens). Closed after each request instead.
+        for database in settings.DATABASES.values():
+            database["CONN_MAX_AGE"] = 0
         call_command(
             "runserver",
             f"{options['host']}:{options['port']}",
