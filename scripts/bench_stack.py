@@ -45,6 +45,7 @@ GUNICORN = str(Path(PY).with_name("gunicorn"))
 from bench.stack import (  # noqa: E402 (after the sys.path line)
     Context,
     Stack,
+    TemporaryPostgres,
     databases_create,
     databases_drop,
     free_port,
@@ -398,7 +399,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="manage.py db_worker processes")
     parser.add_argument("--klaviyo-latency", type=float, default=0.1, help="seconds per call")
     parser.add_argument("--timeout", type=float, default=300.0, help="per shape, after posting")
-    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument(
+        "--postgres",
+        default="temporary",
+        help=(
+            "a server URL such as postgres://postgres@127.0.0.1:5432 (the storm then fits its "
+            "max_connections), or 'temporary': a cluster of the bench's own (initdb)"
+        ),
+    )
     parser.add_argument(
         "--database",
         default="partyline_bench",
@@ -417,14 +425,17 @@ def main() -> None:
     parser.add_argument("--keep-logs", action="store_true", help="print where the logs are")
     args = parser.parse_args()
 
+    own_postgres = TemporaryPostgres() if args.postgres == "temporary" else None
+    if own_postgres:
+        args.postgres = own_postgres.start()
     sandbox_port, web_port = free_port(), free_port()
     env = {**os.environ, **stack_env(args, sandbox_port)}
     os.environ.update(env)
     logdir = Path(tempfile.mkdtemp(prefix="partyline-bench-"))
     stack = Stack(logdir)
-    databases_create(args)
-    redis_flush(args)
     try:
+        databases_create(args)
+        redis_flush(args)
         import django
 
         django.setup()
@@ -468,7 +479,8 @@ def main() -> None:
 
         print(
             f"stack: {platform.node()} {os.cpu_count()} cores, PostgreSQL "
-            f"{connection.cursor().connection.info.server_version}, Redis {args.redis}, gunicorn "
+            f"{connection.cursor().connection.info.server_version} at {args.postgres}"
+            f"{' (its own cluster)' if own_postgres else ''}, Redis {args.redis}, gunicorn "
             f"WEB_CONCURRENCY={args.web_concurrency} (sync), {args.workers} db_worker, sandbox "
             f"Klaviyo on :{sandbox_port} (+{args.klaviyo_latency:g} s per call, real rate "
             f"limits); load: {args.signups} signups from {args.clients} clients per shape",
@@ -519,6 +531,8 @@ def main() -> None:
         connections.close_all()
         databases_drop(args)
         redis_flush(args)
+        if own_postgres:
+            own_postgres.stop()
         if args.keep_logs:
             print(f"logs: {logdir}")
         else:
