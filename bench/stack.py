@@ -45,7 +45,7 @@ def stack_env(args: argparse.Namespace, sandbox_port: int) -> dict[str, str]:
         "SANDBOX_DATABASE_URL": f"{server}/{args.database}_sandbox",
         "CACHE_URL": args.redis,
         "WEB_CONCURRENCY": str(args.web_concurrency),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": args.log_level,
     }
 
 
@@ -108,6 +108,17 @@ class Stack:
             if name.startswith(prefix) and process.poll() is None:
                 pids += [process.pid, *_descendants(process.pid)]
         return pids
+
+    def cpu_seconds(self) -> dict[str, dict[int, float]]:
+        """CPU time used so far (user + system) by each process of each kind: the web tier,
+        the task workers, the sandbox Klaviyo, and every PostgreSQL process on the machine."""
+        kinds = {"web": "gunicorn", "task workers": "worker-", "sandbox Klaviyo": "sandbox"}
+        used = {
+            kind: {pid: _cpu_seconds(pid) for pid in self.pids(prefix)}
+            for kind, prefix in kinds.items()
+        }
+        used["PostgreSQL"] = {pid: _cpu_seconds(pid) for pid in _postgres_pids()}
+        return used
 
     def pause(self, prefix: str) -> None:
         """Stop (SIGSTOP) the processes started under names beginning with `prefix`."""
@@ -256,3 +267,35 @@ def postgres_bin() -> Path:
     if not versions:
         raise RuntimeError("initdb not found: install PostgreSQL or pass --postgres URL")
     return versions[-1].parent
+
+
+def cpu_spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict:
+    """Seconds of CPU each kind spent between two `Stack.cpu_seconds()`: of the processes
+    alive at the end (a PostgreSQL backend that exited meanwhile takes its time with it)."""
+    return {
+        kind: round(
+            sum(seconds - before.get(kind, {}).get(pid, 0.0) for pid, seconds in pids.items()), 1
+        )
+        for kind, pids in after.items()
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime, fields 14 and 15 of proc(5), counted from after the command's ")".
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids

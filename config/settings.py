@@ -260,6 +260,8 @@ with exit_on_configuration_error():
     # Seconds a bulk import or subscribe job takes before its profiles change (Klaviyo's jobs
     # are asynchronous too); 0 applies a job on the next request.
     SANDBOX_JOB_SECONDS = env.float("SANDBOX_JOB_SECONDS", default=1.5)
+    # Set by `manage.py sandbox_server`, which applies jobs in a thread of its own.
+    SANDBOX_JOBS_IN_BACKGROUND = False
     if KLAVIYO_SANDBOX:
         # Its own database, so the product's tables never hold the sandbox's tokens and
         # neither side's writes wait on the other's locks.

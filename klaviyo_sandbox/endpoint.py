@@ -245,7 +245,7 @@ def api_endpoint(
                 try:
                     body = _parse_body(request, operation)
                     # Jobs due by now are applied before the caller looks (services: Jobs).
-                    services.jobs_process_due(account=account)
+                    services.jobs_catch_up(account=account)
                     response = view(ApiCall(request, operation, token, account, body), **kwargs)
                 except ApiError as error:
                     response = error_response(error)

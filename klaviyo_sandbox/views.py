@@ -69,7 +69,7 @@ def _get(queryset, **lookup):  # type: ignore[no-untyped-def]
 @operator_only
 def home(request: HttpRequest) -> HttpResponse:
     services.sandbox_seed()
-    services.jobs_process_due()
+    services.jobs_catch_up()
     accounts = Account.objects.using(DATABASE).annotate(
         list_count=Count("lists", distinct=True),
         installation_count=Count(
@@ -88,7 +88,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
     services.sandbox_seed()
     account = _get(Account.objects.using(DATABASE), id=account_id)
-    services.jobs_process_due(account=account)
+    services.jobs_catch_up(account=account)
     lists = account.lists.annotate(
         member_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.MEMBER)),
         pending_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.PENDING)),
@@ -113,7 +113,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
 def list_detail(request: HttpRequest, list_id: str) -> HttpResponse:
     services.sandbox_seed()
     klaviyo_list = _get(KlaviyoList.objects.using(DATABASE).select_related("account"), id=list_id)
-    services.jobs_process_due(account=klaviyo_list.account)
+    services.jobs_catch_up(account=klaviyo_list.account)
     memberships = (
         Membership.objects.using(DATABASE)
         .filter(list=klaviyo_list)
@@ -148,7 +148,7 @@ def suppression_add(request: HttpRequest, account_id: str) -> HttpResponse:
         messages.error(request, "Enter an email address and choose a reason.")
         return redirect("klaviyo_sandbox:account", account_id=account.id)
     # Jobs due before the suppression was made apply first, as they would have in Klaviyo.
-    services.jobs_process_due(account=account)
+    services.jobs_catch_up(account=account)
     try:
         profile = services.profile_suppress(
             account=account, email=form.cleaned_data["email"], reason=form.cleaned_data["reason"]

@@ -206,3 +206,26 @@ def test_a_subscription_whose_identifiers_belong_to_two_profiles_still_applies(c
 
     [member] = testing.list_members("AcmNws")
     assert (member["email"], member["consent"]) == ("a@example.com", "SUBSCRIBED")
+
+
+def test_served_on_its_own_the_background_thread_applies_a_due_job_not_the_poller(
+    client, app, two_seconds, settings
+):
+    """`manage.py sandbox_server` applies jobs in a thread, as Klaviyo does: a caller polling
+    a big job reads "processing" at once instead of waiting in its request while it is
+    applied."""
+    settings.SANDBOX_JOBS_IN_BACKGROUND = True
+    job = api(
+        client,
+        "POST",
+        "profile-bulk-import-jobs",
+        app,
+        import_body("AcmNws", [{"email": "rex@example.com"}]),
+    ).json()["data"]
+    testing.advance(2)
+
+    assert job_attributes(client, app, job["id"])["status"] == "processing"
+
+    services.jobs_process_due()  # the server's thread, every JOB_POLL_SECONDS
+
+    assert job_attributes(client, app, job["id"])["status"] == "complete"

@@ -6,13 +6,35 @@ workers and benchmarks all talk to this one sandbox (its state is in the sandbox
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connections
+
+from klaviyo_sandbox import services
 
 SERVER_URLCONF = "klaviyo_sandbox.server_urls"
+# How often the background thread looks for jobs whose time has come.
+JOB_POLL_SECONDS = 0.2
+
+logger = logging.getLogger(__name__)
+
+
+def apply_jobs_forever() -> None:
+    """Klaviyo's side of a bulk job: applied once due, whoever is looking."""
+    while True:
+        try:
+            services.jobs_process_due()
+        except Exception:
+            logger.exception("The sandbox could not apply its due jobs; retrying")
+        finally:
+            connections.close_all()
+        time.sleep(JOB_POLL_SECONDS)
 
 
 class Command(BaseCommand):
@@ -34,6 +56,8 @@ class Command(BaseCommand):
         # bench's refresh storms left dozens). Closed after each request instead.
         for database in settings.DATABASES.values():
             database["CONN_MAX_AGE"] = 0
+        settings.SANDBOX_JOBS_IN_BACKGROUND = True
+        threading.Thread(target=apply_jobs_forever, name="sandbox-jobs", daemon=True).start()
         call_command(
             "runserver",
             f"{options['host']}:{options['port']}",
