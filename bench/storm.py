@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from bench.load import percentile
 from bench.stack import Context, target
@@ -206,12 +206,11 @@ def storm(context: Context, connection_id: int, *, name: str, threads: int) -> d
         with connections_peak(context) as peak:
             start = time.time() + START_DELAY_SECONDS
             for process, _ in children:
-                assert process.stdin is not None  # noqa: S101 (opened with a pipe)
-                process.stdin.write(f"{start}\n")
-                process.stdin.close()
+                stdin = cast("IO[str]", process.stdin)  # opened with a pipe
+                stdin.write(f"{start}\n")
+                stdin.close()
             for process, log in children:
-                assert process.stdout is not None  # noqa: S101 (opened with a pipe)
-                out = process.stdout.read()
+                out = cast("IO[str]", process.stdout).read()  # opened with a pipe
                 if process.wait() != 0:
                     raise RuntimeError(f"a storm process failed:\n{log.read_text()[-3000:]}")
                 callers += json.loads(out.strip().splitlines()[-1])
