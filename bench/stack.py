@@ -14,6 +14,7 @@ import subprocess  # starts the stack it benchmarks  # nosec B404
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +169,23 @@ def wait_http(url: str, stack: Stack, seconds: float = 60) -> None:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {seconds:g} s")
+
+
+def klaviyo_calls() -> Counter[str]:
+    """The sandbox's call log so far, counted by operation and status ("get_lists 200")."""
+    from django.db.models import Count
+
+    from klaviyo_sandbox.models import CallLog
+    from klaviyo_sandbox.routers import DATABASE
+
+    calls: Counter[str] = Counter()
+    for row in (
+        CallLog.objects.using(DATABASE)
+        .values("method", "operation", "status")
+        .annotate(n=Count("id"))
+    ):
+        calls[f"{row['operation'] or row['method']} {row['status']}"] += row["n"]
+    return calls
 
 
 def target(name: str, met: bool, figure: str) -> dict[str, object]:

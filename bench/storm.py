@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from bench.load import percentile
-from bench.stack import Context, target
+from bench.stack import Context, klaviyo_calls, target
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 4
@@ -184,12 +184,9 @@ def connections_peak(context: Context) -> Iterator[dict[str, int]]:
 
 
 def storm(context: Context, connection_id: int, *, name: str, threads: int) -> dict[str, Any]:
-    from django.db.models import Count
 
     from integrations.models import ConnectionEvent, EventKind
     from klaviyo_sandbox import testing
-    from klaviyo_sandbox.models import CallLog
-    from klaviyo_sandbox.routers import DATABASE as SANDBOX
 
     token_expire(connection_id)
     testing.clear_calls()
@@ -221,13 +218,7 @@ def storm(context: Context, connection_id: int, *, name: str, threads: int) -> d
                 process.wait()
     context.stack.check()
 
-    calls: Counter[str] = Counter()
-    for row in (
-        CallLog.objects.using(SANDBOX)
-        .values("method", "operation", "status")
-        .annotate(n=Count("id"))
-    ):
-        calls[f"{row['operation'] or row['method']} {row['status']}"] += row["n"]
+    calls = klaviyo_calls()
     refreshers = [c for c in callers if c["refreshed"]]
     waits = [c["token_s"] for c in callers if not c["refreshed"]]
     seconds = max(c["ended_at"] for c in callers) - min(c["began_at"] for c in callers)

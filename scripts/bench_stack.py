@@ -51,6 +51,7 @@ from bench.stack import (  # noqa: E402 (after the sys.path line)
     databases_create,
     databases_drop,
     free_port,
+    klaviyo_calls,
     redis_flush,
     stack_env,
     target,
@@ -111,11 +112,8 @@ def run_shape(
 ) -> dict[str, object]:
     """One shape of scenario 1 on a fresh party. `queued`: the task workers are stopped
     (SIGSTOP) while the signups arrive and continued after, so they find a full queue."""
-    from django.db.models import Count
 
     from klaviyo_sandbox import testing
-    from klaviyo_sandbox.models import CallLog
-    from klaviyo_sandbox.routers import DATABASE as SANDBOX
     from parties.models import Attendee, SyncState
 
     party = make_party(name)
@@ -142,13 +140,7 @@ def run_shape(
     emails = set(attendees.values_list("email", flat=True))
     members = [m["email"] for m in testing.list_members(party.klaviyo_list_id)]
     in_list = set(members)
-    calls = Counter()
-    for row in (
-        CallLog.objects.using(SANDBOX)
-        .values("method", "operation", "status")
-        .annotate(n=Count("id"))
-    ):
-        calls[f"{row['operation'] or row['method']} {row['status']}"] += row["n"]
+    calls = klaviyo_calls()
     return {
         "shape": name,
         **result,
@@ -173,23 +165,14 @@ def run_baseline(
     name: str, path: str, args: argparse.Namespace, base_url: str, stack: Stack
 ) -> dict[str, object]:
     """Scenario 2: a bench-only view (bench/views.py) under the same load, as fast as possible."""
-    from django.db.models import Count
 
     from klaviyo_sandbox import testing
-    from klaviyo_sandbox.models import CallLog
-    from klaviyo_sandbox.routers import DATABASE as SANDBOX
 
     testing.clear_calls()
     tag = f"{name.split()[0]}-{time.time_ns()}"
     result = run_load(f"{base_url}{path}", args, stack, spread=0.0, tag=tag)
     result.pop("accepted_emails")
-    calls: Counter[str] = Counter()
-    for row in (
-        CallLog.objects.using(SANDBOX)
-        .values("method", "operation", "status")
-        .annotate(n=Count("id"))
-    ):
-        calls[f"{row['operation'] or row['method']} {row['status']}"] += row["n"]
+    calls = klaviyo_calls()
     return {
         "shape": name,
         **result,

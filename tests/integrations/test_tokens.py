@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -164,6 +165,20 @@ def test_klaviyo_down_during_refresh_records_the_error_and_keeps_the_connection(
     assert connection.events.filter(kind=EventKind.REFRESH_FAILED).exists()
 
 
+def another_process_finishes(connection: KlaviyoConnection) -> Callable[[float], None]:
+    """A waiter's sleep during which the lease holder saves its new token and lets go."""
+
+    def sleep(_seconds: float) -> None:
+        KlaviyoConnection.objects.filter(pk=connection.pk).update(
+            access_token="access-token-from-elsewhere",
+            access_token_expires_at=timezone.now() + timedelta(hours=1),
+            refresh_lease_holder="",
+            refresh_lease_expires_at=None,
+        )
+
+    return sleep
+
+
 @pytest.mark.django_db
 @responses.activate
 def test_waiter_uses_the_token_another_process_just_saved(make_connection):
@@ -175,16 +190,8 @@ def test_waiter_uses_the_token_another_process_just_saved(make_connection):
         refresh_lease_expires_at=timezone.now() + timedelta(seconds=30),
     )
 
-    def other_process_finishes(_seconds: float) -> None:
-        KlaviyoConnection.objects.filter(pk=connection.pk).update(
-            access_token="access-token-from-elsewhere",
-            access_token_expires_at=timezone.now() + timedelta(hours=1),
-            refresh_lease_holder="",
-            refresh_lease_expires_at=None,
-        )
-
     token = tokens.get_access_token(
-        connection=connection, config=CONFIG, sleep=other_process_finishes
+        connection=connection, config=CONFIG, sleep=another_process_finishes(connection)
     )
 
     assert token == "access-token-from-elsewhere"
@@ -213,16 +220,8 @@ def test_woken_waiter_takes_the_saved_token_without_claiming_the_lease(
 
     monkeypatch.setattr(tokens, "_claim_lease", counted_claim)
 
-    def other_process_finishes(_seconds: float) -> None:
-        KlaviyoConnection.objects.filter(pk=connection.pk).update(
-            access_token="access-token-from-elsewhere",
-            access_token_expires_at=timezone.now() + timedelta(hours=1),
-            refresh_lease_holder="",
-            refresh_lease_expires_at=None,
-        )
-
     token = tokens.get_access_token(
-        connection=connection, config=CONFIG, sleep=other_process_finishes
+        connection=connection, config=CONFIG, sleep=another_process_finishes(connection)
     )
 
     assert token == "access-token-from-elsewhere"

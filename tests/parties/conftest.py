@@ -28,6 +28,32 @@ PARTY = {
 }
 
 
+def add_attendees(
+    party: Party, count: int, *, states: tuple[str, ...] = (SyncState.SYNCED,)
+) -> None:
+    """`count` attendees bulk-inserted, their states taken in turn from `states`, every other
+    one with a reason, as a party looks after its rush."""
+    now = timezone.now()
+    Attendee.objects.bulk_create(
+        [
+            Attendee(
+                party=party,
+                email=f"guest{number}@example.com",
+                first_name="Guest",
+                pet_name="Rex",
+                consented_at=now,
+                consent_source="test",
+                sync_state=states[number % len(states)],
+                state_reason="Klaviyo's reason" if number % 2 else "",
+                sent_at=now,
+                synced_at=now,
+            )
+            for number in range(count)
+        ],
+        batch_size=1000,
+    )
+
+
 @pytest.fixture
 def sandbox_party(owner, sandbox, sandbox_connection) -> Party:
     """A party created through the service, its list created by its first sync run: the list

@@ -20,6 +20,7 @@ from integrations.models import ConnectionStatus
 from integrations.templatetags.klaviyo_health import clock
 from parties import selectors, sync
 from parties.models import Attendee, ListState, Party, SyncState
+from tests.parties.conftest import add_attendees
 
 pytestmark = pytest.mark.django_db
 
@@ -35,24 +36,6 @@ def live_url(party: Party) -> str:
 
 def detail_url(party: Party) -> str:
     return reverse("parties:party_detail", args=[party.pk])
-
-
-def add_attendees(party: Party, count: int, state: str = SyncState.SYNCED) -> None:
-    now = timezone.now()
-    Attendee.objects.bulk_create(
-        [
-            Attendee(
-                party=party,
-                email=f"guest{number}@example.com",
-                first_name="Guest",
-                consented_at=now,
-                consent_source="test",
-                sync_state=state,
-            )
-            for number in range(count)
-        ],
-        batch_size=1000,
-    )
 
 
 # --- The fragment ---------------------------------------------------------------------------
@@ -211,7 +194,7 @@ def test_the_fragment_costs_the_same_queries_at_100_and_at_10000_attendees(
     small = make_party(owner.organization)
     large = make_party(owner.organization)
     add_attendees(small, 100)
-    add_attendees(large, 5_000, SyncState.SYNCED)
+    add_attendees(large, 5_000)
     Attendee.objects.bulk_create(
         [
             Attendee(

@@ -11,9 +11,9 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
-from parties.models import Attendee, Party, SyncState
+from parties.models import Party, SyncState
+from tests.parties.conftest import add_attendees
 
 pytestmark = pytest.mark.django_db
 
@@ -27,28 +27,6 @@ STATES = (
     SyncState.SENT,
     SyncState.PENDING,
 )
-
-
-def add_attendees(party: Party, count: int) -> None:
-    now = timezone.now()
-    Attendee.objects.bulk_create(
-        [
-            Attendee(
-                party=party,
-                email=f"guest{number}@example.com",
-                first_name="Guest",
-                pet_name="Rex",
-                consented_at=now,
-                consent_source="test",
-                sync_state=STATES[number % len(STATES)],
-                state_reason="Klaviyo's reason" if number % 2 else "",
-                sent_at=now,
-                synced_at=now,
-            )
-            for number in range(count)
-        ],
-        batch_size=1000,
-    )
 
 
 def queries(client, url: str) -> int:
@@ -67,8 +45,8 @@ def test_a_page_costs_the_same_queries_with_3_attendees_and_with_1000(
 ):
     # Fewer attendees than a page of the table holds against many: a query per row shows.
     few, many = make_party(owner.organization), make_party(owner.organization)
-    add_attendees(few, 3)
-    add_attendees(many, 1_000)
+    add_attendees(few, 3, states=STATES)
+    add_attendees(many, 1_000, states=STATES)
     client = login(owner)
     queries(client, reverse(f"parties:{page}", args=[few.pk]))  # the session settles
 
@@ -96,8 +74,8 @@ def export_peak_bytes(client, party: Party) -> int:
 
 def test_the_export_holds_a_chunk_of_attendees_in_memory_not_all_of_them(login, owner, make_party):
     small, large = make_party(owner.organization), make_party(owner.organization)
-    add_attendees(small, 1_000)
-    add_attendees(large, 5_000)
+    add_attendees(small, 1_000, states=STATES)
+    add_attendees(large, 5_000, states=STATES)
     client = login(owner)
     export_peak_bytes(client, small)  # the session settles
 
