@@ -108,31 +108,24 @@ def run(context: Context) -> dict[str, Any]:
 def organizer_with_parties(context: Context) -> tuple[dict[int, Any], str, str]:
     """The parties by size, each filled once no sync run is left to touch it; the
     organizer's email and password."""
-    from benchmark import make_party  # scripts/ is on sys.path under scripts/bench_stack.py
+    from benchmark import (  # scripts/ is on sys.path under scripts/bench_stack.py
+        make_party,
+        party_with_list,
+    )
     from django.utils import timezone
     from django_tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
     from accounts.models import Membership
-    from parties import services, sync
     from parties.models import Party
 
     first = make_party(f"{SIZES[0]:,} attendees")
     membership = Membership.objects.get(user=first.created_by)
     parties = {SIZES[0]: first}
     for size in SIZES[1:]:
-        party = services.party_create(
-            membership=membership,
-            connection=first.connection,
-            data={
-                "name": f"Benchmark: {size:,} attendees",
-                "starts_at": timezone.now() + timedelta(days=1),
-                "address": "1 Main St",
-                "city": "Boston",
-                "state": "MA",
-            },
+        party = party_with_list(
+            membership=membership, connection=first.connection, name=f"{size:,} attendees"
         )
-        sync.party_sync(party_id=party.pk)  # its list, as make_party does
         parties[size] = party
     ids = [party.pk for party in parties.values()]
     # The runs party_create queued (and any follow-up they planned) end first: a run after

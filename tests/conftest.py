@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from unittest.mock import patch
@@ -216,3 +217,12 @@ def run_queued_tasks(*, include_deferred: bool = False) -> int:
         ):
             break
     return ran
+
+
+def redis_answers() -> bool:
+    """Whether a Redis server answers on 127.0.0.1:6379 (tests of the shared cache need one)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 
 from config.cache import RedisCache
 from config.env import cache_config
-
-
-def redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
+from tests.conftest import redis_answers
 
 
 def test_a_redis_cache_url_gets_the_backend_reusing_its_client(monkeypatch):

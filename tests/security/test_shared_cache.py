@@ -5,13 +5,14 @@ settings are checked at startup."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import redis_answers
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/7"
@@ -103,14 +104,6 @@ def test_in_debug_several_processes_hear_the_rate_limit_librarys_own_check(tmp_p
 )
 def test_malformed_abuse_limit_settings_are_a_one_line_error(tmp_path, variable, value):
     assert_one_line_error(check(tmp_path, **{variable: value}), variable)
-
-
-def redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(not redis_answers(), reason="no Redis on 127.0.0.1:6379")
