@@ -28,11 +28,15 @@ PARTY = {
 }
 
 
+WITH_REASON = (SyncState.FAILED, SyncState.SUPPRESSED, SyncState.NOT_CONFIRMED)
+
+
 def add_attendees(
     party: Party, count: int, *, states: tuple[str, ...] = (SyncState.SYNCED,)
 ) -> None:
-    """`count` attendees bulk-inserted, their states taken in turn from `states`, every other
-    one with a reason, as a party looks after its rush."""
+    """`count` attendees bulk-inserted, their states taken in turn from `states`, each with
+    what that state implies: a send time once sent, a time in the list once there, and
+    Klaviyo's reason where Klaviyo gave one."""
     now = timezone.now()
     Attendee.objects.bulk_create(
         [
@@ -43,12 +47,12 @@ def add_attendees(
                 pet_name="Rex",
                 consented_at=now,
                 consent_source="test",
-                sync_state=states[number % len(states)],
-                state_reason="Klaviyo's reason" if number % 2 else "",
-                sent_at=now,
-                synced_at=now,
+                sync_state=state,
+                state_reason="Klaviyo's reason" if state in WITH_REASON else "",
+                sent_at=None if state == SyncState.PENDING else now,
+                synced_at=now if state == SyncState.SYNCED else None,
             )
-            for number in range(count)
+            for number, state in ((n, states[n % len(states)]) for n in range(count))
         ],
         batch_size=1000,
     )

@@ -18,11 +18,11 @@ import pytest
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import connections
-from django.utils import timezone
 
 from klaviyo_sandbox import testing
 from parties import tasks
 from parties.models import Attendee, Party, SyncState
+from tests.parties.conftest import add_attendees
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3
@@ -92,17 +92,7 @@ def test_a_worker_killed_mid_batch_is_recovered_and_everyone_is_in_the_list_once
         klaviyo_list_name=klaviyo_list.name,
     )
     Party.objects.filter(pk=party.pk).update(klaviyo_opt_in_process="single_opt_in")
-    now = timezone.now()
-    Attendee.objects.bulk_create(
-        Attendee(
-            party=party,
-            email=f"guest{number}@example.com",
-            first_name="Guest",
-            consented_at=now,
-            consent_source="test",
-        )
-        for number in range(200)
-    )
+    add_attendees(party, 200, states=(SyncState.PENDING,))
     testing.set_latency(3)  # every call to Klaviyo takes 3 s: the kill lands mid-batch
     first = start_worker(live_server, "doomed", tmp_path)
     try:
