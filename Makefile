@@ -1,12 +1,13 @@
 # Partyline: `make run` serves the product, `make test` runs the tests.
-# Both create the virtualenv (.venv) and install the pinned dependencies on first use.
+# Both create the virtualenv (.venv) and install the locked dependencies (every package of the tree,
+# pinned with its hashes: requirements.txt, requirements-dev.txt) on first use.
 
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run demo-login test bench bench-quick lint format audit install install-dev clean
+.PHONY: run demo-login test bench bench-quick lint format audit install install-dev lock upgrade clean
 
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} ./scripts/run
@@ -46,13 +47,30 @@ install-dev: $(VENV)/.dev
 $(VENV)/bin/python:
 	./scripts/bootstrap-venv $(PYTHON) $(VENV)
 
+# --require-hashes: only the exact files the lock names install, whatever an index serves today.
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q --require-hashes --no-deps
+
 $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+# The lock files come from the .in files (the packages asked for by name). `make lock` after
+# editing a .in file keeps every other pin; `make upgrade` moves every package to its newest
+# release that the .in files allow. Commit the .in and .txt files together.
+PIP_COMPILE := $(BIN)/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+lock: $(VENV)/.dev
+	$(PIP_COMPILE) -o requirements.txt requirements.in
+	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
+
+upgrade: $(VENV)/.dev
+	$(PIP_COMPILE) --upgrade -o requirements.txt requirements.in
+	$(PIP_COMPILE) --upgrade -o requirements-dev.txt requirements-dev.in
 
 clean:
 	rm -rf $(VENV)
