@@ -3,6 +3,7 @@ from django.urls import path, reverse_lazy
 
 from accounts import limits, views
 from accounts.forms import EmailAuthenticationForm
+from core.limits import limited
 
 app_name = "accounts"
 
@@ -14,7 +15,7 @@ urlpatterns = [
         "accounts/login/",
         # Failed logins per account and address lock out through django-axes (settings);
         # this ceiling stops one address trying its luck across many accounts.
-        limits.limited(limits.LOGIN_PER_ADDRESS, reason="login attempts from your network")(
+        limited(limits.LOGIN_PER_ADDRESS, reason="login attempts from your network")(
             auth_views.LoginView.as_view(
                 authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True
             )
@@ -36,7 +37,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/",
-        limits.limited(
+        limited(
             limits.PASSWORD_RESET_PER_ADDRESS,
             limits.PASSWORD_RESET_PER_EMAIL,
             reason="password reset requests",

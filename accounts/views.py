@@ -33,6 +33,7 @@ from accounts.tenancy import (
     organization_required,
     switch_organization,
 )
+from core.limits import limited
 from parties.selectors import home_overview
 
 INVITE_PROBLEMS = {
@@ -72,7 +73,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@limits.limited(
+@limited(
     limits.ACCOUNT_SIGNUP_PER_ADDRESS,
     limits.SIGNUP_INVITE_PER_ADDRESS,
     reason="sign-up attempts from your network",
@@ -234,7 +235,7 @@ def invite_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@limits.limited(limits.INVITE_PER_ADDRESS, reason="invite link visits from your network")
+@limited(limits.INVITE_PER_ADDRESS, reason="invite link visits from your network")
 def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invite = services.invite_get_by_token(token=token)

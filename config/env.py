@@ -61,10 +61,10 @@ DJANGO_REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
 
 def cache_config(variable: str, *, default: str) -> dict[str, Any]:
     """Parse a cache URL into Django's CACHES entry; Redis gets Django's backend with one
-    client per connection pool (config.cache) instead of one built for every call."""
+    client per connection pool (core.cache) instead of one built for every call."""
     config = env.cache_url(variable, default=default)
     if config["BACKEND"] == DJANGO_REDIS_CACHE:
-        config["BACKEND"] = "config.cache.RedisCache"
+        config["BACKEND"] = "core.cache.RedisCache"
     return config
 
 

@@ -91,7 +91,7 @@ with exit_on_configuration_error():
     SIGNUP_RATE_PER_IP = config_env.rate("SIGNUP_RATE_PER_IP", default="30/m")
     SIGNUP_RATE_PER_PARTY = config_env.rate("SIGNUP_RATE_PER_PARTY", default="12000/m")
 
-    # --- Abuse limits (accounts/limits.py; README "Abuse limits") -------------------------
+    # --- Abuse limits (core/limits.py, accounts/limits.py; README "Abuse limits") ----------
     # The reverse proxies in front of Partyline (addresses or CIDR networks). Only a request
     # arriving from one of them has X-Forwarded-For read, and then only its rightmost hop that
     # is not one of them: by default nobody is trusted and the header, which any client can
@@ -297,10 +297,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "csp",
     "django_tasks",
+    # Before django_tasks_db: its `db_worker` command is the library's worker made to
+    # survive a dropped database connection (core/management/commands/db_worker.py).
+    "core",
     "accounts",
     "integrations",
-    # Before django_tasks_db: its `db_worker` command is the library's worker made to
-    # survive a dropped database connection (parties/management/commands/db_worker.py).
     "parties",
     "django_tasks_db",
     "django_ratelimit",
@@ -344,8 +345,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.organizations",
             ],
-            # `possessive` in every template, no {% load %} needed: "Acme's", "Parties'".
-            "builtins": ["accounts.templatetags.wording"],
+            # The wording filters (`possessive`, `clock`, `sentence`) in every template, no {% load %}.
+            "builtins": ["core.templatetags.wording"],
         },
     },
 ]
@@ -378,7 +379,7 @@ AXES_FAILURE_LIMIT = "accounts.limits.login_failure_limit"
 AXES_COOLOFF_TIME = "accounts.limits.login_lockout_period"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "accounts.limits.login_username"
-AXES_CLIENT_IP_CALLABLE = "accounts.limits.client_address"
+AXES_CLIENT_IP_CALLABLE = "core.limits.client_address"
 AXES_LOCKOUT_CALLABLE = "accounts.limits.login_locked_out"
 # A lockout ends on time however often the locked-out person retries meanwhile, and a
 # successful login forgets that pair's earlier failures.
@@ -389,7 +390,7 @@ AXES_DISABLE_ACCESS_LOG = True
 # Masked in axes' log lines and in the request data it keeps with each failure.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 # Any other use of django-ratelimit's "ip" key counts the same address as ours.
-RATELIMIT_IP_META_KEY = "accounts.limits.client_address"
+RATELIMIT_IP_META_KEY = "core.limits.client_address"
 
 # --- Background tasks (Django's tasks API through the django-tasks backport) ---------------
 # The database backend keeps the queue in the product's own database, so any number of

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from accounts import limits
 from config.views import favicon, healthz
+from core.limits import limited
 
 urlpatterns = [
     path("", include("accounts.urls")),
@@ -13,7 +14,7 @@ urlpatterns = [
     # already locks out an account+address there too).
     path(
         "admin/login/",
-        limits.limited(limits.LOGIN_PER_ADDRESS, reason="login attempts from your network")(
+        limited(limits.LOGIN_PER_ADDRESS, reason="login attempts from your network")(
             admin.site.login
         ),
     ),

@@ -9,8 +9,8 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from integrations.api import API_PREFIX
-from integrations.api import error as api_error
+from core.api import API_PREFIX
+from core.api import error as api_error
 
 logger = logging.getLogger(__name__)
 

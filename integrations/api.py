@@ -19,10 +19,11 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts import limits
 from accounts import services as accounts_services
 from accounts.models import Membership
 from accounts.tenancy import get_for_org_or_404
+from core.api import error, too_many_requests
+from core.limits import count as count_request
 from integrations import services
 from integrations.fields import OPERATOR_MUST_FIX_KEYS, SecretDecryptionError
 from integrations.flow import browser_nonce, redirect_uri_for, remember_browser_nonce
@@ -31,28 +32,6 @@ from integrations.models import ConnectionStatus, KlaviyoConnection
 logger = logging.getLogger(__name__)
 
 ACCOUNT_NAME_MAX_LENGTH = 100
-# Every path under it answers in JSON, errors included (config/views.py has the handlers).
-API_PREFIX = "/api/"
-
-
-def error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"success": False, "error": message}, status=status)
-
-
-def too_many_requests(retry_after: int) -> JsonResponse:
-    response = JsonResponse(
-        {
-            "success": False,
-            "error": (
-                f"Too many API requests (limit {settings.API_RATE_PER_TOKEN} per token). "
-                f"Retry in {limits.wait_text(retry_after)}."
-            ),
-            "retryAfter": retry_after,
-        },
-        status=429,
-    )
-    response["Retry-After"] = str(retry_after)
-    return response
 
 
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
@@ -77,11 +56,11 @@ def api_view(
             membership, problem = _authenticate(request)
             if membership is None:
                 return error(401, problem)
-            wait = limits.count(
+            wait = count_request(
                 request, group="api", rate=settings.API_RATE_PER_TOKEN, key=_caller(request)
             )
             if wait:
-                return too_many_requests(wait)
+                return too_many_requests(wait, limit=f"{settings.API_RATE_PER_TOKEN} per token")
             if request.method not in ("GET", "HEAD") and not request.api_bearer:
                 failure = _csrf_failure(request)
                 if failure is not None:

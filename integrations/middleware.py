@@ -13,7 +13,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from integrations.api import API_PREFIX, error
+from core.api import API_PREFIX, error
 from integrations.fields import OPERATOR_MUST_FIX_KEYS, SecretDecryptionError
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
-from config.periodic import schedule_next_pass
+from core.periodic import schedule_next_pass
 from integrations import tokens
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.errors import KlaviyoError

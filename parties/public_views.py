@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.limits import Limit, over_limit, wait_text
 from accounts.timezones import zone_for
+from core.limits import Limit, over_limit
+from core.wording import wait_text
 from parties import services
 from parties.forms import SignupForm
 from parties.models import Party
@@ -31,7 +32,7 @@ PUBLIC_FIELDS = (
     "organization__time_zone",
 )
 TOO_MANY = "Too many signups from your network right now."
-# Per client address (accounts.limits.client_address: the real one behind TRUSTED_PROXIES).
+# Per client address (core.limits.client_address: the real one behind TRUSTED_PROXIES).
 SIGNUP_PER_ADDRESS = Limit("signup-ip", "SIGNUP_RATE_PER_IP")
 
 

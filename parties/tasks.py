@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
-from config.periodic import schedule_next_pass
+from core.periodic import schedule_next_pass
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.errors import KlaviyoError, KlaviyoNotFound
 from integrations.models import KlaviyoConnection

@@ -1,4 +1,4 @@
-"""The Redis cache backend (config.cache): Django's, holding one client per connection pool."""
+"""The Redis cache backend (core.cache): Django's, holding one client per connection pool."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import uuid
 
 import pytest
 
-from config.cache import RedisCache
 from config.env import cache_config
+from core.cache import RedisCache
 from tests.conftest import redis_answers
 
 
 def test_a_redis_cache_url_gets_the_backend_reusing_its_client(monkeypatch):
     monkeypatch.setenv("PARTYLINE_TEST_CACHE", "redis://127.0.0.1:6379/7")
     assert cache_config("PARTYLINE_TEST_CACHE", default="locmemcache://")["BACKEND"] == (
-        "config.cache.RedisCache"
+        "core.cache.RedisCache"
     )
     monkeypatch.delenv("PARTYLINE_TEST_CACHE")
     assert cache_config("PARTYLINE_TEST_CACHE", default="locmemcache://")["BACKEND"] == (

@@ -1,14 +1,11 @@
-"""The organizer pages' health words: the needs-reconnect banner and times as "14:05"."""
+"""The needs-reconnect banner every organizer page shows: `{% reconnect_banner %}`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django import template
 from django.db import DatabaseError
-from django.utils import timezone
-from django.utils.formats import date_format
 
 from integrations import selectors
 
@@ -34,23 +31,3 @@ def reconnect_banner(context: template.Context) -> dict[str, Any]:
         # An error page may render while the database is failing: it must still render.
         return {"connections": []}
     return {"connections": connections, "can_manage": request.membership.can_manage}
-
-
-@register.filter
-def clock(moment: datetime | None) -> str:
-    """A moment in the current time zone: "14:05" today, "Tue 26 Nov, 14:05" another day."""
-    if moment is None:
-        return ""
-    local = timezone.localtime(moment)
-    if local.date() == timezone.localdate():
-        return date_format(local, "H:i")
-    return date_format(local, "D j M, H:i")
-
-
-@register.filter
-def sentence(text: str) -> str:
-    """A reason ending with a full stop, whether or not it came with one."""
-    text = (text or "").strip()
-    if not text or text.endswith((".", "!", "?")):
-        return text
-    return f"{text}."

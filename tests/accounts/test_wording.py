@@ -8,7 +8,7 @@ import pytest
 from django.template import Context, Template
 from django.urls import reverse
 
-from accounts.templatetags.wording import possessive
+from core.templatetags.wording import possessive
 from parties.models import ListState, Party
 
 

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role
+from core.templatetags.wording import clock
 from integrations import selectors
 from integrations.models import ConnectionEvent, ConnectionStatus, EventKind, KlaviyoConnection
-from integrations.templatetags.klaviyo_health import clock
 from klaviyo_sandbox import testing
 from tests.integrations.conftest import connect_through_sandbox, consent, path_of
 

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from accounts.models import Role
+from core.templatetags.wording import clock
 from integrations.klaviyo.errors import KlaviyoRateLimited, KlaviyoUnavailable
 from integrations.models import ConnectionStatus
-from integrations.templatetags.klaviyo_health import clock
 from parties import selectors, sync
 from parties.models import Attendee, ListState, Party, SyncState
 from tests.parties.conftest import add_attendees

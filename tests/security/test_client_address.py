@@ -7,7 +7,7 @@ import pytest
 from django.test import RequestFactory
 from django.urls import reverse
 
-from accounts.limits import client_address
+from core.limits import client_address
 from tests.conftest import PASSWORD
 
 PROXY = "10.0.0.5"

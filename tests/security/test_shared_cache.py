@@ -113,7 +113,7 @@ def test_processes_sharing_redis_share_one_count(tmp_path):
     script = (
         "import django; django.setup()\n"
         "from django.test import RequestFactory\n"
-        "from accounts.limits import count\n"
+        "from core.limits import count\n"
         "request = RequestFactory().post('/')\n"
         f"print(count(request, group={group!r}, rate='3/h', key='203.0.113.7'))\n"
     )
