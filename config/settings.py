@@ -345,7 +345,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.organizations",
             ],
-            # The wording filters (`possessive`, `clock`, `sentence`) in every template, no {% load %}.
+            # The wording filters (`possessive`, `clock`, `sentence`) in every template.
             "builtins": ["core.templatetags.wording"],
         },
     },
