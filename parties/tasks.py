@@ -8,17 +8,14 @@ engine module enqueues anything, they report when they need to run again.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
-from django.db import connection as db_connection
-from django.db import connections as db_connections
 from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
+from core.database import DATABASE_GONE, wait_for_database
 from core.periodic import schedule_next_pass
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.errors import KlaviyoError, KlaviyoNotFound
@@ -48,9 +45,9 @@ def sync_party(*, party_id: int) -> dict[str, object]:
     holder = sync.new_lease_holder()
     try:
         report = sync.party_sync(party_id=party_id, holder=holder)
-    except (OperationalError, InterfaceError):
+    except DATABASE_GONE:
         logger.warning("Database connection lost during the sync of party %s", party_id)
-        wait_for_database()
+        wait_for_database(timeout=DATABASE_WAIT_SECONDS)
         sync.party_recover(party_id=party_id, holder=holder)
         party_sync_request(party_id=party_id, at=timezone.now() + sync.window(), force=True)
         return {"outcome": "interrupted"}
@@ -104,24 +101,6 @@ def delete_klaviyo_list(*, connection_id: int, list_id: str, attempt: int = 1) -
 
 
 # --- Scheduling -------------------------------------------------------------------------------
-
-
-def wait_for_database(*, timeout: float = DATABASE_WAIT_SECONDS) -> None:
-    """Drop this thread's broken connections and wait (with backoff) until the database
-    answers again; raises the last error if it does not within `timeout`."""
-    deadline = time.monotonic() + timeout
-    delay = 0.5
-    while True:
-        db_connections.close_all()
-        try:
-            with db_connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            return
-        except (OperationalError, InterfaceError):
-            if time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 10)
 
 
 def sweep_now() -> dict[str, int]:

@@ -14,11 +14,11 @@ from django.db import connection as db_connection
 from django.db import connections
 from django.utils import timezone
 
+from core.management.commands.db_worker import ResilientWorker
 from integrations.klaviyo.client import KlaviyoClient
 from integrations.services import klaviyo_client
 from klaviyo_sandbox import testing
 from parties import services, sync, tasks
-from parties.management.commands.db_worker import ResilientWorker
 from parties.models import Attendee, Party, SyncState
 from tests.conftest import run_queued_tasks
 from tests.parties.conftest import let_time_pass
@@ -245,8 +245,8 @@ def test_the_worker_waits_out_a_database_that_refuses_connections(sandbox_party,
     from django_tasks_db.models import DBTaskResultQuerySet
 
     signup(sandbox_party, "patient@example.com")
-    monkeypatch.setattr("parties.management.commands.db_worker.time.sleep", lambda _s: None)
-    monkeypatch.setattr("parties.management.commands.db_worker.connections.close_all", lambda: None)
+    monkeypatch.setattr("core.management.commands.db_worker.time.sleep", lambda _s: None)
+    monkeypatch.setattr("core.management.commands.db_worker.connections.close_all", lambda: None)
     claim = DBTaskResultQuerySet.get_locked
     refusals = iter(range(3))
 
