@@ -24,6 +24,6 @@ def allowed_next(request: HttpRequest) -> str:
     return ""
 
 
-def safe_next_url(request: HttpRequest, *, default: str = "accounts:home") -> str:
+def safe_next_url(request: HttpRequest, *, default: str = "home") -> str:
     """Where to go after a form: the allowed `next`, else `default` (a URL name)."""
     return allowed_next(request) or resolve_url(default)

@@ -8,7 +8,6 @@ from core.limits import limited
 app_name = "accounts"
 
 urlpatterns = [
-    path("", views.home, name="home"),
     # Authentication
     path("accounts/signup/", views.signup, name="signup"),
     path(

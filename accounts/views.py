@@ -34,7 +34,6 @@ from accounts.tenancy import (
     switch_organization,
 )
 from core.limits import limited
-from parties.selectors import home_overview
 
 INVITE_PROBLEMS = {
     InviteError.UNKNOWN: "This invite link is not valid. Check that you copied the whole link.",
@@ -57,19 +56,6 @@ class LogoutView(auth_views.LogoutView):
         response = super().post(request, *args, **kwargs)
         messages.info(request, "You are logged out.")
         return response
-
-
-@organization_required
-def home(request: HttpRequest) -> HttpResponse:
-    """A checklist until the organization is set up, then its parties and what needs a look."""
-    return render(
-        request,
-        "accounts/home.html",
-        {
-            "overview": home_overview(organization=request.organization),
-            "can_manage": request.membership.can_manage,
-        },
-    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -131,7 +117,7 @@ def organization_create(request: HttpRequest) -> HttpResponse:
         )
         switch_organization(request, organization)
         messages.success(request, f"Created {organization.name}. You are its owner.")
-        return redirect("accounts:home")
+        return redirect("home")
     return render(request, "accounts/organization_form.html", {"form": form})
 
 
@@ -163,7 +149,7 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
     form = SwitchOrganizationForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an organization to switch to.")
-        return redirect("accounts:home")
+        return redirect("home")
     membership = get_object_or_404(
         Membership.objects.select_related("organization"),
         user=request.user,
@@ -250,7 +236,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
             return _invite_problem(request, error)
         switch_organization(request, membership.organization)
         messages.success(request, f"You joined {membership.organization.name}.")
-        return redirect("accounts:home")
+        return redirect("home")
 
     if request.user.is_authenticated:
         try:
@@ -310,7 +296,7 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("accounts:member_list")
         if leaving:
             messages.success(request, f"You left {request.organization.name}.")
-            return redirect("accounts:home")
+            return redirect("home")
         messages.success(request, f"{membership.user.email} was removed.")
         return redirect("accounts:member_list")
     if not leaving and not request.membership.can_manage:

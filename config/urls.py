@@ -5,8 +5,11 @@ from django.urls import include, path
 from accounts import limits
 from config.views import favicon, healthz
 from core.limits import limited
+from parties import views as party_views
 
 urlpatterns = [
+    # The front door: the organization's checklist and parties (the layer that sees both).
+    path("", party_views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include("integrations.urls")),
     path("", include("parties.urls")),

@@ -64,6 +64,19 @@ def _posted(request: HttpRequest) -> QueryDict | None:
 
 
 @organization_required
+def home(request: HttpRequest) -> HttpResponse:
+    """A checklist until the organization is set up, then its parties and what needs a look."""
+    return render(
+        request,
+        "home.html",
+        {
+            "overview": selectors.home_overview(organization=request.organization),
+            "can_manage": request.membership.can_manage,
+        },
+    )
+
+
+@organization_required
 @require_GET
 def party_list(request: HttpRequest) -> HttpResponse:
     return render(

@@ -18,7 +18,7 @@ from integrations.models import ConnectionStatus
 from parties.models import Attendee, Party, SyncState
 
 pytestmark = pytest.mark.django_db
-HOME = reverse("accounts:home")
+HOME = reverse("home")
 
 
 def add_attendee(party: Party, state: str = SyncState.SYNCED, **fields: object) -> Attendee:

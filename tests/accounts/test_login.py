@@ -13,7 +13,7 @@ def test_login_with_email_in_any_case(client, owner):
     response = client.post(LOGIN_URL, {"username": owner.user.email.upper(), "password": PASSWORD})
 
     assert response.status_code == 302
-    assert response.url == reverse("accounts:home")
+    assert response.url == reverse("home")
     assert int(client.session[SESSION_KEY]) == owner.user.pk
 
 
@@ -34,7 +34,7 @@ def test_login_follows_safe_next_only(client, owner):
     )
 
     assert response.status_code == 302
-    assert response.url == reverse("accounts:home")
+    assert response.url == reverse("home")
 
 
 @pytest.mark.django_db
@@ -62,7 +62,7 @@ def test_tenant_page_redirects_logged_out_visitor_to_login(client):
 def test_user_without_organization_is_asked_to_create_one(login, make_user):
     client = login(make_user())
 
-    response = client.get(reverse("accounts:home"))
+    response = client.get(reverse("home"))
 
     assert response.status_code == 302
     assert response.url == reverse("accounts:organization_create")

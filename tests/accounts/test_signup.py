@@ -37,7 +37,7 @@ def test_signup_creates_user_and_owned_organization_and_logs_in(client):
     response = client.post(SIGNUP_URL, signup_data())
 
     assert response.status_code == 302
-    assert response.url == reverse("accounts:home")
+    assert response.url == reverse("home")
     user = User.objects.get()
     assert user.email == "sarah@example.com"
     assert user.check_password(STRONG_PASSWORD)
@@ -45,7 +45,7 @@ def test_signup_creates_user_and_owned_organization_and_logs_in(client):
     assert membership.user == user
     assert membership.organization.name == "Happy Paws"
     assert membership.role == Role.OWNER
-    home = client.get(reverse("accounts:home"))
+    home = client.get(reverse("home"))
     assert home.status_code == 200
     assert "Happy Paws" in home.text
 

@@ -18,7 +18,7 @@ def test_user_switches_between_their_organizations(login, make_member, owner):
 
     assert response.status_code == 302
     assert client.session[SESSION_KEY] == second.organization_id
-    home = client.get(reverse("accounts:home"))
+    home = client.get(reverse("home"))
     assert home.context["request"].organization == second.organization
     assert "You are member" in home.text
 
@@ -49,7 +49,7 @@ def test_stale_session_organization_falls_back_to_a_real_membership(login, make_
     session[SESSION_KEY] = foreign.organization_id
     session.save()
 
-    response = client.get(reverse("accounts:home"))
+    response = client.get(reverse("home"))
 
     assert response.context["request"].organization == owner.organization
 
@@ -58,7 +58,7 @@ def test_stale_session_organization_falls_back_to_a_real_membership(login, make_
 def test_navigation_shows_the_organization_switcher(login, make_member, owner):
     second = make_member(role=Role.MEMBER, user=owner.user)
 
-    response = login(owner).get(reverse("accounts:home"))
+    response = login(owner).get(reverse("home"))
 
     assert 'name="organization"' in response.text
     assert second.organization.name in response.text

@@ -172,7 +172,7 @@ def test_every_organizer_page_shows_a_banner_while_a_connection_needs_reconnecti
     make_connection(owner.organization, status=ConnectionStatus.NEEDS_RECONNECT)
     client = login(owner)
 
-    for url in (reverse("accounts:home"), reverse("parties:party_list")):
+    for url in (reverse("home"), reverse("parties:party_list")):
         page = client.get(url).text
         banner = page.split('id="reconnect-banner"')[1].split("</div>")[0]
         assert "needs reconnecting" in banner

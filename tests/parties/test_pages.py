@@ -61,7 +61,7 @@ def messages_of(response) -> list[str]:
 
 
 def test_nav_bar_links_parties_first(login, owner):
-    page = login(owner).get(reverse("accounts:home"))
+    page = login(owner).get(reverse("home"))
 
     nav = page.text.split('class="nav-links"')[1]
     assert nav.index("/parties/") < nav.index("/settings/integrations/")

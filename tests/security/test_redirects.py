@@ -26,7 +26,7 @@ HOSTILE = [
     "http:evil.example",
     " //evil.example",
 ]
-HOME = reverse("accounts:home")
+HOME = reverse("home")
 STRONG_PASSWORD = "purple-otter-marmalade-42"
 
 
