@@ -58,7 +58,7 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
         "last_refreshed_at",
         "failures_24h",
         "refresh_budget",
-        "attendees_waiting",
+        "work_waiting",
         "access_token_expires_at",
         "last_error",
     ]
@@ -128,9 +128,9 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
     def refresh_budget(self, connection: KlaviyoConnection) -> str:
         return f"{connection.refresh_budget_used} of {tokens.REFRESH_BUDGET}"
 
-    @admin.display(description="Attendees waiting", ordering="attendees_waiting")
-    def attendees_waiting(self, connection: KlaviyoConnection) -> int:
-        return connection.attendees_waiting
+    @admin.display(description="Waiting to reach Klaviyo", ordering="work_waiting")
+    def work_waiting(self, connection: KlaviyoConnection) -> int:
+        return connection.work_waiting
 
     @admin.display(description="Same Klaviyo account connected by")
     def shared_with_organizations(self, connection: KlaviyoConnection) -> str:

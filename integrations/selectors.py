@@ -21,6 +21,7 @@ from integrations.models import (
     KlaviyoConnection,
     RefreshSlot,
 )
+from integrations.pipelines import pipelines
 from integrations.tokens import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW
 
 # What each scope lets Partyline do, in words for the people granting it.
@@ -98,29 +99,25 @@ def connections_health(
     *, connections: Sequence[KlaviyoConnection], now: datetime | None = None
 ) -> list[ConnectionHealth]:
     """Each connection's health, from its status, its own last error (a failed token
-    refresh) and its parties' send gates (parties.selectors.klaviyo_trouble): one query, two
-    when a refresh is failing, whatever the number of connections."""
-    # Parties build on integrations: this read looks up at them, so it imports them here.
-    from parties.selectors import SyncHealthKind, klaviyo_trouble, troubled_parties
-
+    refresh) and the troubles the pipelines using it report (`integrations.pipelines`): one
+    query per pipeline, and one more when a refresh is failing, whatever the number of
+    connections."""
     now = now or timezone.now()
     active = [connection for connection in connections if connection.is_active]
     unreachable: dict[int, list[tuple[datetime | None, datetime | None]]] = {}
     limited_until: dict[int, datetime] = {}
     last_answer = {connection.pk: connection.last_successful_call_at for connection in active}
-    for party in troubled_parties(connection_ids=last_answer):
-        trouble = klaviyo_trouble(
-            party=party, last_answer=last_answer[party.connection_id], now=now
-        )
-        if trouble is None:
-            continue
-        if trouble.kind == SyncHealthKind.UNREACHABLE:
-            unreachable.setdefault(party.connection_id, []).append(
-                (trouble.since, trouble.next_try)
-            )
-        elif trouble.next_try is not None:
-            until = limited_until.get(party.connection_id)
-            limited_until[party.connection_id] = max(until or trouble.next_try, trouble.next_try)
+    for pipeline in pipelines():
+        for trouble in pipeline.troubles(last_answer, now):
+            if trouble.unreachable:
+                unreachable.setdefault(trouble.connection_id, []).append(
+                    (trouble.since, trouble.next_try)
+                )
+            elif trouble.next_try is not None:
+                until = limited_until.get(trouble.connection_id)
+                limited_until[trouble.connection_id] = max(
+                    until or trouble.next_try, trouble.next_try
+                )
     failing_refresh = {
         connection.pk
         for connection in active
@@ -223,14 +220,11 @@ def connections_with_health(
     - `failures_24h`: failure events (refresh failed, needs reconnect, revoke failed) in 24 h;
     - `refresh_budget_used`: refresh slots used in the current window (integrations.tokens:
       Klaviyo allows REFRESH_BUDGET refreshes a minute, and every refresh takes a slot);
-    - `attendees_waiting`: its parties' attendees still pending, sending or sent;
+    - `work_waiting`: the items of every pipeline using it still on their way to Klaviyo
+      (attendees pending, sending or sent, ...; `integrations.pipelines`);
     - `shared_with`: how many other organizations hold a live connection to the same
       Klaviyo account (0 for a disconnected connection, which shares nothing).
     """
-    # Parties build on integrations, not the other way round: only this operator read looks
-    # up at them, so it imports them here rather than at module level.
-    from parties.models import IN_FLIGHT_STATES, Attendee
-
     now = timezone.now()
     events = ConnectionEvent.objects.filter(connection=OuterRef("pk"))
     others = (
@@ -249,10 +243,12 @@ def connections_with_health(
                 used_at__gt=now - REFRESH_BUDGET_WINDOW,
             )
         ),
-        attendees_waiting=_count(
-            Attendee.objects.filter(
-                party__connection=OuterRef("pk"), sync_state__in=IN_FLIGHT_STATES
-            )
+        work_waiting=sum(
+            (
+                _count(pipeline.waiting().filter(**{pipeline.connection_path: OuterRef("pk")}))
+                for pipeline in pipelines()
+            ),
+            start=Value(0),
         ),
         shared_with=Case(
             When(status=ConnectionStatus.REVOKED, then=Value(0)),

@@ -1,9 +1,42 @@
+"""How parties answer what integrations tells them, and what they tell integrations."""
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from integrations.models import KlaviyoConnection
-from parties import services
+from integrations.pipelines import ConnectionTrouble, Pipeline
+from parties import selectors, services
+from parties.models import IN_FLIGHT_STATES, Attendee
 
 
 def resume_parties(sender: type, *, connection: KlaviyoConnection, **kwargs: Any) -> None:
     """A reconnected connection resumes its paused parties without anyone asking."""
     services.parties_resume(connection=connection)
+
+
+def attendee_pipeline() -> Pipeline:
+    """The attendee sync as integrations sees it: attendees still on their way to a list,
+    and Klaviyo failing or rate-limiting the parties' sends."""
+    return Pipeline(
+        name="attendees",
+        waiting=lambda: Attendee.objects.filter(sync_state__in=IN_FLIGHT_STATES),
+        connection_path="party__connection",
+        troubles=_attendee_troubles,
+    )
+
+
+def _attendee_troubles(
+    last_answer: Mapping[int, datetime | None], now: datetime
+) -> Iterator[ConnectionTrouble]:
+    for party in selectors.troubled_parties(connection_ids=last_answer):
+        trouble = selectors.klaviyo_trouble(
+            party=party, last_answer=last_answer[party.connection_id], now=now
+        )
+        if trouble is not None:
+            yield ConnectionTrouble(
+                connection_id=party.connection_id,
+                unreachable=trouble.kind == selectors.SyncHealthKind.UNREACHABLE,
+                since=trouble.since,
+                next_try=trouble.next_try,
+            )

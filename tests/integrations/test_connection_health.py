@@ -101,15 +101,15 @@ def test_refresh_budget_counts_the_refresh_slots_used_in_the_last_minute(make_co
 
 
 @pytest.mark.django_db
-def test_attendees_waiting_are_those_pending_sending_or_sent(make_connection):
+def test_work_waiting_counts_attendees_pending_sending_or_sent(make_connection):
     connection = make_connection()
     other = make_connection()
     add_party(connection, SyncState.PENDING, SyncState.SYNCING, SyncState.SENT, SyncState.SYNCED)
     add_party(connection, SyncState.PENDING, SyncState.FAILED, SyncState.SUPPRESSED)
     add_party(other, SyncState.PENDING)
 
-    assert health_of(connection).attendees_waiting == 4
-    assert health_of(other).attendees_waiting == 1
+    assert health_of(connection).work_waiting == 4
+    assert health_of(other).work_waiting == 1
 
 
 @pytest.mark.django_db
@@ -126,11 +126,11 @@ def test_changelist_shows_health_columns_and_never_a_token(staff_client, make_co
     page = staff_client.get(reverse(CHANGELIST))
 
     assert page.status_code == 200
-    for header in ["Failures (24 h)", "Refresh budget (last minute)", "Attendees waiting"]:
+    for header in ["Failures (24 h)", "Refresh budget (last minute)", "Waiting to reach Klaviyo"]:
         assert header in page.text
     assert '<td class="field-failures_24h">1</td>' in page.text
     assert '<td class="field-refresh_budget">1 of 10</td>' in page.text
-    assert '<td class="field-attendees_waiting">2</td>' in page.text
+    assert '<td class="field-work_waiting">2</td>' in page.text
     assert "secret-access-abc" not in page.text
     assert "secret-refresh-abc" not in page.text
 
