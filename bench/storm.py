@@ -5,7 +5,7 @@ its access token is made expired on both sides (in the product's row and in the 
 the old token would be answered 401) and `PROCESSES` processes of `THREADS` threads each,
 started with the stack's environment (same databases, same SANDBOX_URL), call Klaviyo at
 the same moment: one `find_lists` (GET /api/lists, 75/s burst, so the storm fits one
-second's budget) through the product's client, `integrations.services.klaviyo_client`.
+second's budget) through the product's client, `integrations.clients.klaviyo_client`.
 Every thread opens its database connection and builds its client before the storm; each
 process reports ready, then the parent hands all of them one start time and each thread
 sleeps until it.
@@ -364,7 +364,7 @@ def child(connection_id: int, threads: int) -> None:
     django.setup()
     from django.db import connection as database
 
-    from integrations import services, tokens
+    from integrations import clients
     from integrations.klaviyo import oauth
     from integrations.models import KlaviyoConnection
 
@@ -390,7 +390,7 @@ def child(connection_id: int, threads: int) -> None:
         return execute(sql, params, many, context)
 
     # The client's token fetch (proactive, and after a 401) and the refresh grant itself.
-    source = tokens.ConnectionTokenSource
+    source = clients.ConnectionTokenSource
     source.access_token = timed(source.access_token, "token_s")  # type: ignore[method-assign]
     source.refreshed_access_token = timed(  # type: ignore[method-assign]
         source.refreshed_access_token, "token_s"
@@ -406,7 +406,7 @@ def child(connection_id: int, threads: int) -> None:
     def caller() -> None:
         try:
             row = KlaviyoConnection.objects.get(pk=connection_id)  # opens its connection
-            client = services.klaviyo_client(connection=row)
+            client = clients.klaviyo_client(connection=row)
         except Exception:
             ready.abort()  # the process fails instead of waiting for this thread forever
             raise

@@ -17,9 +17,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.views.decorators.http import require_http_methods
 
+from integrations.clients import klaviyo_client
+from integrations.errors import ConnectionUnusable
 from integrations.klaviyo.errors import KlaviyoError
-from integrations.services import klaviyo_client
-from integrations.tokens import ConnectionUnusable
 from parties.models import Party
 
 FORM = (

@@ -10,9 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
 from integrations import selectors, services, tokens
+from integrations.errors import CONNECTION_FAILURES
 from integrations.fields import SecretDecryptionError
-from integrations.klaviyo.errors import KlaviyoError
 from integrations.models import ConnectionEvent, KlaviyoConnection, OAuthState
+from integrations.refresh_budget import REFRESH_BUDGET
 
 
 class ConnectionEventInline(admin.TabularInline):
@@ -126,7 +127,7 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Refresh budget (last minute)", ordering="refresh_budget_used")
     def refresh_budget(self, connection: KlaviyoConnection) -> str:
-        return f"{connection.refresh_budget_used} of {tokens.REFRESH_BUDGET}"
+        return f"{connection.refresh_budget_used} of {REFRESH_BUDGET}"
 
     @admin.display(description="Waiting to reach Klaviyo", ordering="work_waiting")
     def work_waiting(self, connection: KlaviyoConnection) -> int:
@@ -159,7 +160,7 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
         for connection in queryset:
             try:
                 tokens.refresh_now(connection=connection)
-            except (KlaviyoError, tokens.ConnectionUnusable, SecretDecryptionError) as error:
+            except CONNECTION_FAILURES as error:
                 self.message_user(request, f"{connection}: {error}", messages.ERROR)
             else:
                 self.message_user(request, f"{connection}: token refreshed.", messages.SUCCESS)

@@ -22,7 +22,7 @@ from integrations.models import (
     RefreshSlot,
 )
 from integrations.pipelines import pipelines
-from integrations.tokens import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW
+from integrations.refresh_budget import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW
 
 # What each scope lets Partyline do, in words for the people granting it.
 SCOPE_DESCRIPTIONS = {
@@ -218,7 +218,7 @@ def connections_with_health(
     """Annotate each connection with what an operator needs to judge its health, in one query:
 
     - `failures_24h`: failure events (refresh failed, needs reconnect, revoke failed) in 24 h;
-    - `refresh_budget_used`: refresh slots used in the current window (integrations.tokens:
+    - `refresh_budget_used`: refresh slots used in the current window (integrations.refresh_budget:
       Klaviyo allows REFRESH_BUDGET refreshes a minute, and every refresh takes a slot);
     - `work_waiting`: the items of every pipeline using it still on their way to Klaviyo
       (attendees pending, sending or sent, ...; `integrations.pipelines`);

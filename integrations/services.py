@@ -1,12 +1,16 @@
-"""Klaviyo connection lifecycle: start, complete, disconnect. Every status change and its
-audit event happen here (or in integrations.tokens for refreshes)."""
+"""Klaviyo connection lifecycle: start, complete, refresh outcomes, disconnect.
+
+Every status change of a connection, the scope policy that decides one, and their audit
+events happen here; `integrations.tokens` runs the refresh door and reports its outcomes.
+Turning needs-reconnect queues one email to the organization's owners and admins
+(`integrations.notifications`), from the conditional UPDATE that changed the status.
+"""
 
 from __future__ import annotations
 
 import hmac
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,13 +20,11 @@ from django.utils import timezone
 
 from accounts.models import Membership, User
 from integrations import notifications
-from integrations.budgets import DatabaseRateBudget
 from integrations.fields import reveal
 from integrations.klaviyo import oauth, pkce
 from integrations.klaviyo.client import KlaviyoClient
 from integrations.klaviyo.config import KlaviyoConfig, klaviyo_config
 from integrations.klaviyo.errors import KlaviyoError
-from integrations.klaviyo.ratelimits import RateBudget
 from integrations.models import (
     ConnectionEvent,
     ConnectionStatus,
@@ -31,7 +33,7 @@ from integrations.models import (
     OAuthState,
 )
 from integrations.signals import connection_activated
-from integrations.tokens import ConnectionTokenSource, missing_scopes, missing_scopes_reason
+from integrations.token_wakeup import notify_refreshed
 
 logger = logging.getLogger(__name__)
 
@@ -76,23 +78,24 @@ class StaticTokenSource:
         return self._token
 
 
-def klaviyo_client(
-    *,
-    connection: KlaviyoConnection,
-    config: KlaviyoConfig | None = None,
-    budget: RateBudget | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> KlaviyoClient:
-    """The Klaviyo API client for a connection, with tokens from integrations.tokens, paced
-    under its Klaviyo account's rate limits (integrations.budgets), which every connection
-    to that account shares. Tests may pass their own `budget` and `sleep`."""
-    return KlaviyoClient(
-        token_source=ConnectionTokenSource(connection, config),
-        config=config,
-        sleep=sleep,
-        budget=budget or DatabaseRateBudget(),
-        account_id=connection.klaviyo_account_id,
+# --- Scope policy ------------------------------------------------------------------------------
+
+
+def missing_scopes(*, granted: Iterable[str], config: KlaviyoConfig) -> list[str]:
+    """The scopes the product asks for (KLAVIYO_SCOPES) that Klaviyo did not grant."""
+    granted = set(granted)
+    return [scope for scope in config.scopes if scope not in granted]
+
+
+def missing_scopes_reason(missing: Iterable[str]) -> str:
+    """What an organizer reads about a connection lacking scopes (it names them)."""
+    return (
+        "Klaviyo did not grant Partyline every permission it needs (missing: "
+        f"{', '.join(missing)}). Reconnect to grant them."
     )
+
+
+# --- Connecting ---------------------------------------------------------------------------------
 
 
 def oauth_state_purge_expired() -> int:
@@ -386,4 +389,121 @@ def connection_disconnect(
 def connection_record_success(*, connection: KlaviyoConnection) -> None:
     KlaviyoConnection.objects.filter(pk=connection.pk).update(
         last_successful_call_at=timezone.now()
+    )
+
+
+# --- Refresh outcomes ---------------------------------------------------------------------------
+
+
+def connection_refresh_saved(
+    *,
+    connection: KlaviyoConnection,
+    response: oauth.TokenResponse,
+    config: KlaviyoConfig,
+    reason: str = "",
+) -> tuple[bool, str]:
+    """Save the tokens a refresh just got, and what they mean: whether they were saved (not
+    when the connection was disconnected during the call), and the scope drift that turned
+    it needs-reconnect ("" when none).
+
+    Saved whether or not the refresher still holds its lease (the tokens Klaviyo just issued
+    are the newest, and with rotation the previous refresh token no longer works), but only
+    while the connection is active: a disconnect during the call erased the tokens and they
+    must stay erased. The waiters are woken from the same transaction.
+    """
+    now = timezone.now()
+    # A refresh that does not restate the scopes keeps the granted ones (RFC 6749 section 5.1).
+    missing = missing_scopes(granted=response.scopes or connection.scopes, config=config)
+    drift = missing_scopes_reason(missing) if missing else ""
+    updates: dict[str, Any] = {
+        "access_token": response.access_token,
+        "access_token_expires_at": now + timedelta(seconds=response.expires_in),
+        "last_refreshed_at": now,
+        "last_error": drift,
+        "last_error_at": now if drift else None,
+        "refresh_lease_holder": "",
+        "refresh_lease_expires_at": None,
+    }
+    if drift:
+        updates["status"] = ConnectionStatus.NEEDS_RECONNECT
+    if response.refresh_token:
+        updates["refresh_token"] = response.refresh_token
+    if response.scopes:
+        updates["scopes"] = list(response.scopes)
+    with transaction.atomic():
+        saved = bool(
+            KlaviyoConnection.objects.filter(
+                pk=connection.pk, status=ConnectionStatus.ACTIVE
+            ).update(**updates, updated_at=now)
+        )
+        if saved:
+            ConnectionEvent.objects.create(
+                organization_id=connection.organization_id,
+                connection_id=connection.pk,
+                kind=EventKind.REFRESHED,
+                reason=reason[:255],
+            )
+            notify_refreshed(connection.pk)
+            if drift:
+                _needs_reconnect_recorded(connection, reason=drift)
+    if saved and drift:
+        logger.warning("Klaviyo connection %s needs reconnecting: %s", connection.pk, drift)
+    return saved, drift
+
+
+def connection_refresh_failed(*, connection: KlaviyoConnection, error: Exception) -> None:
+    """A refresh failed for a reason that may pass (Klaviyo down): recorded, status kept."""
+    row = connection
+    reason = _short_reason(error)
+    now = timezone.now()
+    with transaction.atomic():
+        KlaviyoConnection.objects.filter(pk=row.pk).update(last_error=reason, last_error_at=now)
+        ConnectionEvent.objects.create(
+            organization_id=row.organization_id,
+            connection_id=row.pk,
+            kind=EventKind.REFRESH_FAILED,
+            reason=reason,
+        )
+    logger.warning("Refreshing the Klaviyo token of connection %s failed: %s", row.pk, reason)
+
+
+def _short_reason(error: Exception) -> str:
+    # Klaviyo errors' messages never hold tokens or bodies (integrations.klaviyo.errors).
+    return f"{type(error).__name__}: {error}"[:255]
+
+
+def connection_mark_needs_reconnect(*, connection: KlaviyoConnection, reason: str) -> None:
+    """The connection's refresh token is dead: work pauses until someone reconnects.
+
+    Only the call whose conditional UPDATE turned the connection from active records the
+    event and queues the owners' and admins' email: one per incident, however many callers
+    hit the failure at once.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        changed = KlaviyoConnection.objects.filter(
+            pk=connection.pk, status=ConnectionStatus.ACTIVE
+        ).update(
+            status=ConnectionStatus.NEEDS_RECONNECT,
+            last_error=reason[:500],
+            last_error_at=now,
+            updated_at=now,
+        )
+        if changed:
+            _needs_reconnect_recorded(connection, reason=reason)
+    if changed:
+        logger.warning("Klaviyo connection %s needs reconnecting: %s", connection.pk, reason)
+
+
+def _needs_reconnect_recorded(connection: KlaviyoConnection, *, reason: str) -> None:
+    """The audit event and the email of a connection that just turned needs-reconnect (inside
+    the transaction of the UPDATE that turned it)."""
+    ConnectionEvent.objects.create(
+        organization_id=connection.organization_id,
+        connection_id=connection.pk,
+        kind=EventKind.NEEDS_RECONNECT,
+        reason=reason[:255],
+    )
+    notifications.connection_health_notify(
+        connection_id=connection.pk, kind=notifications.NEEDS_RECONNECT
     )

@@ -23,6 +23,7 @@ from django_tasks_db.models import DBTaskResult
 
 from core.periodic import schedule_next_pass
 from integrations import tokens
+from integrations.errors import ConnectionUnusable
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.errors import KlaviyoError
 from integrations.models import ConnectionStatus, KlaviyoConnection
@@ -56,7 +57,7 @@ def keep_alive_connection(*, connection_id: int) -> str:
         tokens.refresh_now(
             connection=connection, reason=f"Kept alive after {idle_days} days without a refresh"
         )
-    except tokens.ConnectionUnusable:
+    except ConnectionUnusable:
         return "needs reconnect"
     except (KlaviyoError, SecretDecryptionError) as error:
         # Still idle, so the next pass tries again (weeks before Klaviyo's 90 days are up).

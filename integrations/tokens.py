@@ -18,33 +18,28 @@ inside a transaction, a refresher that died), a waiter re-reads the row at growi
 
 Klaviyo allows ten refreshes per minute per installation. Every refresh (proactive, after a
 401, forced by an operator, keep-alive) first takes one of the connection's refresh slots
-(`RefreshSlot`, claimed by a conditional UPDATE, so the budget holds across processes); when
-all ten were used within the last minute, the lease holder waits for the oldest to free up
-while everyone else waits for it. A 429 from the token endpoint all the same is waited out
-(the current access token stays valid meanwhile), never treated as a dead token.
+(`integrations.refresh_budget`); when all ten were used within the last minute, the lease
+holder waits for the oldest to free up while everyone else waits for it. A 429 from the token
+endpoint all the same is waited out (the current access token stays valid meanwhile), never
+treated as a dead token.
 
-After every refresh the scopes Klaviyo granted are compared with those the product needs; a
-missing one turns the connection needs-reconnect with a reason naming it. Turning
-needs-reconnect queues one email to the organization's owners and admins
-(`integrations.notifications`), from the conditional UPDATE that changed the status.
+What a refresh's outcome means for the connection (the scope policy, needs-reconnect, the
+audit trail) is decided by `integrations.services`; this module only runs the door.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-import secrets
 import time
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections.abc import Callable
 
-from django.db import DatabaseError, transaction
-from django.db import connection as database
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from integrations import notifications
+from core.leases import Lease, new_holder
+from integrations import services
+from integrations.errors import ConnectionUnusable
 from integrations.fields import reveal
 from integrations.klaviyo import oauth
 from integrations.klaviyo.config import KlaviyoConfig, klaviyo_config
@@ -53,13 +48,9 @@ from integrations.klaviyo.errors import (
     KlaviyoRateLimited,
     KlaviyoUnavailable,
 )
-from integrations.models import (
-    ConnectionEvent,
-    ConnectionStatus,
-    EventKind,
-    KlaviyoConnection,
-    RefreshSlot,
-)
+from integrations.models import ConnectionStatus, KlaviyoConnection
+from integrations.refresh_budget import REFRESH_BUDGET, refresh_slot_take
+from integrations.token_wakeup import listen, unlisten, wait_for_notification
 
 logger = logging.getLogger(__name__)
 
@@ -74,21 +65,8 @@ FIRST_POLL_SECONDS = 0.01
 MAX_POLL_SECONDS = 1.0
 # The longest we wait out Klaviyo's refresh limit inside one call before giving up.
 MAX_RATE_LIMIT_WAIT_SECONDS = 65
-# Klaviyo's refresh limit per installation: this many refreshes in any such window. The window
-# has a second of margin for the difference between our clocks and Klaviyo's.
-REFRESH_BUDGET = 10
-REFRESH_BUDGET_WINDOW = timedelta(seconds=61)
-
-
-class ConnectionUnusable(Exception):
-    """The connection cannot give out tokens until a person acts (reconnect or connect)."""
-
-    def __init__(self, connection: KlaviyoConnection) -> None:
-        super().__init__(
-            f"Klaviyo connection {connection.pk} is {connection.get_status_display().lower()}."
-        )
-        self.connection_id = connection.pk
-        self.status = connection.status
+# The single-flight refresh lease on the connection row.
+REFRESH_LEASE = Lease(KlaviyoConnection, "refresh_lease_holder", "refresh_lease_expires_at")
 
 
 def lease_seconds(config: KlaviyoConfig) -> float:
@@ -149,36 +127,6 @@ def refresh_now(
     )
 
 
-def missing_scopes(*, granted: Iterable[str], config: KlaviyoConfig) -> list[str]:
-    """The scopes the product asks for (KLAVIYO_SCOPES) that Klaviyo did not grant."""
-    granted = set(granted)
-    return [scope for scope in config.scopes if scope not in granted]
-
-
-def missing_scopes_reason(missing: Iterable[str]) -> str:
-    """What an organizer reads about a connection lacking scopes (it names them)."""
-    return (
-        "Klaviyo did not grant Partyline every permission it needs (missing: "
-        f"{', '.join(missing)}). Reconnect to grant them."
-    )
-
-
-class ConnectionTokenSource:
-    """Adapts a connection to the Klaviyo client's TokenSource protocol."""
-
-    def __init__(self, connection: KlaviyoConnection, config: KlaviyoConfig | None = None) -> None:
-        self.connection = connection
-        self.config = config
-
-    def access_token(self) -> str:
-        return get_access_token(connection=self.connection, config=self.config)
-
-    def refreshed_access_token(self, *, rejected: str) -> str:
-        return get_refreshed_access_token(
-            connection=self.connection, rejected=rejected, config=self.config
-        )
-
-
 def _reload(connection: KlaviyoConnection) -> KlaviyoConnection:
     return KlaviyoConnection.objects.get(pk=connection.pk)
 
@@ -233,8 +181,13 @@ def _refresh_single_flight(
     listening = False
     try:
         while True:
-            holder = secrets.token_hex(16)
-            if _claim_lease(connection_id, holder=holder, seconds=lease):
+            holder = new_holder()
+            if REFRESH_LEASE.claim(
+                connection_id,
+                holder=holder,
+                seconds=lease,
+                when=Q(status=ConnectionStatus.ACTIVE),
+            ):
                 try:
                     return _refresh_holding_lease(
                         connection_id,
@@ -261,7 +214,7 @@ def _refresh_single_flight(
                     sleep(wait)
                     continue
             # Listening before the row is read: a refresh saved after that read notifies us.
-            listening = listening or _listen(connection_id)
+            listening = listening or listen(connection_id)
             token = _wait_for_refresher(
                 connection_id,
                 rejected=rejected,
@@ -274,7 +227,7 @@ def _refresh_single_flight(
                 return token
     finally:
         if listening:
-            _unlisten(connection_id)
+            unlisten(connection_id)
 
 
 def _wait_for_refresher(
@@ -303,106 +256,9 @@ def _wait_for_refresher(
             raise KlaviyoUnavailable(detail="Timed out waiting for another token refresh.")
         delay = _poll_delay(time.monotonic() - started)
         if listening:
-            _wait_for_notification(delay)
+            wait_for_notification(delay)
         else:
             sleep(delay)
-
-
-# --- Waking waiters (PostgreSQL LISTEN/NOTIFY) ----------------------------------------------
-
-
-def _channel(connection_id: int) -> str:
-    return f"klaviyo_token_{connection_id}"
-
-
-def _listen(connection_id: int) -> bool:
-    """Have this thread's database connection notified of the connection's saved refreshes;
-    whether it is. Not on SQLite, nor inside a transaction, where PostgreSQL would deliver
-    notifications only after it ends: such a waiter polls."""
-    if database.vendor != "postgresql" or database.in_atomic_block:
-        return False
-    with database.cursor() as cursor:
-        cursor.execute(f'LISTEN "{_channel(connection_id)}"')
-    return True
-
-
-def _unlisten(connection_id: int) -> None:
-    # The database connection outlives this call (CONN_MAX_AGE): stop its notifications. A
-    # connection that broke meanwhile has no subscription left, and its error is the one the
-    # caller must see, not this one's.
-    with contextlib.suppress(DatabaseError), database.cursor() as cursor:
-        cursor.execute(f'UNLISTEN "{_channel(connection_id)}"')
-
-
-def _wait_for_notification(seconds: float) -> None:
-    """Until a notification arrives (or had arrived during our last query) or `seconds` pass.
-
-    Any notification wakes the waiter, which then reads the row: an old one left over from an
-    earlier wait on this database connection costs one read, never a wrong token.
-    """
-    for _ in database.connection.notifies(timeout=seconds, stop_after=1):
-        break
-
-
-def _notify_refreshed(connection_id: int) -> None:
-    """Wake the connection's waiters; sent inside the transaction saving the new token, so
-    PostgreSQL delivers it when the token is there to be read."""
-    if database.vendor == "postgresql":
-        with database.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [_channel(connection_id)])
-
-
-def _claim_lease(connection_id: int, *, holder: str, seconds: float) -> bool:
-    now = timezone.now()
-    claimed = (
-        KlaviyoConnection.objects.filter(pk=connection_id, status=ConnectionStatus.ACTIVE)
-        .filter(Q(refresh_lease_expires_at__isnull=True) | Q(refresh_lease_expires_at__lt=now))
-        .update(
-            refresh_lease_holder=holder, refresh_lease_expires_at=now + timedelta(seconds=seconds)
-        )
-    )
-    return claimed == 1
-
-
-def _extend_lease(connection_id: int, *, holder: str, seconds: float) -> None:
-    KlaviyoConnection.objects.filter(pk=connection_id, refresh_lease_holder=holder).update(
-        refresh_lease_expires_at=timezone.now() + timedelta(seconds=seconds)
-    )
-
-
-def _release_lease(connection_id: int, *, holder: str) -> None:
-    KlaviyoConnection.objects.filter(pk=connection_id, refresh_lease_holder=holder).update(
-        refresh_lease_holder="", refresh_lease_expires_at=None
-    )
-
-
-# --- The refresh budget ---------------------------------------------------------------------
-
-
-def _take_refresh_slot(connection_id: int) -> float:
-    """Take one of the connection's refresh slots: 0.0 when taken, else the seconds until the
-    oldest one frees up.
-
-    The slot used longest ago is taken only if that use is older than the window, by a
-    conditional UPDATE on its previous `used_at`: whoever loses a race looks again.
-    """
-    slots = RefreshSlot.objects.filter(connection_id=connection_id, number__lt=REFRESH_BUDGET)
-    while True:
-        now = timezone.now()
-        oldest = slots.order_by(F("used_at").asc(nulls_first=True), "number").first()
-        if oldest is None or (oldest.used_at is not None and slots.count() < REFRESH_BUDGET):
-            RefreshSlot.objects.bulk_create(
-                [
-                    RefreshSlot(connection_id=connection_id, number=number)
-                    for number in range(REFRESH_BUDGET)
-                ],
-                ignore_conflicts=True,
-            )
-            continue
-        if oldest.used_at is not None and oldest.used_at > now - REFRESH_BUDGET_WINDOW:
-            return (oldest.used_at + REFRESH_BUDGET_WINDOW - now).total_seconds()
-        if slots.filter(pk=oldest.pk, used_at=oldest.used_at).update(used_at=now):
-            return 0.0
 
 
 def _wait_for_refresh_slot(
@@ -419,7 +275,7 @@ def _wait_for_refresh_slot(
     not rejected: then nobody needs to wait (a later call refreshes).
     """
     waited = 0.0
-    while (wait := _take_refresh_slot(connection_id)) > 0:
+    while (wait := refresh_slot_take(connection_id=connection_id)) > 0:
         row = KlaviyoConnection.objects.get(pk=connection_id)
         _ensure_usable(row)
         token = _still_valid(row, rejected)
@@ -430,7 +286,7 @@ def _wait_for_refresh_slot(
                 retry_after=wait, code="refresh_budget", detail="refresh limit reached"
             )
         # Everyone else waits for this lease holder: keep the lease through the wait.
-        _extend_lease(connection_id, holder=holder, seconds=wait + lease_seconds(config))
+        REFRESH_LEASE.renew(connection_id, holder=holder, seconds=wait + lease_seconds(config))
         logger.info(
             "Klaviyo connection %s used its %d refreshes of the last minute; waiting %.1f s",
             connection_id,
@@ -453,12 +309,14 @@ def _refresh_holding_lease(
 ) -> str:
     row = KlaviyoConnection.objects.get(pk=connection_id)
     if _is_fresh(row, rejected):
-        _release_lease(connection_id, holder=holder)
+        REFRESH_LEASE.release(connection_id, holder=holder)
         return reveal(row.access_token)
     refresh_token = reveal(row.refresh_token)
     if not refresh_token:
-        _release_lease(connection_id, holder=holder)
-        mark_needs_reconnect(connection=row, reason="No refresh token is stored.")
+        REFRESH_LEASE.release(connection_id, holder=holder)
+        services.connection_mark_needs_reconnect(
+            connection=row, reason="No refresh token is stored."
+        )
         raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id))
 
     try:
@@ -466,21 +324,21 @@ def _refresh_holding_lease(
             connection_id, holder=holder, rejected=rejected, config=config, sleep=sleep
         )
     except Exception:
-        _release_lease(connection_id, holder=holder)
+        REFRESH_LEASE.release(connection_id, holder=holder)
         raise
     if usable is not None:
-        _release_lease(connection_id, holder=holder)
+        REFRESH_LEASE.release(connection_id, holder=holder)
         return usable
 
     try:
         response = oauth.refresh(config=config, refresh_token=refresh_token)
     except KlaviyoInvalidGrant:
-        _release_lease(connection_id, holder=holder)
+        REFRESH_LEASE.release(connection_id, holder=holder)
         latest = KlaviyoConnection.objects.get(pk=connection_id)
         if reveal(latest.refresh_token) != refresh_token:
             # Someone else refreshed (and rotated the token) after our lease expired.
             return get_access_token(connection=latest, config=config)
-        mark_needs_reconnect(
+        services.connection_mark_needs_reconnect(
             connection=latest,
             reason=(
                 "Klaviyo rejected the refresh token: the app was uninstalled or the token expired."
@@ -488,111 +346,20 @@ def _refresh_holding_lease(
         )
         raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id)) from None
     except KlaviyoRateLimited:
-        _release_lease(connection_id, holder=holder)
+        REFRESH_LEASE.release(connection_id, holder=holder)
         raise
     except Exception as error:
-        _release_lease(connection_id, holder=holder)
-        _record_refresh_failure(row, error)
+        REFRESH_LEASE.release(connection_id, holder=holder)
+        services.connection_refresh_failed(connection=row, error=error)
         raise
 
-    now = timezone.now()
-    # A refresh that does not restate the scopes keeps the granted ones (RFC 6749 section 5.1).
-    missing = missing_scopes(granted=response.scopes or row.scopes, config=config)
-    drift = missing_scopes_reason(missing) if missing else ""
-    with transaction.atomic():
-        updates = {
-            "access_token": response.access_token,
-            "access_token_expires_at": now + timedelta(seconds=response.expires_in),
-            "last_refreshed_at": now,
-            "last_error": drift,
-            "last_error_at": now if drift else None,
-            "refresh_lease_holder": "",
-            "refresh_lease_expires_at": None,
-        }
-        if drift:
-            updates["status"] = ConnectionStatus.NEEDS_RECONNECT
-        if response.refresh_token:
-            updates["refresh_token"] = response.refresh_token
-        if response.scopes:
-            updates["scopes"] = list(response.scopes)
-        # Saved whether or not we still hold the lease (the tokens Klaviyo just issued are
-        # the newest, and with rotation the previous refresh token no longer works), but only
-        # while the connection is active: a disconnect during the call erased the tokens and
-        # they must stay erased.
-        saved = KlaviyoConnection.objects.filter(
-            pk=connection_id, status=ConnectionStatus.ACTIVE
-        ).update(**updates, updated_at=now)
-        if saved:
-            ConnectionEvent.objects.create(
-                organization_id=row.organization_id,
-                connection_id=connection_id,
-                kind=EventKind.REFRESHED,
-                reason=reason[:255],
-            )
-            _notify_refreshed(connection_id)
-            if drift:
-                _needs_reconnect_recorded(row, reason=drift)
+    saved, drift = services.connection_refresh_saved(
+        connection=row, response=response, config=config, reason=reason
+    )
     if not saved:
         logger.info("Connection %s was disconnected during its refresh", connection_id)
         raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id))
     if drift:
-        logger.warning("Klaviyo connection %s needs reconnecting: %s", connection_id, drift)
         raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id))
     logger.info("Refreshed the Klaviyo access token of connection %s", connection_id)
     return response.access_token
-
-
-def _record_refresh_failure(row: KlaviyoConnection, error: Exception) -> None:
-    reason = _short_reason(error)
-    now = timezone.now()
-    with transaction.atomic():
-        KlaviyoConnection.objects.filter(pk=row.pk).update(last_error=reason, last_error_at=now)
-        ConnectionEvent.objects.create(
-            organization_id=row.organization_id,
-            connection_id=row.pk,
-            kind=EventKind.REFRESH_FAILED,
-            reason=reason,
-        )
-    logger.warning("Refreshing the Klaviyo token of connection %s failed: %s", row.pk, reason)
-
-
-def _short_reason(error: Exception) -> str:
-    # Klaviyo errors' messages never hold tokens or bodies (integrations.klaviyo.errors).
-    return f"{type(error).__name__}: {error}"[:255]
-
-
-def mark_needs_reconnect(*, connection: KlaviyoConnection, reason: str) -> None:
-    """The connection's refresh token is dead: work pauses until someone reconnects.
-
-    Only the call whose conditional UPDATE turned the connection from active records the
-    event and queues the owners' and admins' email: one per incident, however many callers
-    hit the failure at once.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        changed = KlaviyoConnection.objects.filter(
-            pk=connection.pk, status=ConnectionStatus.ACTIVE
-        ).update(
-            status=ConnectionStatus.NEEDS_RECONNECT,
-            last_error=reason[:500],
-            last_error_at=now,
-            updated_at=now,
-        )
-        if changed:
-            _needs_reconnect_recorded(connection, reason=reason)
-    if changed:
-        logger.warning("Klaviyo connection %s needs reconnecting: %s", connection.pk, reason)
-
-
-def _needs_reconnect_recorded(connection: KlaviyoConnection, *, reason: str) -> None:
-    """The audit event and the email of a connection that just turned needs-reconnect (inside
-    the transaction of the UPDATE that turned it)."""
-    ConnectionEvent.objects.create(
-        organization_id=connection.organization_id,
-        connection_id=connection.pk,
-        kind=EventKind.NEEDS_RECONNECT,
-        reason=reason[:255],
-    )
-    notifications.connection_health_notify(
-        connection_id=connection.pk, kind=notifications.NEEDS_RECONNECT
-    )

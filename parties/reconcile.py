@@ -12,11 +12,11 @@ import logging
 from django.utils import timezone
 
 from accounts.models import normalize_email
+from integrations.clients import klaviyo_client
+from integrations.errors import CONNECTION_FAILURES, ConnectionUnusable
 from integrations.fields import SecretDecryptionError
-from integrations.klaviyo.errors import KlaviyoError
 from integrations.models import KlaviyoConnection
-from integrations.services import connection_record_success, klaviyo_client
-from integrations.tokens import ConnectionUnusable
+from integrations.services import connection_record_success
 from parties.models import Attendee, Reconciliation, ReconciliationStatus
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def reconciliation_run(*, reconciliation_id: int) -> Reconciliation | None:
     party = reconciliation.party
     try:
         in_klaviyo, truncated = _members(party.connection, party.klaviyo_list_id)
-    except (KlaviyoError, ConnectionUnusable, SecretDecryptionError) as error:
+    except CONNECTION_FAILURES as error:
         logger.info("Reconciling party %s against Klaviyo failed: %s", party.pk, error)
         run.update(
             status=ReconciliationStatus.FAILED,

@@ -48,6 +48,8 @@ from django.utils import timezone
 
 from accounts.models import normalize_email
 from integrations.budgets import DatabaseRateBudget
+from integrations.clients import klaviyo_client
+from integrations.errors import ConnectionUnusable
 from integrations.fields import SecretDecryptionError
 from integrations.klaviyo.client import MAX_PAGE_SIZE, MAX_SUBSCRIBE_BATCH, KlaviyoClient
 from integrations.klaviyo.errors import (
@@ -59,8 +61,7 @@ from integrations.klaviyo.errors import (
 )
 from integrations.klaviyo.ratelimits import RATE_LIMITS
 from integrations.models import ConnectionStatus, KlaviyoConnection
-from integrations.services import connection_record_success, klaviyo_client
-from integrations.tokens import ConnectionUnusable
+from integrations.services import connection_record_success
 from parties.models import Attendee, ListState, OptInProcess, Party, SyncState
 
 logger = logging.getLogger(__name__)

@@ -17,11 +17,10 @@ from django_tasks import task
 
 from core.database import DATABASE_GONE, wait_for_database
 from core.periodic import schedule_next_pass
-from integrations.fields import SecretDecryptionError
-from integrations.klaviyo.errors import KlaviyoError, KlaviyoNotFound
+from integrations.clients import klaviyo_client
+from integrations.errors import CONNECTION_FAILURES
+from integrations.klaviyo.errors import KlaviyoNotFound
 from integrations.models import KlaviyoConnection
-from integrations.services import klaviyo_client
-from integrations.tokens import ConnectionUnusable
 from parties import reconcile, sync
 from parties.models import Party
 
@@ -89,7 +88,7 @@ def delete_klaviyo_list(*, connection_id: int, list_id: str, attempt: int = 1) -
         klaviyo_client(connection=connection).delete_list(list_id=list_id)
     except KlaviyoNotFound:
         return "already gone"
-    except (KlaviyoError, ConnectionUnusable, SecretDecryptionError) as error:
+    except CONNECTION_FAILURES as error:
         if attempt >= LIST_DELETE_ATTEMPTS:
             logger.warning("Gave up deleting Klaviyo list %s: %s", list_id, sync.reason(error))
             return "gave up"

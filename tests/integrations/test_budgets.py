@@ -10,9 +10,9 @@ import responses
 from django.conf import settings
 
 from integrations.budgets import DatabaseRateBudget
+from integrations.clients import klaviyo_client
 from integrations.klaviyo.ratelimits import DAY, MINUTE
 from integrations.models import RateWindow
-from integrations.services import klaviyo_client
 
 pytestmark = pytest.mark.django_db
 

@@ -20,6 +20,8 @@ from django_tasks_db.models import DBTaskResult
 from accounts.models import Role
 from accounts.tenancy import SESSION_KEY
 from integrations import notifications, services, tokens
+from integrations.clients import klaviyo_client
+from integrations.errors import ConnectionUnusable
 from integrations.klaviyo.config import KlaviyoConfig
 from integrations.models import ConnectionStatus, EventKind, KlaviyoConnection
 from klaviyo_sandbox import testing
@@ -73,9 +75,9 @@ def test_a_dead_refresh_token_emails_each_owner_and_admin_once(team, make_connec
 
     # Failure after failure: every caller is turned away, but it is one incident.
     for _ in range(3):
-        with pytest.raises(tokens.ConnectionUnusable):
+        with pytest.raises(ConnectionUnusable):
             tokens.get_access_token(connection=connection, config=CONFIG)
-    tokens.mark_needs_reconnect(connection=connection, reason="again")
+    services.connection_mark_needs_reconnect(connection=connection, reason="again")
     run_queued_tasks()
     run_queued_tasks()
 
@@ -109,8 +111,8 @@ def test_many_workers_hitting_an_uninstalled_app_at_once_send_one_email(
 
     def call_klaviyo(_: int) -> str:
         try:
-            services.klaviyo_client(connection=connection).get_account()
-        except tokens.ConnectionUnusable:
+            klaviyo_client(connection=connection).get_account()
+        except ConnectionUnusable:
             return "paused"
         finally:
             for alias in connections:
@@ -168,7 +170,9 @@ def test_reconnecting_sends_one_recovery_email(sandbox, team, login, settings):
 @pytest.mark.django_db
 def test_a_notice_is_not_sent_once_the_connection_recovered(team, make_connection):
     connection = make_connection(team["owner"].organization)
-    tokens.mark_needs_reconnect(connection=connection, reason="Klaviyo rejected the token.")
+    services.connection_mark_needs_reconnect(
+        connection=connection, reason="Klaviyo rejected the token."
+    )
     KlaviyoConnection.objects.filter(pk=connection.pk).update(status=ConnectionStatus.ACTIVE)
 
     run_queued_tasks()
@@ -194,7 +198,9 @@ def test_the_reconnect_link_opens_a_page_with_the_reason_and_a_reconnect_button(
     team, make_connection, login
 ):
     connection = make_connection(team["owner"].organization)
-    tokens.mark_needs_reconnect(connection=connection, reason="Klaviyo rejected the token.")
+    services.connection_mark_needs_reconnect(
+        connection=connection, reason="Klaviyo rejected the token."
+    )
     url = reverse("integrations:klaviyo_reconnect", args=[connection.pk])
 
     page = login(team["admin"]).get(url)

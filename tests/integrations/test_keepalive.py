@@ -17,7 +17,9 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from integrations import services, tasks, tokens
+from integrations import tasks, tokens
+from integrations.clients import klaviyo_client
+from integrations.errors import ConnectionUnusable
 from integrations.models import ConnectionStatus, EventKind, KlaviyoConnection
 from klaviyo_sandbox import testing
 from tests.conftest import run_queued_tasks
@@ -69,7 +71,7 @@ def test_a_quiet_connection_is_kept_alive_past_klaviyos_90_days(sandbox, sandbox
     )
     assert reasons == ["Kept alive after 31 days without a refresh"] * 4
     # And the tenant's next party finds it working: an API call with its tokens succeeds.
-    assert services.klaviyo_client(connection=connection).get_account()["id"] == testing.ACME
+    assert klaviyo_client(connection=connection).get_account()["id"] == testing.ACME
 
 
 @pytest.mark.django_db(databases=["default", "sandbox"])
@@ -80,7 +82,7 @@ def test_without_keep_alive_klaviyo_forgets_a_connection_unused_for_90_days(
     connection = sandbox_connection()
     days_pass(91)
 
-    with pytest.raises(tokens.ConnectionUnusable):
+    with pytest.raises(ConnectionUnusable):
         tokens.refresh_now(connection=connection)
 
     connection.refresh_from_db()

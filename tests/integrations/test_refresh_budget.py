@@ -23,6 +23,7 @@ from integrations import tasks, tokens
 from integrations.admin import KlaviyoConnectionAdmin
 from integrations.klaviyo.config import DEFAULT_SCOPES, KlaviyoConfig
 from integrations.models import EventKind, KlaviyoConnection, RefreshSlot
+from integrations.refresh_budget import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW, refresh_slot_take
 
 CONFIG = KlaviyoConfig(
     client_id="client", client_secret="secret", base_url="https://klaviyo.test", timeout=2
@@ -94,7 +95,7 @@ def test_an_eleventh_forced_refresh_within_a_minute_waits_instead_of_calling(mak
     # It waited (without calling) until the first of the ten left the one-minute window.
     assert clock.calls_when_waiting == [10]
     assert len(clock.waits) == 1
-    window = tokens.REFRESH_BUDGET_WINDOW.total_seconds()
+    window = REFRESH_BUDGET_WINDOW.total_seconds()
     assert window - took - 1 < clock.waits[0] <= window
     assert token_calls() == 11
     assert token == "access-11"
@@ -212,7 +213,7 @@ def test_a_slot_is_taken_once_per_window_even_when_two_callers_read_it_at_once(m
     takes another slot or waits, never the one someone else just took."""
     connection = make_connection()
     for _ in range(9):
-        assert tokens._take_refresh_slot(connection.pk) == 0.0
+        assert refresh_slot_take(connection_id=connection.pk) == 0.0
     last_free = RefreshSlot.objects.get(connection=connection, used_at__isnull=True)
 
     # Someone else takes the last free slot between our read and our UPDATE.
@@ -220,5 +221,5 @@ def test_a_slot_is_taken_once_per_window_even_when_two_callers_read_it_at_once(m
     assert not RefreshSlot.objects.filter(pk=last_free.pk, used_at=None).update(
         used_at=timezone.now()
     )
-    assert tokens._take_refresh_slot(connection.pk) > 30
-    assert RefreshSlot.objects.filter(connection=connection).count() == tokens.REFRESH_BUDGET
+    assert refresh_slot_take(connection_id=connection.pk) > 30
+    assert RefreshSlot.objects.filter(connection=connection).count() == REFRESH_BUDGET

@@ -11,12 +11,15 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from integrations import services, tokens
+from integrations import tokens
+from integrations.clients import klaviyo_client
 from integrations.models import EventKind, KlaviyoConnection, RefreshSlot
+from integrations.refresh_budget import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW
 from klaviyo_sandbox import oauth as sandbox_oauth
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
 from tests.integrations.conftest import connect_through_sandbox
+from tests.support.leases import CountedLease
 
 THREADS = 50
 
@@ -51,7 +54,7 @@ def test_fifty_threads_with_an_expired_token_cause_exactly_one_refresh(login, ow
 
     def call_klaviyo(_: int) -> int:
         try:
-            client = services.klaviyo_client(connection=connection)
+            client = klaviyo_client(connection=connection)
             return len(list(client.paginate("/api/lists/")))
         finally:
             for alias in connections:
@@ -110,9 +113,9 @@ def test_fifty_forced_refreshes_within_a_minute_reach_klaviyo_at_most_ten_times(
         RefreshSlot(
             connection=connection,
             number=number,
-            used_at=start - tokens.REFRESH_BUDGET_WINDOW + timedelta(seconds=0.3 * number),
+            used_at=start - REFRESH_BUDGET_WINDOW + timedelta(seconds=0.3 * number),
         )
-        for number in range(tokens.REFRESH_BUDGET)
+        for number in range(REFRESH_BUDGET)
     )
     token_calls_before = testing.call_count("POST", "/oauth/token")
 
@@ -130,13 +133,13 @@ def test_fifty_forced_refreshes_within_a_minute_reach_klaviyo_at_most_ten_times(
 
     assert time.monotonic() - began < 30  # nobody waited out a whole minute
     refreshes = testing.call_count("POST", "/oauth/token") - token_calls_before
-    assert 1 <= refreshes <= tokens.REFRESH_BUDGET
+    assert 1 <= refreshes <= REFRESH_BUDGET
     assert testing.call_count("POST", "/oauth/token", status=429) == 0
     assert all(sandbox_oauth.access_token_authenticate(token) for token in issued)
     connection.refresh_from_db()
     assert connection.events.filter(kind=EventKind.REFRESHED).count() == refreshes
     assert connection.refresh_lease_expires_at is None
-    assert RefreshSlot.objects.filter(connection=connection).count() == tokens.REFRESH_BUDGET
+    assert RefreshSlot.objects.filter(connection=connection).count() == REFRESH_BUDGET
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
@@ -153,14 +156,8 @@ def test_a_storm_of_waiters_polls_with_backoff_and_ends_soon_after_the_refresh(
         access_token_expires_at=timezone.now() - timedelta(minutes=1)
     )
     durations = slow_token_endpoint(monkeypatch, 1.0)
-    claims: list[int] = []
-    original_claim = tokens._claim_lease
-
-    def counted_claim(*args, **kwargs):
-        claims.append(1)
-        return original_claim(*args, **kwargs)
-
-    monkeypatch.setattr(tokens, "_claim_lease", counted_claim)
+    claims: list[bool] = []
+    monkeypatch.setattr(tokens, "REFRESH_LEASE", CountedLease(tokens.REFRESH_LEASE, claims))
     # Open every thread's database connection before the storm starts.
     barrier = Barrier(threads)
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from integrations import notifications, services, tokens
+from integrations.errors import ConnectionUnusable
 from integrations.klaviyo.config import DEFAULT_SCOPES, KlaviyoConfig
 from integrations.models import ConnectionStatus, EventKind, KlaviyoConnection
 from klaviyo_sandbox import testing
@@ -57,7 +58,7 @@ def test_a_refresh_granting_fewer_scopes_turns_the_connection_needs_reconnect(ma
     connection = make_connection()
     responses.post(TOKEN_URL, body=token_body(NARROW))
 
-    with pytest.raises(tokens.ConnectionUnusable):
+    with pytest.raises(ConnectionUnusable):
         tokens.refresh_now(connection=connection, config=CONFIG)
 
     connection.refresh_from_db()
@@ -71,7 +72,7 @@ def test_a_refresh_granting_fewer_scopes_turns_the_connection_needs_reconnect(ma
     assert {EventKind.REFRESHED, EventKind.NEEDS_RECONNECT} <= kinds
     assert notices_queued(notifications.NEEDS_RECONNECT) == 1
     # Work pauses: nobody gets a token from it until it is reconnected.
-    with pytest.raises(tokens.ConnectionUnusable):
+    with pytest.raises(ConnectionUnusable):
         tokens.get_access_token(connection=connection, config=CONFIG)
 
 
@@ -100,7 +101,7 @@ def test_a_refresh_without_scope_is_checked_against_the_stored_grant(make_connec
         json={"access_token": "access-token-2", "token_type": "Bearer", "expires_in": 3600},
     )
 
-    with pytest.raises(tokens.ConnectionUnusable):
+    with pytest.raises(ConnectionUnusable):
         tokens.refresh_now(connection=connection, config=CONFIG)
 
     connection.refresh_from_db()
@@ -159,7 +160,7 @@ def test_sandbox_installed_with_fewer_scopes_turns_needs_reconnect_on_refresh(
         access_token_expires_at=timezone.now() + timedelta(seconds=20),
     )
 
-    with pytest.raises(tokens.ConnectionUnusable):
+    with pytest.raises(ConnectionUnusable):
         tokens.get_access_token(connection=connection)
 
     connection.refresh_from_db()

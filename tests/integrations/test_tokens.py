@@ -13,9 +13,11 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from integrations import tokens
+from integrations.errors import ConnectionUnusable
 from integrations.klaviyo.config import DEFAULT_SCOPES, KlaviyoConfig
 from integrations.klaviyo.errors import KlaviyoUnavailable
 from integrations.models import ConnectionEvent, ConnectionStatus, EventKind, KlaviyoConnection
+from tests.support.leases import CountedLease
 
 CONFIG = KlaviyoConfig(
     client_id="client", client_secret="secret", base_url="https://klaviyo.test", timeout=2
@@ -93,7 +95,7 @@ def test_invalid_grant_marks_connection_needs_reconnect_with_event(make_connecti
         TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "revoked"}
     )
 
-    with pytest.raises(tokens.ConnectionUnusable):
+    with pytest.raises(ConnectionUnusable):
         tokens.get_access_token(connection=connection, config=CONFIG)
 
     connection.refresh_from_db()
@@ -110,7 +112,7 @@ def test_invalid_grant_marks_connection_needs_reconnect_with_event(make_connecti
 def test_connection_needing_reconnect_gives_no_token_and_calls_nothing(make_connection):
     connection = make_connection(status=ConnectionStatus.NEEDS_RECONNECT)
 
-    with pytest.raises(tokens.ConnectionUnusable):
+    with pytest.raises(ConnectionUnusable):
         tokens.get_access_token(connection=connection, config=CONFIG)
     assert len(responses.calls) == 0
 
@@ -212,13 +214,7 @@ def test_woken_waiter_takes_the_saved_token_without_claiming_the_lease(
         refresh_lease_expires_at=timezone.now() + timedelta(seconds=30),
     )
     claims: list[bool] = []
-    claim = tokens._claim_lease
-
-    def counted_claim(*args, **kwargs) -> bool:
-        claims.append(claim(*args, **kwargs))
-        return claims[-1]
-
-    monkeypatch.setattr(tokens, "_claim_lease", counted_claim)
+    monkeypatch.setattr(tokens, "REFRESH_LEASE", CountedLease(tokens.REFRESH_LEASE, claims))
 
     token = tokens.get_access_token(
         connection=connection, config=CONFIG, sleep=another_process_finishes(connection)
@@ -301,7 +297,7 @@ def test_a_disconnect_during_a_refresh_leaves_the_tokens_erased(make_connection)
 
     responses.add_callback("POST", TOKEN_URL, callback=refresh_answered_after_a_disconnect)
 
-    with pytest.raises(tokens.ConnectionUnusable):
+    with pytest.raises(ConnectionUnusable):
         tokens.get_access_token(connection=connection, config=CONFIG)
 
     connection.refresh_from_db()

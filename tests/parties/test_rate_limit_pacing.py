@@ -11,7 +11,7 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.models import Organization
-from integrations import services as integration_services
+from integrations import clients as integration_clients
 from klaviyo_sandbox import testing
 from parties import services, sync
 from parties.models import Attendee, ListState, Party, SyncState
@@ -33,7 +33,7 @@ def lockstep(sandbox, monkeypatch) -> LockstepClock:
     monkeypatch.setattr(
         sync,
         "klaviyo_client",
-        partial(integration_services.klaviyo_client, budget=lockstep, sleep=lockstep.sleep),
+        partial(integration_clients.klaviyo_client, budget=lockstep, sleep=lockstep.sleep),
     )
     return lockstep
 

@@ -15,8 +15,8 @@ from django.db import connections
 from django.utils import timezone
 
 from core.management.commands.db_worker import ResilientWorker
+from integrations.clients import klaviyo_client
 from integrations.klaviyo.client import KlaviyoClient
-from integrations.services import klaviyo_client
 from klaviyo_sandbox import testing
 from parties import services, sync, tasks
 from parties.models import Attendee, Party, SyncState

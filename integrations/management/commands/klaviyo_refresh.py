@@ -3,8 +3,7 @@
 from django.core.management.base import CommandError
 
 from integrations import tokens
-from integrations.fields import SecretDecryptionError
-from integrations.klaviyo.errors import KlaviyoError
+from integrations.errors import CONNECTION_FAILURES
 from integrations.management.commands._connection_command import ConnectionCommand
 
 
@@ -15,7 +14,7 @@ class Command(ConnectionCommand):
         connection = self.get_connection(connection_id)
         try:
             tokens.refresh_now(connection=connection)
-        except (KlaviyoError, tokens.ConnectionUnusable, SecretDecryptionError) as error:
+        except CONNECTION_FAILURES as error:
             raise CommandError(str(error)) from None
         connection.refresh_from_db()
         expires = f"{connection.access_token_expires_at:%Y-%m-%d %H:%M:%S %Z}"

@@ -3,10 +3,9 @@
 from django.core.management.base import CommandError
 
 from integrations import services
-from integrations.fields import SecretDecryptionError
-from integrations.klaviyo.errors import KlaviyoError
+from integrations.clients import klaviyo_client
+from integrations.errors import CONNECTION_FAILURES
 from integrations.management.commands._connection_command import ConnectionCommand
-from integrations.tokens import ConnectionUnusable
 
 
 class Command(ConnectionCommand):
@@ -15,8 +14,8 @@ class Command(ConnectionCommand):
     def handle(self, *args: object, connection_id: int, **options: object) -> None:
         connection = self.get_connection(connection_id)
         try:
-            account = services.klaviyo_client(connection=connection).get_account()
-        except (KlaviyoError, ConnectionUnusable, SecretDecryptionError) as error:
+            account = klaviyo_client(connection=connection).get_account()
+        except CONNECTION_FAILURES as error:
             raise CommandError(str(error)) from None
         services.connection_record_success(connection=connection)
         attributes = account.get("attributes", {})
