@@ -19,8 +19,8 @@ demo-login: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The stack a user runs at scale (PostgreSQL on 127.0.0.1:5432, Redis db 11, gunicorn, two
-# workers, the sandbox Klaviyo in its own process), started and stopped by the bench package.
+# The stack a user runs at scale (a PostgreSQL cluster of its own, Redis db 11, gunicorn, two
+# workers, the sandbox Klaviyo in its own process), started and stopped by `python -m bench`.
 bench: $(VENV)/.dev
 	$(PY) -m bench $(BENCH_ARGS)
 
