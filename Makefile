@@ -19,14 +19,14 @@ demo-login: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The stack a user runs at scale (PostgreSQL on 127.0.0.1:5432, Redis db 11, gunicorn, two
-# workers, the sandbox Klaviyo in its own process), started and stopped by scripts/bench_stack.py.
+# The stack a user runs at scale (a PostgreSQL cluster of its own, Redis db 11, gunicorn, two
+# workers, the sandbox Klaviyo in its own process), started and stopped by `python -m bench`.
 bench: $(VENV)/.dev
-	$(PY) scripts/bench_stack.py $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 # The quick in-process benchmark (SQLite in a temporary directory, no servers).
 bench-quick: $(VENV)/.dev
-	$(PY) scripts/benchmark.py $(BENCH_ARGS)
+	$(PY) -m bench.quick $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

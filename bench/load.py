@@ -6,10 +6,9 @@ signup is what a visitor does: GET the page (the form and its CSRF cookie), then
 With `--spread 0` clients go as fast as they can; otherwise signup i is started at
 i * spread / signups seconds. Prints one JSON document on stdout; imports no Django.
 
-    python bench/load.py --url http://127.0.0.1:8000/p/slug/ --signups 2000 --clients 32
+    python -m bench.load --url http://127.0.0.1:8000/p/slug/ --signups 2000 --clients 32
 """
 
-# ruff: noqa: T201 (its result is one JSON document on stdout)
 from __future__ import annotations
 
 import argparse

@@ -1,12 +1,13 @@
 """Scenario 4, organizer pages at scale, and the export half of scenario 5 (memory).
 
-One organizer (made as scripts/benchmark.py makes one: a real signup, a connection installed
-in the sandbox Klaviyo) with three parties of 100, 1,000 and 10,000 attendees, bulk-inserted
-in the mix a party of that size has: mostly "In the list", some awaiting confirmation, some
-rejected or suppressed with Klaviyo's reason, a few not confirmed, sent or waiting. Each
-party's sync is held off (a run planned a day ahead, `Party.next_sync_at`, which keeps the
-sweep from enqueueing one) once the run that created its list has ended, so no worker
-touches the attendees while they are measured and the live endpoint's ETag stays valid.
+One organizer (made as every scenario makes one, bench/fixtures.py: a real signup, a
+connection installed in the sandbox Klaviyo) with three parties of 100, 1,000 and 10,000
+attendees, bulk-inserted in the mix a party of that size has: mostly "In the list", some
+awaiting confirmation, some rejected or suppressed with Klaviyo's reason, a few not
+confirmed, sent or waiting. Each party's sync is held off (a run planned a day ahead,
+`Party.next_sync_at`, which keeps the sweep from enqueueing one) once the run that created
+its list has ended, so no worker touches the attendees while they are measured and the live
+endpoint's ETag stays valid.
 
 For each party, over real HTTP through the stack's gunicorn, as the organizer (logged in
 through the login form, from an address of its own so no other scenario's limits count),
@@ -25,7 +26,6 @@ started over and read back (`Stack.reset_peak_memory`): the export streams if th
 party's peak stays within `FLAT_MB` of the 1,000 party's.
 """
 
-# ruff: noqa: T201 (its job is to print figures)
 from __future__ import annotations
 
 import re
@@ -35,6 +35,7 @@ from typing import Any
 
 import requests
 
+from bench.fixtures import PASSWORD, make_party, party_with_list
 from bench.load import percentile
 from bench.stack import Context, target
 
@@ -108,10 +109,6 @@ def run(context: Context) -> dict[str, Any]:
 def organizer_with_parties(context: Context) -> tuple[dict[int, Any], str, str]:
     """The parties by size, each filled once no sync run is left to touch it; the
     organizer's email and password."""
-    from benchmark import (  # scripts/ is on sys.path under scripts/bench_stack.py
-        make_party,
-        party_with_list,
-    )
     from django.utils import timezone
     from django_tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
@@ -145,7 +142,7 @@ def organizer_with_parties(context: Context) -> tuple[dict[int, Any], str, str]:
     for size, party in parties.items():
         fill(party, size)
         party.refresh_from_db()
-    return parties, first.created_by.email, "bench-password-not-used-1"
+    return parties, first.created_by.email, PASSWORD
 
 
 def fill(party: Any, size: int) -> None:

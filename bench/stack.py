@@ -1,4 +1,4 @@
-"""The stack `make bench` runs (scripts/bench_stack.py): its settings, its throwaway databases
+"""The stack `make bench` runs (`python -m bench`): its settings, its throwaway databases
 and Redis db, and the processes it starts and stops, with what each scenario gets to work with.
 """
 

@@ -34,7 +34,6 @@ Refresh waiters must not poll in a tight loop: the slowest token wait must stay 
 the refresh's own time. Three storms, three of the ten refreshes Klaviyo allows a minute.
 """
 
-# ruff: noqa: T201 (its job is to print figures)
 from __future__ import annotations
 
 import argparse
@@ -51,10 +50,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, cast
 
+from bench.fixtures import organizer_with_connection
 from bench.load import percentile
-from bench.stack import Context, klaviyo_calls, target
+from bench.stack import ROOT, Context, klaviyo_calls, target
 
-ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 4
 THREADS = 16
 STORMS = 3
@@ -86,29 +85,11 @@ def run(context: Context) -> dict[str, object]:
 
 def connection_create() -> int:
     """An organizer with a Klaviyo connection to a fresh sandbox installation."""
-    from django.utils import timezone
-
-    from accounts import services as accounts_services
-    from accounts.models import Membership
-    from integrations.models import KlaviyoConnection
     from klaviyo_sandbox import testing
 
-    user = accounts_services.user_signup(
-        email=f"storm{time.time_ns()}@example.com",
-        password="bench-password-not-used-1",  # noqa: S106 (a throwaway organizer's)
-        organization_name="Storm",
-    )
     # Not the account the other scenarios' parties use: expiring this installation's tokens
     # and spending its refresh and API budgets touch nobody else.
-    app = testing.install_app(account=testing.BARK)
-    connection = KlaviyoConnection.objects.create(
-        organization=Membership.objects.get(user=user).organization,
-        klaviyo_account_id=app.account_id,
-        scopes=app.scope.split(),
-        access_token=app.access_token,
-        refresh_token=app.refresh_token,
-        access_token_expires_at=timezone.now() + timedelta(seconds=app.expires_in),
-    )
+    _, connection = organizer_with_connection(name="Storm", account=testing.BARK)
     return connection.pk
 
 

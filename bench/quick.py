@@ -1,4 +1,4 @@
-"""Signup rush benchmark: prints figures, asserts nothing.
+"""Signup rush benchmark, in-process: prints figures, asserts nothing.
 
 Two rush shapes, each through the real public form (Django's WSGI stack, in-process, several
 posting threads) into the sandbox Klaviyo, which runs its jobs after a realistic delay:
@@ -10,8 +10,8 @@ posting threads) into the sandbox Klaviyo, which runs its jobs after a realistic
 Both wait until every attendee is confirmed in the Klaviyo list (read back, not assumed from
 a 202) and count Klaviyo calls from the sandbox's call log: write calls (bulk import, bulk
 subscribe) and read calls (job status, import errors, list membership, consent), per 1,000
-attendees. Run with `make bench-quick` (SQLite in a temporary directory) or point DATABASE_URL /
-SANDBOX_DATABASE_URL at PostgreSQL.
+attendees. Run with `make bench-quick` (`python -m bench.quick`; SQLite in a temporary
+directory) or point DATABASE_URL / SANDBOX_DATABASE_URL at PostgreSQL.
 
     make bench-quick BENCH_ARGS="--signups 2000 --rush-seconds 20 --threads 8"
 """
@@ -23,7 +23,6 @@ import json
 import math
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -31,8 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.fixtures import make_party
+from bench.load import percentile
 
 WRITES = {
     "bulk import": ("POST", "/api/profile-bulk-import-jobs"),
@@ -70,11 +69,6 @@ def configure(workdir: Path) -> None:
     call_command("migrate", database="sandbox", verbosity=0)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 @dataclass
 class Result:
     shape: str
@@ -92,7 +86,9 @@ class Result:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.quick", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--signups", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rush-seconds", type=float, default=20.0)
@@ -180,60 +176,6 @@ def run_shape(shape: str, args: argparse.Namespace, rush_seconds: float) -> Resu
         reads_per_1000=round(reads * per, 1),
         calls=calls,
     )
-
-
-def make_party(name: str):  # type: ignore[no-untyped-def]
-    """An organizer, a Klaviyo connection (installed in the sandbox) and a party with its list
-    (its first sync run creates it). scripts/bench_stack.py uses it too."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from accounts import services as accounts_services
-    from accounts.models import Membership
-    from integrations.models import KlaviyoConnection
-    from klaviyo_sandbox import testing
-
-    user = accounts_services.user_signup(
-        email=f"bench{time.time_ns()}@example.com",
-        password="bench-password-not-used-1",
-        organization_name="Bench",
-    )
-    membership = Membership.objects.get(user=user)
-    app = testing.install_app(account=testing.ACME)
-    klaviyo = KlaviyoConnection.objects.create(
-        organization=membership.organization,
-        klaviyo_account_id=app.account_id,
-        scopes=app.scope.split(),
-        access_token=app.access_token,
-        refresh_token=app.refresh_token,
-        access_token_expires_at=timezone.now() + timedelta(seconds=app.expires_in),
-    )
-    return party_with_list(membership=membership, connection=klaviyo, name=name)
-
-
-def party_with_list(*, membership, connection, name: str):  # type: ignore[no-untyped-def]
-    """A party of the organizer's on that connection, its Klaviyo list created (its first
-    sync run), so every scenario starts alike. bench/pages.py makes more parties with it."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from parties import services, sync
-
-    party = services.party_create(
-        membership=membership,
-        connection=connection,
-        data={
-            "name": f"Benchmark: {name}",
-            "starts_at": timezone.now() + timedelta(days=1),
-            "address": "1 Main St",
-            "city": "Boston",
-            "state": "MA",
-        },
-    )
-    sync.party_sync(party_id=party.pk)
-    return party
 
 
 def post_signups(

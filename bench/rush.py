@@ -1,83 +1,42 @@
-"""Signup rush on the stack a user runs at scale: prints figures, asserts nothing.
+"""Scenarios 1 and 2, the signup rush and its baselines, and the rush half of scenario 5.
 
-`make bench` starts, on this machine, and stops again everything it started:
-
-- PostgreSQL databases `partyline_bench` (the product) and `partyline_bench_sandbox` (the
-  sandbox Klaviyo), created on the server answering on 127.0.0.1:5432 and dropped at the end;
-- Redis db 11 on 127.0.0.1:6379 as CACHE_URL (the rate-limit counters), flushed before and after;
-- the sandbox Klaviyo in its own process (`manage.py sandbox_server`), every API call slowed
-  by its latency fault (`--klaviyo-latency`, 0.1 s) and held to Klaviyo's rate limits;
-- gunicorn (`config.wsgi`, WEB_CONCURRENCY=3 sync workers) and two `manage.py db_worker`.
-
-The load is `bench/load.py` in a process of its own: 32 clients over real HTTP, each a GET of
+The load is `bench.load` in a process of its own: 32 clients over real HTTP, each a GET of
 the form then a POST with its CSRF token, from its own X-Forwarded-For address. Scenario 1,
-per shape (as fast as possible; evenly over 20 s), on a fresh party: accepted signups/s,
-POST latency, errors by status, seconds until every accepted attendee is "In the list"
-(polled in the product database), Klaviyo calls by endpoint and status from the sandbox's
-call log, and lost / duplicated attendees (both must be 0). Scenario 2, the baselines, under
-the same load as fast as possible, served by the same gunicorn through bench-only settings
-(bench/settings.py, bench/urls.py): a bare one-INSERT view, and a synchronous relay making
-its two Klaviyo calls while the visitor waits (bench/views.py). A table, then one JSON line.
-
-    make bench BENCH_ARGS="--signups 2000 --clients 32 --spread 20"
+per shape (as fast as possible; evenly over 20 s; posted while the task workers are stopped,
+a full queue), on a fresh party: accepted signups/s, POST latency, errors by status, seconds
+until every accepted attendee is "In the list" (polled in the product database), Klaviyo
+calls by endpoint and status from the sandbox's call log, and lost / duplicated attendees
+(both must be 0). Scenario 2, the baselines, under the same load as fast as possible, served
+by the same gunicorn through bench-only settings (bench/settings.py, bench/urls.py): a bare
+one-INSERT view, and a synchronous relay making its two Klaviyo calls while the visitor
+waits (bench/views.py). One table for both.
 """
 
-# ruff: noqa: T201 (its job is to print figures)
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
-import subprocess  # starts the stack it benchmarks  # nosec B404
+import subprocess  # starts the load generator  # nosec B404
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-PY = sys.executable
-GUNICORN = str(Path(PY).with_name("gunicorn"))
-
-
-from bench.stack import (  # noqa: E402 (after the sys.path line)
-    Context,
-    Stack,
-    TemporaryPostgres,
-    cpu_spent,
-    databases_create,
-    databases_drop,
-    free_port,
-    klaviyo_calls,
-    redis_flush,
-    stack_env,
-    target,
-    wait_http,
-)
-
-
-def make_party(name: str):  # type: ignore[no-untyped-def]
-    """The benchmark's party, made as the in-process benchmark makes it."""
-    from benchmark import make_party as make_benchmark_party  # scripts/ is on sys.path
-
-    party = make_benchmark_party(name)
-    party.refresh_from_db()
-    return party
+from bench.fixtures import make_party
+from bench.stack import ROOT, Context, Stack, cpu_spent, klaviyo_calls, target
 
 
 def run_load(
     url: str, args: argparse.Namespace, stack: Stack, *, spread: float, tag: str
 ) -> dict[str, object]:
-    """bench/load.py's signups to `url`, and the CPU seconds each kind of process spent
+    """bench.load's signups to `url`, and the CPU seconds each kind of process spent
     meanwhile (the load generator's own included): what the two cores went to."""
     before, load_before = stack.cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    load = subprocess.run(  # noqa: S603 (bench/load.py)  # nosec B603
+    load = subprocess.run(  # noqa: S603 (this interpreter running bench.load)  # nosec B603
         [
-            PY,
-            str(ROOT / "bench" / "load.py"),
+            sys.executable,
+            "-m",
+            "bench.load",
             f"--url={url}",
             f"--signups={args.signups}",
             f"--clients={args.clients}",
@@ -248,7 +207,7 @@ def klaviyo_writes(result: dict) -> int:  # type: ignore[type-arg]
     )
 
 
-def run_rush_scenarios(context: Context, chosen: set[str]) -> dict[str, object]:
+def run(context: Context, chosen: set[str]) -> dict[str, object]:
     """Scenarios 1 and 2 side by side (one table), and the memory the rush cost (scenario 5)."""
     from django.db import connection
 
@@ -359,191 +318,3 @@ def run_rush_scenarios(context: Context, chosen: set[str]) -> dict[str, object]:
             target("signup throughput at least 70% of the bare INSERT view's", ratio >= 0.7, figure)
         )
     return {"results": results, "targets": targets, "memory_mb": memory}
-
-
-def memory_targets(report: dict[str, object]) -> list[dict[str, object]]:
-    """Scenario 5: peak resident memory during the rush and during the exports."""
-    rush = report.get("memory_during_rush_mb") or {}
-    pages = report.get("organizer_pages") or {}
-    export = pages.get("memory_mb", {})  # type: ignore[union-attr]
-    web = max(rush.get("web_worker", 0), export.get("web_worker", 0))  # type: ignore[union-attr]
-    task = max(rush.get("task_worker", 0), export.get("task_worker", 0))  # type: ignore[union-attr]
-    print()
-    print("peak resident memory (MB)      rush   export")
-    for label, key in (("web worker (gunicorn)", "web_worker"), ("task worker", "task_worker")):
-        print(
-            f"{label:<28}{rush.get(key, '-'):>7}{export.get(key, '-'):>9}"  # type: ignore[union-attr]
-        )
-    return [
-        target("web worker under 150 MB RSS", 0 < web < 150, f"{web} MB"),
-        target("task worker under 200 MB RSS", 0 < task < 200, f"{task} MB"),
-    ]
-
-
-def print_targets(targets: list[dict[str, object]]) -> None:
-    print()
-    print("targets")
-    for t in targets:
-        print(f"  {'met    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['figure']}")
-    print(f"{sum(1 for t in targets if t['met'])} of {len(targets)} targets met", flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--signups", type=int, default=2000)
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--spread", type=float, default=20.0, help="seconds, the paced shape")
-    parser.add_argument(
-        "--shapes",
-        default="fast,spread,queued",
-        help="scenario 1's shapes, of fast, spread and queued (workers stopped while posting)",
-    )
-    parser.add_argument("--web-concurrency", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="manage.py db_worker processes")
-    parser.add_argument("--klaviyo-latency", type=float, default=0.1, help="seconds per call")
-    parser.add_argument("--timeout", type=float, default=300.0, help="per shape, after posting")
-    parser.add_argument(
-        "--postgres",
-        default="temporary",
-        help=(
-            "a server URL such as postgres://postgres@127.0.0.1:5432 (the storm then fits its "
-            "max_connections), or 'temporary': a cluster of the bench's own (initdb)"
-        ),
-    )
-    parser.add_argument(
-        "--database",
-        default="partyline_bench",
-        help="name of the throwaway product database (the sandbox's gets _sandbox); dropped",
-    )
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/11", help="flushed")
-    parser.add_argument(
-        "--scenario",
-        choices=["1", "2", "3", "4", "5", "all"],
-        default="all",
-        help=(
-            "1: the signup form, rush and paced; 2: bare INSERT and synchronous relay baselines; "
-            "3: refresh storm; 4: organizer pages at 10,000 attendees; 5: memory (1 and 4)"
-        ),
-    )
-    parser.add_argument("--log-level", default="WARNING", help="of the stack's processes")
-    parser.add_argument("--keep-logs", action="store_true", help="print where the logs are")
-    args = parser.parse_args()
-
-    own_postgres = TemporaryPostgres() if args.postgres == "temporary" else None
-    if own_postgres:
-        args.postgres = own_postgres.start()
-    sandbox_port, web_port = free_port(), free_port()
-    env = {**os.environ, **stack_env(args, sandbox_port)}
-    os.environ.update(env)
-    logdir = Path(tempfile.mkdtemp(prefix="partyline-bench-"))
-    stack = Stack(logdir)
-    try:
-        databases_create(args)
-        redis_flush(args)
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        from klaviyo_sandbox import testing
-
-        call_command("migrate", verbosity=0)
-        call_command("migrate", database="sandbox", verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
-        with open(os.devnull, "w") as quiet:
-            call_command("klaviyo_sync", "--schedule", stdout=quiet)
-        testing.set_latency(args.klaviyo_latency)
-
-        manage = [PY, "manage.py"]
-        stack.start(
-            "sandbox", [*manage, "sandbox_server", f"--port={sandbox_port}", "--noreload"], env
-        )
-        stack.start(
-            "gunicorn",
-            [GUNICORN, "config.wsgi", f"--bind=127.0.0.1:{web_port}", "--worker-class=sync"],
-            # The product's settings plus scenario 2's bench-only URLs (bench/urls.py).
-            {**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
-        )
-        for n in range(args.workers):
-            stack.start(
-                f"worker-{n + 1}",
-                [
-                    *manage,
-                    "db_worker",
-                    "--no-reload",
-                    "--queue-name=*",
-                    f"--worker-id=bench-{n + 1}",
-                ],
-                env,
-            )
-        base_url = f"http://127.0.0.1:{web_port}"
-        wait_http(f"http://127.0.0.1:{sandbox_port}/", stack)
-        wait_http(f"{base_url}/healthz", stack)
-        from django.db import connection
-
-        print(
-            f"stack: {platform.node()} {os.cpu_count()} cores, PostgreSQL "
-            f"{connection.cursor().connection.info.server_version} at {args.postgres}"
-            f"{' (its own cluster)' if own_postgres else ''}, Redis {args.redis}, gunicorn "
-            f"WEB_CONCURRENCY={args.web_concurrency} (sync), {args.workers} db_worker, sandbox "
-            f"Klaviyo on :{sandbox_port} (+{args.klaviyo_latency:g} s per call, real rate "
-            f"limits); load: {args.signups} signups from {args.clients} clients per shape",
-            flush=True,
-        )
-        context = Context(
-            args=args,
-            stack=stack,
-            env=env,
-            base_url=base_url,
-            sandbox_url=f"http://127.0.0.1:{sandbox_port}",
-        )
-        chosen = {"1", "2", "3", "4", "5"} if args.scenario == "all" else {args.scenario}
-        report: dict[str, object] = {}
-        targets: list[dict[str, object]] = []
-        if chosen & {"1", "2", "5"}:
-            rush = run_rush_scenarios(context, chosen)
-            report["signup_rush"] = rush["results"]
-            targets += rush["targets"]
-            report["memory_during_rush_mb"] = rush["memory_mb"]
-        if "3" in chosen:
-            from bench import storm
-
-            report["refresh_storm"] = storm.run(context)
-            targets += report["refresh_storm"]["targets"]
-        if chosen & {"4", "5"}:
-            from bench import pages
-
-            report["organizer_pages"] = pages.run(context)
-            targets += report["organizer_pages"]["targets"]
-        if "5" in chosen:
-            targets += memory_targets(report)
-        print_targets(targets)
-        print(
-            json.dumps(
-                {
-                    "benchmark": "partyline-stack",
-                    "machine": f"{platform.node()}, {os.cpu_count()} cores",
-                    **report,
-                    "targets": targets,
-                }
-            )
-        )
-    finally:
-        stack.stop()
-        from django.db import connections
-
-        connections.close_all()
-        databases_drop(args)
-        redis_flush(args)
-        if own_postgres:
-            own_postgres.stop()
-        if args.keep_logs:
-            print(f"logs: {logdir}")
-        else:
-            for log in logdir.iterdir():
-                log.unlink()
-            logdir.rmdir()
-
-
-if __name__ == "__main__":
-    main()
