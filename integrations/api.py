@@ -24,7 +24,7 @@ from accounts.models import Membership
 from accounts.tenancy import get_for_org_or_404
 from core.api import error, too_many_requests
 from core.limits import count as count_request
-from integrations import services
+from integrations import attempts, services
 from integrations.fields import OPERATOR_MUST_FIX_KEYS, SecretDecryptionError
 from integrations.flow import browser_nonce, redirect_uri_for, remember_browser_nonce
 from integrations.models import ConnectionStatus, KlaviyoConnection
@@ -130,14 +130,14 @@ def connect_klaviyo(request: HttpRequest, membership: Membership) -> JsonRespons
     if request.api_bearer:
         # No browser session to bind to yet: the URL leads through Partyline, which binds the
         # attempt to the browser that opens it (logged in as the same user) before Klaviyo.
-        attempt = services.connection_prepare(
+        attempt = attempts.attempt_prepare(
             membership=membership, redirect_uri=redirect_uri_for(request), label=label
         )
         auth_url = request.build_absolute_uri(
             reverse("integrations:klaviyo_start", args=[attempt.state])
         )
     else:
-        auth_url = services.connection_start(
+        auth_url = attempts.attempt_start(
             membership=membership,
             redirect_uri=redirect_uri_for(request),
             browser_nonce=browser_nonce(request),

@@ -23,7 +23,7 @@ from accounts.tenancy import (
     organization_required,
     switch_organization,
 )
-from integrations import selectors, services
+from integrations import attempts, selectors, services
 from integrations.fields import OPERATOR_MUST_FIX_KEYS, SecretDecryptionError
 from integrations.flow import (
     BROWSER_NONCE_COOKIE,
@@ -104,7 +104,7 @@ def connect(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "The label can be at most 100 characters.")
         return redirect(SETTINGS_URL_NAME)
-    authorize_url = services.connection_start(
+    authorize_url = attempts.attempt_start(
         membership=request.membership,
         redirect_uri=redirect_uri_for(request),
         browser_nonce=browser_nonce(request),
@@ -145,7 +145,7 @@ def _reconnect(request: HttpRequest, pk: int) -> HttpResponse:
             "integrations/reconnect.html",
             {"connection": connection, "scopes": selectors.requested_scopes()},
         )
-    authorize_url = services.connection_start(
+    authorize_url = attempts.attempt_start(
         membership=request.membership,
         redirect_uri=redirect_uri_for(request),
         browser_nonce=browser_nonce(request),
@@ -173,10 +173,10 @@ def install(request: HttpRequest) -> HttpResponse:
 def start(request: HttpRequest, state: str) -> HttpResponse:
     """Where a JSON API `authUrl` leads: bind the attempt to this browser, then go to Klaviyo."""
     try:
-        authorize_url = services.connection_bind(
+        authorize_url = attempts.attempt_bind(
             state_value=state, user=request.user, browser_nonce=browser_nonce(request)
         )
-    except services.ConnectAttemptInvalid:
+    except attempts.ConnectAttemptInvalid:
         messages.error(request, "This connection attempt is no longer valid. Please start again.")
         return redirect(_settings_url(error="klaviyo_connection_failed"))
     except SecretDecryptionError:
@@ -210,11 +210,11 @@ def callback(request: HttpRequest) -> HttpResponse:
             code=params.get("code", ""),
             error=params.get("error", ""),
         )
-    except services.ConnectAttemptInvalid as error:
+    except attempts.ConnectAttemptInvalid as error:
         logger.info("Klaviyo callback with an invalid connect attempt: %s", error.reason)
         messages.error(request, "This connection attempt is no longer valid. Please start again.")
         return redirect(_settings_url(error="klaviyo_connection_failed"))
-    except services.ConnectDeclined:
+    except attempts.ConnectDeclined:
         return render(request, "integrations/declined.html", {"connect_form": ConnectForm()})
     except SecretDecryptionError:
         return _server_keys_problem(request, "completed")

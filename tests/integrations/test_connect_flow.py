@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Role
+from integrations import attempts
 from integrations.models import (
     ConnectionEvent,
     ConnectionStatus,
@@ -202,13 +203,11 @@ def test_two_callbacks_that_read_the_state_at_once_use_it_only_once(login, owner
     read it before either marks it used (a double click, a replay racing the original)."""
     from unittest import mock
 
-    from integrations import services
-
     client = login(owner)
     start_connect(client)
     attempt = OAuthState.objects.get()
     seen_unused = OAuthState.objects.get(pk=attempt.pk)  # what the racing callback read
-    services._consume_state(
+    attempts.attempt_consume(
         state_value=attempt.state, user=owner.user, browser_nonce=attempt.browser_nonce
     )
 
@@ -216,13 +215,13 @@ def test_two_callbacks_that_read_the_state_at_once_use_it_only_once(login, owner
     stale_lookup.return_value.filter.return_value.first.return_value = seen_unused
     with (
         mock.patch.object(OAuthState.objects, "select_related", stale_lookup),
-        pytest.raises(services.ConnectAttemptInvalid) as raised,
+        pytest.raises(attempts.ConnectAttemptInvalid) as raised,
     ):
-        services._consume_state(
+        attempts.attempt_consume(
             state_value=attempt.state, user=owner.user, browser_nonce=attempt.browser_nonce
         )
 
-    assert raised.value.reason == services.ConnectAttemptInvalid.USED
+    assert raised.value.reason == attempts.ConnectAttemptInvalid.USED
 
 
 def test_expired_state_is_rejected(login, owner, sandbox):

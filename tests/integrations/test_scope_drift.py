@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from integrations import notifications, services, tokens
+from integrations import attempts, notifications, services, tokens
 from integrations.errors import ConnectionUnusable
 from integrations.klaviyo.config import DEFAULT_SCOPES, KlaviyoConfig
 from integrations.models import ConnectionStatus, EventKind, KlaviyoConnection
@@ -112,7 +112,7 @@ def test_a_refresh_without_scope_is_checked_against_the_stored_grant(make_connec
 @pytest.mark.django_db
 @responses.activate
 def test_a_code_exchange_granting_fewer_scopes_saves_the_connection_needs_reconnect(owner):
-    attempt = services.connection_prepare(
+    attempt = attempts.attempt_prepare(
         membership=owner, redirect_uri="https://partyline.test/callback/", browser_nonce="n" * 32
     )
     responses.post(TOKEN_URL, body=token_body(NARROW))
