@@ -74,11 +74,6 @@ def party_snapshot(*, party: Party) -> PartySnapshot:
     return PartySnapshot(counts=counts, latest_change=latest_change)
 
 
-def party_counts(*, party: Party) -> dict[str, int]:
-    """How many attendees are in each state, plus `total`, `in_flight` and `attention`."""
-    return party_snapshot(party=party).counts
-
-
 def party_state_summary(*, counts: dict[str, int]) -> list[tuple[str, str, int]]:
     """(state, label, count) for every state, in pipeline order."""
     return [(state, label, counts[state]) for state, label in SyncState.choices]
