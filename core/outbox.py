@@ -1,0 +1,80 @@
+"""The parts every outbox is built from: rows waiting to be sent, claimed in batches by any
+number of workers, sent through a gate that paces writes.
+
+An outbox is a table whose rows carry a state; a worker claims a batch of rows in the
+waiting state (`claim_batch`), sends them, and moves them on. The attendee sync and the
+events outbox both use these parts, with the lease (`core.leases`), the backoff
+(`core.backoff`) and the per-account rate budget (`integrations.budgets`).
+
+The window rule every outbox keeps: *while a rush lasts, at most one write per window
+(`SendGate`); only a full batch may be followed at once by another*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+
+
+def claim_batch(
+    waiting: QuerySet[Any],
+    *,
+    size: int,
+    state_field: str,
+    waiting_state: str,
+    claimed_state: str,
+    updates: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """Move up to `size` rows of `waiting` (oldest pk first) from `waiting_state` to
+    `claimed_state` in one short transaction, writing `updates` too; their pks.
+
+    The state filter in the UPDATE is the guard: a row another worker claimed (or that
+    changed state meanwhile) is never claimed twice. On PostgreSQL rows another worker has
+    locked are skipped, not waited on (`SELECT ... FOR UPDATE SKIP LOCKED`), so any number
+    of workers drain one outbox side by side.
+    """
+    with transaction.atomic():
+        rows = waiting.filter(**{state_field: waiting_state}).order_by("pk")
+        if db_connection.features.has_select_for_update_skip_locked:
+            rows = rows.select_for_update(skip_locked=True)
+        ids = list(rows.values_list("pk", flat=True)[:size])
+        if not ids:
+            return []
+        waiting.model._default_manager.filter(pk__in=ids, **{state_field: waiting_state}).update(
+            **{state_field: claimed_state, **(updates or {})}
+        )
+    return ids
+
+
+@dataclass(frozen=True)
+class SendGate:
+    """The moment an outbox's owner row (a party, an account) may write again, kept in
+    `field` of `model`: the coalescing window after a partial batch, Klaviyo's Retry-After,
+    the backoff after an outage all move it."""
+
+    model: type[Model]
+    field: str
+
+    def opens_at(self, pk: Any) -> datetime | None:
+        rows = self.model._default_manager.filter(pk=pk)
+        return rows.values_list(self.field, flat=True).first()
+
+    def is_open(self, pk: Any, *, now: datetime | None = None) -> bool:
+        opens_at = self.opens_at(pk)
+        return opens_at is None or opens_at <= (now or timezone.now())
+
+    def close_until(self, pk: Any, moment: datetime | None) -> None:
+        """Hold writes back until `moment` (None: open now)."""
+        self.model._default_manager.filter(pk=pk).update(**{self.field: moment})
+
+    def close_for(self, pk: Any, seconds: float) -> datetime:
+        moment = timezone.now() + timedelta(seconds=seconds)
+        self.close_until(pk, moment)
+        return moment
