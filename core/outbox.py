@@ -35,10 +35,11 @@ def claim_batch(
     """Move up to `size` rows of `waiting` (oldest pk first) from `waiting_state` to
     `claimed_state` in one short transaction, writing `updates` too; their pks.
 
-    The state filter in the UPDATE is the guard: a row another worker claimed (or that
-    changed state meanwhile) is never claimed twice. On PostgreSQL rows another worker has
-    locked are skipped, not waited on (`SELECT ... FOR UPDATE SKIP LOCKED`), so any number
-    of workers drain one outbox side by side.
+    The state filter of the read is the guard: a row another worker claimed (or that moved
+    on) is never claimed twice. It holds because the read locks what it returns until the
+    UPDATE commits: on PostgreSQL `SELECT ... FOR UPDATE SKIP LOCKED`, which also lets any
+    number of workers drain one outbox side by side (rows another worker holds are skipped,
+    not waited on); on SQLite the transaction takes the database's write lock first.
     """
     with transaction.atomic():
         rows = waiting.filter(**{state_field: waiting_state}).order_by("pk")
@@ -47,7 +48,7 @@ def claim_batch(
         ids = list(rows.values_list("pk", flat=True)[:size])
         if not ids:
             return []
-        waiting.model._default_manager.filter(pk__in=ids, **{state_field: waiting_state}).update(
+        waiting.model._default_manager.filter(pk__in=ids).update(
             **{state_field: claimed_state, **(updates or {})}
         )
     return ids
