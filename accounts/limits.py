@@ -70,7 +70,7 @@ def client_address(request: HttpRequest) -> str:
     address = _parse_address(request.META.get("REMOTE_ADDR", ""))
     if address is None:
         return UNKNOWN_ADDRESS
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = request.headers.get("x-forwarded-for", "")
     hops = [hop for hop in forwarded.split(",") if hop.strip()]
     while hops and _is_trusted_proxy(address):
         previous = _parse_address(hops.pop())
