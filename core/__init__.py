@@ -1,0 +1,1 @@
+"""Cross-cutting mechanisms every app uses, with no domain of their own."""
