@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from functools import partial
 
 from django.conf import settings
 from django.core import checks as django_checks
@@ -307,14 +308,14 @@ def _duration(seconds: int) -> str:
 def doctor_checks() -> dict[str, Callable[[], CheckResult]]:
     """Every check by name, in the order they are shown."""
     found: dict[str, Callable[[], CheckResult]] = {
-        name: lambda name=name: check_settings(name) for name in SETTINGS_TOPICS
+        name: partial(check_settings, name) for name in SETTINGS_TOPICS
     }
     found |= {
         "database": check_database,
         "encryption": check_encryption_keys,
         "worker": check_worker,
     }
-    found |= {name: lambda name=name: check_periodic_task(name) for name in PERIODIC_TASKS}
+    found |= {name: partial(check_periodic_task, name) for name in PERIODIC_TASKS}
     return found
 
 
