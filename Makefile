@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run demo-login test bench bench-quick lint format audit install install-dev lock upgrade clean
+.PHONY: run demo-login test bench bench-quick lint format check audit install install-dev lock upgrade clean
 
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} ./scripts/run
@@ -35,6 +35,24 @@ lint: $(VENV)/.dev
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Everything short of the test suites, cheapest first (CI runs it before them): lint and
+# format, the import contracts ([tool.importlinter]), types ([tool.mypy]), migrations that
+# match the models (the sandbox's too, asked for by name), and Django's deployment checks,
+# warnings included, with what a production deployment sets (README "Settings"; the values
+# are placeholders: nothing is signed or stored).
+CHECK_MIGRATIONS_ENV := DEBUG=false SECRET_KEY=ci SALT_KEY=ci KLAVIYO_SANDBOX=true
+CHECK_DEPLOY_ENV := DEBUG=false KLAVIYO_SANDBOX=false \
+	SECRET_KEY=placeholder-for-make-check-only-never-a-real-secret-key-0123456789 \
+	SALT_KEY=placeholder-salt ALLOWED_HOSTS=partyline.example.com SECURE_PROXY_SSL=true \
+	KLAVIYO_CLIENT_ID=placeholder-client-id KLAVIYO_CLIENT_SECRET=placeholder-client-secret \
+	KLAVIYO_REDIRECT_URI=https://partyline.example.com/integrations/klaviyo/callback/
+
+check: lint
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(CHECK_MIGRATIONS_ENV) $(PY) manage.py makemigrations --check --dry-run
+	$(CHECK_DEPLOY_ENV) $(PY) manage.py check --deploy --fail-level WARNING
 
 # bandit on the code, pip-audit on the pinned dependencies (scripts/audit.py).
 audit: $(VENV)/.dev

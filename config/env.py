@@ -48,12 +48,21 @@ def development_secret_key(path: Path) -> str:
     return key
 
 
-def url_origin(url: str, *, variable: str) -> str:
-    """The origin (scheme://host[:port]) of a URL setting, as Content-Security-Policy names it."""
+def origin(url: str) -> str | None:
+    """The origin (scheme://host[:port]) of an absolute http(s) URL, as Content-Security-Policy
+    names it; None for anything else."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigurationError(f"{variable} has {url!r}, which is not an absolute http(s) URL.")
+        return None
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def url_origin(url: str, *, variable: str) -> str:
+    """The origin of the URL in `variable`, which must be an absolute http(s) URL."""
+    found = origin(url)
+    if found is None:
+        raise ConfigurationError(f"{variable} has {url!r}, which is not an absolute http(s) URL.")
+    return found
 
 
 DJANGO_REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"

@@ -64,13 +64,16 @@ with exit_on_configuration_error():
     SERVER_EMAIL = DEFAULT_FROM_EMAIL
     # Where people reach Partyline, for links in emails sent without a request (a connection
     # needing reconnect): by default the origin of KLAVIYO_REDIRECT_URI, else the dev server.
-    SITE_URL = url_origin(
-        env.str(
-            "SITE_URL",
-            default=env.str("KLAVIYO_REDIRECT_URI", default="") or "http://127.0.0.1:8000",
-        ),
-        variable="SITE_URL",
-    )
+    # A redirect URI that is not an absolute URL gives no origin; it is not refused here (as a
+    # bad SITE_URL, a variable nobody set) but by a system check naming it, which
+    # `manage.py klaviyo_doctor` reports too (integrations/checks.py).
+    if env.str("SITE_URL", default=""):
+        SITE_URL = url_origin(env.str("SITE_URL"), variable="SITE_URL")
+    else:
+        SITE_URL = (
+            config_env.origin(env.str("KLAVIYO_REDIRECT_URI", default=""))
+            or "http://127.0.0.1:8000"
+        )
 
     # --- Accounts ----------------------------------------------------------------------
     INVITE_MAX_AGE_DAYS = env.int("INVITE_MAX_AGE_DAYS", default=7)

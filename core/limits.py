@@ -26,8 +26,9 @@ TOO_MANY_TEMPLATE = "429.html"
 # person 2**64 fresh tries.
 IPV6_PREFIX = 64
 # REMOTE_ADDR is empty behind a Unix-socket proxy that is not configured to pass it on: such
-# requests share one counter rather than escaping the limits.
-UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104 (an address value, not a socket bound to every interface)
+# requests share one counter rather than escaping the limits. An address value to count by,
+# not a socket bound to every interface (ruff's S104, bandit's B104).
+UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104  # nosec B104
 
 
 # --- The client address ------------------------------------------------------------------

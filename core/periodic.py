@@ -3,6 +3,7 @@ a pass schedules the next in `finally`, and starting the chain twice adds nothin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
@@ -20,3 +21,27 @@ def schedule_next_pass(task: Task, *, delay: float = 0) -> bool:
         return False
     task.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(reschedule=True)
     return True
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    """A self-renewing task some worker must keep queued, as the app that owns it describes it."""
+
+    name: str  # the doctor's name for its check (`--skip NAME`)
+    title: str
+    task_path: str
+    missing: str  # the verdict while none is queued, and what goes wrong then
+    schedule: str  # how to queue it
+
+
+_registry: dict[str, PeriodicTask] = {}
+
+
+def periodic_task_register(periodic_task: PeriodicTask) -> None:
+    """Declare a chain that must stay queued (call from AppConfig.ready()); `manage.py
+    klaviyo_doctor` checks each one."""
+    _registry[periodic_task.name] = periodic_task
+
+
+def periodic_tasks() -> dict[str, PeriodicTask]:
+    return dict(_registry)

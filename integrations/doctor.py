@@ -1,32 +1,39 @@
 """`manage.py klaviyo_doctor`: is this deployment ready to work with Klaviyo?
 
 Each check returns a `CheckResult`: what it found and, when something is wrong, what to do.
-A check that cannot run (its database is unreachable) fails rather than passing silently.
-The checks read only: no call to Klaviyo, no write to the database, no secret printed.
-Like the commands, this sits above the apps: it looks at the parties' queue too.
+The configuration is judged by the Django system checks of `integrations.checks`, run through
+Django's check framework one topic (tag) at a time, so a verdict is written once and the
+doctor and `manage.py check` agree. The live checks (database, keys, worker, periodic tasks)
+are the doctor's own. A check that cannot run (its database is unreachable) fails rather than
+passing silently. The checks read only: no call to Klaviyo, no write to the database, no
+secret printed. The periodic tasks a worker must keep queued are registered by the apps that
+own them (`periodic_task_register`, from their AppConfig.ready()), so the doctor imports no
+app above it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from enum import StrEnum
-from urllib.parse import urlsplit
+from functools import partial
 
 from django.conf import settings
+from django.core import checks as django_checks
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Max
-from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
+from core.periodic import periodic_tasks
+from core.wording import wait_text
+from integrations import checks
 from integrations.keys import encrypted_values_rotate
-from integrations.klaviyo.config import DEFAULT_REVISION, DEFAULT_SCOPES, klaviyo_config
-from integrations.klaviyo.revision import SUPPORT_MONTHS, UPDATE_AFTER_MONTHS, revision_status
-from parties.tasks import sweep
+from integrations.klaviyo.config import klaviyo_config
+from integrations.klaviyo.revision import UPDATE_AFTER_MONTHS, revision_status
 
 # A worker counts as alive when it started or finished a task this recently. An idle worker
 # still runs the periodic sweep every SYNC_SWEEP_INTERVAL_SECONDS, so the window is a minute
@@ -63,10 +70,6 @@ def _ok(name: str, title: str, detail: str) -> CheckResult:
     return CheckResult(name, title, Outcome.OK, detail)
 
 
-def _warn(name: str, title: str, detail: str, fix: str) -> CheckResult:
-    return CheckResult(name, title, Outcome.WARN, detail, fix)
-
-
 def _fail(name: str, title: str, detail: str, fix: str) -> CheckResult:
     return CheckResult(name, title, Outcome.FAIL, detail, fix)
 
@@ -82,159 +85,72 @@ def _database_error(name: str, title: str, error: DatabaseError) -> CheckResult:
     )
 
 
-# --- Configuration ---------------------------------------------------------------------------
+# --- Configuration: Django's system checks, one topic per line -------------------------------
 
 
-def check_credentials() -> CheckResult:
-    name, title = "credentials", "Client id and secret"
+@dataclass(frozen=True)
+class SettingsTopic:
+    """The system checks tagged `tag`, shown under `title`; `describe` says what is set."""
+
+    title: str
+    tag: str
+    describe: Callable[[], str]
+
+
+def _credentials() -> str:
     if settings.KLAVIYO_SANDBOX:
-        return _ok(
-            name,
-            title,
+        return (
             "sandbox mode is on (KLAVIYO_SANDBOX): Partyline talks to the built-in sandbox "
-            "Klaviyo with its development credentials, never to Klaviyo",
+            "Klaviyo with its development credentials, never to Klaviyo"
         )
-    config = klaviyo_config()
-    missing = [
-        variable
-        for variable, value in [
-            ("KLAVIYO_CLIENT_ID", config.client_id),
-            ("KLAVIYO_CLIENT_SECRET", config.client_secret),
-        ]
-        if not value
-    ]
-    if missing:
-        return _fail(
-            name,
-            title,
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
-            "Set KLAVIYO_CLIENT_ID and KLAVIYO_CLIENT_SECRET to your Klaviyo OAuth app's "
-            "credentials, or KLAVIYO_SANDBOX=true to run against the sandbox Klaviyo.",
-        )
-    return _ok(name, title, "KLAVIYO_CLIENT_ID and KLAVIYO_CLIENT_SECRET are set")
+    return "KLAVIYO_CLIENT_ID and KLAVIYO_CLIENT_SECRET are set"
 
 
-def check_redirect_uri() -> CheckResult:
-    name, title = "redirect_uri", "Redirect URI"
-    callback_path = reverse("integrations:klaviyo_callback")
-    example = f"https://<your host>{callback_path}"
+def _redirect_uri() -> str:
     uri = klaviyo_config().redirect_uri
-    if not uri:
-        if settings.DEBUG or settings.KLAVIYO_SANDBOX:
-            return _ok(
-                name, title, "KLAVIYO_REDIRECT_URI is not set: derived from each request's host"
-            )
-        return _fail(
-            name,
-            title,
-            "KLAVIYO_REDIRECT_URI is not set, so the callback URL is derived from each "
-            "request's host, which Klaviyo's allowlist must match exactly",
-            f"Set KLAVIYO_REDIRECT_URI={example}, exactly as allowlisted in the Klaviyo app.",
-        )
-    parts = urlsplit(uri)
-    fix = f"Set KLAVIYO_REDIRECT_URI={example}, exactly as allowlisted in the Klaviyo app."
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return _fail(name, title, f"KLAVIYO_REDIRECT_URI={uri} is not an absolute URL", fix)
-    if parts.scheme != "https" and not settings.DEBUG:
-        return _fail(
-            name,
-            title,
-            f"KLAVIYO_REDIRECT_URI={uri} is not https: the authorization code would travel "
-            "in clear text",
-            fix,
-        )
-    if parts.fragment:
-        return _fail(name, title, f"KLAVIYO_REDIRECT_URI={uri} has a #fragment", fix)
-    try:
-        is_callback = resolve(parts.path).view_name == "integrations:klaviyo_callback"
-    except Resolver404:
-        is_callback = False
-    if not is_callback:
-        return _fail(
-            name,
-            title,
-            f"KLAVIYO_REDIRECT_URI={uri} does not lead to Partyline's callback ({callback_path})",
-            fix,
-        )
-    return _ok(name, title, f"KLAVIYO_REDIRECT_URI={uri}")
-
-
-def check_scopes() -> CheckResult:
-    name, title = "scopes", "Scopes"
-    requested = klaviyo_config().scopes
-    missing = [scope for scope in DEFAULT_SCOPES if scope not in requested]
-    if missing:
-        return _fail(
-            name,
-            title,
-            f"KLAVIYO_SCOPES lacks {', '.join(missing)}, which Partyline needs",
-            f"Set KLAVIYO_SCOPES={' '.join(DEFAULT_SCOPES)!r} (or unset it), and give the "
-            "Klaviyo app those scopes; connected accounts gain them when they reconnect.",
-        )
-    extra = [scope for scope in requested if scope not in DEFAULT_SCOPES]
-    if extra:
-        return _warn(
-            name,
-            title,
-            f"also requests {', '.join(extra)}, which Partyline never uses",
-            "Ask for the least the product needs: remove them from KLAVIYO_SCOPES.",
-        )
-    return _ok(name, title, " ".join(requested))
-
-
-def check_revision(*, today: date | None = None) -> CheckResult:
-    name, title = "revision", "API revision"
-    status = revision_status(klaviyo_config().revision, today=today or timezone.localdate())
-    revision = status.revision
-    update = (
-        "Test Partyline against a newer Klaviyo revision (the OpenAPI spec and changelog list "
-        "them) and set KLAVIYO_REVISION to it."
+    return (
+        f"KLAVIYO_REDIRECT_URI={uri}"
+        if uri
+        else "KLAVIYO_REDIRECT_URI is not set: derived from each request's host"
     )
-    if not status.is_valid:
-        return _fail(
-            name,
-            title,
-            f"KLAVIYO_REVISION={revision!r} is not a revision (YYYY-MM-DD or YYYY-MM-DD.pre)",
-            f"Set KLAVIYO_REVISION to a released revision, such as {DEFAULT_REVISION}.",
-        )
-    if status.is_future:
-        return _fail(
-            name,
-            title,
-            f"KLAVIYO_REVISION={revision} is dated in the future: Klaviyo has not released it",
-            f"Set KLAVIYO_REVISION to a released revision, such as {DEFAULT_REVISION}.",
-        )
-    if status.past_support:
-        return _fail(
-            name,
-            title,
-            f"KLAVIYO_REVISION={revision} is {status.age_text}: past Klaviyo's support window "
-            "of about two years",
-            update,
-        )
-    if status.should_update:
-        # A warning, not a failure: a deploy gate must not start failing because time passed
-        # while the revision still works.
-        return _warn(
-            name,
-            title,
-            f"KLAVIYO_REVISION={revision} is {status.age_text} and should be updated: Klaviyo "
-            f"supports a revision for about {SUPPORT_MONTHS} months, so update it from "
-            f"{UPDATE_AFTER_MONTHS} months on",
-            update,
-        )
-    if status.is_beta and not settings.DEBUG:
-        return _warn(
-            name,
-            title,
-            f"KLAVIYO_REVISION={revision} is a beta revision ({status.age_text}), which "
-            "Klaviyo may change without notice",
-            "Use the released revision of that date (drop .pre) in production.",
-        )
-    return _ok(
+
+
+def _revision() -> str:
+    status = revision_status(klaviyo_config().revision, today=timezone.localdate())
+    return (
+        f"{status.revision}, {status.age_text} (update it when it is {UPDATE_AFTER_MONTHS} "
+        "months old)"
+    )
+
+
+SETTINGS_TOPICS: dict[str, SettingsTopic] = {
+    "credentials": SettingsTopic("Client id and secret", checks.CREDENTIALS, _credentials),
+    "redirect_uri": SettingsTopic("Redirect URI", checks.REDIRECT_URI, _redirect_uri),
+    "scopes": SettingsTopic("Scopes", checks.SCOPES, lambda: " ".join(klaviyo_config().scopes)),
+    "revision": SettingsTopic("API revision", checks.REVISION, _revision),
+    "site_url": SettingsTopic("Site URL", checks.SITE_URL, lambda: f"SITE_URL={settings.SITE_URL}"),
+}
+
+
+def check_settings(name: str) -> CheckResult:
+    """Run one topic's system checks (deployment checks included) and report them as one line:
+    its worst message decides, and every message is shown with its id and hint."""
+    topic = SETTINGS_TOPICS[name]
+    messages = [
+        message
+        for message in django_checks.run_checks(tags=[topic.tag], include_deployment_checks=True)
+        if not message.is_silenced() and message.level >= django_checks.WARNING
+    ]
+    if not messages:
+        return _ok(name, topic.title, topic.describe())
+    worst = max(message.level for message in messages)
+    outcome = Outcome.FAIL if worst >= django_checks.ERROR else Outcome.WARN
+    return CheckResult(
         name,
-        title,
-        f"{revision}, {status.age_text} (update it when it is {UPDATE_AFTER_MONTHS} months old)",
+        topic.title,
+        outcome,
+        "; ".join(f"{message.msg.rstrip('.')} ({message.id})" for message in messages),
+        " ".join(message.hint for message in messages if message.hint),
     )
 
 
@@ -331,20 +247,21 @@ def check_worker() -> CheckResult:
         return _fail(
             name,
             title,
-            f"no worker has started or finished a task for {_duration(seconds)} (the last "
+            f"no worker has started or finished a task for {wait_text(seconds)} (the last "
             f"was {worker}); an idle worker runs the sweep at least every "
             f"{int(window.total_seconds()) - WORKER_SLACK_SECONDS} s",
             START_WORKER,
         )
-    return _ok(name, title, f"{worker} worked on a task {_duration(seconds)} ago")
+    return _ok(name, title, f"{worker} worked on a task {wait_text(seconds)} ago")
 
 
-def check_sweep() -> CheckResult:
-    name, title = "sweep", "Periodic sweep"
+def check_periodic_task(name: str) -> CheckResult:
+    periodic_task = periodic_tasks()[name]
+    title = periodic_task.title
     try:
         planned = (
             DBTaskResult.objects.filter(
-                task_path=sweep.module_path,
+                task_path=periodic_task.task_path,
                 status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
             )
             .order_by("run_after")
@@ -354,40 +271,27 @@ def check_sweep() -> CheckResult:
     except DatabaseError as error:
         return _database_error(name, title, error)
     if planned is None:
-        return _fail(
-            name,
-            title,
-            "no periodic sweep is queued, so stuck or lost signups are never re-enqueued",
-            "Run manage.py klaviyo_sync --schedule (once; the sweep then queues itself).",
-        )
+        return _fail(name, title, periodic_task.missing, periodic_task.schedule)
     status, run_after = planned
     if status == TaskResultStatus.RUNNING:
-        return _ok(name, title, "the sweep is running now (it queues its next run when done)")
-    return _ok(name, title, f"the next sweep is queued for {run_after:%Y-%m-%d %H:%M:%S %Z}")
+        return _ok(name, title, "it is running now (it queues its next run when done)")
+    return _ok(name, title, f"the next run is queued for {run_after:%Y-%m-%d %H:%M:%S %Z}")
 
 
-def _duration(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 2 * 3600:
-        return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
-
-
-CHECKS: dict[str, Callable[[], CheckResult]] = {
-    "credentials": check_credentials,
-    "redirect_uri": check_redirect_uri,
-    "scopes": check_scopes,
-    "revision": check_revision,
-    "database": check_database,
-    "encryption": check_encryption_keys,
-    "worker": check_worker,
-    "sweep": check_sweep,
-}
+def doctor_checks() -> dict[str, Callable[[], CheckResult]]:
+    """Every check by name, in the order they are shown."""
+    found: dict[str, Callable[[], CheckResult]] = {
+        name: partial(check_settings, name) for name in SETTINGS_TOPICS
+    }
+    found |= {
+        "database": check_database,
+        "encryption": check_encryption_keys,
+        "worker": check_worker,
+    }
+    found |= {name: partial(check_periodic_task, name) for name in periodic_tasks()}
+    return found
 
 
 def doctor_run(*, skip: Collection[str] = ()) -> list[CheckResult]:
     """Run every check not in `skip`, in order."""
-    return [check() for name, check in CHECKS.items() if name not in skip]
+    return [check() for name, check in doctor_checks().items() if name not in skip]

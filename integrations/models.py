@@ -37,7 +37,7 @@ class KlaviyoConnection(models.Model):
     klaviyo_organization_name = models.CharField(max_length=255, blank=True)
     label = models.CharField(max_length=100, blank=True)
     status = models.CharField(
-        max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.ACTIVE
+        max_length=20, choices=ConnectionStatus, default=ConnectionStatus.ACTIVE
     )
     scopes = models.JSONField(default=list, blank=True)
 
@@ -182,7 +182,7 @@ class ConnectionEvent(models.Model):
     connection = models.ForeignKey(
         KlaviyoConnection, on_delete=models.CASCADE, related_name="events"
     )
-    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    kind = models.CharField(max_length=20, choices=EventKind)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -51,7 +51,7 @@ class Account(models.Model):
     test_account = models.BooleanField(default=False)
     # Used when a subscription names no list (Klaviyo's account-level default).
     default_opt_in_process = models.CharField(
-        max_length=20, choices=OptInProcess.choices, default=OptInProcess.SINGLE
+        max_length=20, choices=OptInProcess, default=OptInProcess.SINGLE
     )
     created = models.DateTimeField()
 
@@ -66,7 +66,7 @@ class KlaviyoList(models.Model):
     id = models.CharField(primary_key=True, max_length=6)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="lists")
     name = models.CharField(max_length=255)
-    opt_in_process = models.CharField(max_length=20, choices=OptInProcess.choices)
+    opt_in_process = models.CharField(max_length=20, choices=OptInProcess)
     created = models.DateTimeField()
     updated = models.DateTimeField()
 
@@ -98,7 +98,7 @@ class Profile(models.Model):
     last_event_date = models.DateTimeField(null=True, blank=True)
     # Email marketing consent, the one channel the product asks for.
     email_consent = models.CharField(
-        max_length=20, choices=Consent.choices, default=Consent.NEVER_SUBSCRIBED
+        max_length=20, choices=Consent, default=Consent.NEVER_SUBSCRIBED
     )
     email_consent_timestamp = models.DateTimeField(null=True, blank=True)
     email_consent_last_updated = models.DateTimeField(null=True, blank=True)
@@ -109,12 +109,10 @@ class Profile(models.Model):
     # The global email marketing suppression ("" when none): Klaviyo sends a suppressed
     # profile no email marketing, whatever its consent says.
     email_suppression = models.CharField(
-        max_length=20, choices=SuppressionReason.choices, blank=True, default=""
+        max_length=20, choices=SuppressionReason, blank=True, default=""
     )
     email_suppressed_at = models.DateTimeField(null=True, blank=True)
-    sms_consent = models.CharField(
-        max_length=20, choices=Consent.choices, default=Consent.NEVER_SUBSCRIBED
-    )
+    sms_consent = models.CharField(max_length=20, choices=Consent, default=Consent.NEVER_SUBSCRIBED)
     sms_consent_timestamp = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -150,7 +148,7 @@ class MembershipStatus(models.TextChoices):
 class Membership(models.Model):
     list = models.ForeignKey(KlaviyoList, on_delete=models.CASCADE, related_name="memberships")
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="memberships")
-    status = models.CharField(max_length=10, choices=MembershipStatus.choices)
+    status = models.CharField(max_length=10, choices=MembershipStatus)
     requested_at = models.DateTimeField()
     joined_group_at = models.DateTimeField(null=True, blank=True)
 
@@ -180,7 +178,7 @@ class ImportJob(models.Model):
 
     id = models.CharField(primary_key=True, max_length=26)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="import_jobs")
-    status = models.CharField(max_length=12, choices=JobStatus.choices)
+    status = models.CharField(max_length=12, choices=JobStatus)
     created_at = models.DateTimeField()
     ready_at = models.DateTimeField()
     # Set, by a conditional UPDATE, by the one process that applies the job.
@@ -290,7 +288,7 @@ class TokenKind(models.TextChoices):
 
 class Token(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
-    kind = models.CharField(max_length=10, choices=TokenKind.choices)
+    kind = models.CharField(max_length=10, choices=TokenKind)
     installation = models.ForeignKey(Installation, on_delete=models.CASCADE, related_name="tokens")
     # The code that started this grant, so replaying the code can revoke what it issued.
     code = models.ForeignKey(
@@ -338,7 +336,7 @@ class FaultKind(models.TextChoices):
 class Fault(models.Model):
     """An injected failure, active until `until`; in the database so every process sees it."""
 
-    kind = models.CharField(max_length=10, choices=FaultKind.choices, unique=True)
+    kind = models.CharField(max_length=10, choices=FaultKind, unique=True)
     until = models.DateTimeField()
     delay_seconds = models.FloatField(default=0)
 

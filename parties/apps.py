@@ -8,10 +8,24 @@ class PartiesConfig(AppConfig):
     verbose_name = "Parties and attendees"
 
     def ready(self) -> None:
+        from core.periodic import PeriodicTask, periodic_task_register
         from integrations.pipelines import pipeline_register
         from integrations.signals import connection_activated
         from parties.receivers import attendee_pipeline, resume_parties
+        from parties.tasks import sweep
 
         connection_activated.connect(resume_parties, dispatch_uid="parties.resume_parties")
         # Integrations shows this work in each connection's health without importing parties.
         pipeline_register(attendee_pipeline())
+        # `manage.py klaviyo_doctor` checks that a worker keeps the sweep queued.
+        periodic_task_register(
+            PeriodicTask(
+                name="sweep",
+                title="Periodic sweep",
+                task_path=sweep.module_path,
+                missing="no periodic sweep is queued, so stuck or lost signups are never "
+                "re-enqueued",
+                schedule="Run manage.py klaviyo_sync --schedule (once; the sweep then queues "
+                "itself).",
+            )
+        )

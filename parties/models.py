@@ -47,20 +47,16 @@ class Party(models.Model):
     slug = models.CharField(max_length=32, unique=True, default=new_public_slug, editable=False)
 
     klaviyo_list_id = models.CharField(max_length=64, blank=True)
-    list_state = models.CharField(
-        max_length=16, choices=ListState.choices, default=ListState.PENDING
-    )
+    list_state = models.CharField(max_length=16, choices=ListState, default=ListState.PENDING)
     list_error = models.CharField(max_length=500, blank=True)
     # The list name Klaviyo has; differs from `name` while a rename waits to be sent.
     klaviyo_list_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
     # What the organizer asked for, sent as the list's `opt_in_process` when it is created ...
     opt_in_process = models.CharField(
-        "opt-in process", max_length=20, choices=OptInProcess.choices, default=OptInProcess.SINGLE
+        "opt-in process", max_length=20, choices=OptInProcess, default=OptInProcess.SINGLE
     )
     # ... and what Klaviyo reports for the list (the truth the attendee states rely on).
-    klaviyo_opt_in_process = models.CharField(
-        max_length=20, choices=OptInProcess.choices, blank=True
-    )
+    klaviyo_opt_in_process = models.CharField(max_length=20, choices=OptInProcess, blank=True)
     # Set before a create call whose outcome may stay unknown (a timeout): the retry looks the
     # list up by name instead of creating a second one.
     list_create_started_at = models.DateTimeField(null=True, blank=True)
@@ -124,7 +120,7 @@ class Attendee(models.Model):
     consent_source = models.CharField(max_length=255)
 
     sync_state = models.CharField(
-        max_length=24, choices=SyncState.choices, default=SyncState.PENDING, db_index=True
+        max_length=24, choices=SyncState, default=SyncState.PENDING, db_index=True
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
     klaviyo_profile_id = models.CharField(max_length=64, blank=True)
@@ -178,7 +174,7 @@ class Reconciliation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     status = models.CharField(
-        max_length=10, choices=ReconciliationStatus.choices, default=ReconciliationStatus.QUEUED
+        max_length=10, choices=ReconciliationStatus, default=ReconciliationStatus.QUEUED
     )
     requested_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -142,6 +142,38 @@ def test_sandbox_mode_beside_real_credentials_is_a_one_line_error():
     assert_one_line_error(result, "KLAVIYO_SANDBOX")
 
 
+def test_a_relative_redirect_uri_is_reported_by_the_doctor_as_a_bad_redirect_uri(tmp_path):
+    env = {**production_env(tmp_path), "KLAVIYO_REDIRECT_URI": "relative/callback"}
+
+    # The live checks need a migrated database: only the configuration is asked about here.
+    live = ["database", "encryption", "worker", "sweep"]
+    result = run_manage("klaviyo_doctor", *(f"--skip={name}" for name in live), **env)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1, result.stdout
+    assert "Redirect URI" in failed[0]
+    assert "KLAVIYO_REDIRECT_URI=relative/callback is not an absolute URL" in failed[0]
+    assert "SITE_URL has" not in result.stdout + result.stderr
+
+
+def test_a_relative_redirect_uri_stops_manage_py_check_naming_it(tmp_path):
+    env = {**production_env(tmp_path), "KLAVIYO_REDIRECT_URI": "relative/callback"}
+
+    result = run_check(**env)
+
+    assert result.returncode == 1
+    assert "(integrations.E002) KLAVIYO_REDIRECT_URI=relative/callback" in result.stderr
+    assert "SITE_URL has" not in result.stderr
+
+
+def test_a_malformed_site_url_is_a_one_line_error_naming_it(tmp_path):
+    result = run_check(**{**production_env(tmp_path), "SITE_URL": "partyline.example.com"})
+
+    assert_one_line_error(result, "SITE_URL has 'partyline.example.com'")
+
+
 def test_check_deploy_is_clean_with_production_values(tmp_path):
     result = run_check("--deploy", "--fail-level", "WARNING", **production_env(tmp_path))
 

@@ -7,12 +7,14 @@ from datetime import date, timedelta
 from io import StringIO
 
 import pytest
+from django.core.checks import run_checks
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from integrations import doctor
+from integrations import checks, doctor
+from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.klaviyo.revision import revision_status
 from parties import tasks
 from tests.conftest import run_queued_tasks
@@ -65,7 +67,7 @@ def test_a_healthy_setup_passes(healthy):
     output, error = run_doctor()
 
     assert error is None, output
-    assert "All 8 checks passed" in output
+    assert "All 9 checks passed" in output
     assert "test-worker worked on a task" in line_of(output, "Task worker")
 
 
@@ -74,7 +76,7 @@ def test_pre_deploy_run_can_skip_the_runtime_checks():
     output, error = run_doctor("--skip", "worker", "--skip", "sweep")
 
     assert error is None, output
-    assert "All 6 checks passed" in output
+    assert "All 7 checks passed" in output
 
 
 def test_missing_credentials_fail_unless_sandbox_mode_is_on(healthy, settings):
@@ -122,14 +124,63 @@ def test_plain_http_redirect_uri_is_fine_in_debug(healthy, settings):
     assert error is None, output
 
 
-def test_an_unset_redirect_uri_fails_with_real_credentials_outside_debug(healthy, settings):
+def test_a_relative_redirect_uri_is_a_bad_redirect_uri_even_in_debug(healthy, settings):
+    settings.DEBUG = True
+    settings.KLAVIYO_REDIRECT_URI = "relative/callback"
+
+    output = assert_fails(
+        "Redirect URI",
+        "KLAVIYO_REDIRECT_URI=relative/callback is not an absolute URL (integrations.E002)",
+    )
+    assert "SITE_URL" not in line_of(output, "Redirect URI")
+
+
+def test_an_unset_redirect_uri_with_real_credentials_outside_debug_warns(healthy, settings):
     settings.DEBUG = False
     settings.KLAVIYO_SANDBOX = False
     settings.KLAVIYO_CLIENT_ID = "real-client-id"
     settings.KLAVIYO_CLIENT_SECRET = "real-client-secret"
     settings.KLAVIYO_REDIRECT_URI = None
+    settings.SITE_URL = "https://partyline.example.com"
 
-    assert_fails("Redirect URI", "KLAVIYO_REDIRECT_URI is not set")
+    output, error = run_doctor()
+
+    # The same verdict as `manage.py check` (integrations.W001): the URI derived from each
+    # request works when the request's host is the allowlisted one.
+    assert error is None, output
+    line = line_of(output, "Redirect URI")
+    assert line.startswith("WARN")
+    assert "KLAVIYO_REDIRECT_URI is not set" in line
+    assert "(integrations.W001)" in line
+
+
+def test_the_doctor_reports_what_the_system_checks_say(healthy, settings):
+    settings.KLAVIYO_SCOPES = f"{' '.join(DEFAULT_SCOPES)} events:write"
+    assert [message.id for message in run_checks(tags=[checks.SCOPES])] == ["integrations.W003"]
+
+    output, _ = run_doctor()
+    assert "(integrations.W003)" in line_of(output, "Scopes")
+
+    # Silenced the way every system check is, it is silenced in the doctor too.
+    settings.SILENCED_SYSTEM_CHECKS = [*settings.SILENCED_SYSTEM_CHECKS, "integrations.W003"]
+    output, _ = run_doctor()
+    assert line_of(output, "Scopes").startswith("OK")
+
+
+def test_a_site_url_pointing_at_this_machine_warns_outside_debug(healthy, settings):
+    settings.DEBUG = False
+    settings.KLAVIYO_SANDBOX = False
+    settings.KLAVIYO_CLIENT_ID = "real-client-id"
+    settings.KLAVIYO_CLIENT_SECRET = "real-client-secret"
+    settings.KLAVIYO_REDIRECT_URI = f"https://partyline.example.com{CALLBACK}"
+    settings.SITE_URL = "http://127.0.0.1:8000"
+
+    output, error = run_doctor()
+
+    assert error is None, output
+    line = line_of(output, "Site URL")
+    assert line.startswith("WARN")
+    assert "SITE_URL is http://127.0.0.1:8000" in line
 
 
 def test_scopes_missing_what_the_product_needs_fail(healthy, settings):
@@ -256,7 +307,7 @@ def test_a_worker_not_seen_for_minutes_fails(healthy):
     long_ago = timezone.now() - timedelta(minutes=5)
     DBTaskResult.objects.exclude(started_at=None).update(started_at=long_ago, finished_at=long_ago)
 
-    assert_fails("Task worker", "no worker has started or finished a task for 5 min")
+    assert_fails("Task worker", "no worker has started or finished a task for 5 minutes")
 
 
 def test_no_periodic_sweep_queued_fails(healthy):

@@ -21,7 +21,7 @@ def klaviyo_at_test_host(settings):
 
 def bearer(membership) -> Client:
     _token, raw = accounts_services.api_token_create(membership=membership, name="script")
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return Client(headers={"authorization": f"Bearer {raw}"})
 
 
 @pytest.mark.django_db
@@ -138,9 +138,17 @@ def test_unknown_or_revoked_bearer_token_is_401(owner):
     token, raw = accounts_services.api_token_create(membership=owner, name="old")
     accounts_services.api_token_revoke(token=token)
 
-    assert Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/api/oauth/accounts").status_code == 401
-    assert Client(HTTP_AUTHORIZATION="Bearer nope").get("/api/oauth/accounts").status_code == 401
-    assert Client(HTTP_AUTHORIZATION="Basic abc").get("/api/oauth/accounts").status_code == 401
+    assert (
+        Client(headers={"authorization": f"Bearer {raw}"}).get("/api/oauth/accounts").status_code
+        == 401
+    )
+    assert (
+        Client(headers={"authorization": "Bearer nope"}).get("/api/oauth/accounts").status_code
+        == 401
+    )
+    assert (
+        Client(headers={"authorization": "Basic abc"}).get("/api/oauth/accounts").status_code == 401
+    )
 
 
 @pytest.mark.django_db

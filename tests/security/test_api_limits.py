@@ -16,7 +16,7 @@ ACCOUNTS_URL = "/api/oauth/accounts"
 
 def bearer(membership, name: str = "script") -> Client:
     _token, raw = accounts_services.api_token_create(membership=membership, name=name)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return Client(headers={"authorization": f"Bearer {raw}"})
 
 
 def test_a_token_over_its_rate_gets_json_429_with_retry_after(owner, settings):
@@ -70,6 +70,9 @@ def test_browser_sessions_are_limited_per_user(login, owner, settings):
 def test_unauthenticated_calls_spend_no_token_allowance(owner, settings):
     settings.API_RATE_PER_TOKEN = "1/m"
     for _ in range(3):
-        assert Client(HTTP_AUTHORIZATION="Bearer pl_unknown").get(ACCOUNTS_URL).status_code == 401
+        assert (
+            Client(headers={"authorization": "Bearer pl_unknown"}).get(ACCOUNTS_URL).status_code
+            == 401
+        )
 
     assert bearer(owner).get(ACCOUNTS_URL).status_code == 200

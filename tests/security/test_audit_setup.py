@@ -1,5 +1,6 @@
-"""`make audit` runs in CI after the lint step and judges pip-audit's report strictly: a known
-vulnerability fails, and an audit that could check nothing says so instead of passing quietly."""
+"""`make audit` runs in CI after the checks and the suites, and judges pip-audit's report
+strictly: a known vulnerability fails, and an audit that could check nothing says so instead of
+passing quietly."""
 
 from __future__ import annotations
 
@@ -34,11 +35,13 @@ def test_the_security_tools_are_pinned(tool):
     assert re.search(rf"^{re.escape(tool)}==\d", requirements, re.MULTILINE)
 
 
-def test_ci_runs_the_audit_after_the_lint_step():
+def test_ci_runs_the_checks_first_and_the_audit_after_the_suites():
     ci = (ROOT / ".ci" / "run").read_text()
     makefile = (ROOT / "Makefile").read_text()
 
-    assert ci.index("ruff format --check") < ci.index("make audit")
+    # `make check` (lint included) fails fast, before either suite runs.
+    assert ci.index("\nmake check\n") < ci.index("\nmake test\n") < ci.index("\nmake audit\n")
+    assert re.search(r"^check: lint$", makefile, re.MULTILINE)
     assert re.search(r"^audit: .*\n\t\$\(PY\) scripts/audit.py$", makefile, re.MULTILINE)
 
 

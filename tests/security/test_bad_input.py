@@ -53,7 +53,7 @@ def test_a_nul_byte_in_the_account_name_is_a_json_400(login, owner, auth):
         client = login(owner)
     else:
         _token, raw = accounts_services.api_token_create(membership=owner, name="script")
-        client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        client = Client(headers={"authorization": f"Bearer {raw}"})
 
     response = client.get("/api/oauth/connect/klaviyo?accountName=EU%00store")
 

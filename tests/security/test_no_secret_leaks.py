@@ -189,7 +189,7 @@ def test_no_secret_reaches_logs_pages_admin_or_json(
     # leads through the start page to the consent page and back.
     _token, raw_api_token = accounts_services.api_token_create(membership=owner, name="script")
     witness.secrets.add(raw_api_token)
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw_api_token}")
+    api = Client(headers={"authorization": f"Bearer {raw_api_token}"})
     see(client.get("/api/oauth/accounts"))
     see(client.get("/api/oauth/connect/klaviyo", {"accountName": "EU"}))
     see(api.get("/api/oauth/accounts"))

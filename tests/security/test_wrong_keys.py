@@ -128,7 +128,7 @@ def test_the_start_url_explains_it(login, owner, lost, no_klaviyo):
 
 def test_the_json_api_answers_503_in_json(owner, lost, no_klaviyo):
     _token, raw = accounts_services.api_token_create(membership=owner, name="script")
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    api = Client(headers={"authorization": f"Bearer {raw}"})
 
     listed = api.get("/api/oauth/accounts")
     deleted = api.delete(f"/api/oauth/accounts/{lost['connection'].pk}")

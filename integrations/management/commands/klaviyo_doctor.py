@@ -2,27 +2,29 @@
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from integrations.doctor import CHECKS, Outcome, doctor_run
+from integrations.doctor import Outcome, doctor_checks, doctor_run
 
 
 class Command(BaseCommand):
     help = (
-        "Check the Klaviyo configuration (credentials, redirect URI, scopes, API revision), "
-        "the encryption keys, the database, a live task worker and the periodic sweep. "
+        "Check the Klaviyo configuration (credentials, redirect URI, scopes, API revision, "
+        "site URL: the system checks tagged klaviyo), the database, the encryption keys, a "
+        "live task worker and the periodic tasks. "
         "Prints each check with a fix; exits with status 1 if any check fails."
     )
-    # The doctor reports configuration problems itself, with their fixes, instead of stopping
-    # at the first system check error.
+    # The doctor runs the system checks itself and reports each with its fix, beside the
+    # live checks, instead of stopping at the first system check error.
     requires_system_checks = []
 
     def add_arguments(self, parser: CommandParser) -> None:
+        names = list(doctor_checks())
         parser.add_argument(
             "--skip",
             action="append",
             default=[],
-            choices=list(CHECKS),
+            choices=names,
             metavar="CHECK",
-            help=f"leave a check out (repeatable): {', '.join(CHECKS)}",
+            help=f"leave a check out (repeatable): {', '.join(names)}",
         )
 
     def handle(self, *args: object, skip: list[str], **options: object) -> None:
