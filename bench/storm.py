@@ -374,8 +374,10 @@ def child(connection_id: int, threads: int) -> None:
 
     # The client's token fetch (proactive, and after a 401) and the refresh grant itself.
     source = clients.ConnectionTokenSource
-    source.access_token = timed(source.access_token, "token_s")  # type: ignore[method-assign]
-    source.refreshed_access_token = timed(  # type: ignore[method-assign]
+    source.access_token = timed(  # type: ignore[method-assign]  # timed in place
+        source.access_token, "token_s"
+    )
+    source.refreshed_access_token = timed(  # type: ignore[method-assign]  # timed in place
         source.refreshed_access_token, "token_s"
     )
     oauth.refresh = timed(oauth.refresh, "refresh_s")
