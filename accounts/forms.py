@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import password_validation
@@ -111,7 +111,8 @@ class SignupForm(NewOrganizationTimeZoneMixin, forms.Form):
         return email
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         password1 = cleaned.get("password1")
         password2 = cleaned.get("password2")
         if password1 and password2 and password1 != password2:
@@ -158,7 +159,7 @@ class InviteForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.organization = organization
         if actor.role != Role.OWNER:
-            self.fields["role"].choices = [
+            cast(forms.ChoiceField, self.fields["role"]).choices = [
                 choice for choice in Role.choices if choice[0] != Role.OWNER
             ]
 

@@ -3,29 +3,61 @@
 Every tenant page reads `request.organization` (set here from the session) and fetches rows
 through `get_for_org_or_404`, so another organization's object is a 404 that does not even
 confirm it exists.
+
+The request classes below are what a view behind each door may rely on, for the type checker
+(django-stubs' pattern for attributes a middleware adds): a view annotates its request with
+the one its decorator guarantees. They are never instantiated; Django's request is the object.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeGuard, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from accounts.models import Membership, Organization
+from accounts.models import Membership, Organization, User
 from accounts.timezones import zone_for
 
 SESSION_KEY = "partyline_organization_id"
 
 ModelT = TypeVar("ModelT", bound=Model)
+ViewParams = ParamSpec("ViewParams")
+ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
+
+
+class TenantRequest(HttpRequest):
+    """Any request past `OrganizationMiddleware`: the membership it acts through, if any."""
+
+    membership: Membership | None
+    organization: Organization | None
+
+
+class AuthenticatedRequest(TenantRequest):
+    """A request behind `login_required`: a logged-in user."""
+
+    user: User
+
+
+class OrganizationRequest(AuthenticatedRequest):
+    """A request behind `organization_required`: a member acting for one organization."""
+
+    membership: Membership
+    organization: Organization
+
+
+def acts_for_organization(request: HttpRequest) -> TypeGuard[OrganizationRequest]:
+    """Whether the request acts for an organization (the middleware found a membership)."""
+    return getattr(request, "organization", None) is not None
 
 
 def current_membership(request: HttpRequest) -> Membership | None:
@@ -59,10 +91,10 @@ class OrganizationMiddleware:
     zone is reset after each request either way.
     """
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: TenantRequest) -> HttpResponseBase:
         membership = current_membership(request)
         request.membership = membership
         request.organization = membership.organization if membership else None
@@ -83,13 +115,17 @@ def _is_admin(request: HttpRequest) -> bool:
         return False
 
 
-def organization_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def organization_required(
+    view: Callable[Concatenate[OrganizationRequest, ViewParams], ResponseT],
+) -> Callable[Concatenate[HttpRequest, ViewParams], ResponseT | HttpResponse]:
     """Login and a membership: users without an organization are asked to create one."""
 
     @login_required
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.organization is None:
+    def wrapped(
+        request: HttpRequest, *args: ViewParams.args, **kwargs: ViewParams.kwargs
+    ) -> ResponseT | HttpResponse:
+        if not acts_for_organization(request):
             messages.info(request, "Create an organization (or accept an invite) to continue.")
             return redirect("accounts:organization_create")
         return view(request, *args, **kwargs)
@@ -97,12 +133,16 @@ def organization_required(view: Callable[..., HttpResponse]) -> Callable[..., Ht
     return wrapped
 
 
-def manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def manager_required(
+    view: Callable[Concatenate[OrganizationRequest, ViewParams], ResponseT],
+) -> Callable[Concatenate[HttpRequest, ViewParams], ResponseT | HttpResponse]:
     """Owners and admins only; a plain member gets 403."""
 
     @organization_required
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(
+        request: OrganizationRequest, *args: ViewParams.args, **kwargs: ViewParams.kwargs
+    ) -> ResponseT:
         if not request.membership.can_manage:
             raise PermissionDenied("Only owners and admins can do this.")
         return view(request, *args, **kwargs)

@@ -28,6 +28,8 @@ from accounts.models import ApiToken, Invite, Membership, Role
 from accounts.redirects import allowed_next, safe_next_url
 from accounts.services import InviteError, MembershipError
 from accounts.tenancy import (
+    AuthenticatedRequest,
+    OrganizationRequest,
     get_for_org_or_404,
     manager_required,
     organization_required,
@@ -107,7 +109,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def organization_create(request: HttpRequest) -> HttpResponse:
+def organization_create(request: AuthenticatedRequest) -> HttpResponse:
     form = OrganizationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         organization = services.organization_create(
@@ -123,7 +125,7 @@ def organization_create(request: HttpRequest) -> HttpResponse:
 
 @manager_required
 @require_http_methods(["GET", "POST"])
-def organization_settings(request: HttpRequest) -> HttpResponse:
+def organization_settings(request: OrganizationRequest) -> HttpResponse:
     """The organization's name and time zone (owners and admins)."""
     organization = request.organization
     form = OrganizationSettingsForm(
@@ -145,7 +147,7 @@ def organization_settings(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def organization_switch(request: HttpRequest) -> HttpResponse:
+def organization_switch(request: AuthenticatedRequest) -> HttpResponse:
     form = SwitchOrganizationForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an organization to switch to.")
@@ -162,7 +164,7 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
 
 
 def _render_members(
-    request: HttpRequest, invite_form: InviteForm, status: int = 200
+    request: OrganizationRequest, invite_form: InviteForm, status: int = 200
 ) -> HttpResponse:
     organization = request.organization
     actor = request.membership
@@ -181,14 +183,14 @@ def _render_members(
 
 
 @organization_required
-def member_list(request: HttpRequest) -> HttpResponse:
+def member_list(request: OrganizationRequest) -> HttpResponse:
     form = InviteForm(organization=request.organization, actor=request.membership)
     return _render_members(request, form)
 
 
 @manager_required
 @require_POST
-def invite_create(request: HttpRequest) -> HttpResponse:
+def invite_create(request: OrganizationRequest) -> HttpResponse:
     organization = request.organization
     form = InviteForm(request.POST, organization=organization, actor=request.membership)
     if not form.is_valid():
@@ -209,7 +211,7 @@ def invite_create(request: HttpRequest) -> HttpResponse:
 
 @manager_required
 @require_POST
-def invite_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def invite_revoke(request: OrganizationRequest, pk: int) -> HttpResponse:
     invite = get_for_org_or_404(Invite, organization=request.organization, pk=pk)
     try:
         services.invite_revoke(invite=invite, actor=request.membership)
@@ -260,7 +262,7 @@ def _invite_problem(request: HttpRequest, error: InviteError) -> HttpResponse:
 
 @manager_required
 @require_POST
-def member_change_role(request: HttpRequest, pk: int) -> HttpResponse:
+def member_change_role(request: OrganizationRequest, pk: int) -> HttpResponse:
     membership = get_for_org_or_404(
         Membership.objects.select_related("user"), organization=request.organization, pk=pk
     )
@@ -283,7 +285,7 @@ def member_change_role(request: HttpRequest, pk: int) -> HttpResponse:
 
 @organization_required
 @require_http_methods(["GET", "POST"])
-def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+def member_remove(request: OrganizationRequest, pk: int) -> HttpResponse:
     membership = get_for_org_or_404(
         Membership.objects.select_related("user"), organization=request.organization, pk=pk
     )
@@ -325,7 +327,7 @@ def _rate_text(rate: str) -> str:
 
 @organization_required
 @require_http_methods(["GET", "POST"])
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: OrganizationRequest) -> HttpResponse:
     """The user's personal API tokens for this organization; a new token is shown once."""
     form = ApiTokenForm(request.POST or None)
     new_token = None
@@ -362,7 +364,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 @organization_required
 @require_POST
-def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def api_token_revoke(request: OrganizationRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(
         ApiToken.objects.active(), pk=pk, user=request.user, organization=request.organization
     )

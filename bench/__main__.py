@@ -28,6 +28,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench import rush
 from bench.stack import (
@@ -47,26 +48,24 @@ PY = sys.executable
 GUNICORN = str(Path(PY).with_name("gunicorn"))
 
 
-def memory_targets(report: dict[str, object]) -> list[dict[str, object]]:
+def memory_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Scenario 5: peak resident memory during the rush and during the exports."""
     rush = report.get("memory_during_rush_mb") or {}
     pages = report.get("organizer_pages") or {}
-    export = pages.get("memory_mb", {})  # type: ignore[union-attr]
-    web = max(rush.get("web_worker", 0), export.get("web_worker", 0))  # type: ignore[union-attr]
-    task = max(rush.get("task_worker", 0), export.get("task_worker", 0))  # type: ignore[union-attr]
+    export = pages.get("memory_mb", {})
+    web = max(rush.get("web_worker", 0), export.get("web_worker", 0))
+    task = max(rush.get("task_worker", 0), export.get("task_worker", 0))
     print()
     print("peak resident memory (MB)      rush   export")
     for label, key in (("web worker (gunicorn)", "web_worker"), ("task worker", "task_worker")):
-        print(
-            f"{label:<28}{rush.get(key, '-'):>7}{export.get(key, '-'):>9}"  # type: ignore[union-attr]
-        )
+        print(f"{label:<28}{rush.get(key, '-'):>7}{export.get(key, '-'):>9}")
     return [
         target("web worker under 150 MB RSS", 0 < web < 150, f"{web} MB"),
         target("task worker under 200 MB RSS", 0 < task < 200, f"{task} MB"),
     ]
 
 
-def print_targets(targets: list[dict[str, object]]) -> None:
+def print_targets(targets: list[dict[str, Any]]) -> None:
     print()
     print("targets")
     for t in targets:
@@ -184,8 +183,8 @@ def main() -> None:
             sandbox_url=f"http://127.0.0.1:{sandbox_port}",
         )
         chosen = {"1", "2", "3", "4", "5"} if args.scenario == "all" else {args.scenario}
-        report: dict[str, object] = {}
-        targets: list[dict[str, object]] = []
+        report: dict[str, Any] = {}
+        targets: list[dict[str, Any]] = []
         if chosen & {"1", "2", "5"}:
             rush_report = rush.run(context, chosen)
             report["signup_rush"] = rush_report["results"]

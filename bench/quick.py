@@ -26,6 +26,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -233,7 +234,7 @@ def post_signups(
 
 
 def print_table(results: list[Result], window: float, rush_seconds: float) -> None:
-    rows: list[tuple[str, list[object]]] = [
+    rows: list[tuple[str, Sequence[object]]] = [
         ("signups accepted", [f"{r.accepted}/{r.signups}" for r in results]),
         ("signup p50 / p99 ms", [f"{r.signup_p50_ms} / {r.signup_p99_ms}" for r in results]),
         ("confirmed in the list", [r.confirmed for r in results]),

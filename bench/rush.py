@@ -21,6 +21,7 @@ import subprocess  # starts the load generator  # nosec B404
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 from bench.fixtures import make_party
 from bench.stack import ROOT, Context, Stack, cpu_spent, klaviyo_calls, target
@@ -28,7 +29,7 @@ from bench.stack import ROOT, Context, Stack, cpu_spent, klaviyo_calls, target
 
 def run_load(
     url: str, args: argparse.Namespace, stack: Stack, *, spread: float, tag: str
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """bench.load's signups to `url`, and the CPU seconds each kind of process spent
     meanwhile (the load generator's own included): what the two cores went to."""
     before, load_before = stack.cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -68,7 +69,7 @@ def run_shape(
     stack: Stack,
     *,
     queued: bool = False,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """One shape of scenario 1 on a fresh party. `queued`: the task workers are stopped
     (SIGSTOP) while the signups arrive and continued after, so they find a full queue."""
 
@@ -122,7 +123,7 @@ def run_shape(
 
 def run_baseline(
     name: str, path: str, args: argparse.Namespace, base_url: str, stack: Stack
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Scenario 2: a bench-only view (bench/views.py) under the same load, as fast as possible."""
 
     from klaviyo_sandbox import testing
@@ -141,8 +142,8 @@ def run_baseline(
     }
 
 
-def print_table(results: list[dict]) -> None:  # type: ignore[type-arg]
-    def fmt(r: dict, key: str) -> str:  # type: ignore[type-arg]
+def print_table(results: list[dict[str, Any]]) -> None:
+    def fmt(r: dict[str, Any], key: str) -> str:
         return str(r.get(key, "-"))
 
     rows: list[tuple[str, list[str]]] = [
@@ -198,7 +199,7 @@ def print_table(results: list[dict]) -> None:  # type: ignore[type-arg]
         )
 
 
-def klaviyo_writes(result: dict) -> int:  # type: ignore[type-arg]
+def klaviyo_writes(result: dict[str, Any]) -> int:
     """Bulk imports and bulk subscribes the shape cost, whatever Klaviyo answered."""
     return sum(
         n
@@ -207,14 +208,14 @@ def klaviyo_writes(result: dict) -> int:  # type: ignore[type-arg]
     )
 
 
-def run(context: Context, chosen: set[str]) -> dict[str, object]:
+def run(context: Context, chosen: set[str]) -> dict[str, Any]:
     """Scenarios 1 and 2 side by side (one table), and the memory the rush cost (scenario 5)."""
     from django.db import connection
 
     from parties.sync import window
 
     args, stack, base_url = context.args, context.stack, context.base_url
-    results: list[dict[str, object]] = []
+    results: list[dict[str, Any]] = []
     stack.reset_peak_memory()
     shapes = {
         "fast": ("as fast as possible", 0.0, False),
@@ -309,11 +310,13 @@ def run(context: Context, chosen: set[str]) -> dict[str, object]:
     if fast and bare:
         ratio = fast["accepted_per_s"] / max(bare["accepted_per_s"], 0.001)
         figure = f"{fast['accepted_per_s']} vs {bare['accepted_per_s']}/s ({ratio:.2f}x)"
-        if queued := by_shape.get("queued, workers stopped"):
+        if queued_run := by_shape.get("queued, workers stopped"):
             # The same form with the task workers (and so the sandbox) idle: the web tier's
             # own cost, apart from the pipeline sharing the two cores.
-            alone = queued["accepted_per_s"] / max(bare["accepted_per_s"], 0.001)
-            figure += f"; with the task workers stopped {queued['accepted_per_s']}/s ({alone:.2f}x)"
+            alone = queued_run["accepted_per_s"] / max(bare["accepted_per_s"], 0.001)
+            figure += (
+                f"; with the task workers stopped {queued_run['accepted_per_s']}/s ({alone:.2f}x)"
+            )
         targets.append(
             target("signup throughput at least 70% of the bare INSERT view's", ratio >= 0.7, figure)
         )

@@ -205,7 +205,7 @@ class Context:
 
 
 def _descendants(pid: int) -> list[int]:
-    found = []
+    found: list[int] = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:

@@ -64,7 +64,7 @@ CONNECTIONS_SPARE = 10
 START_DELAY_SECONDS = 0.5
 
 
-def run(context: Context) -> dict[str, object]:
+def run(context: Context) -> dict[str, Any]:
     """Run the storms against the running stack; print their table; the figures and targets."""
     connection_id = connection_create()
     storms = []
@@ -256,7 +256,7 @@ def child_start(
     return process, log
 
 
-def targets(storms: list[dict[str, Any]]) -> list[dict[str, object]]:
+def targets(storms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     refreshes = [s["token_endpoint_calls"] for s in storms]
     failed = [s["calls_failed"] for s in storms]
     worst = max(storms, key=lambda s: s["wait_max_s"] / max(s["refresh_s"], 0.001))
@@ -288,6 +288,10 @@ def targets(storms: list[dict[str, Any]]) -> list[dict[str, object]]:
     ]
 
 
+def _klaviyo_calls_of(key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda s: str(s["klaviyo_calls"].get(key, 0))
+
+
 def print_table(storms: list[dict[str, Any]]) -> None:
     rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("calls (processes)", lambda s: f"{s['callers']} ({s['processes']})"),
@@ -317,9 +321,7 @@ def print_table(storms: list[dict[str, Any]]) -> None:
         ),
     ]
     keys = sorted({key for s in storms for key in s["klaviyo_calls"]})
-    rows += [
-        (f"Klaviyo: {key}", lambda s, key=key: str(s["klaviyo_calls"].get(key, 0))) for key in keys
-    ]
+    rows += [(f"Klaviyo: {key}", _klaviyo_calls_of(key)) for key in keys]
     cells = [[value(s) for s in storms] for _, value in rows]
     width = max(len(label) for label, _ in rows) + 2
     columns = [
@@ -372,8 +374,10 @@ def child(connection_id: int, threads: int) -> None:
 
     # The client's token fetch (proactive, and after a 401) and the refresh grant itself.
     source = clients.ConnectionTokenSource
-    source.access_token = timed(source.access_token, "token_s")  # type: ignore[method-assign]
-    source.refreshed_access_token = timed(  # type: ignore[method-assign]
+    source.access_token = timed(  # type: ignore[method-assign]  # timed in place
+        source.access_token, "token_s"
+    )
+    source.refreshed_access_token = timed(  # type: ignore[method-assign]  # timed in place
         source.refreshed_access_token, "token_s"
     )
     oauth.refresh = timed(oauth.refresh, "refresh_s")

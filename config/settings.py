@@ -453,7 +453,7 @@ CONTENT_SECURITY_POLICY = {
 # Permissions-Policy (django-permissions-policy): browser features the product never uses are
 # off for it and anything it might embed; the party page's Copy link button writes to the
 # clipboard.
-PERMISSIONS_POLICY = {
+PERMISSIONS_POLICY: dict[str, list[str]] = {
     feature: []
     for feature in [
         "accelerometer",

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django_ratelimit.core import get_usage
 
@@ -29,6 +30,8 @@ IPV6_PREFIX = 64
 # requests share one counter rather than escaping the limits. An address value to count by,
 # not a socket bound to every interface (ruff's S104, bandit's B104).
 UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104  # nosec B104
+
+ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
 
 
 # --- The client address ------------------------------------------------------------------
@@ -145,13 +148,13 @@ def too_many_requests(
 
 def limited(
     *limits: Limit, reason: str
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+) -> Callable[[Callable[..., ResponseT]], Callable[..., ResponseT | HttpResponse]]:
     """Answer the 429 page instead of running the view once a request is over a limit.
     `reason` finishes "There were too many ..." (`login attempts from your network`)."""
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorate(view: Callable[..., ResponseT]) -> Callable[..., ResponseT | HttpResponse]:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> ResponseT | HttpResponse:
             wait = over_limit(request, *limits)
             if wait:
                 return too_many_requests(request, retry_after=wait, reason=reason)

@@ -2,24 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
+from accounts.tenancy import AuthenticatedRequest
 from integrations import selectors, services, tokens
 from integrations.errors import CONNECTION_FAILURES
 from integrations.fields import SecretDecryptionError
 from integrations.models import ConnectionEvent, KlaviyoConnection, OAuthState
 from integrations.refresh_budget import REFRESH_BUDGET
 
+if TYPE_CHECKING:
+    from integrations.selectors import ConnectionWithHealth
+
+
+# Each admin's form fields, all read-only but a connection's label. Named outside the classes
+# so their type stays a tuple of names (the stubs type `fields` as groups of names).
+EVENT_FIELDS = ("created_at", "kind", "actor", "reason")
+# The token columns are excluded from every form: an operator sees presence, never value.
+CONNECTION_FIELDS = (
+    "organization",
+    "klaviyo_account_id",
+    "public_api_key",
+    "klaviyo_organization_name",
+    "label",
+    "status",
+    "scopes",
+    "access_token_present",
+    "refresh_token_present",
+    "access_token_expires_at",
+    "connected_by",
+    "connected_at",
+    "last_refreshed_at",
+    "last_successful_call_at",
+    "last_error",
+    "last_error_at",
+    "refresh_lease_expires_at",
+    "shared_with_organizations",
+    "api_revision",
+)
+# The verifier and browser nonce are never shown.
+OAUTH_STATE_FIELDS = (
+    "user",
+    "organization",
+    "label",
+    "reconnect",
+    "redirect_uri",
+    "created_at",
+    "expires_at",
+    "used_at",
+)
+
 
 class ConnectionEventInline(admin.TabularInline):
     model = ConnectionEvent
-    fields = ["created_at", "kind", "actor", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = EVENT_FIELDS
     extra = 0
     max_num = 0
     can_delete = False
@@ -37,8 +78,8 @@ class SharedAccountFilter(admin.SimpleListFilter):
         return [("yes", "Yes"), ("no", "No")]
 
     def queryset(
-        self, request: HttpRequest, queryset: QuerySet[KlaviyoConnection]
-    ) -> QuerySet[KlaviyoConnection]:
+        self, request: HttpRequest, queryset: QuerySet[ConnectionWithHealth]
+    ) -> QuerySet[ConnectionWithHealth]:
         # `shared_with` is annotated by the admin's queryset (selectors.connections_with_health).
         if self.value() == "yes":
             return queryset.filter(shared_with__gt=0)
@@ -71,36 +112,15 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
         "label",
     ]
     list_select_related = ["organization"]
-    # The token columns are excluded from every form: an operator sees presence, never value.
-    fields = [
-        "organization",
-        "klaviyo_account_id",
-        "public_api_key",
-        "klaviyo_organization_name",
-        "label",
-        "status",
-        "scopes",
-        "access_token_present",
-        "refresh_token_present",
-        "access_token_expires_at",
-        "connected_by",
-        "connected_at",
-        "last_refreshed_at",
-        "last_successful_call_at",
-        "last_error",
-        "last_error_at",
-        "refresh_lease_expires_at",
-        "shared_with_organizations",
-        "api_revision",
-    ]
-    readonly_fields = [field for field in fields if field != "label"]
+    fields = CONNECTION_FIELDS
+    readonly_fields = [field for field in CONNECTION_FIELDS if field != "label"]
     inlines = [ConnectionEventInline]
     actions = ["refresh_token_now", "revoke_and_disconnect"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[KlaviyoConnection]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ConnectionWithHealth]:
         return selectors.connections_with_health(super().get_queryset(request))
 
     def changelist_view(
@@ -111,7 +131,7 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Shared account", ordering="shared_with")
-    def shared_account(self, connection: KlaviyoConnection) -> str | None:
+    def shared_account(self, connection: ConnectionWithHealth) -> str | None:
         count = connection.shared_with
         if not count:
             return None
@@ -122,15 +142,15 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Failures (24 h)", ordering="failures_24h")
-    def failures_24h(self, connection: KlaviyoConnection) -> int:
+    def failures_24h(self, connection: ConnectionWithHealth) -> int:
         return connection.failures_24h
 
     @admin.display(description="Refresh budget (last minute)", ordering="refresh_budget_used")
-    def refresh_budget(self, connection: KlaviyoConnection) -> str:
+    def refresh_budget(self, connection: ConnectionWithHealth) -> str:
         return f"{connection.refresh_budget_used} of {REFRESH_BUDGET}"
 
     @admin.display(description="Waiting to reach Klaviyo", ordering="work_waiting")
-    def work_waiting(self, connection: KlaviyoConnection) -> int:
+    def work_waiting(self, connection: ConnectionWithHealth) -> int:
         return connection.work_waiting
 
     @admin.display(description="Same Klaviyo account connected by")
@@ -167,7 +187,7 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke and disconnect")
     def revoke_and_disconnect(
-        self, request: HttpRequest, queryset: QuerySet[KlaviyoConnection]
+        self, request: AuthenticatedRequest, queryset: QuerySet[KlaviyoConnection]
     ) -> None:
         for connection in queryset:
             try:
@@ -206,18 +226,7 @@ def _revision_text() -> str:
 class OAuthStateAdmin(admin.ModelAdmin):
     list_display = ["created_at", "user", "organization", "expires_at", "used_at"]
     list_filter = ["used_at"]
-    # The verifier and browser nonce are never shown.
-    fields = [
-        "user",
-        "organization",
-        "label",
-        "reconnect",
-        "redirect_uri",
-        "created_at",
-        "expires_at",
-        "used_at",
-    ]
-    readonly_fields = fields
+    fields = readonly_fields = OAUTH_STATE_FIELDS
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

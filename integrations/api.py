@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts import services as accounts_services
 from accounts.models import Membership
-from accounts.tenancy import get_for_org_or_404
+from accounts.tenancy import TenantRequest, get_for_org_or_404
 from core.api import error, too_many_requests
 from core.limits import count as count_request
 from integrations import attempts, services
@@ -34,9 +34,20 @@ logger = logging.getLogger(__name__)
 ACCOUNT_NAME_MAX_LENGTH = 100
 
 
+def _no_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()
+
+
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
-    """Run Django's CSRF check for a session-authenticated write (the view is csrf_exempt)."""
-    return CsrfViewMiddleware(lambda _request: HttpResponse()).process_view(request, None, (), {})
+    """Run Django's CSRF check for a session-authenticated write: the view is csrf_exempt, so
+    the check is handed a stand-in view that is not."""
+    return CsrfViewMiddleware(_no_view).process_view(request, _no_view, (), {})
+
+
+def _by_token(request: HttpRequest) -> bool:
+    """Whether the call authenticates with an API token rather than the browser session:
+    any Authorization header means a token (a bad one is refused, never a fallback)."""
+    return bool(request.headers.get("Authorization", ""))
 
 
 def api_view(
@@ -48,7 +59,7 @@ def api_view(
         @csrf_exempt
         @never_cache
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: TenantRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in methods:
                 response = error(405, f"Use {' or '.join(methods)}.")
                 response["Allow"] = ", ".join(methods)
@@ -61,7 +72,7 @@ def api_view(
             )
             if wait:
                 return too_many_requests(wait, limit=f"{settings.API_RATE_PER_TOKEN} per token")
-            if request.method not in ("GET", "HEAD") and not request.api_bearer:
+            if request.method not in ("GET", "HEAD") and not _by_token(request):
                 failure = _csrf_failure(request)
                 if failure is not None:
                     return error(403, "CSRF check failed: send the X-CSRFToken header.")
@@ -82,11 +93,10 @@ def api_view(
     return decorate
 
 
-def _authenticate(request: HttpRequest) -> tuple[Membership | None, str]:
+def _authenticate(request: TenantRequest) -> tuple[Membership | None, str]:
     """The membership the call acts through, or None and why not."""
-    header = request.headers.get("Authorization", "")
-    request.api_bearer = bool(header)
-    if header:
+    if _by_token(request):
+        header = request.headers["Authorization"]
         scheme, _, raw = header.partition(" ")
         membership = None
         if scheme.lower() == "bearer" and raw.strip():
@@ -100,7 +110,7 @@ def _authenticate(request: HttpRequest) -> tuple[Membership | None, str]:
 def _caller(request: HttpRequest) -> str:
     """Whose allowance an authenticated call spends: its API token's (by digest, so the raw
     token is kept nowhere), or for a browser session, its user's."""
-    if request.api_bearer:
+    if _by_token(request):
         raw = request.headers["Authorization"].partition(" ")[2].strip()
         return "token:" + hashlib.sha256(raw.encode()).hexdigest()
     return f"user:{request.user.pk}"
@@ -127,7 +137,7 @@ def connect_klaviyo(request: HttpRequest, membership: Membership) -> JsonRespons
     if "\x00" in label:
         # Not storable in PostgreSQL's text columns, and never part of a real name.
         return error(400, "accountName cannot contain NUL characters.")
-    if request.api_bearer:
+    if _by_token(request):
         # No browser session to bind to yet: the URL leads through Partyline, which binds the
         # attempt to the browser that opens it (logged in as the same user) before Klaviyo.
         attempt = attempts.attempt_prepare(

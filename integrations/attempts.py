@@ -73,7 +73,7 @@ def authorize_url_for(*, attempt: OAuthState, config: KlaviyoConfig | None = Non
         state=attempt.state,
         code_challenge=pkce.code_challenge(reveal(attempt.code_verifier)),
         redirect_uri=attempt.redirect_uri,
-        account_hint=attempt.reconnect.klaviyo_account_id if attempt.reconnect_id else "",
+        account_hint=attempt.reconnect.klaviyo_account_id if attempt.reconnect else "",
     )
 
 

@@ -14,7 +14,7 @@ Every plaintext that passes through here is remembered for log redaction.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, TypeGuard, overload
 
 from cryptography.fernet import InvalidToken
 from django.apps import apps
@@ -69,6 +69,10 @@ class UndecryptableSecret:
         return hash(self.ciphertext)
 
 
+@overload
+def reveal(value: str | UndecryptableSecret) -> str: ...
+@overload
+def reveal(value: str | UndecryptableSecret | None) -> str | None: ...
 def reveal(value: str | UndecryptableSecret | None) -> str | None:
     """The plaintext of a stored secret, or SecretDecryptionError if the keys are wrong."""
     if isinstance(value, UndecryptableSecret):
@@ -101,14 +105,30 @@ class EncryptedSecretField(EncryptedTextField):
         return self.f.encrypt(plaintext.encode("utf-8")).decode("utf-8")
 
 
-def encrypted_fields() -> list[tuple[type[models.Model], models.Field]]:
+class EncryptedColumn(Protocol):
+    """An encrypted model field (the library's mixin on a Django field), as rotation uses it."""
+
+    name: str
+    attname: str
+
+    @property
+    def keys(self) -> list[bytes]: ...
+
+
+def _is_encrypted(field: models.Field) -> TypeGuard[EncryptedColumn]:
+    # A guard rather than isinstance: the checker finds the mixin's and Django's method
+    # signatures too different to picture a class deriving from both.
+    return isinstance(field, EncryptedFieldMixin)
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], EncryptedColumn]]:
     """Every encrypted column of every installed model: ours, and any library field's."""
     return [
         (model, field)
         for model in apps.get_models()
         if model._meta.managed and not model._meta.proxy
         for field in model._meta.local_concrete_fields
-        if isinstance(field, EncryptedFieldMixin)
+        if _is_encrypted(field)
     ]
 
 

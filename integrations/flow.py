@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -19,20 +20,24 @@ BROWSER_NONCE_COOKIE = "partyline_oauth_nonce"
 # token_urlsafe's alphabet, at most as long as the column that stores it.
 _NONCE_FORMAT = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
+ResponseT = TypeVar("ResponseT", bound=HttpResponse)
+
 
 def browser_nonce(request: HttpRequest) -> str:
     """This browser's nonce, made up on first use (attach it with `remember_browser_nonce`).
 
     A cookie that is not one we set (a NUL byte, a huge value) is replaced, not stored.
     """
-    nonce = request.COOKIES.get(BROWSER_NONCE_COOKIE) or getattr(request, "_oauth_nonce", None)
-    if not nonce or not _NONCE_FORMAT.fullmatch(nonce):
+    nonce = request.COOKIES.get(BROWSER_NONCE_COOKIE, "")
+    if not _NONCE_FORMAT.fullmatch(nonce):
+        # Made up once per request: the request's cookies hold it from now on, so the attempt
+        # and the cookie set on the response carry the same nonce.
         nonce = secrets.token_urlsafe(32)
-        request._oauth_nonce = nonce
+        request.COOKIES[BROWSER_NONCE_COOKIE] = nonce
     return nonce
 
 
-def remember_browser_nonce(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+def remember_browser_nonce(request: HttpRequest, response: ResponseT) -> ResponseT:
     response.set_cookie(
         BROWSER_NONCE_COOKIE,
         browser_nonce(request),

@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.db import models, transaction
 from django.db.models.functions import Cast
 
-from integrations.fields import encrypted_fields
+from integrations.fields import EncryptedColumn, encrypted_fields
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -69,7 +69,7 @@ def encrypted_values_rotate(
 
 
 def _rotate_column(
-    model: type[models.Model], column: models.Field, *, batch_size: int, dry_run: bool
+    model: type[models.Model], column: EncryptedColumn, *, batch_size: int, dry_run: bool
 ) -> ColumnReport:
     report = ColumnReport(label=f"{model._meta.label}.{column.name}")
     newest = Fernet(column.keys[0])

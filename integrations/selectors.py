@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Case, Func, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
@@ -23,6 +24,9 @@ from integrations.models import (
 )
 from integrations.pipelines import pipelines
 from integrations.refresh_budget import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 # What each scope lets Partyline do, in words for the people granting it.
 SCOPE_DESCRIPTIONS = {
@@ -148,7 +152,8 @@ def connections_health(
         elif connection.pk in unreachable or connection.pk in failing_refresh:
             outages = unreachable.get(connection.pk, [])
             starts = [since for since, _ in outages if since is not None]
-            if connection.pk in failing_refresh:
+            # A failing refresh always has its `last_error_at`.
+            if connection.pk in failing_refresh and connection.last_error_at is not None:
                 starts.append(first_refresh_failure.get(connection.pk, connection.last_error_at))
             tries = [next_try for _, next_try in outages if next_try is not None]
             health.append(
@@ -181,8 +186,9 @@ def _first_failures_since_success(connections: list[KlaviyoConnection]) -> dict[
         connection__in=connections, kind=EventKind.REFRESH_FAILED
     ).values_list("connection_id", "created_at")
     since = {c.pk: c.last_successful_call_at for c in connections}
-    if all(since.values()):
-        events = events.filter(created_at__gt=min(since.values()))
+    successes = [at for at in since.values() if at is not None]
+    if len(successes) == len(since):  # every one has succeeded once: skip the older events
+        events = events.filter(created_at__gt=min(successes))
     for connection_id, created_at in events.order_by("created_at"):
         last_success = since[connection_id]
         if (last_success is None or created_at > last_success) and connection_id not in first:
@@ -212,9 +218,22 @@ def _count(queryset: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+class ConnectionHealthCounts(TypedDict):
+    """What `connections_with_health` annotates on each connection."""
+
+    failures_24h: int
+    refresh_budget_used: int
+    work_waiting: int
+    shared_with: int
+
+
+if TYPE_CHECKING:
+    ConnectionWithHealth = WithAnnotations[KlaviyoConnection, ConnectionHealthCounts]
+
+
 def connections_with_health(
     queryset: QuerySet[KlaviyoConnection],
-) -> QuerySet[KlaviyoConnection]:
+) -> QuerySet[ConnectionWithHealth]:
     """Annotate each connection with what an operator needs to judge its health, in one query:
 
     - `failures_24h`: failure events (refresh failed, needs reconnect, revoke failed) in 24 h;

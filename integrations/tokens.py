@@ -136,14 +136,12 @@ def _ensure_usable(row: KlaviyoConnection) -> None:
         raise ConnectionUnusable(row)
 
 
-def _is_fresh(row: KlaviyoConnection, rejected: str | None) -> bool:
-    """Whether the row holds a usable token other than the one that was rejected or stale."""
+def _fresh_token(row: KlaviyoConnection, rejected: str | None) -> str | None:
+    """The row's token if it is usable and not the one that was rejected or stale."""
     token = reveal(row.access_token)
-    return (
-        bool(token)
-        and token != rejected
-        and not row.access_token_expires_within(REFRESH_MARGIN_SECONDS)
-    )
+    if token and token != rejected and not row.access_token_expires_within(REFRESH_MARGIN_SECONDS):
+        return token
+    return None
 
 
 def _still_valid(row: KlaviyoConnection, rejected: str | None) -> str | None:
@@ -248,8 +246,9 @@ def _wait_for_refresher(
     while True:
         row = KlaviyoConnection.objects.get(pk=connection_id)
         _ensure_usable(row)
-        if _is_fresh(row, rejected):
-            return reveal(row.access_token)
+        fresh = _fresh_token(row, rejected)
+        if fresh:
+            return fresh
         if row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < timezone.now():
             return None
         if time.monotonic() > deadline:
@@ -308,9 +307,10 @@ def _refresh_holding_lease(
     reason: str = "",
 ) -> str:
     row = KlaviyoConnection.objects.get(pk=connection_id)
-    if _is_fresh(row, rejected):
+    fresh = _fresh_token(row, rejected)
+    if fresh:
         REFRESH_LEASE.release(connection_id, holder=holder)
-        return reveal(row.access_token)
+        return fresh
     refresh_token = reveal(row.refresh_token)
     if not refresh_token:
         REFRESH_LEASE.release(connection_id, holder=holder)

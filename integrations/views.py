@@ -18,6 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Membership
 from accounts.tenancy import (
+    AuthenticatedRequest,
+    OrganizationRequest,
     get_for_org_or_404,
     manager_required,
     organization_required,
@@ -62,7 +64,7 @@ def no_referrer(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 
 
 @organization_required
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: OrganizationRequest) -> HttpResponse:
     connections = selectors.connections_for(organization=request.organization)
     return render(
         request,
@@ -78,7 +80,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 
 @organization_required
-def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def connection_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
     connection = get_for_org_or_404(
         KlaviyoConnection.objects.select_related("connected_by"),
         organization=request.organization,
@@ -99,7 +101,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_POST
-def connect(request: HttpRequest) -> HttpResponse:
+def connect(request: OrganizationRequest) -> HttpResponse:
     form = ConnectForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The label can be at most 100 characters.")
@@ -115,14 +117,14 @@ def connect(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def reconnect(request: HttpRequest, pk: int) -> HttpResponse:
+def reconnect(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """GET: the page a needs-reconnect email links to; POST: on to Klaviyo's consent page."""
     if request.method == "GET":
         _act_for_organization_of(request, connection_pk=pk)
     return _reconnect(request, pk)
 
 
-def _act_for_organization_of(request: HttpRequest, *, connection_pk: int) -> None:
+def _act_for_organization_of(request: AuthenticatedRequest, *, connection_pk: int) -> None:
     """An emailed link may be for another of the user's organizations: switch to it. Someone
     outside the connection's organization stays where they are (and gets the usual 404)."""
     membership = (
@@ -137,7 +139,7 @@ def _act_for_organization_of(request: HttpRequest, *, connection_pk: int) -> Non
 
 
 @manager_required
-def _reconnect(request: HttpRequest, pk: int) -> HttpResponse:
+def _reconnect(request: OrganizationRequest, pk: int) -> HttpResponse:
     connection = get_for_org_or_404(KlaviyoConnection, organization=request.organization, pk=pk)
     if request.method == "GET":
         return render(
@@ -156,7 +158,7 @@ def _reconnect(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def install(request: HttpRequest) -> HttpResponse:
+def install(request: AuthenticatedRequest) -> HttpResponse:
     """Klaviyo's Installation URL: confirm which organization to connect, then connect."""
     if request.organization is None:
         return redirect("accounts:organization_create")
@@ -170,7 +172,7 @@ def install(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
-def start(request: HttpRequest, state: str) -> HttpResponse:
+def start(request: AuthenticatedRequest, state: str) -> HttpResponse:
     """Where a JSON API `authUrl` leads: bind the attempt to this browser, then go to Klaviyo."""
     try:
         authorize_url = attempts.attempt_bind(
@@ -199,7 +201,7 @@ def _server_keys_problem(request: HttpRequest, step: str) -> HttpResponse:
 @no_referrer
 @login_required
 @require_GET
-def callback(request: HttpRequest) -> HttpResponse:
+def callback(request: AuthenticatedRequest) -> HttpResponse:
     """Klaviyo sends the browser back here with `code` and `state`, or with an `error`."""
     params = request.GET
     try:
@@ -284,7 +286,7 @@ def callback(request: HttpRequest) -> HttpResponse:
 
 @manager_required
 @require_http_methods(["GET", "POST"])
-def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+def disconnect(request: OrganizationRequest, pk: int) -> HttpResponse:
     connection = get_for_org_or_404(KlaviyoConnection, organization=request.organization, pk=pk)
     if connection.status == ConnectionStatus.REVOKED:
         messages.info(request, f"{connection.display_name} is already disconnected.")

@@ -282,6 +282,14 @@ def oauth_error_response(
     return response
 
 
+class TokenResponse(JsonResponse):
+    """Tokens issued for an account: the call log names the account."""
+
+    def __init__(self, data: dict[str, Any], *, account_id: str) -> None:
+        super().__init__(data)
+        self.sandbox_account_id = account_id
+
+
 def oauth_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Token and revoke: machine endpoints (no CSRF), never cached, faults applied, logged."""
 
@@ -310,7 +318,7 @@ def oauth_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
             operation=view.__name__,
             status=response.status_code,
             started=started,
-            account_id=getattr(response, "sandbox_account_id", ""),
+            account_id=response.sandbox_account_id if isinstance(response, TokenResponse) else "",
         )
         return response
 

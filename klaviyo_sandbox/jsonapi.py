@@ -349,7 +349,9 @@ _BARE = re.compile(r"^\s*[\w:.+-]+\s*$")
 
 
 def _split_top_level(text: str) -> list[str]:
-    parts, depth, quote, current = [], 0, "", []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for char in text:
         if quote:
             if char == quote:

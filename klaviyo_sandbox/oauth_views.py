@@ -10,7 +10,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from klaviyo_sandbox import oauth, services
-from klaviyo_sandbox.endpoint import call_log_record, oauth_endpoint, oauth_error_response
+from klaviyo_sandbox.endpoint import (
+    TokenResponse,
+    call_log_record,
+    oauth_endpoint,
+    oauth_error_response,
+)
 from klaviyo_sandbox.forms import ConsentForm
 from klaviyo_sandbox.oauth import AuthorizeError, TokenError
 
@@ -114,9 +119,7 @@ def token(request: HttpRequest) -> HttpResponse:
             raise TokenError("unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
     except TokenError as error:
         return oauth_error_response(error.error, error.description, error.status, error.retry_after)
-    response = JsonResponse(issued.as_response())
-    response.sandbox_account_id = issued.installation.account_id  # for the call log
-    return response
+    return TokenResponse(issued.as_response(), account_id=issued.installation.account_id)
 
 
 @oauth_endpoint

@@ -446,7 +446,7 @@ def _import_job_apply(job: ImportJob, *, at: datetime) -> None:
         pointer = f"/data/attributes/profiles/data/{index}"
         email = (entry.get("attributes") or {}).get("email")
         try:
-            if email_undeliverable(email):
+            if email and email_undeliverable(email):
                 raise invalid(
                     f"{email.strip().lower()} is not a deliverable email address.",
                     pointer=f"{pointer}/attributes/email",

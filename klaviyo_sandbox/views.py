@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -36,6 +37,8 @@ from klaviyo_sandbox.models import (
 from klaviyo_sandbox.routers import DATABASE
 
 CALL_LOG_PAGE = 200
+
+ModelT = TypeVar("ModelT", bound=Model)
 
 View = Callable[..., HttpResponse]
 
@@ -59,7 +62,7 @@ def operator_only(view: View) -> View:
     return gated
 
 
-def _get(queryset, **lookup):  # type: ignore[no-untyped-def]
+def _get(queryset: QuerySet[ModelT], **lookup: Any) -> ModelT:
     found = queryset.filter(**lookup).first()
     if found is None:
         raise Http404

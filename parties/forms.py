@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.utils import timezone
 
 from integrations.models import KlaviyoConnection
@@ -17,9 +17,13 @@ SIGNUP_FIELDS = ("email", "first_name", "last_name", "pet_name", "pet_type")
 TOO_LONG = "Use at most %(limit_value)d characters (this has %(show_value)d)."
 
 
-def _text(model: type, name: str, *, required: bool | None = None, **kwargs: Any) -> forms.Field:
+def _text(
+    model: type[Model], name: str, *, required: bool | None = None, **kwargs: Any
+) -> forms.Field:
     """A CharField sized and labelled like the model's column, with a plain length message."""
     column = model._meta.get_field(name)
+    if not isinstance(column, Field):  # a reverse relation has no column to size a text by
+        raise TypeError(f"{model.__name__}.{name} is not a column.")
     return forms.CharField(
         label=kwargs.pop("label", column.verbose_name.capitalize()),
         max_length=column.max_length,
@@ -98,12 +102,12 @@ class PartyForm(forms.Form):
             widget=forms.RadioSelect,
             error_messages={"required": "Choose how people join the list."},
         )
-        connections = list(connections)
-        if len(connections) == 1:
-            self.single_connection = connections[0]
+        choices = list(connections)
+        if len(choices) == 1:
+            self.single_connection = choices[0]
         else:
             self.fields["connection"] = ConnectionChoiceField(
-                queryset=KlaviyoConnection.objects.filter(pk__in=[c.pk for c in connections]),
+                queryset=KlaviyoConnection.objects.filter(pk__in=[c.pk for c in choices]),
                 label="Klaviyo account",
                 empty_label="Choose a Klaviyo account",
                 help_text="The party's list is created in this account.",
@@ -125,8 +129,14 @@ class PartyForm(forms.Form):
         return data
 
     @property
-    def connection(self) -> KlaviyoConnection | None:
-        return self.cleaned_data.get("connection", self.single_connection)
+    def connection(self) -> KlaviyoConnection:
+        """The Klaviyo account chosen: the only one, or the one picked (creation only)."""
+        connection: KlaviyoConnection | None = self.cleaned_data.get(
+            "connection", self.single_connection
+        )
+        if connection is None:
+            raise ValueError("A PartyForm made without `connections` has no Klaviyo account.")
+        return connection
 
 
 class PartyDeleteForm(forms.Form):
@@ -146,7 +156,8 @@ class AttendeeFilterForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, label_suffix="", **kwargs)
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
         self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Search by email"})
 
     def value(self, name: str) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
@@ -23,6 +24,9 @@ from parties.models import (
 )
 from parties.sync import backoff_seconds, list_budget_message, list_budget_reopens_at
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 # States an organizer should look at: Klaviyo did not put these people in the list.
 NEEDS_ATTENTION = (SyncState.FAILED, SyncState.SUPPRESSED, SyncState.NOT_CONFIRMED)
 
@@ -31,7 +35,28 @@ def _count(*states: str) -> Count:
     return Count("attendees", filter=Q(attendees__sync_state__in=states))
 
 
-def parties_for(*, organization: Organization) -> QuerySet[Party]:
+class PartyCounts(TypedDict):
+    """What `parties_for` annotates on each party: its attendees, counted by where they stand."""
+
+    in_flight_count: int
+    synced_count: int
+    awaiting_count: int
+    attention_count: int
+    total_count: int
+
+
+class PartyCountsAndHealth(PartyCounts):
+    """The same, once `with_health` has set each party's `health`."""
+
+    health: SyncHealth
+
+
+if TYPE_CHECKING:
+    CountedParty = WithAnnotations[Party, PartyCounts]
+    PartyWithHealth = WithAnnotations[Party, PartyCountsAndHealth]
+
+
+def parties_for(*, organization: Organization) -> QuerySet[CountedParty]:
     return (
         Party.objects.filter(organization=organization)
         .select_related("connection")
@@ -217,10 +242,11 @@ def party_health(*, party: Party, in_flight: int, now: datetime | None = None) -
     return SyncHealth(SyncHealthKind.UP_TO_DATE)
 
 
-def with_health(parties: Iterable[Party]) -> list[Party]:
+def with_health(parties: Iterable[CountedParty]) -> list[PartyWithHealth]:
     """Parties from `parties_for`, each with `.health` set (no query)."""
     now = timezone.now()
-    listed = list(parties)
+    # Typed as what the loop makes of them: each gets its `health` before it is returned.
+    listed = cast("list[PartyWithHealth]", list(parties))
     for party in listed:
         party.health = party_health(party=party, in_flight=party.in_flight_count, now=now)
     return listed
@@ -251,10 +277,10 @@ class HomeOverview:
     has_signups: bool
     # The party whose link to share (the newest) while nobody has signed up yet.
     newest_party: Party | None
-    upcoming: list[Party]
+    upcoming: list[PartyWithHealth]
     # Parties needing a look: signups Klaviyo did not put in the list, or signups stuck until
     # someone acts (reconnect, a failed list, a paused sync).
-    attention: list[Party]
+    attention: list[PartyWithHealth]
     connections_to_reconnect: list[KlaviyoConnection]
 
     @property

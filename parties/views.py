@@ -21,7 +21,12 @@ from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.tenancy import get_for_org_or_404, manager_required, organization_required
+from accounts.tenancy import (
+    OrganizationRequest,
+    get_for_org_or_404,
+    manager_required,
+    organization_required,
+)
 from integrations.selectors import active_connections_for
 from parties import selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
@@ -52,7 +57,7 @@ CSV_BOM = "\ufeff"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _party(request: HttpRequest, pk: int) -> Party:
+def _party(request: OrganizationRequest, pk: int) -> Party:
     return get_for_org_or_404(
         Party.objects.select_related("connection"), organization=request.organization, pk=pk
     )
@@ -64,7 +69,7 @@ def _posted(request: HttpRequest) -> QueryDict | None:
 
 
 @organization_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: OrganizationRequest) -> HttpResponse:
     """A checklist until the organization is set up, then its parties and what needs a look."""
     return render(
         request,
@@ -78,7 +83,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @organization_required
 @require_GET
-def party_list(request: HttpRequest) -> HttpResponse:
+def party_list(request: OrganizationRequest) -> HttpResponse:
     return render(
         request,
         "parties/party_list.html",
@@ -93,7 +98,7 @@ def party_list(request: HttpRequest) -> HttpResponse:
 
 @manager_required
 @require_http_methods(["GET", "POST"])
-def party_create(request: HttpRequest) -> HttpResponse:
+def party_create(request: OrganizationRequest) -> HttpResponse:
     connections = active_connections_for(organization=request.organization)
     if not connections.exists():
         return render(request, "parties/party_form.html", {"no_connection": True})
@@ -142,7 +147,7 @@ class _CountedPaginator(Paginator):
 
 
 def _live_context(
-    request: HttpRequest, party: Party, snapshot: selectors.PartySnapshot
+    request: OrganizationRequest, party: Party, snapshot: selectors.PartySnapshot
 ) -> dict[str, Any]:
     """What the party page and its live fragment share: counts, the sync's health, and the
     version (ETag) of what they show."""
@@ -161,7 +166,7 @@ def _live_context(
 
 
 def _live_etag(
-    request: HttpRequest,
+    request: OrganizationRequest,
     party: Party,
     snapshot: selectors.PartySnapshot,
     health: selectors.SyncHealth,
@@ -191,7 +196,7 @@ def _live_etag(
 
 @organization_required
 @require_GET
-def party_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
     filters = AttendeeFilterForm(request.GET)
     query, state = filters.value("q"), filters.value("state")
@@ -219,7 +224,7 @@ def party_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @organization_required
 @require_GET
-def party_live(request: HttpRequest, pk: int) -> HttpResponse:
+def party_live(request: OrganizationRequest, pk: int) -> HttpResponse:
     """The party page's live parts (badges, status, counts, the first page of attendees) as
     one HTML fragment, polled by static/js/party-live.js. After the tenant door's query, one
     for the counts and one for the page of attendees, whatever their number; a 304 (the
@@ -243,7 +248,7 @@ def party_live(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_http_methods(["GET", "POST"])
-def party_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def party_edit(request: OrganizationRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
     form = PartyForm(_posted(request), initial=PartyForm.initial_for(party))
     if request.method == "POST" and form.is_valid():
@@ -261,7 +266,7 @@ def party_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_POST
-def party_signups(request: HttpRequest, pk: int) -> HttpResponse:
+def party_signups(request: OrganizationRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
     choice = request.POST.get("open")
     if choice not in ("0", "1"):
@@ -277,7 +282,7 @@ def party_signups(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_http_methods(["GET", "POST"])
-def party_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def party_delete(request: OrganizationRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
     form = PartyDeleteForm(_posted(request))
     if request.method == "POST" and form.is_valid():
@@ -299,7 +304,7 @@ def party_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_POST
-def attendee_retry(request: HttpRequest, pk: int, attendee_pk: int) -> HttpResponse:
+def attendee_retry(request: OrganizationRequest, pk: int, attendee_pk: int) -> HttpResponse:
     party = _party(request, pk)
     attendee = get_object_or_404(party.attendees, pk=attendee_pk)
     if services.attendee_retry(attendee=attendee):
@@ -311,7 +316,7 @@ def attendee_retry(request: HttpRequest, pk: int, attendee_pk: int) -> HttpRespo
 
 @manager_required
 @require_POST
-def party_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
+def party_retry_failed(request: OrganizationRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
     count = services.party_retry_failed(party=party)
     if count:
@@ -371,14 +376,14 @@ def _csv_download(rows: Iterator[list[object]], filename: str) -> StreamingHttpR
 
 @organization_required
 @require_GET
-def attendees_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def attendees_csv(request: OrganizationRequest, pk: int) -> StreamingHttpResponse:
     party = _party(request, pk)
     return _csv_download(_attendee_rows(party), f"party-{party.pk}-attendees.csv")
 
 
 @manager_required
 @require_http_methods(["GET", "POST"])
-def party_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
+def party_reconcile(request: OrganizationRequest, pk: int) -> HttpResponse:
     """Ask for a comparison (POST, run as a task) and show the latest one while it runs."""
     party = _party(request, pk)
     if request.method == "POST":
@@ -402,7 +407,9 @@ def party_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
 
 @manager_required
 @require_GET
-def reconcile_csv(request: HttpRequest, pk: int, reconciliation_pk: int) -> HttpResponse:
+def reconcile_csv(
+    request: OrganizationRequest, pk: int, reconciliation_pk: int
+) -> StreamingHttpResponse:
     party = _party(request, pk)
     result: Reconciliation = get_object_or_404(party.reconciliations, pk=reconciliation_pk)
     rows = [

@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 from django.db import DatabaseError
 
+from accounts.tenancy import acts_for_organization
 from integrations import selectors
 
 register = template.Library()
@@ -19,14 +20,13 @@ def reconnect_banner(context: template.Context) -> dict[str, Any]:
     """The banner every organizer page (but Integrations itself) shows while a connection of
     the request's organization needs reconnecting (one small query; none for visitors)."""
     request = context.get("request")
-    organization = getattr(request, "organization", None)
-    if organization is None or not request.user.is_authenticated:
+    if request is None or not acts_for_organization(request) or not request.user.is_authenticated:
         return {"connections": []}
     match = getattr(request, "resolver_match", None)
     if match is not None and match.view_name == SETTINGS_VIEW:
         return {"connections": []}  # the page the banner leads to says it row by row
     try:
-        connections = selectors.connections_needing_reconnect(organization=organization)
+        connections = selectors.connections_needing_reconnect(organization=request.organization)
     except DatabaseError:
         # An error page may render while the database is failing: it must still render.
         return {"connections": []}

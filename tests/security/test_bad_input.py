@@ -44,7 +44,10 @@ def test_a_nul_byte_in_the_oauth_cookie_is_replaced_not_stored(login, owner):
     response = client.get("/api/oauth/connect/klaviyo")
 
     assert response.status_code == 200
-    assert "\x00" not in OAuthState.objects.get().browser_nonce
+    stored = OAuthState.objects.get().browser_nonce
+    assert "\x00" not in stored
+    # The browser gets the nonce the attempt was bound to, or its callback would be refused.
+    assert response.cookies["partyline_oauth_nonce"].value == stored
 
 
 @pytest.mark.parametrize("auth", ["session", "token"])

@@ -70,7 +70,7 @@ class ResilientWorker(library.Worker):
 class Command(library.Command):
     help = library.Command.help + " (reconnecting when the database goes away)"
 
-    def handle(  # type: ignore[override]  # the library's keyword options, passed on whole
+    def handle(
         self,
         *,
         verbosity: int,
