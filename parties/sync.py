@@ -49,7 +49,8 @@ from django.utils import timezone
 from accounts.models import normalize_email
 from integrations.budgets import DatabaseRateBudget
 from integrations.fields import SecretDecryptionError
-from integrations.klaviyo.client import MAX_PAGE_SIZE, MAX_SUBSCRIBE_BATCH, KlaviyoClient
+from integrations.klaviyo.bodies import MAX_SUBSCRIBE_BATCH
+from integrations.klaviyo.client import MAX_PAGE_SIZE, KlaviyoClient
 from integrations.klaviyo.errors import (
     KlaviyoAuthError,
     KlaviyoError,
@@ -58,6 +59,7 @@ from integrations.klaviyo.errors import (
     KlaviyoUnavailable,
 )
 from integrations.klaviyo.ratelimits import RATE_LIMITS
+from integrations.klaviyo.records import KlaviyoList, ProfileConsent
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from integrations.services import connection_record_success, klaviyo_client
 from integrations.tokens import ConnectionUnusable
@@ -336,9 +338,9 @@ def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
         return waiting
     try:
         if party.klaviyo_list_id:
-            resource = client.update_list(list_id=party.klaviyo_list_id, name=party.name)
+            klaviyo_list = client.update_list(list_id=party.klaviyo_list_id, name=party.name)
         else:
-            resource = _create_list_once(party, client)
+            klaviyo_list = _create_list_once(party, client)
     except KlaviyoRateLimited as error:
         if creating and (waiting := _wait_for_list_budget(party)):
             return waiting  # another worker took today's last one meanwhile
@@ -364,12 +366,11 @@ def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
         _list_state(party, ListState.FAILED, reason(error))
         return ListResult(ok=False)
 
-    attributes = resource.get("attributes") or {}
-    name = attributes.get("name") or party.name
+    name = klaviyo_list.name or party.name
     Party.objects.filter(pk=party.pk).update(
-        klaviyo_list_id=str(resource["id"]),
+        klaviyo_list_id=klaviyo_list.id,
         klaviyo_list_name=name[: Party.NAME_MAX_LENGTH],
-        klaviyo_opt_in_process=attributes.get("opt_in_process") or "",
+        klaviyo_opt_in_process=klaviyo_list.opt_in_process,
         list_state=ListState.READY,
         list_error="",
         list_create_started_at=None,
@@ -388,13 +389,12 @@ def _wait_for_list_budget(party: Party) -> ListResult | None:
     return ListResult(ok=False, retry_at=reopens_at)
 
 
-def _create_list_once(party: Party, client: KlaviyoClient) -> dict[str, Any]:
+def _create_list_once(party: Party, client: KlaviyoClient) -> KlaviyoList:
     if party.list_create_started_at is not None:
         # An earlier create may have reached Klaviyo without us hearing the answer.
         since = party.list_create_started_at - CLOCK_SKEW
         for candidate in reversed(client.find_lists(name=party.name)):
-            created = (candidate.get("attributes") or {}).get("created")
-            if created and datetime.fromisoformat(created) >= since:
+            if candidate.created is not None and candidate.created >= since:
                 return candidate
     started = timezone.now()
     Party.objects.filter(pk=party.pk).update(list_create_started_at=started)
@@ -496,7 +496,7 @@ def _send_batch(
             claimed_at,
             report,
             lambda people: job_ids.append(
-                client.bulk_import_profiles(profiles=[_profile(a) for a in people])
+                client.bulk_import_profiles(profiles=[_profile(a) for a in people]).id
             ),
         )
         # Progress is written down before the next call, so a run killed between the two
@@ -645,9 +645,7 @@ def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport)
             # Klaviyo forgets jobs after a while; membership tells the rest.
             carried.update(import_job_id="")
             continue
-        attributes = job.get("attributes") or {}
-        status = attributes.get("status")
-        if status == "cancelled":
+        if job.status == "cancelled":
             carried.update(
                 sync_state=SyncState.PENDING,
                 import_job_id="",
@@ -655,9 +653,9 @@ def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport)
                 updated_at=timezone.now(),
             )
             continue
-        if status != "complete":
+        if job.status != "complete":
             continue
-        if attributes.get("failed_count"):
+        if job.failed_count:
             report.failed += _reject_from_import_errors(party, client, job_id)
         carried.filter(sync_state=SyncState.SENT).update(import_job_id="")
 
@@ -665,13 +663,9 @@ def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport)
 def _reject_from_import_errors(party: Party, client: KlaviyoClient, job_id: str) -> int:
     """Mark the attendees Klaviyo's import rejected `failed`, with Klaviyo's words."""
     rejected: dict[str, str] = {}
-    for item in client.iter_import_errors(job_id=job_id):
-        attributes = item.get("attributes") or {}
-        payload = attributes.get("original_payload") or {}
-        email = payload.get("email") if isinstance(payload, dict) else None
-        if isinstance(email, str) and email:
-            why = attributes.get("detail") or attributes.get("title") or "Rejected by Klaviyo."
-            rejected[normalize_email(email)] = str(why)
+    for rejection in client.iter_import_errors(job_id=job_id):
+        if rejection.email:
+            rejected[normalize_email(rejection.email)] = rejection.message or "Rejected by Klaviyo."
     failed = 0
     now = timezone.now()
     for email, why in rejected.items():
@@ -737,10 +731,7 @@ def _mark_members(
     members = client.list_members_among(
         list_id=party.klaviyo_list_id, emails=[a.email for a in attendees]
     )
-    found = {
-        normalize_email((member.get("attributes") or {}).get("email") or ""): str(member["id"])
-        for member in members
-    }
+    found = {normalize_email(member.email): member.profile_id for member in members}
     now = timezone.now()
     for attendee in attendees:
         profile_id = found.get(attendee.email)
@@ -763,14 +754,14 @@ def _mark_members(
 def _classify_non_members(party: Party, client: KlaviyoClient, attendees: list[Attendee]) -> None:
     """One read of consent for sent attendees not in the list: suppressed, awaiting their
     confirmation, or simply not processed yet (left `sent`, sent again after a while)."""
-    profiles = {
-        normalize_email((profile.get("attributes") or {}).get("email") or ""): profile
-        for profile in client.profiles_with_consent(emails=[a.email for a in attendees])
+    consents = {
+        normalize_email(consent.email): consent
+        for consent in client.profiles_with_consent(emails=[a.email for a in attendees])
     }
     double_opt_in = party.klaviyo_opt_in_process == OptInProcess.DOUBLE
     now = timezone.now()
     for attendee in attendees:
-        state, why = _state_from_profile(profiles.get(attendee.email), party, double_opt_in)
+        state, why = _state_from_profile(consents.get(attendee.email), party, double_opt_in)
         still_sent = Attendee.objects.filter(pk=attendee.pk, sync_state=SyncState.SENT)
         if state is not None:
             still_sent.update(sync_state=state, state_reason=why, checked_at=now, updated_at=now)
@@ -781,28 +772,24 @@ def _classify_non_members(party: Party, client: KlaviyoClient, attendees: list[A
 
 
 def _state_from_profile(
-    profile: dict[str, Any] | None, party: Party, double_opt_in: bool
+    consent: ProfileConsent | None, party: Party, double_opt_in: bool
 ) -> tuple[str | None, str]:
-    if profile is None:
+    if consent is None:
         return None, ""
-    marketing = (
-        ((profile.get("attributes") or {}).get("subscriptions") or {}).get("email") or {}
-    ).get("marketing") or {}
-    suppressions = marketing.get("suppression") or []
-    list_suppressions = [
-        item
-        for item in marketing.get("list_suppressions") or []
-        if item.get("list_id") == party.klaviyo_list_id
+    list_reasons = [
+        suppression.reason
+        for suppression in consent.list_suppressions
+        if suppression.list_id == party.klaviyo_list_id
     ]
-    if suppressions or list_suppressions:
-        code = (suppressions or list_suppressions)[0].get("reason") or ""
+    if consent.suppressions or list_reasons:
+        code = (consent.suppressions or tuple(list_reasons))[0]
         words = SUPPRESSION_REASONS.get(code, code.replace("_", " ").lower() or "no reason given")
-        scope = "this list" if not suppressions else "all email"
+        scope = "this list" if not consent.suppressions else "all email"
         return (
             SyncState.SUPPRESSED,
             f"Klaviyo suppresses this address for {scope} ({words}), so it was not subscribed.",
         )
-    if double_opt_in and marketing.get("consent") != "SUBSCRIBED":
+    if double_opt_in and consent.consent != "SUBSCRIBED":
         return (
             SyncState.AWAITING_CONFIRMATION,
             "The list uses double opt-in: Klaviyo emailed them a link to confirm, and they "
