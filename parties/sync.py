@@ -20,7 +20,9 @@ a transaction across a call to Klaviyo.
    and for the others reads their consent: suppressed (with Klaviyo's reason), awaiting the
    person's confirmation (double opt-in list), or not there yet (read again later, sent
    again after `SENT_GIVE_UP`). Attendees awaiting confirmation are re-read on a slow
-   schedule until they confirm or `CONFIRMATION_WAIT` passes.
+   schedule until they confirm or `CONFIRMATION_WAIT` passes. Reading back never holds back
+   sending: a read Klaviyo refuses as it stands is asked again in halves, never unchanged,
+   and one it cannot answer now waits without moving the send gate or the failure count.
 4. **Sweep.** Stale claims go back to pending and parties whose work waits with no sync
    planned are returned for the task layer to enqueue, so a lost task loses nothing.
 
@@ -56,6 +58,7 @@ from integrations.klaviyo.errors import (
     KlaviyoError,
     KlaviyoNotFound,
     KlaviyoRateLimited,
+    KlaviyoRequestRejected,
     KlaviyoUnavailable,
 )
 from integrations.klaviyo.ratelimits import RATE_LIMITS
@@ -79,6 +82,9 @@ READ_PAGE = 1000
 # MAX_ATTEMPTS times in all, then reported.
 SENT_GIVE_UP = timedelta(minutes=10)
 MAX_ATTEMPTS = 3
+# A read-back Klaviyo could not answer (down, or its read budget spent) is tried again after
+# this; sending never waits for it.
+READ_BACK_RETRY_SECONDS = 30
 # Double opt-in: how long we keep looking for the person's confirmation.
 CONFIRMATION_WAIT = timedelta(days=7)
 # A create whose answer was lost, found by name: lists created this much before the attempt
@@ -105,6 +111,10 @@ class SyncReport:
     outcome: str = "done"
     # When the party needs its next run (None: nothing left to do).
     next_run_at: datetime | None = None
+    # What went wrong reading back from Klaviyo this run, in the organizer's words ("": nothing).
+    read_back_problem: str = ""
+    # No read-back before this (Klaviyo could not answer one this run); sends are not held.
+    read_back_retry_at: datetime | None = None
 
     def run_again_at(self, moment: datetime) -> None:
         if self.next_run_at is None or moment < self.next_run_at:
@@ -220,6 +230,8 @@ def _run(party: Party, holder: str, report: SyncReport) -> None:
 def _plan_next_run(party: Party, report: SyncReport) -> None:
     """When this party next needs a run, from what is still in flight."""
     now = timezone.now()
+    # Reads wait out a read-back Klaviyo could not answer; sends never wait for reads.
+    reads_from = max(report.read_back_retry_at or now, now)
     attendees = Attendee.objects.filter(party=party)
     if attendees.filter(sync_state=SyncState.PENDING).exists():
         gate = Party.objects.filter(pk=party.pk).values_list("next_send_at", flat=True).first()
@@ -230,7 +242,7 @@ def _plan_next_run(party: Party, report: SyncReport) -> None:
     for sent_at, checked_at, import_job_id in sent.iterator():
         # A job still running is polled every interval; a membership read waits its turn.
         check_at = now + verify_interval() if import_job_id else next_check_at(sent_at, checked_at)
-        report.run_again_at(max(check_at, now))
+        report.run_again_at(max(check_at, reads_from))
     oldest_check = (
         attendees.filter(sync_state=SyncState.AWAITING_CONFIRMATION, checked_at__isnull=False)
         .order_by("checked_at")
@@ -238,7 +250,7 @@ def _plan_next_run(party: Party, report: SyncReport) -> None:
         .first()
     )
     if oldest_check is not None:
-        report.run_again_at(max(oldest_check + confirmation_interval(), now))
+        report.run_again_at(max(oldest_check + confirmation_interval(), reads_from))
 
 
 # --- Leases -----------------------------------------------------------------------------------
@@ -617,12 +629,86 @@ def _stop_for(party: Party, error: Exception) -> _Stop:
 
 
 def _follow_and_verify(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
+    """Read back what was sent: follow the import jobs, verify membership, re-check those
+    awaiting confirmation.
+
+    Its failures are its own: they never move the send gate (`next_send_at`) or the count of
+    failed sends (`sync_failures`), so sending never waits for a read. A read Klaviyo refuses
+    as it stands is never sent again unchanged (`_read_in_halves`); one Klaviyo cannot answer
+    now ends the read-back until READ_BACK_RETRY_SECONDS (or Klaviyo's wait) have passed. The
+    party page says which (`Party.read_back_error`) until a read-back goes through cleanly.
+    """
     try:
         _follow_import_jobs(party, client, report)
         _verify_sent(party, client, report)
         _recheck_awaiting(party, client, report)
-    except KLAVIYO_STOPS as error:
+    except (ConnectionUnusable, SecretDecryptionError) as error:
         raise _stop_for(party, error) from None
+    except (KlaviyoRateLimited, KlaviyoUnavailable, KlaviyoAuthError) as error:
+        wait = (
+            max(error.retry_after, 1.0)
+            if isinstance(error, KlaviyoRateLimited)
+            else READ_BACK_RETRY_SECONDS
+        )
+        logger.warning("Klaviyo did not answer a read-back for party %s: %s", party.pk, error)
+        report.outcome = "read_back_waiting"
+        report.read_back_retry_at = _later(wait)
+        report.read_back_problem = (
+            f"Klaviyo did not answer when Partyline read back this party's signups "
+            f"({reason(error)}). It tries again in about {_duration(wait)}; sending carries on "
+            "meanwhile."
+        )
+    if report.read_back_problem or party.read_back_error:
+        Party.objects.filter(pk=party.pk).update(read_back_error=report.read_back_problem[:500])
+
+
+def _refused(party: Party, error: KlaviyoError, report: SyncReport, then: str) -> None:
+    """Log a read-back Klaviyo refused as it stands, and tell the organizer what happens next."""
+    logger.warning("Klaviyo refused a read-back for party %s: %s", party.pk, error)
+    report.read_back_problem = (
+        f"Klaviyo refused a request reading back this party's signups ({error}). Partyline "
+        f"does not send a refused request again unchanged: {then} Sending carries on."
+    )
+
+
+def _read_in_halves(
+    party: Party,
+    attendees: list[Attendee],
+    read: Callable[[list[Attendee]], list[Attendee]],
+    report: SyncReport,
+) -> list[Attendee]:
+    """`read(attendees)`, which answers the attendees still to look at. When Klaviyo refuses
+    the read as it stands (`KlaviyoRequestRejected`: the same request would be refused again),
+    each half is read on its own, down to one attendee, who is then failed with Klaviyo's
+    reason (the organizer can retry them): a read is never repeated unchanged."""
+    try:
+        return read(attendees)
+    except KlaviyoRequestRejected as error:
+        _refused(
+            party,
+            error,
+            report,
+            "it asks about fewer signups at a time, and marks anyone Klaviyo still will not "
+            "answer about as rejected, to retry from this page.",
+        )
+        if len(attendees) > 1:
+            middle = len(attendees) // 2
+            return _read_in_halves(party, attendees[:middle], read, report) + _read_in_halves(
+                party, attendees[middle:], read, report
+            )
+        now = timezone.now()
+        report.failed += Attendee.objects.filter(
+            pk=attendees[0].pk, sync_state=attendees[0].sync_state
+        ).update(
+            sync_state=SyncState.FAILED,
+            state_reason=(
+                f"Klaviyo refused to say whether they are in the list ({error}), so Partyline "
+                "stopped asking. Retry them to send them and ask again."
+            )[:500],
+            checked_at=now,
+            updated_at=now,
+        )
+        return []
 
 
 def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
@@ -641,8 +727,19 @@ def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport)
         )
         try:
             job = client.get_bulk_import_job(job_id=job_id)
+            if job.status == "complete" and job.failed_count:
+                report.failed += _reject_from_import_errors(party, client, job_id)
         except KlaviyoNotFound:
             # Klaviyo forgets jobs after a while; membership tells the rest.
+            carried.update(import_job_id="")
+            continue
+        except KlaviyoRequestRejected as error:
+            _refused(
+                party,
+                error,
+                report,
+                "it stops following that import and reads the list to see who is in it.",
+            )
             carried.update(import_job_id="")
             continue
         if job.status == "cancelled":
@@ -655,8 +752,6 @@ def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport)
             continue
         if job.status != "complete":
             continue
-        if job.failed_count:
-            report.failed += _reject_from_import_errors(party, client, job_id)
         carried.filter(sync_state=SyncState.SENT).update(import_job_id="")
 
 
@@ -697,10 +792,18 @@ def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> Non
         for attendee in _each(sent)
         if next_check_at(attendee.sent_at, attendee.checked_at) <= now
     )
+
+    def members(attendees: list[Attendee]) -> list[Attendee]:
+        return _mark_members(party, client, attendees, report)
+
+    def classify(attendees: list[Attendee]) -> list[Attendee]:
+        _classify_non_members(party, client, attendees)
+        return []
+
     for chunk in _chunks(due, MAX_PAGE_SIZE):
-        missing = _mark_members(party, client, chunk, report)
+        missing = _read_in_halves(party, chunk, members, report)
         if missing:
-            _classify_non_members(party, client, missing)
+            _read_in_halves(party, missing, classify, report)
 
 
 def _recheck_awaiting(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
@@ -719,8 +822,12 @@ def _recheck_awaiting(party: Party, client: KlaviyoClient, report: SyncReport) -
     due = waiting.filter(
         Q(checked_at__isnull=True) | Q(checked_at__lte=now - confirmation_interval())
     )
+
+    def members(attendees: list[Attendee]) -> list[Attendee]:
+        return _mark_members(party, client, attendees, report)
+
     for chunk in _chunks(_each(due), MAX_PAGE_SIZE):
-        missing = _mark_members(party, client, chunk, report)
+        missing = _read_in_halves(party, chunk, members, report)
         Attendee.objects.filter(pk__in=[a.pk for a in missing]).update(checked_at=now)
 
 
