@@ -25,6 +25,7 @@ from integrations.klaviyo import oauth
 from integrations.klaviyo.client import KlaviyoClient
 from integrations.klaviyo.config import KlaviyoConfig, klaviyo_config
 from integrations.klaviyo.errors import KlaviyoError
+from integrations.klaviyo.records import Account
 from integrations.models import (
     ConnectionEvent,
     ConnectionStatus,
@@ -137,7 +138,7 @@ def connection_complete(
 def _connection_upsert(
     *,
     attempt: OAuthState,
-    account: dict[str, Any],
+    account: Account,
     tokens: oauth.TokenResponse,
     user: User,
     config: KlaviyoConfig,
@@ -148,8 +149,6 @@ def _connection_upsert(
     a reason naming them. Leaving or entering needs-reconnect queues the owners' and admins'
     email, from inside this transaction (the row is locked, so once per incident).
     """
-    attributes = account.get("attributes", {})
-    contact = attributes.get("contact_information") or {}
     now = timezone.now()
     scopes = list(tokens.scopes or config.scopes)
     missing = missing_scopes(granted=scopes, config=config)
@@ -158,17 +157,17 @@ def _connection_upsert(
     with transaction.atomic():
         existing = (
             KlaviyoConnection.objects.select_for_update()
-            .filter(organization=attempt.organization, klaviyo_account_id=account["id"])
+            .filter(organization=attempt.organization, klaviyo_account_id=account.id)
             .order_by("-updated_at")
             .first()
         )
         reconnected = existing is not None
         previous_status = existing.status if existing else None
         connection = existing or KlaviyoConnection(
-            organization=attempt.organization, klaviyo_account_id=account["id"]
+            organization=attempt.organization, klaviyo_account_id=account.id
         )
-        connection.public_api_key = attributes.get("public_api_key") or account["id"]
-        connection.klaviyo_organization_name = contact.get("organization_name") or ""
+        connection.public_api_key = account.public_api_key or account.id
+        connection.klaviyo_organization_name = account.organization_name
         if attempt.label or not connection.label:
             connection.label = attempt.label
         connection.status = ConnectionStatus.NEEDS_RECONNECT if drift else ConnectionStatus.ACTIVE

@@ -78,6 +78,9 @@ class Party(models.Model):
     sync_lease_expires_at = models.DateTimeField(null=True, blank=True)
     sync_failures = models.PositiveIntegerField(default=0)
     sync_paused_reason = models.CharField(max_length=255, blank=True)
+    # What went wrong reading back from Klaviyo in the last run that did, and what happens
+    # next, for the organizer ("" once a read-back goes through cleanly; see parties.sync).
+    read_back_error = models.CharField(max_length=500, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -96,10 +96,9 @@ def _members(connection: KlaviyoConnection, list_id: str) -> tuple[dict[str, str
     """{email: profile id} of the list's members, and whether MAX_MEMBERS cut it short."""
     client = klaviyo_client(connection=connection)
     members: dict[str, str] = {}
-    for profile in client.iter_list_profiles(list_id=list_id, fields=["email"]):
-        email = (profile.get("attributes") or {}).get("email")
-        if email:
-            members[normalize_email(email)] = str(profile["id"])
+    for member in client.iter_list_profiles(list_id=list_id, fields=["email"]):
+        if member.email:
+            members[normalize_email(member.email)] = member.profile_id
         if len(members) >= MAX_MEMBERS:
             return members, True
     return members, False

@@ -20,7 +20,9 @@ a transaction across a call to Klaviyo.
    and for the others reads their consent: suppressed (with Klaviyo's reason), awaiting the
    person's confirmation (double opt-in list), or not there yet (read again later, sent
    again after `SENT_GIVE_UP`). Attendees awaiting confirmation are re-read on a slow
-   schedule until they confirm or `CONFIRMATION_WAIT` passes.
+   schedule until they confirm or `CONFIRMATION_WAIT` passes. Reading back never holds back
+   sending: a read Klaviyo refuses as it stands is asked again in halves, never unchanged,
+   and one it cannot answer now waits without moving the send gate or the failure count.
 4. **Sweep.** Stale claims go back to pending and parties whose work waits with no sync
    planned are returned for the task layer to enqueue, so a lost task loses nothing.
 
@@ -51,15 +53,18 @@ from integrations.budgets import DatabaseRateBudget
 from integrations.clients import klaviyo_client
 from integrations.errors import ConnectionUnusable
 from integrations.fields import SecretDecryptionError
-from integrations.klaviyo.client import MAX_PAGE_SIZE, MAX_SUBSCRIBE_BATCH, KlaviyoClient
+from integrations.klaviyo.bodies import MAX_SUBSCRIBE_BATCH
+from integrations.klaviyo.client import MAX_PAGE_SIZE, KlaviyoClient
 from integrations.klaviyo.errors import (
     KlaviyoAuthError,
     KlaviyoError,
     KlaviyoNotFound,
     KlaviyoRateLimited,
+    KlaviyoRequestRejected,
     KlaviyoUnavailable,
 )
 from integrations.klaviyo.ratelimits import RATE_LIMITS
+from integrations.klaviyo.records import KlaviyoList, ProfileConsent
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from integrations.services import connection_record_success
 from parties.models import Attendee, ListState, OptInProcess, Party, SyncState
@@ -78,6 +83,9 @@ READ_PAGE = 1000
 # MAX_ATTEMPTS times in all, then reported.
 SENT_GIVE_UP = timedelta(minutes=10)
 MAX_ATTEMPTS = 3
+# A read-back Klaviyo could not answer (down, or its read budget spent) is tried again after
+# this; sending never waits for it.
+READ_BACK_RETRY_SECONDS = 30
 # Double opt-in: how long we keep looking for the person's confirmation.
 CONFIRMATION_WAIT = timedelta(days=7)
 # A create whose answer was lost, found by name: lists created this much before the attempt
@@ -104,6 +112,10 @@ class SyncReport:
     outcome: str = "done"
     # When the party needs its next run (None: nothing left to do).
     next_run_at: datetime | None = None
+    # What went wrong reading back from Klaviyo this run, in the organizer's words ("": nothing).
+    read_back_problem: str = ""
+    # No read-back before this (Klaviyo could not answer one this run); sends are not held.
+    read_back_retry_at: datetime | None = None
 
     def run_again_at(self, moment: datetime) -> None:
         if self.next_run_at is None or moment < self.next_run_at:
@@ -219,6 +231,8 @@ def _run(party: Party, holder: str, report: SyncReport) -> None:
 def _plan_next_run(party: Party, report: SyncReport) -> None:
     """When this party next needs a run, from what is still in flight."""
     now = timezone.now()
+    # Reads wait out a read-back Klaviyo could not answer; sends never wait for reads.
+    reads_from = max(report.read_back_retry_at or now, now)
     attendees = Attendee.objects.filter(party=party)
     if attendees.filter(sync_state=SyncState.PENDING).exists():
         gate = Party.objects.filter(pk=party.pk).values_list("next_send_at", flat=True).first()
@@ -229,7 +243,7 @@ def _plan_next_run(party: Party, report: SyncReport) -> None:
     for sent_at, checked_at, import_job_id in sent.iterator():
         # A job still running is polled every interval; a membership read waits its turn.
         check_at = now + verify_interval() if import_job_id else next_check_at(sent_at, checked_at)
-        report.run_again_at(max(check_at, now))
+        report.run_again_at(max(check_at, reads_from))
     oldest_check = (
         attendees.filter(sync_state=SyncState.AWAITING_CONFIRMATION, checked_at__isnull=False)
         .order_by("checked_at")
@@ -237,7 +251,7 @@ def _plan_next_run(party: Party, report: SyncReport) -> None:
         .first()
     )
     if oldest_check is not None:
-        report.run_again_at(max(oldest_check + confirmation_interval(), now))
+        report.run_again_at(max(oldest_check + confirmation_interval(), reads_from))
 
 
 # --- Leases -----------------------------------------------------------------------------------
@@ -337,9 +351,9 @@ def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
         return waiting
     try:
         if party.klaviyo_list_id:
-            resource = client.update_list(list_id=party.klaviyo_list_id, name=party.name)
+            klaviyo_list = client.update_list(list_id=party.klaviyo_list_id, name=party.name)
         else:
-            resource = _create_list_once(party, client)
+            klaviyo_list = _create_list_once(party, client)
     except KlaviyoRateLimited as error:
         if creating and (waiting := _wait_for_list_budget(party)):
             return waiting  # another worker took today's last one meanwhile
@@ -365,12 +379,11 @@ def party_list_sync(*, party: Party, client: KlaviyoClient) -> ListResult:
         _list_state(party, ListState.FAILED, reason(error))
         return ListResult(ok=False)
 
-    attributes = resource.get("attributes") or {}
-    name = attributes.get("name") or party.name
+    name = klaviyo_list.name or party.name
     Party.objects.filter(pk=party.pk).update(
-        klaviyo_list_id=str(resource["id"]),
+        klaviyo_list_id=klaviyo_list.id,
         klaviyo_list_name=name[: Party.NAME_MAX_LENGTH],
-        klaviyo_opt_in_process=attributes.get("opt_in_process") or "",
+        klaviyo_opt_in_process=klaviyo_list.opt_in_process,
         list_state=ListState.READY,
         list_error="",
         list_create_started_at=None,
@@ -389,13 +402,12 @@ def _wait_for_list_budget(party: Party) -> ListResult | None:
     return ListResult(ok=False, retry_at=reopens_at)
 
 
-def _create_list_once(party: Party, client: KlaviyoClient) -> dict[str, Any]:
+def _create_list_once(party: Party, client: KlaviyoClient) -> KlaviyoList:
     if party.list_create_started_at is not None:
         # An earlier create may have reached Klaviyo without us hearing the answer.
         since = party.list_create_started_at - CLOCK_SKEW
         for candidate in reversed(client.find_lists(name=party.name)):
-            created = (candidate.get("attributes") or {}).get("created")
-            if created and datetime.fromisoformat(created) >= since:
+            if candidate.created is not None and candidate.created >= since:
                 return candidate
     started = timezone.now()
     Party.objects.filter(pk=party.pk).update(list_create_started_at=started)
@@ -497,7 +509,7 @@ def _send_batch(
             claimed_at,
             report,
             lambda people: job_ids.append(
-                client.bulk_import_profiles(profiles=[_profile(a) for a in people])
+                client.bulk_import_profiles(profiles=[_profile(a) for a in people]).id
             ),
         )
         # Progress is written down before the next call, so a run killed between the two
@@ -618,12 +630,86 @@ def _stop_for(party: Party, error: Exception) -> _Stop:
 
 
 def _follow_and_verify(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
+    """Read back what was sent: follow the import jobs, verify membership, re-check those
+    awaiting confirmation.
+
+    Its failures are its own: they never move the send gate (`next_send_at`) or the count of
+    failed sends (`sync_failures`), so sending never waits for a read. A read Klaviyo refuses
+    as it stands is never sent again unchanged (`_read_in_halves`); one Klaviyo cannot answer
+    now ends the read-back until READ_BACK_RETRY_SECONDS (or Klaviyo's wait) have passed. The
+    party page says which (`Party.read_back_error`) until a read-back goes through cleanly.
+    """
     try:
         _follow_import_jobs(party, client, report)
         _verify_sent(party, client, report)
         _recheck_awaiting(party, client, report)
-    except KLAVIYO_STOPS as error:
+    except (ConnectionUnusable, SecretDecryptionError) as error:
         raise _stop_for(party, error) from None
+    except (KlaviyoRateLimited, KlaviyoUnavailable, KlaviyoAuthError) as error:
+        wait = (
+            max(error.retry_after, 1.0)
+            if isinstance(error, KlaviyoRateLimited)
+            else READ_BACK_RETRY_SECONDS
+        )
+        logger.warning("Klaviyo did not answer a read-back for party %s: %s", party.pk, error)
+        report.outcome = "read_back_waiting"
+        report.read_back_retry_at = _later(wait)
+        report.read_back_problem = (
+            f"Klaviyo did not answer when Partyline read back this party's signups "
+            f"({reason(error)}). It tries again in about {_duration(wait)}; sending carries on "
+            "meanwhile."
+        )
+    if report.read_back_problem or party.read_back_error:
+        Party.objects.filter(pk=party.pk).update(read_back_error=report.read_back_problem[:500])
+
+
+def _refused(party: Party, error: KlaviyoError, report: SyncReport, then: str) -> None:
+    """Log a read-back Klaviyo refused as it stands, and tell the organizer what happens next."""
+    logger.warning("Klaviyo refused a read-back for party %s: %s", party.pk, error)
+    report.read_back_problem = (
+        f"Klaviyo refused a request reading back this party's signups ({error}). Partyline "
+        f"does not send a refused request again unchanged: {then} Sending carries on."
+    )
+
+
+def _read_in_halves(
+    party: Party,
+    attendees: list[Attendee],
+    read: Callable[[list[Attendee]], list[Attendee]],
+    report: SyncReport,
+) -> list[Attendee]:
+    """`read(attendees)`, which answers the attendees still to look at. When Klaviyo refuses
+    the read as it stands (`KlaviyoRequestRejected`: the same request would be refused again),
+    each half is read on its own, down to one attendee, who is then failed with Klaviyo's
+    reason (the organizer can retry them): a read is never repeated unchanged."""
+    try:
+        return read(attendees)
+    except KlaviyoRequestRejected as error:
+        _refused(
+            party,
+            error,
+            report,
+            "it asks about fewer signups at a time, and marks anyone Klaviyo still will not "
+            "answer about as rejected, to retry from this page.",
+        )
+        if len(attendees) > 1:
+            middle = len(attendees) // 2
+            return _read_in_halves(party, attendees[:middle], read, report) + _read_in_halves(
+                party, attendees[middle:], read, report
+            )
+        now = timezone.now()
+        report.failed += Attendee.objects.filter(
+            pk=attendees[0].pk, sync_state=attendees[0].sync_state
+        ).update(
+            sync_state=SyncState.FAILED,
+            state_reason=(
+                f"Klaviyo refused to say whether they are in the list ({error}), so Partyline "
+                "stopped asking. Retry them to send them and ask again."
+            )[:500],
+            checked_at=now,
+            updated_at=now,
+        )
+        return []
 
 
 def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
@@ -642,13 +728,22 @@ def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport)
         )
         try:
             job = client.get_bulk_import_job(job_id=job_id)
+            if job.status == "complete" and job.failed_count:
+                report.failed += _reject_from_import_errors(party, client, job_id)
         except KlaviyoNotFound:
             # Klaviyo forgets jobs after a while; membership tells the rest.
             carried.update(import_job_id="")
             continue
-        attributes = job.get("attributes") or {}
-        status = attributes.get("status")
-        if status == "cancelled":
+        except KlaviyoRequestRejected as error:
+            _refused(
+                party,
+                error,
+                report,
+                "it stops following that import and reads the list to see who is in it.",
+            )
+            carried.update(import_job_id="")
+            continue
+        if job.status == "cancelled":
             carried.update(
                 sync_state=SyncState.PENDING,
                 import_job_id="",
@@ -656,23 +751,17 @@ def _follow_import_jobs(party: Party, client: KlaviyoClient, report: SyncReport)
                 updated_at=timezone.now(),
             )
             continue
-        if status != "complete":
+        if job.status != "complete":
             continue
-        if attributes.get("failed_count"):
-            report.failed += _reject_from_import_errors(party, client, job_id)
         carried.filter(sync_state=SyncState.SENT).update(import_job_id="")
 
 
 def _reject_from_import_errors(party: Party, client: KlaviyoClient, job_id: str) -> int:
     """Mark the attendees Klaviyo's import rejected `failed`, with Klaviyo's words."""
     rejected: dict[str, str] = {}
-    for item in client.iter_import_errors(job_id=job_id):
-        attributes = item.get("attributes") or {}
-        payload = attributes.get("original_payload") or {}
-        email = payload.get("email") if isinstance(payload, dict) else None
-        if isinstance(email, str) and email:
-            why = attributes.get("detail") or attributes.get("title") or "Rejected by Klaviyo."
-            rejected[normalize_email(email)] = str(why)
+    for rejection in client.iter_import_errors(job_id=job_id):
+        if rejection.email:
+            rejected[normalize_email(rejection.email)] = rejection.message or "Rejected by Klaviyo."
     failed = 0
     now = timezone.now()
     for email, why in rejected.items():
@@ -704,10 +793,18 @@ def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> Non
         for attendee in _each(sent)
         if next_check_at(attendee.sent_at, attendee.checked_at) <= now
     )
+
+    def members(attendees: list[Attendee]) -> list[Attendee]:
+        return _mark_members(party, client, attendees, report)
+
+    def classify(attendees: list[Attendee]) -> list[Attendee]:
+        _classify_non_members(party, client, attendees)
+        return []
+
     for chunk in _chunks(due, MAX_PAGE_SIZE):
-        missing = _mark_members(party, client, chunk, report)
+        missing = _read_in_halves(party, chunk, members, report)
         if missing:
-            _classify_non_members(party, client, missing)
+            _read_in_halves(party, missing, classify, report)
 
 
 def _recheck_awaiting(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
@@ -726,8 +823,12 @@ def _recheck_awaiting(party: Party, client: KlaviyoClient, report: SyncReport) -
     due = waiting.filter(
         Q(checked_at__isnull=True) | Q(checked_at__lte=now - confirmation_interval())
     )
+
+    def members(attendees: list[Attendee]) -> list[Attendee]:
+        return _mark_members(party, client, attendees, report)
+
     for chunk in _chunks(_each(due), MAX_PAGE_SIZE):
-        missing = _mark_members(party, client, chunk, report)
+        missing = _read_in_halves(party, chunk, members, report)
         Attendee.objects.filter(pk__in=[a.pk for a in missing]).update(checked_at=now)
 
 
@@ -738,10 +839,7 @@ def _mark_members(
     members = client.list_members_among(
         list_id=party.klaviyo_list_id, emails=[a.email for a in attendees]
     )
-    found = {
-        normalize_email((member.get("attributes") or {}).get("email") or ""): str(member["id"])
-        for member in members
-    }
+    found = {normalize_email(member.email): member.profile_id for member in members}
     now = timezone.now()
     for attendee in attendees:
         profile_id = found.get(attendee.email)
@@ -764,14 +862,14 @@ def _mark_members(
 def _classify_non_members(party: Party, client: KlaviyoClient, attendees: list[Attendee]) -> None:
     """One read of consent for sent attendees not in the list: suppressed, awaiting their
     confirmation, or simply not processed yet (left `sent`, sent again after a while)."""
-    profiles = {
-        normalize_email((profile.get("attributes") or {}).get("email") or ""): profile
-        for profile in client.profiles_with_consent(emails=[a.email for a in attendees])
+    consents = {
+        normalize_email(consent.email): consent
+        for consent in client.profiles_with_consent(emails=[a.email for a in attendees])
     }
     double_opt_in = party.klaviyo_opt_in_process == OptInProcess.DOUBLE
     now = timezone.now()
     for attendee in attendees:
-        state, why = _state_from_profile(profiles.get(attendee.email), party, double_opt_in)
+        state, why = _state_from_profile(consents.get(attendee.email), party, double_opt_in)
         still_sent = Attendee.objects.filter(pk=attendee.pk, sync_state=SyncState.SENT)
         if state is not None:
             still_sent.update(sync_state=state, state_reason=why, checked_at=now, updated_at=now)
@@ -782,28 +880,24 @@ def _classify_non_members(party: Party, client: KlaviyoClient, attendees: list[A
 
 
 def _state_from_profile(
-    profile: dict[str, Any] | None, party: Party, double_opt_in: bool
+    consent: ProfileConsent | None, party: Party, double_opt_in: bool
 ) -> tuple[str | None, str]:
-    if profile is None:
+    if consent is None:
         return None, ""
-    marketing = (
-        ((profile.get("attributes") or {}).get("subscriptions") or {}).get("email") or {}
-    ).get("marketing") or {}
-    suppressions = marketing.get("suppression") or []
-    list_suppressions = [
-        item
-        for item in marketing.get("list_suppressions") or []
-        if item.get("list_id") == party.klaviyo_list_id
+    list_reasons = [
+        suppression.reason
+        for suppression in consent.list_suppressions
+        if suppression.list_id == party.klaviyo_list_id
     ]
-    if suppressions or list_suppressions:
-        code = (suppressions or list_suppressions)[0].get("reason") or ""
+    if consent.suppressions or list_reasons:
+        code = (consent.suppressions or tuple(list_reasons))[0]
         words = SUPPRESSION_REASONS.get(code, code.replace("_", " ").lower() or "no reason given")
-        scope = "this list" if not suppressions else "all email"
+        scope = "this list" if not consent.suppressions else "all email"
         return (
             SyncState.SUPPRESSED,
             f"Klaviyo suppresses this address for {scope} ({words}), so it was not subscribed.",
         )
-    if double_opt_in and marketing.get("consent") != "SUBSCRIBED":
+    if double_opt_in and consent.consent != "SUBSCRIBED":
         return (
             SyncState.AWAITING_CONFIRMATION,
             "The list uses double opt-in: Klaviyo emailed them a link to confirm, and they "

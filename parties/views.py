@@ -181,6 +181,7 @@ def _live_etag(
         party.list_error,
         party.signups_open,
         party.sync_paused_reason,
+        party.read_back_error,
         connection.status,
         connection.display_name,
         connection.last_error,

@@ -70,19 +70,30 @@ class KlaviyoAuthError(KlaviyoError):
     """The API rejected the access token (401) even after one refresh."""
 
 
-class KlaviyoPermissionDenied(KlaviyoError):
+class KlaviyoRequestRejected(KlaviyoError):
+    """A 4xx that sending the same request again cannot fix (400, 403, 404, 405, 409, 413,
+    414, 422, ...), whatever its body (Klaviyo's JSON:API error, or a proxy's HTML page).
+
+    A defect of this request, not an outage: never retried unchanged. The caller changes the
+    request (a smaller batch, one profile fewer) or records why it cannot be made. 401, 408
+    and 429 are not here: they have their own paths (refresh, retry, wait), and neither is a
+    403 challenge page (an outage: `KlaviyoUnavailable`).
+    """
+
+
+class KlaviyoPermissionDenied(KlaviyoRequestRejected):
     """403 from the API: the token lacks a scope (installs keep the scopes they were granted)."""
 
 
-class KlaviyoNotFound(KlaviyoError):
+class KlaviyoNotFound(KlaviyoRequestRejected):
     """404: the resource does not exist in this Klaviyo account (or not in this revision)."""
 
 
-class KlaviyoValidationError(KlaviyoError):
+class KlaviyoValidationError(KlaviyoRequestRejected):
     """400: Klaviyo refused the input; `pointer` names the offending field when it says so."""
 
 
-class KlaviyoConflict(KlaviyoError):
+class KlaviyoConflict(KlaviyoRequestRejected):
     """409: an identifier already belongs to a profile, whose id Klaviyo reports."""
 
     def __init__(
@@ -118,7 +129,8 @@ class KlaviyoRateLimited(KlaviyoError):
 
 
 class KlaviyoUnavailable(KlaviyoError):
-    """Klaviyo could not be reached or answered 5xx (or a challenge page), after any retries.
+    """Klaviyo could not be reached, timed out (or answered 408), or answered 5xx (or a
+    challenge page), after any retries.
 
     Transient by nature: the work is kept and tried again later.
     """

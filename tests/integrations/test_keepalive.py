@@ -71,7 +71,7 @@ def test_a_quiet_connection_is_kept_alive_past_klaviyos_90_days(sandbox, sandbox
     )
     assert reasons == ["Kept alive after 31 days without a refresh"] * 4
     # And the tenant's next party finds it working: an API call with its tokens succeeds.
-    assert klaviyo_client(connection=connection).get_account()["id"] == testing.ACME
+    assert klaviyo_client(connection=connection).get_account().id == testing.ACME
 
 
 @pytest.mark.django_db(databases=["default", "sandbox"])

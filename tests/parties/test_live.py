@@ -138,6 +138,7 @@ def test_the_page_carries_the_etag_so_its_first_poll_is_a_304(login, owner, part
         "connection_breaks",
         "signups_closed",
         "klaviyo_fails",
+        "read_back_refused",
     ],
 )
 def test_any_change_the_page_shows_changes_the_etag(
@@ -162,6 +163,8 @@ def test_any_change_the_page_shows_changes_the_etag(
         )
     elif change == "signups_closed":
         Party.objects.filter(pk=party.pk).update(signups_open=False)
+    elif change == "read_back_refused":
+        Party.objects.filter(pk=party.pk).update(read_back_error="Klaviyo refused a read-back.")
     else:
         Party.objects.filter(pk=party.pk).update(
             list_state=ListState.READY,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from integrations import clients as integration_clients
+from integrations.klaviyo.records import ListMember
 from klaviyo_sandbox import testing
 from parties import services, sync
 from parties.models import Attendee, ListState, Party, SyncState
@@ -95,7 +96,7 @@ class KlaviyoWhileOthersWrite:
     """A client whose every read lets another worker commit a write meanwhile, and answers
     that everyone asked about is in the list."""
 
-    def list_members_among(self, *, list_id: str, emails: list[str]) -> list[dict]:
+    def list_members_among(self, *, list_id: str, emails: list[str]) -> list[ListMember]:
         def another_worker() -> None:
             try:
                 Organization.objects.create(name="Meanwhile")
@@ -105,7 +106,10 @@ class KlaviyoWhileOthersWrite:
         thread = threading.Thread(target=another_worker)
         thread.start()
         thread.join()
-        return [{"id": f"P{n}", "attributes": {"email": e}} for n, e in enumerate(emails)]
+        return [
+            ListMember(profile_id=f"P{n}", email=e, joined_group_at=None)
+            for n, e in enumerate(emails)
+        ]
 
 
 def test_reading_back_holds_no_read_open_across_calls_that_write(make_party, monkeypatch):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from django.urls import reverse
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -182,3 +185,170 @@ def test_registering_a_signup_makes_no_http_call(party):
         assert len(mock.calls) == 0
     assert created
     assert attendee.sync_state == SyncState.PENDING
+
+
+# --- A read-back is never retried unchanged and never holds back sending --------------------
+
+MEMBERS = f"{API}/lists/LIST01/profiles/"
+TOO_LONG = "<html><head><title>Bad Request</title></head><body><h1><p>Bad Request</p></h1>"
+
+
+def sent_a_while_ago(party: Party, count: int) -> list[Attendee]:
+    """Attendees Klaviyo accepted an hour ago, whose membership is due to be read back."""
+    attendees = add_attendees(party, count)
+    Attendee.objects.filter(pk__in=[a.pk for a in attendees]).update(
+        sync_state=SyncState.SENT, sent_at=timezone.now() - timedelta(hours=1), attempts=1
+    )
+    return attendees
+
+
+def accept_sends() -> None:
+    responses.post(
+        f"{API}/profile-bulk-import-jobs/",
+        status=202,
+        json={"data": {"type": "profile-bulk-import-job", "id": "JOB9", "attributes": {}}},
+    )
+    responses.post(f"{API}/profile-subscription-bulk-create-jobs/", status=202)
+    job = {"type": "profile-bulk-import-job", "id": "JOB9", "attributes": {"status": "queued"}}
+    responses.get(f"{API}/profile-bulk-import-jobs/JOB9/", json={"data": job})
+
+
+def asked_about(request) -> list[str]:
+    (expression,) = parse_qs(urlsplit(request.url).query)["filter"]
+    return re.findall(r'"([^"]*)"', expression)
+
+
+def member_reads() -> list[str]:
+    return [call.request.url for call in responses.calls if call.request.url.startswith(MEMBERS)]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_read_back_refused_as_too_long_is_not_retried_and_does_not_back_the_party_off(party):
+    sent_a_while_ago(party, 4)
+    newcomer = services.attendee_register(
+        party=party, data={"email": "new@example.com", "first_name": "N"}, source="test"
+    )[0]
+    accept_sends()
+    # gunicorn's answer to a request line over its limit: HTML, not Klaviyo's JSON.
+    responses.get(MEMBERS, status=414, body=TOO_LONG, content_type="text/html")
+
+    report = sync.party_sync(party_id=party.pk)
+
+    party.refresh_from_db()
+    newcomer.refresh_from_db()
+    assert newcomer.sync_state == SyncState.SENT  # the rest of the party was sent
+    assert report.outcome == "done"
+    assert party.sync_failures == 0  # not counted as Klaviyo being down
+    assert party.next_send_at <= timezone.now()  # and no backoff on sending
+    # Read in halves down to one attendee, never the same request twice: 4 + 2 + 1 + 1 + ...
+    reads = member_reads()
+    assert len(reads) == 7
+    assert len(set(reads)) == len(reads)
+    refused = Attendee.objects.exclude(pk=newcomer.pk)
+    assert {a.sync_state for a in refused} == {SyncState.FAILED}
+    assert all("HTTP 414" in a.state_reason for a in refused)
+    assert "Klaviyo refused a request reading back" in party.read_back_error
+    assert report.failed == 4
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_read_back_refused_as_too_long_is_read_again_in_halves(party):
+    sent_a_while_ago(party, 4)
+
+    def refuse_more_than_two(request):
+        emails = asked_about(request)
+        if len(emails) > 2:
+            return 414, {"Content-Type": "text/html"}, TOO_LONG
+        members = [{"type": "profile", "id": f"P-{e}", "attributes": {"email": e}} for e in emails]
+        return 200, {}, json.dumps({"data": members, "links": {"next": None}})
+
+    responses.add_callback("GET", MEMBERS, callback=refuse_more_than_two)
+
+    report = sync.party_sync(party_id=party.pk)
+
+    assert set(Attendee.objects.values_list("sync_state", flat=True)) == {SyncState.SYNCED}
+    assert report.confirmed == 4
+    assert [len(asked_about(call.request)) for call in responses.calls] == [4, 2, 2]
+    party.refresh_from_db()
+    assert "414" in party.read_back_error  # it happened, and the organizer is told
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_refused_import_job_read_is_not_followed_again_and_membership_is_read(party):
+    attendees = sent_a_while_ago(party, 2)
+    Attendee.objects.update(import_job_id="JOB1")
+    responses.get(f"{API}/profile-bulk-import-jobs/JOB1/", status=400, body="<h1>Bad</h1>")
+    members = [
+        {"type": "profile", "id": f"P{n}", "attributes": {"email": a.email}}
+        for n, a in enumerate(attendees)
+    ]
+    responses.get(MEMBERS, json={"data": members, "links": {"next": None}})
+
+    sync.party_sync(party_id=party.pk)
+
+    assert set(Attendee.objects.values_list("sync_state", "import_job_id")) == {
+        (SyncState.SYNCED, "")
+    }
+    job_reads = [c for c in responses.calls if "/profile-bulk-import-jobs/" in c.request.url]
+    assert len(job_reads) == 1
+    party.refresh_from_db()
+    assert "reads the list to see who is in it" in party.read_back_error
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_read_back_klaviyo_cannot_answer_moves_neither_the_send_gate_nor_the_failures(party):
+    sent_a_while_ago(party, 2)
+    newcomer = services.attendee_register(
+        party=party, data={"email": "new@example.com", "first_name": "N"}, source="test"
+    )[0]
+    accept_sends()
+    responses.get(MEMBERS, status=503, json={"errors": [{"status": 503, "detail": "Down."}]})
+
+    report = sync.party_sync(party_id=party.pk)
+
+    party.refresh_from_db()
+    newcomer.refresh_from_db()
+    assert newcomer.sync_state == SyncState.SENT
+    assert report.outcome == "read_back_waiting"
+    assert (party.sync_failures, party.next_send_at <= timezone.now()) == (0, True)
+    # Reading back is tried again later, not in a tight loop.
+    assert report.next_run_at >= timezone.now() + timedelta(seconds=25)
+    assert "did not answer" in party.read_back_error
+    assert set(Attendee.objects.exclude(pk=newcomer.pk).values_list("sync_state", flat=True)) == {
+        SyncState.SENT
+    }
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_clean_read_back_takes_the_warning_off_the_party(party):
+    attendees = sent_a_while_ago(party, 1)
+    Party.objects.filter(pk=party.pk).update(read_back_error="Klaviyo refused a request.")
+    member = {"type": "profile", "id": "P1", "attributes": {"email": attendees[0].email}}
+    responses.get(MEMBERS, json={"data": [member], "links": {"next": None}})
+
+    sync.party_sync(party_id=party.pk)
+
+    party.refresh_from_db()
+    assert party.read_back_error == ""
+    assert Attendee.objects.get().sync_state == SyncState.SYNCED
+
+
+@pytest.mark.django_db
+def test_the_party_page_says_a_read_back_was_refused_and_what_happens_next(login, owner, party):
+    party.read_back_error = (
+        "Klaviyo refused a request reading back this party's signups (HTTP 414: Request-URI "
+        "Too Long). Partyline does not send a refused request again unchanged: it asks about "
+        "fewer signups at a time."
+    )
+    party.save()
+
+    page = login(owner).get(reverse("parties:party_detail", args=[party.pk]))
+
+    assert page.status_code == 200
+    assert "Klaviyo refused a request reading back this party&#x27;s signups" in page.text
+    assert "fewer signups at a time" in page.text

@@ -18,14 +18,12 @@ class Command(ConnectionCommand):
         except CONNECTION_FAILURES as error:
             raise CommandError(str(error)) from None
         services.connection_record_success(connection=connection)
-        attributes = account.get("attributes", {})
-        contact = attributes.get("contact_information") or {}
         self.stdout.write(
-            f"Klaviyo account {account['id']}\n"
-            f"  organization:   {contact.get('organization_name', '')}\n"
-            f"  public API key: {attributes.get('public_api_key', '')}\n"
-            f"  sender:         {contact.get('default_sender_name', '')} "
-            f"<{contact.get('default_sender_email', '')}>\n"
-            f"  timezone:       {attributes.get('timezone', '')}\n"
-            f"  test account:   {attributes.get('test_account')}\n"
+            f"Klaviyo account {account.id}\n"
+            f"  organization:   {account.organization_name}\n"
+            f"  public API key: {account.public_api_key}\n"
+            f"  sender:         {account.default_sender_name} "
+            f"<{account.default_sender_email}>\n"
+            f"  timezone:       {account.timezone}\n"
+            f"  test account:   {account.test_account}\n"
         )

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 import responses
 
-from integrations.klaviyo import KlaviyoClient, KlaviyoConfig
+from integrations.klaviyo.client import KlaviyoClient
+from integrations.klaviyo.config import KlaviyoConfig
 
 BASE = "https://a.klaviyo.com"
 ACCESS_TOKEN = "ACCESS-TOKEN-never-logged-1"

@@ -1,21 +1,29 @@
-"""The client's operations: endpoints, JSON:API request bodies and what each returns."""
+"""The client's operations: endpoints, JSON:API request bodies and the records each returns."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from integrations.klaviyo import (
+from integrations.klaviyo.bodies import (
     MAX_SUBSCRIBE_BATCH,
-    KlaviyoError,
-    KlaviyoNotFound,
     bulk_import_body,
     create_list_body,
-    email_filter,
     subscribe_body,
     update_list_body,
+)
+from integrations.klaviyo.errors import KlaviyoError, KlaviyoNotFound
+from integrations.klaviyo.records import (
+    Account,
+    BulkImportJob,
+    ImportRejection,
+    KlaviyoList,
+    ListMember,
+    ListSuppression,
+    ProfileConsent,
 )
 
 from .conftest import BASE
@@ -23,9 +31,19 @@ from .conftest import BASE
 LIST = {
     "type": "list",
     "id": "Y6nRLr",
-    "attributes": {"name": "Party 42", "opt_in_process": "single_opt_in"},
+    "attributes": {
+        "name": "Party 42",
+        "opt_in_process": "single_opt_in",
+        "created": "2026-10-01T12:00:00+00:00",
+    },
     "links": {"self": f"{BASE}/api/lists/Y6nRLr/"},
 }
+PARTY_42 = KlaviyoList(
+    id="Y6nRLr",
+    name="Party 42",
+    opt_in_process="single_opt_in",
+    created=datetime(2026, 10, 1, 12, tzinfo=UTC),
+)
 CONSENT = {"email": {"marketing": {"consent": "SUBSCRIBED"}}}
 
 
@@ -41,10 +59,31 @@ def query(mocked, index: int = 0) -> dict[str, list[str]]:
 
 
 def test_get_account_returns_the_single_account(client, mocked):
-    account = {"type": "account", "id": "AbC123", "attributes": {"public_api_key": "AbC123"}}
+    account = {
+        "type": "account",
+        "id": "AbC123",
+        "attributes": {
+            "public_api_key": "AbC123",
+            "test_account": False,
+            "timezone": "US/Eastern",
+            "contact_information": {
+                "organization_name": "Acme Pets",
+                "default_sender_name": "Acme",
+                "default_sender_email": "hello@acme.example",
+            },
+        },
+    }
     mocked.get(f"{BASE}/api/accounts/", json={"data": [account], "links": {}})
 
-    assert client.get_account() == account
+    assert client.get_account() == Account(
+        id="AbC123",
+        public_api_key="AbC123",
+        organization_name="Acme Pets",
+        default_sender_name="Acme",
+        default_sender_email="hello@acme.example",
+        timezone="US/Eastern",
+        test_account=False,
+    )
 
 
 def test_get_account_without_an_account_is_not_found(client, mocked):
@@ -60,7 +99,7 @@ def test_get_account_without_an_account_is_not_found(client, mocked):
 def test_create_list_posts_a_list_and_returns_it(client, mocked):
     mocked.post(f"{BASE}/api/lists/", status=201, json={"data": LIST})
 
-    assert client.create_list(name="Party 42", opt_in_process="single_opt_in") == LIST
+    assert client.create_list(name="Party 42", opt_in_process="single_opt_in") == PARTY_42
     assert sent(mocked) == {
         "data": {
             "type": "list",
@@ -75,16 +114,17 @@ def test_create_list_body_leaves_opt_in_to_the_account_default():
     }
 
 
-def test_get_list_fetches_by_id(client, mocked):
-    mocked.get(f"{BASE}/api/lists/Y6nRLr/", json={"data": LIST})
+def test_find_lists_filters_on_the_exact_name(client, mocked):
+    mocked.get(f"{BASE}/api/lists/", json={"data": [LIST], "links": {"next": None}})
 
-    assert client.get_list(list_id="Y6nRLr") == LIST
+    assert client.find_lists(name='Party "42"') == [PARTY_42]
+    assert query(mocked)["filter"] == [r'equals(name,"Party \"42\"")']
 
 
 def test_update_list_patches_type_id_and_name(client, mocked):
     mocked.patch(f"{BASE}/api/lists/Y6nRLr/", json={"data": LIST})
 
-    client.update_list(list_id="Y6nRLr", name="Party 43")
+    assert client.update_list(list_id="Y6nRLr", name="Party 43") == PARTY_42
 
     assert sent(mocked) == update_list_body(list_id="Y6nRLr", name="Party 43")
     assert sent(mocked) == {
@@ -99,9 +139,9 @@ def test_delete_list_returns_none_on_204(client, mocked):
 
 
 def test_ids_are_quoted_into_the_path(client, mocked):
-    mocked.get(f"{BASE}/api/lists/a%2F..%3Fx/", json={"data": LIST})
+    mocked.delete(f"{BASE}/api/lists/a%2F..%3Fx/", status=204)
 
-    client.get_list(list_id="a/..?x")
+    client.delete_list(list_id="a/..?x")
 
     assert urlsplit(mocked.calls[0].request.url).path == "/api/lists/a%2F..%3Fx/"
 
@@ -117,11 +157,9 @@ def test_pagination_follows_absolute_next_links(client, mocked):
     mocked.get(second, json={"data": [{"id": "p3"}], "links": {"next": third}})
     mocked.get(third, json={"data": [{"id": "p4"}], "links": {"next": None}})
 
-    profiles = list(
-        client.iter_list_profiles(list_id="Y6nRLr", fields=["email", "joined_group_at"])
-    )
+    members = list(client.iter_list_profiles(list_id="Y6nRLr", fields=["email", "joined_group_at"]))
 
-    assert [profile["id"] for profile in profiles] == ["p1", "p2", "p3", "p4"]
+    assert [member.profile_id for member in members] == ["p1", "p2", "p3", "p4"]
     assert query(mocked, 0) == {
         "page[size]": ["100"],
         "fields[profile]": ["email,joined_group_at"],
@@ -134,8 +172,8 @@ def test_pagination_is_lazy(client, mocked):
     first = f"{BASE}/api/lists/L1/profiles/"
     mocked.get(first, json={"data": [{"id": "p1"}], "links": {"next": f"{first}?page=2"}})
 
-    profiles = client.iter_list_profiles(list_id="L1")
-    assert next(profiles) == {"id": "p1"}
+    members = client.iter_list_profiles(list_id="L1")
+    assert next(members) == ListMember(profile_id="p1", email="", joined_group_at=None)
 
     assert len(mocked.calls) == 1
 
@@ -145,7 +183,7 @@ def test_pagination_refuses_a_next_link_it_already_read(client, mocked):
     mocked.get(first, json={"data": [{"id": "p1"}], "links": {"next": first}})
 
     with pytest.raises(KlaviyoError, match="already read"):
-        list(client.paginate(first))
+        list(client.iter_list_profiles(list_id="L1"))
 
 
 def test_pagination_refuses_a_next_link_to_another_host(client, mocked):
@@ -153,7 +191,7 @@ def test_pagination_refuses_a_next_link_to_another_host(client, mocked):
     mocked.get(first, json={"data": [], "links": {"next": "https://evil.example/api/x"}})
 
     with pytest.raises(ValueError, match="outside"):
-        list(client.paginate(first))
+        list(client.iter_list_profiles(list_id="L1"))
 
 
 @pytest.mark.parametrize("page_size", [0, 101])
@@ -165,31 +203,71 @@ def test_list_profiles_page_size_must_be_1_to_100(client, page_size):
 # --- Profiles ----------------------------------------------------------------------------------
 
 
-def test_get_profile_by_email_filters_on_email(client, mocked):
-    profile = {"type": "profile", "id": "01GDD", "attributes": {"email": "sarah@example.com"}}
-    mocked.get(f"{BASE}/api/profiles/", json={"data": [profile]})
+def test_list_members_among_returns_the_members_found(client, mocked):
+    member = {
+        "type": "profile",
+        "id": "01GDD",
+        "attributes": {"email": "sarah@example.com", "joined_group_at": "2026-10-02T08:30:00"},
+    }
+    mocked.get(f"{BASE}/api/lists/L1/profiles/", json={"data": [member], "links": {}})
 
-    assert client.get_profile_by_email(email="sarah@example.com") == profile
-    assert query(mocked)["filter"] == ['equals(email,"sarah@example.com")']
+    members = client.list_members_among(
+        list_id="L1", emails=["sarah@example.com", "tom@example.com"]
+    )
+
+    assert members == [
+        ListMember(
+            profile_id="01GDD",
+            email="sarah@example.com",
+            joined_group_at=datetime(2026, 10, 2, 8, 30, tzinfo=UTC),
+        )
+    ]
+    assert query(mocked) == {
+        "filter": ['any(email,["sarah@example.com","tom@example.com"])'],
+        "fields[profile]": ["email,joined_group_at"],
+        "page[size]": ["100"],
+    }
 
 
-def test_get_profile_by_email_returns_none_when_absent(client, mocked):
-    mocked.get(f"{BASE}/api/profiles/", json={"data": [], "links": {"next": None}})
+def test_profiles_with_consent_returns_consent_and_suppressions(client, mocked):
+    profile = {
+        "type": "profile",
+        "id": "01GDD",
+        "attributes": {
+            "email": "sarah@example.com",
+            "subscriptions": {
+                "email": {
+                    "marketing": {
+                        "consent": "UNSUBSCRIBED",
+                        "suppression": [{"reason": "HARD_BOUNCE", "timestamp": "2026-01-01"}],
+                        "list_suppressions": [{"list_id": "L1", "reason": "UNSUBSCRIBE"}],
+                    }
+                }
+            },
+        },
+    }
+    mocked.get(f"{BASE}/api/profiles/", json={"data": [profile], "links": {}})
 
-    assert client.get_profile_by_email(email="nobody@example.com") is None
+    assert client.profiles_with_consent(emails=["sarah@example.com"]) == [
+        ProfileConsent(
+            profile_id="01GDD",
+            email="sarah@example.com",
+            consent="UNSUBSCRIBED",
+            suppressions=("HARD_BOUNCE",),
+            list_suppressions=(ListSuppression(list_id="L1", reason="UNSUBSCRIBE"),),
+        )
+    ]
+    assert query(mocked)["additional-fields[profile]"] == ["subscriptions"]
 
 
-def test_email_filter_escapes_quotes_and_backslashes():
-    assert email_filter('a"),or(x\\@example.com') == r'equals(email,"a\"),or(x\\@example.com")'
+@pytest.mark.parametrize("count", [0, 101])
+def test_filtered_reads_ask_about_1_to_100_addresses(client, mocked, count):
+    emails = [f"user{n}@example.com" for n in range(count)]
 
+    with pytest.raises(ValueError, match="1 to 100"):
+        client.profiles_with_consent(emails=emails)
 
-def test_create_or_update_profile_posts_to_profile_import(client, mocked):
-    profile = {"type": "profile", "id": "01GDD", "attributes": {"email": "sarah@example.com"}}
-    mocked.post(f"{BASE}/api/profile-import/", status=201, json={"data": profile})
-    attributes = {"email": "sarah@example.com", "first_name": "Sarah", "properties": {"pet": "Rex"}}
-
-    assert client.create_or_update_profile(attributes=attributes) == profile
-    assert sent(mocked) == {"data": {"type": "profile", "attributes": attributes}}
+    assert len(mocked.calls) == 0
 
 
 # --- Bulk import jobs --------------------------------------------------------------------------
@@ -250,17 +328,57 @@ def test_bulk_import_profiles_returns_the_job_id(client, mocked):
     }
     mocked.post(f"{BASE}/api/profile-bulk-import-jobs/", status=202, json={"data": job})
 
-    job_id = client.bulk_import_profiles(profiles=[{"email": "a@example.com"}], list_id="L1")
+    job = client.bulk_import_profiles(profiles=[{"email": "a@example.com"}], list_id="L1")
 
-    assert job_id == "01GSQPBF74"
+    assert job.id == "01GSQPBF74"
+    assert job.status == "queued"
     assert sent(mocked)["data"]["type"] == "profile-bulk-import-job"
 
 
-def test_get_bulk_import_job_returns_its_status(client, mocked):
-    job = {"type": "profile-bulk-import-job", "id": "J1", "attributes": {"status": "complete"}}
+def test_get_bulk_import_job_returns_its_status_and_counts(client, mocked):
+    job = {
+        "type": "profile-bulk-import-job",
+        "id": "J1",
+        "attributes": {
+            "status": "complete",
+            "total_count": 3,
+            "completed_count": 2,
+            "failed_count": 1,
+        },
+    }
     mocked.get(f"{BASE}/api/profile-bulk-import-jobs/J1/", json={"data": job})
 
-    assert client.get_bulk_import_job(job_id="J1") == job
+    assert client.get_bulk_import_job(job_id="J1") == BulkImportJob(
+        id="J1", status="complete", total_count=3, completed_count=2, failed_count=1
+    )
+
+
+def test_import_errors_name_the_email_sent_and_klaviyo_s_words(client, mocked):
+    url = f"{BASE}/api/profile-bulk-import-jobs/J1/import-errors/"
+    errors = [
+        {
+            "type": "import-error",
+            "id": "E1",
+            "attributes": {
+                "code": "invalid",
+                "title": "Invalid input.",
+                "detail": "Invalid email address.",
+                "original_payload": {"email": "not-an-email"},
+            },
+        },
+        {
+            "type": "import-error",
+            "id": "E2",
+            "attributes": {"title": "Invalid input.", "original_payload": {"phone_number": "1"}},
+        },
+    ]
+    mocked.get(url, json={"data": errors, "links": {"next": None}})
+
+    assert list(client.iter_import_errors(job_id="J1")) == [
+        ImportRejection(email="not-an-email", message="Invalid email address."),
+        ImportRejection(email="", message="Invalid input."),
+    ]
+    assert query(mocked) == {"page[size]": ["100"]}
 
 
 # --- Subscriptions -----------------------------------------------------------------------------

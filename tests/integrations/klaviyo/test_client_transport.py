@@ -1,4 +1,5 @@
-"""`KlaviyoClient._request`: headers, timeouts, refresh on 401, retries, error mapping, logging."""
+"""The one door (`transport.Transport.request`, behind every `KlaviyoClient` operation): headers,
+timeouts, refresh on 401, retries, error mapping, logging."""
 
 from __future__ import annotations
 
@@ -8,22 +9,24 @@ import logging
 import pytest
 import requests
 
-from integrations.klaviyo import (
+from integrations.klaviyo.client import KlaviyoClient
+from integrations.klaviyo.errors import (
     KlaviyoAuthError,
-    KlaviyoClient,
     KlaviyoConflict,
-    KlaviyoError,
     KlaviyoNotFound,
     KlaviyoPermissionDenied,
     KlaviyoRateLimited,
+    KlaviyoRequestRejected,
     KlaviyoUnavailable,
     KlaviyoValidationError,
 )
+from integrations.klaviyo.transport import Transport
 
 from .conftest import ACCESS_TOKEN, BASE, NEW_ACCESS_TOKEN, FakeTokenSource, error_document
 
 ACCOUNTS_URL = f"{BASE}/api/accounts/"
 LISTS_URL = f"{BASE}/api/lists/"
+IMPORT_URL = f"{BASE}/api/profile-bulk-import-jobs/"
 ACCOUNT = {"type": "account", "id": "AbC123", "attributes": {"public_api_key": "AbC123"}}
 THROTTLED = error_document(429, "throttled", "Request was throttled.")
 
@@ -65,7 +68,7 @@ def test_every_call_has_a_timeout(client, mocked):
     client.get_account()
     client.create_list(name="Party")
     client.delete_list(list_id="L1")
-    client.get_profile_by_email(email="a@example.com")
+    client.profiles_with_consent(emails=["a@example.com"])
     client.subscribe_profiles(
         list_id="L1", emails_with_consent=["a@example.com"], custom_source="x"
     )
@@ -92,9 +95,11 @@ def test_session_is_reused_across_calls_on_a_thread(client, mocked):
     assert seen[0] is seen[1]
 
 
-def test_absolute_url_outside_klaviyo_is_refused(client, mocked):
+def test_absolute_url_outside_klaviyo_is_refused(tokens, config, mocked):
+    transport = Transport(token_source=tokens, config=config)
+
     with pytest.raises(ValueError, match="outside"):
-        client._request("GET", "https://evil.example/api/accounts/")
+        transport.request("GET", "https://evil.example/api/accounts/")
 
     assert len(mocked.calls) == 0
 
@@ -106,7 +111,7 @@ def test_401_refreshes_once_and_retries_with_the_new_token(client, mocked, token
     mocked.get(ACCOUNTS_URL, status=401, json=error_document(401, "authentication_failed", "x"))
     accounts_ok(mocked)
 
-    assert client.get_account() == ACCOUNT
+    assert client.get_account().id == "AbC123"
 
     assert tokens.rejected == [ACCESS_TOKEN]
     assert mocked.calls[1].request.headers["Authorization"] == f"Bearer {NEW_ACCESS_TOKEN}"
@@ -134,7 +139,7 @@ def test_retry_after_is_honored_on_429(client, mocked, sleeps):
     mocked.get(ACCOUNTS_URL, status=429, headers={"Retry-After": "1"}, json=THROTTLED)
     accounts_ok(mocked)
 
-    assert client.get_account() == ACCOUNT
+    assert client.get_account().id == "AbC123"
 
     assert sleeps == [3.0, 1.0]
 
@@ -177,7 +182,7 @@ def test_429_is_retried_even_for_a_list_create(client, mocked, sleeps):
     mocked.post(LISTS_URL, status=429, headers={"Retry-After": "1"}, json=THROTTLED)
     mocked.post(LISTS_URL, status=201, json={"data": {"type": "list", "id": "L1"}})
 
-    assert client.create_list(name="Party")["id"] == "L1"
+    assert client.create_list(name="Party").id == "L1"
     assert sleeps == [1.0]
 
 
@@ -204,7 +209,7 @@ def test_5xx_then_success_returns_the_result(client, mocked, sleeps):
     mocked.get(ACCOUNTS_URL, status=503)
     accounts_ok(mocked)
 
-    assert client.get_account() == ACCOUNT
+    assert client.get_account().id == "AbC123"
     assert len(sleeps) == 1
 
 
@@ -242,7 +247,7 @@ def test_connection_error_is_retried(client, mocked, sleeps):
     mocked.get(ACCOUNTS_URL, body=requests.ConnectionError("connection reset"))
     accounts_ok(mocked)
 
-    assert client.get_account() == ACCOUNT
+    assert client.get_account().id == "AbC123"
     assert len(sleeps) == 1
 
 
@@ -271,7 +276,7 @@ def test_list_create_is_retried_after_a_connect_timeout(client, mocked, sleeps):
     mocked.post(LISTS_URL, body=requests.ConnectTimeout("connect timed out"))
     mocked.post(LISTS_URL, status=201, json={"data": {"type": "list", "id": "L1"}})
 
-    assert client.create_list(name="Party")["id"] == "L1"
+    assert client.create_list(name="Party").id == "L1"
     assert len(sleeps) == 1
 
 
@@ -310,15 +315,15 @@ def test_json_403_is_permission_denied_without_retry(client, mocked, sleeps):
 
 
 def test_404_is_not_found(client, mocked):
-    mocked.get(f"{LISTS_URL}nope/", status=404, json=error_document(404, "not_found", "No list."))
+    mocked.patch(f"{LISTS_URL}nope/", status=404, json=error_document(404, "not_found", "No."))
 
     with pytest.raises(KlaviyoNotFound):
-        client.get_list(list_id="nope")
+        client.update_list(list_id="nope", name="Party")
 
 
 def test_validation_error_carries_pointer(client, mocked):
     mocked.post(
-        f"{BASE}/api/profile-import/",
+        IMPORT_URL,
         status=400,
         json=error_document(
             400, "invalid", "Invalid email address.", pointer="/data/attributes/email"
@@ -326,7 +331,7 @@ def test_validation_error_carries_pointer(client, mocked):
     )
 
     with pytest.raises(KlaviyoValidationError) as caught:
-        client.create_or_update_profile(attributes={"email": "not-an-email"})
+        client.bulk_import_profiles(profiles=[{"email": "not-an-email"}])
 
     assert caught.value.status == 400
     assert caught.value.code == "invalid"
@@ -350,7 +355,7 @@ def test_validation_error_reports_a_query_parameter_as_its_pointer(client, mocke
 
 def test_conflict_carries_duplicate_profile_id(client, mocked):
     mocked.post(
-        f"{BASE}/api/profile-import/",
+        IMPORT_URL,
         status=409,
         json=error_document(
             409,
@@ -362,20 +367,102 @@ def test_conflict_carries_duplicate_profile_id(client, mocked):
     )
 
     with pytest.raises(KlaviyoConflict) as caught:
-        client.create_or_update_profile(attributes={"email": "a@example.com", "phone_number": "+1"})
+        client.bulk_import_profiles(profiles=[{"email": "a@example.com", "phone_number": "+1"}])
 
     assert caught.value.duplicate_profile_id == "01GDDKASAP8TKDDA2GRZDSVP4H"
     assert caught.value.code == "duplicate_profile"
 
 
-def test_unexpected_status_is_a_plain_klaviyo_error(client, mocked):
+def test_another_4xx_is_a_rejected_request(client, mocked, sleeps):
     mocked.get(ACCOUNTS_URL, status=405, json=error_document(405, "method_not_allowed", "No."))
 
-    with pytest.raises(KlaviyoError) as caught:
+    with pytest.raises(KlaviyoRequestRejected) as caught:
         client.get_account()
 
-    assert type(caught.value) is KlaviyoError
+    assert type(caught.value) is KlaviyoRequestRejected
     assert caught.value.status == 405
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, KlaviyoValidationError),
+        (404, KlaviyoNotFound),
+        (413, KlaviyoRequestRejected),
+        (414, KlaviyoRequestRejected),
+        (422, KlaviyoRequestRejected),
+    ],
+)
+def test_a_4xx_page_that_is_not_json_is_a_rejected_request_not_an_outage(
+    client, mocked, sleeps, status, kind
+):
+    # A proxy or server in front of Klaviyo (gunicorn's 414 for a request line over 4,094
+    # bytes): sending the same request again can only be refused again.
+    mocked.get(
+        f"{LISTS_URL}L1/profiles/",
+        status=status,
+        body="<html><body><h1>Bad Request</h1></body></html>",
+        content_type="text/html",
+    )
+
+    with pytest.raises(KlaviyoRequestRejected) as caught:
+        client.list_members_among(list_id="L1", emails=["a@example.com"])
+
+    assert type(caught.value) is kind
+    assert caught.value.status == status
+    assert str(caught.value).startswith(f"HTTP {status}: ")
+    assert len(mocked.calls) == 1
+    assert sleeps == []
+
+
+def test_a_414_names_what_was_refused(client, mocked):
+    mocked.get(f"{LISTS_URL}L1/profiles/", status=414, body="<h1>Bad Request</h1>")
+
+    with pytest.raises(KlaviyoRequestRejected) as caught:
+        client.list_members_among(list_id="L1", emails=["a@example.com"])
+
+    # HTTP's name for the status ("Request-URI Too Long"; "URI Too Long" in newer Pythons).
+    assert str(caught.value).startswith("HTTP 414: ")
+    assert str(caught.value).endswith("URI Too Long")
+
+
+def test_permission_denied_and_conflicts_are_rejected_requests():
+    assert issubclass(KlaviyoPermissionDenied, KlaviyoRequestRejected)
+    assert issubclass(KlaviyoConflict, KlaviyoRequestRejected)
+    for kind in (KlaviyoAuthError, KlaviyoRateLimited, KlaviyoUnavailable):
+        assert not issubclass(kind, KlaviyoRequestRejected)
+
+
+# --- 408: retried like a timeout ---------------------------------------------------------------
+
+
+def test_408_is_retried_like_a_timeout(client, mocked, sleeps):
+    mocked.get(ACCOUNTS_URL, status=408, body="<html>Request Timeout</html>")
+    accounts_ok(mocked)
+
+    assert client.get_account().id == "AbC123"
+    assert len(sleeps) == 1
+
+
+def test_408_is_retried_even_for_a_list_create(client, mocked, sleeps):
+    # The server did not act on a request it gave up receiving (RFC 9110 section 15.5.9).
+    mocked.post(LISTS_URL, status=408, body="")
+    mocked.post(LISTS_URL, status=201, json={"data": {"type": "list", "id": "L1"}})
+
+    assert client.create_list(name="Party").id == "L1"
+    assert len(sleeps) == 1
+
+
+def test_408_after_retries_are_used_up_is_unavailable(client, mocked, sleeps):
+    for _ in range(4):
+        mocked.get(ACCOUNTS_URL, status=408, body="")
+
+    with pytest.raises(KlaviyoUnavailable) as caught:
+        client.get_account()
+
+    assert caught.value.status == 408
+    assert len(mocked.calls) == 4
 
 
 def test_success_that_is_not_json_is_unavailable(client, mocked):
@@ -414,7 +501,7 @@ def test_one_log_line_per_response_without_query_headers_or_body(client, mocked,
     mocked.get(f"{BASE}/api/profiles/", json={"data": []})
     caplog.set_level(logging.DEBUG, logger="integrations.klaviyo")
 
-    client.get_profile_by_email(email="sarah@example.com")
+    client.profiles_with_consent(emails=["sarah@example.com"])
 
     lines = [record.getMessage() for record in caplog.records]
     assert lines[0].startswith("klaviyo GET /api/profiles/ status=429 duration_ms=")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from integrations.klaviyo import KlaviyoConfig, klaviyo_config
-from integrations.klaviyo.config import DEFAULT_SCOPES
+from integrations.klaviyo.config import DEFAULT_SCOPES, KlaviyoConfig, klaviyo_config
 
 
 def test_klaviyo_config_reads_django_settings(settings):

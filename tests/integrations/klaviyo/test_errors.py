@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.klaviyo import (
+from integrations.klaviyo.errors import (
     KlaviyoConflict,
     KlaviyoError,
     KlaviyoInvalidClient,
@@ -12,8 +12,9 @@ from integrations.klaviyo import (
     KlaviyoOAuthError,
     KlaviyoRateLimited,
     KlaviyoUnavailable,
+    redact,
+    retry_after_seconds,
 )
-from integrations.klaviyo.errors import redact, retry_after_seconds
 
 
 def test_message_is_built_from_status_code_detail_and_pointer_only():

@@ -13,13 +13,15 @@ import pytest
 import requests
 import responses
 
-from integrations.klaviyo import (
-    KlaviyoConfig,
+from integrations.klaviyo.config import KlaviyoConfig
+from integrations.klaviyo.errors import (
     KlaviyoInvalidClient,
     KlaviyoInvalidGrant,
     KlaviyoOAuthError,
     KlaviyoRateLimited,
     KlaviyoUnavailable,
+)
+from integrations.klaviyo.oauth import (
     TokenResponse,
     build_authorize_url,
     exchange_code,

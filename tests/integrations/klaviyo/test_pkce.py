@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
-from integrations.klaviyo import code_challenge, generate_code_verifier, generate_state
-from integrations.klaviyo.pkce import VERIFIER_PATTERN
+from integrations.klaviyo.pkce import (
+    VERIFIER_PATTERN,
+    code_challenge,
+    generate_code_verifier,
+    generate_state,
+)
 
 
 def test_s256_challenge_matches_rfc7636_appendix_b():
