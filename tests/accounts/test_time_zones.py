@@ -16,7 +16,7 @@ import config.urls
 from accounts import services
 from accounts.models import Invite, Organization, Role
 from accounts.timezones import time_zone_choices, validate_time_zone
-from tests.accounts.test_signup import SIGNUP_URL, signup_data
+from tests.support.accounts import SIGNUP_URL, signup_data
 
 pytestmark = pytest.mark.django_db
 

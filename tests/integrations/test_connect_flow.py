@@ -22,8 +22,8 @@ from integrations.models import (
 )
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
-from tests.conftest import PASSWORD
-from tests.integrations.conftest import connect_through_sandbox, consent, path_of, start_connect
+from tests.support.accounts import PASSWORD
+from tests.support.connect_flow import connect_through_sandbox, consent, path_of, start_connect
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
 SETTINGS_URL = "/settings/integrations/"

@@ -24,9 +24,9 @@ from integrations.klaviyo.config import KlaviyoConfig
 from integrations.models import ConnectionStatus, EventKind, KlaviyoConnection
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
-from tests.conftest import run_queued_tasks
-from tests.integrations.conftest import connect_through_sandbox, consent, path_of
-from tests.integrations.test_refresh_concurrency import postgres_connection_budget
+from tests.support.connect_flow import connect_through_sandbox, consent, path_of
+from tests.support.database import skip_without_connections
+from tests.support.workers import run_queued_tasks
 
 CONFIG = KlaviyoConfig(
     client_id="client", client_secret="secret", base_url="https://klaviyo.test", timeout=2
@@ -98,9 +98,7 @@ def test_many_workers_hitting_an_uninstalled_app_at_once_send_one_email(
 ):
     """Klaviyo's side revoked the app (uninstalled it) while twenty workers were busy."""
     threads = 20
-    budget = postgres_connection_budget()
-    if budget is not None and budget < 2 * threads + 5:
-        pytest.skip(f"PostgreSQL allows {budget} more connections; this test needs {2 * threads}")
+    skip_without_connections(threads)
     connection = sandbox_connection(team["owner"].organization)
     testing.uninstall(Installation.objects.using("sandbox").get())
     KlaviyoConnection.objects.filter(pk=connection.pk).update(

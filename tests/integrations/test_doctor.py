@@ -15,7 +15,7 @@ from django_tasks_db.models import DBTaskResult
 from integrations import doctor
 from integrations.klaviyo.revision import revision_status
 from parties import tasks
-from tests.conftest import run_queued_tasks
+from tests.support.workers import run_queued_tasks
 
 CALLBACK = "/integrations/klaviyo/callback/"
 

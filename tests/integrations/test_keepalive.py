@@ -20,7 +20,7 @@ from django_tasks_db.models import DBTaskResult
 from integrations import services, tasks, tokens
 from integrations.models import ConnectionStatus, EventKind, KlaviyoConnection
 from klaviyo_sandbox import testing
-from tests.conftest import run_queued_tasks
+from tests.support.workers import run_queued_tasks
 
 DAY = 86_400
 

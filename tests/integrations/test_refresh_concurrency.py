@@ -16,30 +16,15 @@ from integrations.models import EventKind, KlaviyoConnection, RefreshSlot
 from klaviyo_sandbox import oauth as sandbox_oauth
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
-from tests.integrations.conftest import connect_through_sandbox
+from tests.support.connect_flow import connect_through_sandbox
+from tests.support.database import skip_without_connections
 
 THREADS = 50
 
 
-def postgres_connection_budget() -> int | None:
-    """Connections left on a shared PostgreSQL server (None when not on PostgreSQL)."""
-    if connections["default"].vendor != "postgresql":
-        return None
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity"
-        )
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
 def test_fifty_threads_with_an_expired_token_cause_exactly_one_refresh(login, owner, sandbox):
-    # Each thread holds a product connection and, when the sandbox shares the server, a
-    # sandbox one too: make sure the server can take them all.
-    budget = postgres_connection_budget()
-    needed = THREADS * (2 if connections["sandbox"].vendor == "postgresql" else 1) + 5
-    if budget is not None and budget < needed:
-        pytest.skip(f"PostgreSQL allows {budget} more connections; this test needs {needed}")
+    skip_without_connections(THREADS)
     connect_through_sandbox(login(owner))
     connection = KlaviyoConnection.objects.get()
     # The token is dead on both sides: Klaviyo rejects it and our expiry says so.
@@ -85,13 +70,6 @@ def slow_token_endpoint(monkeypatch, seconds: float) -> list[float]:
 
     monkeypatch.setattr(oauth, "refresh", refresh)
     return durations
-
-
-def skip_without_connections(threads: int) -> None:
-    budget = postgres_connection_budget()
-    needed = threads * (2 if connections["sandbox"].vendor == "postgresql" else 1) + 5
-    if budget is not None and budget < needed:
-        pytest.skip(f"PostgreSQL allows {budget} more connections; this test needs {needed}")
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])

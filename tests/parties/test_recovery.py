@@ -17,11 +17,12 @@ from django.utils import timezone
 from integrations.klaviyo.client import KlaviyoClient
 from integrations.services import klaviyo_client
 from klaviyo_sandbox import testing
-from parties import services, sync, tasks
+from parties import sync, tasks
 from parties.management.commands.db_worker import ResilientWorker
 from parties.models import Attendee, Party, SyncState
-from tests.conftest import run_queued_tasks
-from tests.parties.conftest import let_time_pass
+from tests.support.clock import let_time_pass
+from tests.support.signups import post_signup, signup
+from tests.support.workers import run_queued_tasks
 
 IMPORTS = ("POST", "/api/profile-bulk-import-jobs")
 SUBSCRIBES = ("POST", "/api/profile-subscription-bulk-create-jobs")
@@ -42,11 +43,6 @@ def subscribed_emails(sandbox) -> list[str]:
             profiles = body["data"]["attributes"]["profiles"]["data"]
             emails += [profile["attributes"]["email"] for profile in profiles]
     return emails
-
-
-def signup(party: Party, email: str) -> Attendee:
-    data = {"email": email, "first_name": "Sam", "pet_name": "Rex"}
-    return services.attendee_register(party=party, data=data, source="test form")[0]
 
 
 @pytest.mark.django_db(databases=["default", "sandbox"])
@@ -279,20 +275,16 @@ def test_a_30_second_outage_in_the_middle_of_a_signup_burst_loses_and_duplicates
 ):
     """300 signups through the public form with the worker running; Klaviyo answers 503 for
     30 s from the 100th on. Every signup is accepted, all end in the list, none twice."""
-    url = f"/p/{sandbox_party.slug}/"
     statuses = []
     for number in range(300):
         if number == 100:
             testing.start_outage(30)
-        response = client.post(
-            url,
-            {
-                "first_name": "Burst",
-                "email": f"burst{number}@example.com",
-                "consent": "on",
-                "website": "",
-            },
-            REMOTE_ADDR=f"10.1.{number // 250}.{number % 250}",
+        response = post_signup(
+            client,
+            sandbox_party,
+            address=f"10.1.{number // 250}.{number % 250}",
+            first_name="Burst",
+            email=f"burst{number}@example.com",
         )
         statuses.append(response.status_code)
         if number % 25 == 24:  # the worker runs what is due while the burst goes on

@@ -13,6 +13,7 @@ from django_tasks_db.models import DBTaskResult
 
 from parties import services, sync, tasks
 from parties.models import Attendee, ListState, Party, SyncState
+from tests.support.signups import signup
 
 API = "https://klaviyo.test/api"
 
@@ -41,17 +42,6 @@ def party(owner, make_connection) -> Party:
     )
 
 
-def add_attendees(party: Party, count: int) -> list[Attendee]:
-    return [
-        services.attendee_register(
-            party=party,
-            data={"email": f"a{n}@example.com", "first_name": "A", "pet_name": "Rex"},
-            source="test",
-        )[0]
-        for n in range(count)
-    ]
-
-
 def invalid(pointer: str, detail: str) -> dict:
     return {
         "errors": [
@@ -70,7 +60,8 @@ def invalid(pointer: str, detail: str) -> dict:
 @pytest.mark.django_db
 @responses.activate
 def test_one_rejected_profile_fails_only_that_attendee(party):
-    add_attendees(party, 3)
+    for number in range(3):
+        signup(party, f"a{number}@example.com")
     responses.post(
         f"{API}/profile-bulk-import-jobs/",
         status=400,
@@ -101,7 +92,8 @@ def test_one_rejected_profile_fails_only_that_attendee(party):
 @pytest.mark.django_db
 @responses.activate
 def test_rejection_without_a_profile_pointer_fails_the_batch_with_the_reason(party):
-    add_attendees(party, 2)
+    for number in range(2):
+        signup(party, f"a{number}@example.com")
     responses.post(
         f"{API}/profile-bulk-import-jobs/", status=400, json=invalid("/data", "Malformed body")
     )

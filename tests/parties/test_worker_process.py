@@ -22,7 +22,7 @@ from django.db import connections
 from klaviyo_sandbox import testing
 from parties import tasks
 from parties.models import Attendee, Party, SyncState
-from tests.parties.conftest import add_attendees
+from tests.support.attendees import add_attendees
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3

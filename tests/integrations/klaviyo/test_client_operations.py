@@ -17,8 +17,7 @@ from integrations.klaviyo import (
     subscribe_body,
     update_list_body,
 )
-
-from .conftest import BASE
+from tests.support.klaviyo_doubles import BASE
 
 LIST = {
     "type": "list",
