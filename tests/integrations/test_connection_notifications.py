@@ -11,7 +11,7 @@ from io import StringIO
 import pytest
 import responses
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
@@ -132,7 +132,7 @@ def test_reconnecting_sends_one_recovery_email(sandbox, team, login, settings):
     connect_through_sandbox(client)
     connection = KlaviyoConnection.objects.get()
     testing.uninstall(Installation.objects.using("sandbox").get(uninstalled_at__isnull=True))
-    with pytest.raises(Exception, match="needs reconnect"):
+    with pytest.raises(CommandError, match="needs reconnect"):
         call_command("klaviyo_refresh", str(connection.pk), stdout=StringIO())
     run_queued_tasks()
     assert len(mail.outbox) == 2

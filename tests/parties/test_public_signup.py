@@ -212,10 +212,20 @@ def test_signup_with_csrf_token_from_the_page_works(party):
     client.get(signup_url(party))
 
     response = client.post(
-        signup_url(party), {**FORM, "csrfmiddlewaretoken": client.cookies["csrftoken"].value}
+        signup_url(party),
+        {**FORM, "csrfmiddlewaretoken": client.cookies["csrftoken"].value},
+        follow=True,
     )
 
-    assert response.status_code == 303
+    assert response.redirect_chain == [(reverse("parties:signup_thanks", args=[party.slug]), 303)]
+    assert "Thank you, you're signed up!" in response.text
+    attendee = Attendee.objects.get()
+    assert (attendee.party, attendee.email, attendee.first_name) == (
+        party,
+        "sarah@example.com",
+        "Sarah",
+    )
+    assert attendee.sync_state == SyncState.PENDING
 
 
 def test_unknown_slug_is_404(client, party):
