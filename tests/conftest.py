@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import socket
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from unittest.mock import patch
 
 import pytest
 from django.core.cache import cache
@@ -18,8 +16,8 @@ from accounts.tenancy import SESSION_KEY
 from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from parties.models import ListState, Party
+from tests.support.accounts import PASSWORD
 
-PASSWORD = "correct horse battery staple"
 _sequence = itertools.count(1)
 
 
@@ -181,48 +179,3 @@ def sandbox_connection(make_member) -> Callable[..., KlaviyoConnection]:
         )
 
     return make
-
-
-def run_queued_tasks(*, include_deferred: bool = False) -> int:
-    """Run every task that is due (and, if asked, those scheduled for later and the parties'
-    send gates, as if their time had come), as a worker would.
-
-    Returns how many ran. Tasks the run enqueues for later stay queued unless
-    `include_deferred`, in which case the loop continues until the queue is empty.
-    """
-    from django_tasks import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
-    from parties.models import Party
-    from tests.support.workers import make_worker
-
-    ran = 0
-    for _round in range(50):
-        if include_deferred:
-            # Time passes: planned tasks are due, and so are parties' send gates (a backoff,
-            # Klaviyo's Retry-After, the coalescing window).
-            DBTaskResult.objects.filter(status=TaskResultStatus.READY).update(
-                run_after=timezone.now()
-            )
-            Party.objects.update(next_send_at=None)
-        before = DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count()
-        # The worker closes "old" connections between tasks; inside a test transaction
-        # that would close the test's own connection.
-        with patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
-            make_worker("test-worker").run()
-        ran += DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count() - before
-        if (
-            not include_deferred
-            or not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
-        ):
-            break
-    return ran
-
-
-def redis_answers() -> bool:
-    """Whether a Redis server answers on 127.0.0.1:6379 (tests of the shared cache need one)."""
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False

@@ -8,7 +8,7 @@ import pytest
 
 from config.env import cache_config
 from core.cache import RedisCache
-from tests.conftest import redis_answers
+from tests.support.redis_server import redis_answers
 
 
 def test_a_redis_cache_url_gets_the_backend_reusing_its_client(monkeypatch):

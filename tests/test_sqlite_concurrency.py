@@ -16,6 +16,7 @@ from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import Organization, User
+from tests.support.accounts import SIGNUP_URL, signup_data
 from tests.support.tasks import write_organizations
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,13 +60,8 @@ def test_web_requests_and_worker_tasks_write_at_the_same_time(client, settings):
     try:
         while worker.poll() is None and signups < MAX_SIGNUPS and time.monotonic() < deadline:
             response = client.post(
-                "/accounts/signup/",
-                {
-                    "email": f"rush{signups}@example.com",
-                    "password1": "purple-otter-marmalade-42",
-                    "password2": "purple-otter-marmalade-42",
-                    "organization_name": f"web-{signups}",
-                },
+                SIGNUP_URL,
+                signup_data(email=f"rush{signups}@example.com", organization_name=f"web-{signups}"),
             )
             assert response.status_code == 302, response.content[:500]
             client.logout()

@@ -9,8 +9,7 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import Invite, Membership, Role, User
 from accounts.tenancy import SESSION_KEY
-
-STRONG_PASSWORD = "purple-otter-marmalade-42"
+from tests.support.accounts import STRONG_PASSWORD
 
 
 def invite_link_from_outbox() -> str:

@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.urls import reverse
 
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 LOGIN_URL = "/accounts/login/"
 LOGOUT_URL = "/accounts/logout/"

@@ -3,7 +3,7 @@ import re
 import pytest
 from django.core import mail
 
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 NEW_PASSWORD = "lilac-badger-umbrella-77"
 

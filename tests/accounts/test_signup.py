@@ -2,20 +2,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Membership, Organization, Role, User
-
-SIGNUP_URL = "/accounts/signup/"
-STRONG_PASSWORD = "purple-otter-marmalade-42"
-
-
-def signup_data(**overrides: str) -> dict[str, str]:
-    data = {
-        "email": "Sarah@Example.com",
-        "password1": STRONG_PASSWORD,
-        "password2": STRONG_PASSWORD,
-        "organization_name": "Happy Paws",
-    }
-    data.update(overrides)
-    return data
+from tests.support.accounts import SIGNUP_URL, STRONG_PASSWORD, signup_data
 
 
 def assert_nothing_created() -> None:

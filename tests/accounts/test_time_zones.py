@@ -15,8 +15,8 @@ from django.utils import timezone
 import config.urls
 from accounts import services
 from accounts.models import Invite, Organization, Role
-from accounts.timezones import time_zone_choices, validate_time_zone
-from tests.accounts.test_signup import SIGNUP_URL, signup_data
+from accounts.timezones import time_zone_choices, validate_time_zone, zone_for
+from tests.support.accounts import SIGNUP_URL, signup_data
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +26,14 @@ def test_a_new_organization_is_in_utc(make_org):
 
 
 @pytest.mark.parametrize("name", ["UTC", "America/Denver", "Europe/Paris", "Asia/Kolkata"])
-def test_iana_names_are_valid(name):
-    validate_time_zone(name)
+def test_iana_names_are_valid(name, make_org):
+    organization = make_org()
+    organization.time_zone = name
+
+    validate_time_zone(name)  # raises ValidationError for a name it refuses
+    organization.full_clean()  # and so does the model's field
+    assert name in {value for value, _label in time_zone_choices()}
+    assert zone_for(name).key == name  # times are shown in it, not in UTC
 
 
 @pytest.mark.parametrize("name", ["", "Mars/Olympus_Mons", "america/denver", "../etc/passwd"])

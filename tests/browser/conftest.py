@@ -13,38 +13,17 @@ another path with CHROMIUM_PATH) and are skipped, saying so, where there is none
 from __future__ import annotations
 
 import os
-import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.db import connections
-from django_tasks_db.management.commands.db_worker import Worker
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.browser.pages import Audit, readme_shots_dir
-from tests.support.workers import make_worker
+from tests.support.chromium import CHROMIUM_ARGS, chromium_path, configured_chromium
+from tests.support.page_audit import Audit, readme_shots_dir
+from tests.support.workers import make_worker, run_in_thread
 
 HERE = Path(__file__).resolve().parent
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def chromium_path() -> str | None:
-    if Path(configured_chromium()).is_file():
-        return configured_chromium()
-    return shutil.which("chromium")
-
-
-def configured_chromium() -> str:
-    return os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -86,19 +65,6 @@ def browser() -> Iterator[Browser]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-def _run_in_thread(worker: Worker) -> threading.Thread:
-    def run() -> None:
-        try:
-            worker.run()
-        finally:
-            for alias in connections:
-                connections[alias].close()
-
-    thread = threading.Thread(target=run, daemon=True, name="browser-tests-worker")
-    thread.start()
-    return thread
-
-
 @pytest.fixture
 def site(live_server, settings, browser) -> Iterator[str]:
     """The live server's URL, with the product pointed at its sandbox and a worker running."""
@@ -119,7 +85,7 @@ def site(live_server, settings, browser) -> Iterator[str]:
     sandbox_services.sandbox_seed()  # a transaction=True test before may have flushed it
 
     worker = make_worker("browser-tests", batch=False, interval=0.1)
-    thread = _run_in_thread(worker)
+    thread = run_in_thread(worker)
     try:
         yield base
     finally:

@@ -7,12 +7,12 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser import pages
-from tests.browser.pages import Audit
+from tests.support import page_audit, pages
+from tests.support.page_audit import Audit
 
 
 def test_deny_at_consent_explains_and_try_again_connects(browser, site, audit: Audit):
-    context = pages.new_context(browser)
+    context = page_audit.new_context(browser)
     page = audit.watch(context.new_page())
     pages.sign_up(page, site, email="dana@example.com", organization="Dana's Daycare", audit=audit)
 

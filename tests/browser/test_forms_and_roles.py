@@ -11,12 +11,13 @@ from playwright.sync_api import expect
 
 from accounts.models import Role
 from parties.models import ListState, Party
-from tests.browser import pages
-from tests.browser.pages import Audit, label
+from tests.support import page_audit, pages
+from tests.support.page_audit import Audit
+from tests.support.pages import label
 
 
 def test_forms_show_each_error_beside_its_field(browser, site, audit: Audit):
-    organizer = pages.new_context(browser)
+    organizer = page_audit.new_context(browser)
     page = audit.watch(organizer.new_page())
 
     page.goto(f"{site}/accounts/signup/")
@@ -43,7 +44,7 @@ def test_forms_show_each_error_beside_its_field(browser, site, audit: Audit):
     audit.check(page, "party-form-errors")
 
     pages.create_party(page, site, name="Ferret Fest")
-    guest = pages.new_context(browser)
+    guest = page_audit.new_context(browser)
     public = audit.watch(guest.new_page())
     public.goto(pages.public_link(page))
     public.get_by_label(label("Email")).fill("guest@")
@@ -80,7 +81,7 @@ def test_a_member_sees_no_management_buttons(
         list_state=ListState.READY,
     )
 
-    context = pages.new_context(browser)
+    context = page_audit.new_context(browser)
     page = audit.watch(context.new_page())
     pages.log_in(page, site, email=member.user.email)
     main = page.get_by_role("main")

@@ -8,8 +8,8 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser import pages
-from tests.browser.pages import Audit
+from tests.support import page_audit, pages
+from tests.support.page_audit import Audit
 
 # The party page refreshes itself every few seconds; the pipeline needs a few more.
 LIVE_UPDATE_MS = 15_000
@@ -20,7 +20,7 @@ BOM = b"\xef\xbb\xbf"
 def test_organizer_connects_klaviyo_and_sees_a_signup_reach_the_list_live(
     browser, site, audit: Audit
 ):
-    organizer = pages.new_context(browser)
+    organizer = page_audit.new_context(browser)
     page = audit.watch(organizer.new_page())
 
     pages.sign_up(
@@ -49,7 +49,7 @@ def test_organizer_connects_klaviyo_and_sees_a_signup_reach_the_list_live(
     # Mark this document: a reload or a navigation would lose the mark.
     page.evaluate("() => { window.__notReloaded = true; }")
 
-    guest = pages.new_context(browser)
+    guest = page_audit.new_context(browser)
     public = audit.watch(guest.new_page())
     public.goto(link)
     expect(public.get_by_role("heading", level=1)).to_have_text("Howl-o-ween")

@@ -9,8 +9,8 @@ import re
 from playwright.sync_api import Locator, Page, expect
 
 from accounts.models import User
-from tests.browser import pages
-from tests.browser.pages import Audit
+from tests.support import page_audit, pages
+from tests.support.page_audit import Audit
 
 EMAIL = "rita@example.com"
 
@@ -26,7 +26,7 @@ def way_to_reconnect(page: Page) -> Locator:
 def test_uninstalled_app_is_explained_everywhere_and_reconnecting_resumes_the_party(
     browser, site, audit: Audit
 ):
-    organizer = pages.new_context(browser)
+    organizer = page_audit.new_context(browser)
     page = audit.watch(organizer.new_page())
     pages.sign_up(page, site, email=EMAIL, organization="Rita's Rescue", audit=audit)
     # Outside DEBUG the sandbox's pages are for staff: the organizer plays Klaviyo's user too.
@@ -36,7 +36,7 @@ def test_uninstalled_app_is_explained_everywhere_and_reconnecting_resumes_the_pa
     party_url = pages.create_party(page, site, name="Paws in the Park")
     link = pages.public_link(page)
 
-    guest = pages.new_context(browser)
+    guest = page_audit.new_context(browser)
     public = audit.watch(guest.new_page())
     pages.sign_up_attendee(public, link, email="first@example.com", first_name="Fay", pet="Rex")
     pages.reload_until_visible(

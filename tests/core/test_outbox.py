@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from core.outbox import SendGate, claim_batch
 from parties.models import Attendee, Party, SyncState
-from tests.parties.conftest import add_attendees
+from tests.support.attendees import add_attendees
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from io import StringIO
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection as db_connection
 from django.test import Client
 from django.urls import reverse
@@ -23,8 +23,8 @@ from integrations.models import (
 )
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
-from tests.conftest import PASSWORD
-from tests.integrations.conftest import connect_through_sandbox, consent, path_of, start_connect
+from tests.support.accounts import PASSWORD
+from tests.support.connect_flow import connect_through_sandbox, consent, path_of, start_connect
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
 SETTINGS_URL = "/settings/integrations/"
@@ -143,7 +143,7 @@ def test_uninstalled_app_turns_needs_reconnect_and_reconnect_restores_it(login, 
     installation = Installation.objects.using("sandbox").get(uninstalled_at__isnull=True)
     testing.uninstall(installation)
 
-    with pytest.raises(Exception, match="needs reconnect"):
+    with pytest.raises(CommandError, match="needs reconnect"):
         call_command("klaviyo_refresh", str(connection.pk), stdout=StringIO())
 
     connection.refresh_from_db()

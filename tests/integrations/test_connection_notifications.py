@@ -11,7 +11,7 @@ from io import StringIO
 import pytest
 import responses
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
@@ -26,9 +26,9 @@ from integrations.klaviyo.config import KlaviyoConfig
 from integrations.models import ConnectionStatus, EventKind, KlaviyoConnection
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
-from tests.conftest import run_queued_tasks
-from tests.integrations.conftest import connect_through_sandbox, consent, path_of
-from tests.integrations.test_refresh_concurrency import postgres_connection_budget
+from tests.support.connect_flow import connect_through_sandbox, consent, path_of
+from tests.support.database import skip_without_connections
+from tests.support.workers import run_queued_tasks
 
 CONFIG = KlaviyoConfig(
     client_id="client", client_secret="secret", base_url="https://klaviyo.test", timeout=2
@@ -100,9 +100,7 @@ def test_many_workers_hitting_an_uninstalled_app_at_once_send_one_email(
 ):
     """Klaviyo's side revoked the app (uninstalled it) while twenty workers were busy."""
     threads = 20
-    budget = postgres_connection_budget()
-    if budget is not None and budget < 2 * threads + 5:
-        pytest.skip(f"PostgreSQL allows {budget} more connections; this test needs {2 * threads}")
+    skip_without_connections(threads)
     connection = sandbox_connection(team["owner"].organization)
     testing.uninstall(Installation.objects.using("sandbox").get())
     KlaviyoConnection.objects.filter(pk=connection.pk).update(
@@ -136,7 +134,7 @@ def test_reconnecting_sends_one_recovery_email(sandbox, team, login, settings):
     connect_through_sandbox(client)
     connection = KlaviyoConnection.objects.get()
     testing.uninstall(Installation.objects.using("sandbox").get(uninstalled_at__isnull=True))
-    with pytest.raises(Exception, match="needs reconnect"):
+    with pytest.raises(CommandError, match="needs reconnect"):
         call_command("klaviyo_refresh", str(connection.pk), stdout=StringIO())
     run_queued_tasks()
     assert len(mail.outbox) == 2

@@ -17,7 +17,7 @@ from integrations import checks, doctor
 from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.klaviyo.revision import revision_status
 from parties import tasks
-from tests.conftest import run_queued_tasks
+from tests.support.workers import run_queued_tasks
 
 CALLBACK = "/integrations/klaviyo/callback/"
 

@@ -17,7 +17,7 @@ from core.templatetags.wording import clock
 from integrations import selectors
 from integrations.models import ConnectionEvent, ConnectionStatus, EventKind, KlaviyoConnection
 from klaviyo_sandbox import testing
-from tests.integrations.conftest import connect_through_sandbox, consent, path_of
+from tests.support.connect_flow import connect_through_sandbox, consent, path_of
 
 pytestmark = pytest.mark.django_db
 with_sandbox = pytest.mark.django_db(databases=["default", "sandbox"])

@@ -22,7 +22,7 @@ from integrations.clients import klaviyo_client
 from integrations.errors import ConnectionUnusable
 from integrations.models import ConnectionStatus, EventKind, KlaviyoConnection
 from klaviyo_sandbox import testing
-from tests.conftest import run_queued_tasks
+from tests.support.workers import run_queued_tasks
 
 DAY = 86_400
 

@@ -18,31 +18,17 @@ from integrations.refresh_budget import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW
 from klaviyo_sandbox import oauth as sandbox_oauth
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
-from tests.integrations.conftest import connect_through_sandbox
+from tests.support.connect_flow import connect_through_sandbox
+from tests.support.database import skip_without_connections
 from tests.support.leases import CountedLease
+from tests.support.waiting import wait_until
 
 THREADS = 50
 
 
-def postgres_connection_budget() -> int | None:
-    """Connections left on a shared PostgreSQL server (None when not on PostgreSQL)."""
-    if connections["default"].vendor != "postgresql":
-        return None
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity"
-        )
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
 def test_fifty_threads_with_an_expired_token_cause_exactly_one_refresh(login, owner, sandbox):
-    # Each thread holds a product connection and, when the sandbox shares the server, a
-    # sandbox one too: make sure the server can take them all.
-    budget = postgres_connection_budget()
-    needed = THREADS * (2 if connections["sandbox"].vendor == "postgresql" else 1) + 5
-    if budget is not None and budget < needed:
-        pytest.skip(f"PostgreSQL allows {budget} more connections; this test needs {needed}")
+    skip_without_connections(THREADS)
     connect_through_sandbox(login(owner))
     connection = KlaviyoConnection.objects.get()
     # The token is dead on both sides: Klaviyo rejects it and our expiry says so.
@@ -90,13 +76,6 @@ def slow_token_endpoint(monkeypatch, seconds: float) -> list[float]:
     return durations
 
 
-def skip_without_connections(threads: int) -> None:
-    budget = postgres_connection_budget()
-    needed = threads * (2 if connections["sandbox"].vendor == "postgresql" else 1) + 5
-    if budget is not None and budget < needed:
-        pytest.skip(f"PostgreSQL allows {budget} more connections; this test needs {needed}")
-
-
 @pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
 def test_fifty_forced_refreshes_within_a_minute_reach_klaviyo_at_most_ten_times(
     sandbox, sandbox_connection, monkeypatch
@@ -120,7 +99,7 @@ def test_fifty_forced_refreshes_within_a_minute_reach_klaviyo_at_most_ten_times(
     token_calls_before = testing.call_count("POST", "/oauth/token")
 
     def force_refresh(number: int) -> str:
-        time.sleep(number * 0.04)
+        time.sleep(number * 0.04)  # the fifty arrive over two seconds, as the test says
         try:
             return tokens.refresh_now(connection=connection)
         finally:
@@ -209,8 +188,11 @@ def refresh_with_waiters(connection: KlaviyoConnection, *, waiters: int) -> dict
 
     with ThreadPoolExecutor(max_workers=waiters + 1) as pool:
         refresher = pool.submit(refresh)
-        while not KlaviyoConnection.objects.get(pk=connection.pk).refresh_lease_holder:
-            time.sleep(0.01)
+        wait_until(
+            lambda: KlaviyoConnection.objects.get(pk=connection.pk).refresh_lease_holder,
+            seconds=10,
+            awaiting="the first caller to hold the refresh lease",
+        )
         results = list(pool.map(wait, range(waiters)))
         refresher.result()
     return {"refreshed": refreshed, "waiters": results}

@@ -23,7 +23,7 @@ from integrations.errors import ConnectionUnusable
 from integrations.klaviyo.config import DEFAULT_SCOPES, KlaviyoConfig
 from integrations.models import ConnectionStatus, EventKind, KlaviyoConnection
 from klaviyo_sandbox import testing
-from tests.integrations.conftest import consent, path_of, start_connect
+from tests.support.connect_flow import consent, path_of, start_connect
 
 CONFIG = KlaviyoConfig(
     client_id="client", client_secret="secret", base_url="https://klaviyo.test", timeout=2

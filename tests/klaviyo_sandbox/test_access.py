@@ -14,7 +14,7 @@ from django.urls import URLPattern, reverse
 from klaviyo_sandbox import testing
 from klaviyo_sandbox import urls as sandbox_urls
 from klaviyo_sandbox.models import Fault, Installation
-from tests.klaviyo_sandbox.helpers import SANDBOX, api, authorize_params, pkce_pair
+from tests.support.sandbox_requests import SANDBOX, api, authorize_params, pkce_pair
 
 # What Klaviyo itself exposes: the OAuth endpoints and the REST API.
 KLAVIYO_FACING = {"authorize", "token", "revoke"}

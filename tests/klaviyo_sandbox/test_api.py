@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from klaviyo_sandbox import testing
-from tests.klaviyo_sandbox.helpers import (
+from tests.support.sandbox_requests import (
     api,
     error_codes,
     import_body,

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from klaviyo_sandbox import spec, testing
-from tests.klaviyo_sandbox.helpers import api, import_body, list_body, subscribe_body
+from tests.support.sandbox_requests import api, import_body, list_body, subscribe_body
 
 
 def check(response, operation_id: str) -> None:

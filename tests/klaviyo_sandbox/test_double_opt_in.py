@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from klaviyo_sandbox import clock, spec, testing
-from tests.klaviyo_sandbox.helpers import api, subscribe_body
+from tests.support.sandbox_requests import api, subscribe_body
 
 
 def valid(response, operation_id: str) -> dict:

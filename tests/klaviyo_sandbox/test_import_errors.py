@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from klaviyo_sandbox import testing
-from tests.klaviyo_sandbox.helpers import api, error_codes, import_body
+from tests.support.sandbox_requests import api, error_codes, import_body
 
 
 def run_import(client, app, profiles: list[dict], list_id: str | None = None) -> str:

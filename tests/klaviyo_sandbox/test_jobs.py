@@ -11,7 +11,7 @@ from django.db import connections
 
 from klaviyo_sandbox import clock, services, testing
 from klaviyo_sandbox.models import ImportJob, SubscriptionJob
-from tests.klaviyo_sandbox.helpers import api, import_body, subscribe_body
+from tests.support.sandbox_requests import api, import_body, subscribe_body
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from klaviyo_sandbox import clock, testing
-from tests.klaviyo_sandbox.helpers import api, list_body, token_post
+from tests.support.sandbox_requests import api, list_body, token_post
 
 START = datetime(2026, 11, 2, 10, 0, 0, tzinfo=UTC)
 

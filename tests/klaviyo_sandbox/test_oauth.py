@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import AuthorizationCode, Installation, Token
-from tests.klaviyo_sandbox.helpers import (
+from tests.support.sandbox_requests import (
     BASIC,
     REDIRECT_URI,
     SANDBOX,

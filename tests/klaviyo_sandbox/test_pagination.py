@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from klaviyo_sandbox import testing
-from tests.klaviyo_sandbox.helpers import api, subscribe_body
+from tests.support.sandbox_requests import api, subscribe_body
 
 
 def follow(client, app, url: str):

@@ -6,7 +6,7 @@ import requests
 from django.conf import settings
 
 from klaviyo_sandbox import testing
-from tests.klaviyo_sandbox.helpers import BASIC, pkce_pair
+from tests.support.sandbox_requests import BASIC, pkce_pair
 
 TIMEOUT = 5
 

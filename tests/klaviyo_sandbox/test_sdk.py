@@ -25,7 +25,7 @@ from openapi_client.models import (
 )
 
 from klaviyo_sandbox import clock, testing
-from tests.klaviyo_sandbox.helpers import SANDBOX, import_body, list_body, subscribe_body
+from tests.support.sandbox_requests import SANDBOX, import_body, list_body, subscribe_body
 
 # The live server runs in another thread: its data must be committed to be seen.
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from klaviyo_sandbox import clock, spec, testing
-from tests.klaviyo_sandbox.helpers import api, subscribe_body
+from tests.support.sandbox_requests import api, subscribe_body
 
 
 def email_marketing(client, app, email: str) -> dict:

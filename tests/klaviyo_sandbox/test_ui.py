@@ -7,7 +7,7 @@ from django.test import Client
 
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Fault, Membership, Profile
-from tests.klaviyo_sandbox.helpers import SANDBOX, api, subscribe_body, token_post
+from tests.support.sandbox_requests import SANDBOX, api, subscribe_body, token_post
 
 BANNER = "Sandbox Klaviyo: nothing is sent to Klaviyo"
 PENDING_BADGE = '<span class="badge badge-warn">pending confirmation</span>'

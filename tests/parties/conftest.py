@@ -1,11 +1,10 @@
-"""Factories for the parties pages: parties and attendees written straight to the database
-(no Klaviyo call), and the sandbox for the tests that do reach Klaviyo."""
+"""Fixtures for the parties pages: attendees written straight to the database (no Klaviyo
+call), and a party whose list really exists in the sandbox for the tests that reach Klaviyo."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -13,49 +12,9 @@ from django_tasks_db.models import DBTaskResult
 
 from parties import services, sync
 from parties.models import Attendee, ListState, Party, SyncState
+from tests.support.parties import PARTY
 
 _sequence = itertools.count(1)
-
-# A party as an organizer would enter it.
-PARTY = {
-    "name": "Howl-o-ween",
-    "starts_at": timezone.now() + timedelta(days=7),
-    "address": "1 Bark Street",
-    "address2": "",
-    "city": "Boston",
-    "state": "MA",
-    "description": "Costumes encouraged.",
-}
-
-
-WITH_REASON = (SyncState.FAILED, SyncState.SUPPRESSED, SyncState.NOT_CONFIRMED)
-
-
-def add_attendees(
-    party: Party, count: int, *, states: tuple[str, ...] = (SyncState.SYNCED,)
-) -> None:
-    """`count` attendees bulk-inserted, their states taken in turn from `states`, each with
-    what that state implies: a send time once sent, a time in the list once there, and
-    Klaviyo's reason where Klaviyo gave one."""
-    now = timezone.now()
-    Attendee.objects.bulk_create(
-        [
-            Attendee(
-                party=party,
-                email=f"guest{number}@example.com",
-                first_name="Guest",
-                pet_name="Rex",
-                consented_at=now,
-                consent_source="test",
-                sync_state=state,
-                state_reason="Klaviyo's reason" if state in WITH_REASON else "",
-                sent_at=None if state == SyncState.PENDING else now,
-                synced_at=now if state == SyncState.SYNCED else None,
-            )
-            for number, state in ((n, states[n % len(states)]) for n in range(count))
-        ],
-        batch_size=1000,
-    )
 
 
 @pytest.fixture
@@ -89,25 +48,3 @@ def make_attendee() -> Callable[..., Attendee]:
         )
 
     return make
-
-
-def local_input(moment: datetime) -> str:
-    """How a datetime-local input sends a time."""
-    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
-
-
-def let_time_pass(seconds: float) -> None:
-    """Move time on for Klaviyo and for the product: the sandbox's clock advances, and every
-    time the pipeline recorded (sends, checks, plans, send gates, queued tasks) moves that much
-    into the past, so what was due in `seconds` is due now."""
-    from django.db.models import F
-
-    from klaviyo_sandbox import testing
-
-    testing.advance(seconds)
-    delta = timedelta(seconds=seconds)
-    Attendee.objects.filter(sent_at__isnull=False).update(sent_at=F("sent_at") - delta)
-    Attendee.objects.filter(checked_at__isnull=False).update(checked_at=F("checked_at") - delta)
-    Party.objects.filter(next_send_at__isnull=False).update(next_send_at=F("next_send_at") - delta)
-    Party.objects.filter(next_sync_at__isnull=False).update(next_sync_at=F("next_sync_at") - delta)
-    DBTaskResult.objects.update(run_after=F("run_after") - delta)

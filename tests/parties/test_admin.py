@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from django_tasks import TaskResultStatus
@@ -25,18 +27,42 @@ def queued_syncs() -> int:
     ).count()
 
 
-@pytest.mark.parametrize("model", ["party", "attendee"])
-def test_operators_see_parties_and_attendees(staff_client, make_party, make_attendee, model):
+def column(listing: str, field: str) -> str:
+    """What the changelist's first row shows in `field`'s column, as text."""
+    cell = re.search(rf'<t[hd] class="field-{field}[ "][^>]*>(.*?)</t[hd]>', listing, re.S)
+    assert cell, f"no {field} column"
+    return re.sub(r"<[^>]+>", "", cell[1]).strip()
+
+
+def shown_on_change_page(page: str, value: str) -> bool:
+    """Whether the change page shows `value` in a field (read-only, or as an input's value)."""
+    return f'<div class="readonly">{value}</div>' in page or f'value="{value}"' in page
+
+
+@pytest.mark.parametrize(
+    ("model", "columns"),
+    [
+        ("party", {"name": "Howl-o-ween", "list_state": "Ready"}),
+        ("attendee", {"email": "rex@example.com", "state_reason": "Invalid email"}),
+    ],
+)
+def test_operators_see_parties_and_attendees(
+    staff_client, make_party, make_attendee, model, columns
+):
     party = make_party(name="Howl-o-ween")
     attendee = make_attendee(party, email="rex@example.com", state_reason="Invalid email")
+    obj = party if model == "party" else attendee
+    change_url = reverse(f"admin:parties_{model}_change", args=[obj.pk])
 
     listing = staff_client.get(reverse(f"admin:parties_{model}_changelist"))
-    obj = party if model == "party" else attendee
-    change = staff_client.get(reverse(f"admin:parties_{model}_change", args=[obj.pk]))
+    change = staff_client.get(change_url)
 
     assert listing.status_code == 200
     assert change.status_code == 200
-    assert str(obj.pk) in listing.text or obj.email in listing.text
+    assert {field: column(listing.text, field) for field in columns} == columns
+    assert f'href="{change_url}"' in listing.text  # the row opens its page
+    for value in columns.values():
+        assert shown_on_change_page(change.text, value), value
 
 
 def test_party_changelist_filters_and_searches(staff_client, make_party):

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from integrations.models import KlaviyoConnection
 from klaviyo_sandbox import testing
-from parties import services, sync
-from parties.models import Party, SyncState
+from parties import sync
+from parties.models import SyncState
+from tests.support.signups import signup
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
 
@@ -22,12 +23,6 @@ pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
 def no_waiting(settings):
     settings.PARTY_SYNC_WINDOW_SECONDS = 0
     settings.KLAVIYO_MAX_RETRY_WAIT = 0
-
-
-def signup(party: Party) -> None:
-    services.attendee_register(
-        party=party, data={"email": "zoe@example.com", "first_name": "Zoë"}, source="test"
-    )
 
 
 def assert_only_warnings(records: list[logging.LogRecord]) -> None:

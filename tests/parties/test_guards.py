@@ -18,7 +18,7 @@ from klaviyo_sandbox.models import KlaviyoList
 from klaviyo_sandbox.routers import DATABASE as SANDBOX_DB
 from parties import services, sync
 from parties.models import Attendee, ListState, Party, SyncState
-from tests.parties.conftest import PARTY
+from tests.support.parties import PARTY
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
 

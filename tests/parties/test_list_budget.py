@@ -21,8 +21,7 @@ from integrations.klaviyo.ratelimits import DAY
 from integrations.models import RateWindow
 from parties import services, tasks
 from parties.models import ListState, Party
-from tests.parties.conftest import PARTY
-from tests.parties.test_pages import PARTY_FORM
+from tests.support.parties import PARTY, PARTY_FORM
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from integrations.klaviyo.errors import KlaviyoRateLimited, KlaviyoUnavailable
 from integrations.models import ConnectionStatus
 from parties import selectors, sync
 from parties.models import Attendee, ListState, Party, SyncState
-from tests.parties.conftest import add_attendees
+from tests.support.attendees import add_attendees
 
 pytestmark = pytest.mark.django_db
 

@@ -3,10 +3,6 @@ retry, CSV export and reconciliation; who may do what; and tenant isolation."""
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import timedelta
-
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -19,23 +15,13 @@ from klaviyo_sandbox.models import KlaviyoList
 from klaviyo_sandbox.routers import DATABASE as SANDBOX_DB
 from parties import services
 from parties.models import Attendee, ListState, Party, SyncState
-from tests.conftest import run_queued_tasks
-from tests.parties.conftest import local_input
+from tests.support.downloads import read_csv
+from tests.support.parties import PARTY_FORM, STARTS_AT, local_input
+from tests.support.signups import signup
+from tests.support.workers import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
 with_sandbox = pytest.mark.django_db(databases=["default", "sandbox"])
-
-STARTS_AT = (timezone.now() + timedelta(days=10)).replace(second=0, microsecond=0)
-PARTY_FORM = {
-    "name": "Howl-o-ween",
-    "starts_at": local_input(STARTS_AT),
-    "address": "1 Bark Street",
-    "address2": "Back garden",
-    "city": "Boston",
-    "state": "MA",
-    "description": "Costumes encouraged.",
-    "opt_in_process": "single_opt_in",
-}
 
 
 @pytest.fixture(autouse=True)
@@ -586,12 +572,6 @@ def test_retry_all_failed_with_none_failed_says_so(login, owner, party):
 # --- CSV export ---------------------------------------------------------------------------------
 
 
-def read_csv(response) -> list[list[str]]:
-    # As a spreadsheet reads it: the byte-order mark says UTF-8 and is not part of the data.
-    body = b"".join(response.streaming_content).decode("utf-8-sig")
-    return list(csv.reader(io.StringIO(body)))
-
-
 def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, party, make_attendee):
     consented = timezone.now()
     make_attendee(
@@ -692,14 +672,10 @@ def test_reconcile_runs_in_the_background_and_shows_who_is_missing_on_either_sid
     run_queued_tasks()
     party = Party.objects.get()
     for email in ["kept@example.com", "gone@example.com"]:
-        services.attendee_register(
-            party=party, data={"email": email, "first_name": "Sam"}, source="test"
-        )
+        signup(party, email)
     run_queued_tasks()
     Attendee.objects.filter(email="gone@example.com").delete()
-    services.attendee_register(
-        party=party, data={"email": "late@example.com", "first_name": "Sam"}, source="test"
-    )
+    signup(party, "late@example.com")
     DBTaskResult.objects.all().delete()  # late@ is still waiting for its sync
 
     response = client.post(reverse("parties:party_reconcile", args=[party.pk]), follow=True)

@@ -15,9 +15,10 @@ from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
 from parties import services, tasks
 from parties.models import Attendee, ListState, Party, SyncState
-from tests.conftest import run_queued_tasks
-from tests.integrations.conftest import connect_through_sandbox
-from tests.parties.conftest import PARTY
+from tests.support.connect_flow import connect_through_sandbox
+from tests.support.parties import PARTY
+from tests.support.signups import signup
+from tests.support.workers import run_queued_tasks
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
 
@@ -32,19 +33,6 @@ def sync_without_window(settings):
 @pytest.fixture
 def party(sandbox_party) -> Party:
     return sandbox_party
-
-
-def signup(party: Party, number: int = 0, **overrides: str) -> Attendee:
-    data = {
-        "email": f"guest{number}@example.com",
-        "first_name": "Sarah",
-        "last_name": "Mason",
-        "pet_name": f"Rex {number}",
-        "pet_type": "dog",
-        **overrides,
-    }
-    attendee, _created = services.attendee_register(party=party, data=data, source="test form")
-    return attendee
 
 
 def states(party: Party) -> dict[str, int]:
@@ -78,7 +66,7 @@ def test_signup_to_synced_end_to_end(party):
     assert attendee.sync_state == SyncState.SYNCED
     assert attendee.synced_at is not None
     [member] = testing.list_members(party.klaviyo_list_id)
-    assert member["email"] == "guest0@example.com"
+    assert member["email"] == "sarah@example.com"
     assert member["properties"] == {"pet_name": "Rex", "pet_type": "dog"}
     assert member["first_name"] == "Sarah"
     assert member["consent"] == "SUBSCRIBED"
@@ -86,14 +74,14 @@ def test_signup_to_synced_end_to_end(party):
 
 def test_signups_coalesce_into_one_scheduled_sync(party):
     for number in range(5):
-        signup(party, number)
+        signup(party, f"guest{number}@example.com")
 
     assert DBTaskResult.objects.filter(task_path=tasks.sync_party.module_path).count() == 1
 
 
 def test_a_batch_is_two_write_calls(party):
     for number in range(250):
-        signup(party, number)
+        signup(party, f"guest{number}@example.com")
 
     run_queued_tasks()
 
@@ -104,10 +92,10 @@ def test_a_batch_is_two_write_calls(party):
 
 
 def test_same_email_updates_the_attendee_and_never_subscribes_twice(party):
-    signup(party, 1, pet_name="Rex")
+    signup(party, "guest1@example.com", pet_name="Rex")
     run_queued_tasks()
 
-    again = signup(party, 1, email="GUEST1@example.com", pet_name="Rexy")
+    again = signup(party, "GUEST1@example.com", pet_name="Rexy")
     run_queued_tasks()
 
     assert Attendee.objects.filter(party=party).count() == 1
@@ -122,7 +110,7 @@ def test_same_email_updates_the_attendee_and_never_subscribes_twice(party):
 def test_outage_during_signups_keeps_everyone_pending_then_syncs_all(party):
     testing.start_outage(120)
     for number in range(20):
-        signup(party, number)
+        signup(party, f"guest{number}@example.com")
 
     run_queued_tasks()
 
@@ -143,7 +131,7 @@ def test_outage_during_signups_keeps_everyone_pending_then_syncs_all(party):
 def test_throttle_storm_honors_retry_after_and_loses_nothing(party):
     testing.start_throttle_storm(30)
     for number in range(10):
-        signup(party, number)
+        signup(party, f"guest{number}@example.com")
 
     run_queued_tasks()
 
@@ -166,7 +154,7 @@ def test_uninstalled_app_pauses_the_party_and_reconnecting_resumes_it(
     testing.uninstall(Installation.objects.using("sandbox").get(uninstalled_at__isnull=True))
     KlaviyoConnection.objects.update(access_token_expires_at=timezone.now())
     for number in range(3):
-        signup(party, number)
+        signup(party, f"guest{number}@example.com")
 
     run_queued_tasks()
 
@@ -218,7 +206,7 @@ def test_renaming_a_party_renames_its_list_in_the_background(party):
 
 def test_sweep_puts_back_claims_of_a_dead_worker_and_syncs_them(party):
     for number in range(3):
-        signup(party, number)
+        signup(party, f"guest{number}@example.com")
     Attendee.objects.update(
         sync_state=SyncState.SYNCING, claimed_at=timezone.now() - timedelta(hours=1)
     )
@@ -260,12 +248,12 @@ def test_sweep_leaves_a_planned_retry_alone(party):
 
 def test_signups_during_a_backoff_do_not_cut_it_short(party):
     testing.start_outage(600)
-    signup(party, 1)
+    signup(party, "guest1@example.com")
     run_queued_tasks()  # fails: a retry is planned after a backoff
     retry = DBTaskResult.objects.get(status=TaskResultStatus.READY)
 
     for number in range(2, 12):
-        signup(party, number)
+        signup(party, f"guest{number}@example.com")
 
     assert list(DBTaskResult.objects.filter(status=TaskResultStatus.READY)) == [retry]
 
@@ -292,11 +280,11 @@ def test_closed_party_refuses_signups(party):
 
 def test_reconciliation_shows_who_is_missing_on_either_side(party, owner):
     for number in range(3):
-        signup(party, number)
+        signup(party, f"guest{number}@example.com")
     run_queued_tasks()
     Attendee.objects.filter(email="guest2@example.com").delete()
     Attendee.objects.update(klaviyo_profile_id="")
-    signup(party, 9)  # not synced yet
+    signup(party, "guest9@example.com")  # not synced yet
     DBTaskResult.objects.all().delete()
 
     reads = testing.call_count("GET", f"/api/lists/{party.klaviyo_list_id}/profiles")

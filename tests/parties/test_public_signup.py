@@ -8,18 +8,10 @@ from django.test import Client
 from django.urls import reverse
 
 from parties.models import Attendee, Party, SyncState
+from tests.support.signups import FORM, post_signup, signup_url
 
 pytestmark = pytest.mark.django_db
 
-VALID = {
-    "first_name": "Sarah",
-    "last_name": "Mason",
-    "email": "sarah@example.com",
-    "pet_name": "Rex",
-    "pet_type": "dog",
-    "consent": "on",
-    "website": "",
-}
 TOO_MANY = "Too many signups from your network right now."
 
 
@@ -30,14 +22,6 @@ def party(make_party, make_org) -> Party:
         name="Howl-o-ween",
         description="Costumes encouraged.\nTreats provided.",
     )
-
-
-def signup_url(party: Party) -> str:
-    return reverse("parties:signup", args=[party.slug])
-
-
-def post(client: Client, party: Party, **changes: str):
-    return client.post(signup_url(party), {**VALID, **changes})
 
 
 def test_signup_page_shows_the_party_and_the_form_without_login(client, party):
@@ -81,7 +65,7 @@ def test_public_pages_use_no_organizer_nav_and_no_third_party_resources(client, 
 
 
 def test_valid_signup_is_saved_pending_and_redirects_to_thanks(client, party):
-    response = post(client, party)
+    response = post_signup(client, party)
 
     assert response.status_code == 303
     assert response.url == reverse("parties:signup_thanks", args=[party.slug])
@@ -96,14 +80,14 @@ def test_valid_signup_is_saved_pending_and_redirects_to_thanks(client, party):
 
 @pytest.mark.django_db(databases=["default", "sandbox"])
 def test_signup_never_calls_klaviyo(client, party, sandbox):
-    post(client, party)
+    post_signup(client, party)
 
     assert Attendee.objects.count() == 1
     assert not sandbox.calls
 
 
 def test_thanks_page_thanks_the_attendee(client, party):
-    page = client.get(post(client, party).url)
+    page = client.get(post_signup(client, party).url)
 
     assert page.status_code == 200
     assert "Thank you" in page.text
@@ -111,15 +95,15 @@ def test_thanks_page_thanks_the_attendee(client, party):
 
 
 def test_same_email_twice_keeps_one_signup(client, party):
-    post(client, party)
-    post(client, party, email="SARAH@example.com", pet_name="Rex II")
+    post_signup(client, party)
+    post_signup(client, party, email="SARAH@example.com", pet_name="Rex II")
 
     attendee = Attendee.objects.get()
     assert attendee.pet_name == "Rex II"
 
 
 def test_unicode_names_are_kept_as_typed(client, party):
-    response = post(
+    response = post_signup(
         client, party, first_name="Zoë", last_name="Ñúñez 🐶", pet_name="Façade 🐈", pet_type="猫"
     )
 
@@ -130,7 +114,9 @@ def test_unicode_names_are_kept_as_typed(client, party):
 
 
 def test_whitespace_around_input_is_stripped(client, party):
-    post(client, party, first_name="  Sarah ", email=" sarah@example.com ", pet_type=" dog\t")
+    post_signup(
+        client, party, first_name="  Sarah ", email=" sarah@example.com ", pet_type=" dog\t"
+    )
 
     attendee = Attendee.objects.get()
     assert (attendee.first_name, attendee.email, attendee.pet_type) == (
@@ -156,7 +142,7 @@ def test_whitespace_around_input_is_stripped(client, party):
     ],
 )
 def test_bad_input_is_refused_with_a_message_and_nothing_saved(client, party, changes, message):
-    response = post(client, party, **changes)
+    response = post_signup(client, party, **changes)
 
     assert response.status_code == 400
     assert message in response.text
@@ -165,7 +151,7 @@ def test_bad_input_is_refused_with_a_message_and_nothing_saved(client, party, ch
 
 
 def test_missing_consent_is_refused_even_without_the_field(client, party):
-    data = {key: value for key, value in VALID.items() if key != "consent"}
+    data = {key: value for key, value in FORM.items() if key != "consent"}
 
     response = client.post(signup_url(party), data)
 
@@ -184,21 +170,21 @@ def test_an_empty_form_gets_messages_for_the_required_fields(client, party):
 
 
 def test_a_null_character_is_refused_not_a_server_error(client, party):
-    response = post(client, party, first_name="Sa\x00rah")
+    response = post_signup(client, party, first_name="Sa\x00rah")
 
     assert response.status_code == 400
     assert not Attendee.objects.exists()
 
 
 def test_refused_input_is_kept_in_the_form(client, party):
-    response = post(client, party, email="nope", first_name="Zoë")
+    response = post_signup(client, party, email="nope", first_name="Zoë")
 
     assert 'value="Zoë"' in response.text
     assert 'value="nope"' in response.text
 
 
 def test_honeypot_filled_gets_the_usual_thanks_and_saves_nothing(client, party):
-    response = post(client, party, website="http://spam.example")
+    response = post_signup(client, party, website="http://spam.example")
 
     assert response.status_code == 303
     assert response.url == reverse("parties:signup_thanks", args=[party.slug])
@@ -215,7 +201,7 @@ def test_honeypot_filled_with_invalid_input_still_gets_the_quiet_answer(client, 
 def test_signup_without_csrf_token_is_refused(party):
     client = Client(enforce_csrf_checks=True)
 
-    response = client.post(signup_url(party), VALID)
+    response = client.post(signup_url(party), FORM)
 
     assert response.status_code == 403
     assert not Attendee.objects.exists()
@@ -226,15 +212,25 @@ def test_signup_with_csrf_token_from_the_page_works(party):
     client.get(signup_url(party))
 
     response = client.post(
-        signup_url(party), {**VALID, "csrfmiddlewaretoken": client.cookies["csrftoken"].value}
+        signup_url(party),
+        {**FORM, "csrfmiddlewaretoken": client.cookies["csrftoken"].value},
+        follow=True,
     )
 
-    assert response.status_code == 303
+    assert response.redirect_chain == [(reverse("parties:signup_thanks", args=[party.slug]), 303)]
+    assert "Thank you, you're signed up!" in response.text
+    attendee = Attendee.objects.get()
+    assert (attendee.party, attendee.email, attendee.first_name) == (
+        party,
+        "sarah@example.com",
+        "Sarah",
+    )
+    assert attendee.sync_state == SyncState.PENDING
 
 
 def test_unknown_slug_is_404(client, party):
     assert client.get("/p/not-a-party/").status_code == 404
-    assert client.post("/p/not-a-party/", VALID).status_code == 404
+    assert client.post("/p/not-a-party/", FORM).status_code == 404
     assert client.get("/p/not-a-party/thanks/").status_code == 404
 
 
@@ -252,7 +248,7 @@ def test_closed_party_says_so_and_shows_no_form(client, party):
 def test_closed_party_refuses_a_post_with_the_same_page(client, party):
     Party.objects.filter(pk=party.pk).update(signups_open=False)
 
-    response = post(client, party)
+    response = post_signup(client, party)
 
     assert response.status_code == 200
     assert "Signups for this party are closed." in response.text
@@ -261,10 +257,10 @@ def test_closed_party_refuses_a_post_with_the_same_page(client, party):
 
 def test_signups_over_the_per_ip_rate_get_429_with_their_input_kept(client, party, settings):
     settings.SIGNUP_RATE_PER_IP = "2/m"
-    post(client, party, email="one@example.com")
-    post(client, party, email="two@example.com")
+    post_signup(client, party, email="one@example.com")
+    post_signup(client, party, email="two@example.com")
 
-    response = post(client, party, email="three@example.com", first_name="Zoë")
+    response = post_signup(client, party, email="three@example.com", first_name="Zoë")
 
     assert response.status_code == 429
     assert TOO_MANY in response.text
@@ -281,10 +277,8 @@ def test_signups_over_the_per_ip_rate_get_429_with_their_input_kept(client, part
 
 def test_the_per_ip_rate_counts_each_address_separately(client, party, settings):
     settings.SIGNUP_RATE_PER_IP = "1/m"
-    first = client.post(signup_url(party), {**VALID, "email": "a@example.com"})
-    other = client.post(
-        signup_url(party), {**VALID, "email": "b@example.com"}, REMOTE_ADDR="10.0.0.2"
-    )
+    first = post_signup(client, party, email="a@example.com")
+    other = post_signup(client, party, address="10.0.0.2", email="b@example.com")
 
     assert (first.status_code, other.status_code) == (303, 303)
 
@@ -296,7 +290,7 @@ def test_spoofed_forwarded_headers_do_not_escape_the_per_ip_rate(client, party, 
     statuses = [
         client.post(
             signup_url(party),
-            {**VALID, "email": f"guest{n}@example.com"},
+            {**FORM, "email": f"guest{n}@example.com"},
             HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
         ).status_code
         for n in range(3)
@@ -312,7 +306,7 @@ def test_behind_a_trusted_proxy_each_real_client_has_its_own_rate(client, party,
     def post_through_proxy(n: int, forwarded: str) -> int:
         return client.post(
             signup_url(party),
-            {**VALID, "email": f"guest{n}@example.com"},
+            {**FORM, "email": f"guest{n}@example.com"},
             REMOTE_ADDR="10.0.0.5",
             HTTP_X_FORWARDED_FOR=forwarded,
         ).status_code
@@ -326,14 +320,10 @@ def test_behind_a_trusted_proxy_each_real_client_has_its_own_rate(client, party,
 def test_signups_over_the_per_party_rate_get_429(client, party, make_party, settings):
     settings.SIGNUP_RATE_PER_PARTY = "2/m"
     for number in range(2):
-        client.post(
-            signup_url(party),
-            {**VALID, "email": f"guest{number}@example.com"},
-            REMOTE_ADDR=f"10.0.0.{number}",
-        )
+        post_signup(client, party, address=f"10.0.0.{number}", email=f"guest{number}@example.com")
 
-    crowded = client.post(signup_url(party), VALID, REMOTE_ADDR="10.0.1.1")
-    other_party = client.post(signup_url(make_party()), VALID, REMOTE_ADDR="10.0.1.1")
+    crowded = post_signup(client, party, address="10.0.1.1")
+    other_party = post_signup(client, make_party(), address="10.0.1.1")
 
     assert crowded.status_code == 429
     assert TOO_MANY in crowded.text
@@ -345,7 +335,7 @@ def test_viewing_the_page_does_not_count_against_the_rate(client, party, setting
     for _ in range(5):
         assert client.get(signup_url(party)).status_code == 200
 
-    assert post(client, party).status_code == 303
+    assert post_signup(client, party).status_code == 303
 
 
 def test_the_default_party_limit_takes_six_thousand_signups_a_minute_from_distinct_addresses():
@@ -410,14 +400,14 @@ def test_an_edit_shows_on_the_signup_page_at_once(client, party):
 def test_after_a_visit_refused_input_still_shows_its_errors_and_values(client, party, settings):
     client.get(signup_url(party))  # the blank form is now kept for the next visitor
 
-    refused = post(client, party, email="not-an-address", first_name="Zoë")
+    refused = post_signup(client, party, email="not-an-address", first_name="Zoë")
 
     assert refused.status_code == 400
     assert "Enter a valid email address" in refused.text
     assert 'value="Zoë"' in refused.text
 
     settings.SIGNUP_RATE_PER_IP = "0/m"
-    too_many = post(client, party, email="late@example.com")
+    too_many = post_signup(client, party, email="late@example.com")
 
     assert too_many.status_code == 429
     assert 'value="late@example.com"' in too_many.text
@@ -428,10 +418,10 @@ def test_a_new_signup_is_one_insert_and_a_look_at_the_plan(
 ):
     """The party, the attendee's INSERT, then whether a sync run is planned already (the first
     signup plans one), in one transaction (a savepoint inside the test's own)."""
-    post(client, party, email="first@example.com")  # plans the run
+    post_signup(client, party, email="first@example.com")  # plans the run
 
     with django_assert_num_queries(5):
-        response = post(client, party, email="second@example.com")
+        response = post_signup(client, party, email="second@example.com")
 
     assert response.status_code == 303
     assert Attendee.objects.count() == 2

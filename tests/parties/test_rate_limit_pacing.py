@@ -16,9 +16,9 @@ from integrations.klaviyo.records import ListMember
 from klaviyo_sandbox import testing
 from parties import services, sync
 from parties.models import Attendee, ListState, Party, SyncState
-from tests.parties.conftest import PARTY
 from tests.support.pacing import LockstepClock
-from tests.support.workers import make_worker
+from tests.support.parties import PARTY
+from tests.support.workers import make_worker, run_in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
 
@@ -37,19 +37,6 @@ def lockstep(sandbox, monkeypatch) -> LockstepClock:
         partial(integration_clients.klaviyo_client, budget=lockstep, sleep=lockstep.sleep),
     )
     return lockstep
-
-
-def run_in_thread(name: str) -> threading.Thread:
-    def run() -> None:
-        try:
-            make_worker(name, batch=True).run()
-        finally:
-            for alias in connections:
-                connections[alias].close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def test_two_workers_drain_5000_attendees_of_one_account_without_a_429(
@@ -76,7 +63,7 @@ def test_two_workers_drain_5000_attendees_of_one_account_without_a_429(
         for n in range(ATTENDEES_PER_PARTY)
     )
 
-    threads = [run_in_thread(f"worker-{n}") for n in range(2)]
+    threads = [run_in_thread(make_worker(f"worker-{n}")) for n in range(2)]
     for thread in threads:
         thread.join(timeout=120)
 

@@ -18,10 +18,12 @@ from core.management.commands.db_worker import ResilientWorker
 from integrations.clients import klaviyo_client
 from integrations.klaviyo.client import KlaviyoClient
 from klaviyo_sandbox import testing
-from parties import services, sync, tasks
+from parties import sync, tasks
 from parties.models import Attendee, Party, SyncState
-from tests.conftest import run_queued_tasks
-from tests.parties.conftest import let_time_pass
+from tests.support.clock import let_time_pass
+from tests.support.signups import post_signup, signup
+from tests.support.waiting import wait_until
+from tests.support.workers import make_worker, run_in_thread, run_queued_tasks
 
 IMPORTS = ("POST", "/api/profile-bulk-import-jobs")
 SUBSCRIBES = ("POST", "/api/profile-subscription-bulk-create-jobs")
@@ -44,9 +46,11 @@ def subscribed_emails(sandbox) -> list[str]:
     return emails
 
 
-def signup(party: Party, email: str) -> Attendee:
-    data = {"email": email, "first_name": "Sam", "pet_name": "Rex"}
-    return services.attendee_register(party=party, data=data, source="test form")[0]
+def backends_alive(pids: list[int]) -> bool:
+    """Whether any of these PostgreSQL backends is still there."""
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [pids])
+        return cursor.fetchone()[0] > 0
 
 
 @pytest.mark.django_db(databases=["default", "sandbox"])
@@ -109,11 +113,11 @@ def test_a_live_worker_keeps_its_lease_through_a_call_longer_than_the_lease(
     settings.PARTY_SYNC_LEASE_SECONDS = 0.6
     signup(sandbox_party, "slow@example.com")
     send = KlaviyoClient.bulk_import_profiles
-    in_call = threading.Event()
+    in_call, tried = threading.Event(), threading.Event()
 
     def slow_import(client, **kwargs):
         in_call.set()
-        time.sleep(2)  # more than three leases
+        tried.wait(10)  # the call lasts until the others have tried to take the party
         return send(client, **kwargs)
 
     outcome: list[str] = []
@@ -127,11 +131,16 @@ def test_a_live_worker_keeps_its_lease_through_a_call_longer_than_the_lease(
     with mock.patch.object(KlaviyoClient, "bulk_import_profiles", slow_import):
         worker = threading.Thread(target=run)
         worker.start()
-        assert in_call.wait(5)
-        time.sleep(1.2)  # two leases into the call
-        taken_over = sync.claim_party_lease(sandbox_party.pk, "another-worker")
-        swept = tasks.sweep_now()["reclaimed"]
-        worker.join(10)
+        try:
+            assert in_call.wait(5), "the sync never called Klaviyo"
+            # What is under test: two leases run out during the call, so only the worker's
+            # heartbeat can still hold the party when the others try.
+            time.sleep(2 * settings.PARTY_SYNC_LEASE_SECONDS)
+            taken_over = sync.claim_party_lease(sandbox_party.pk, "another-worker")
+            swept = tasks.sweep_now()["reclaimed"]
+        finally:
+            tried.set()
+            worker.join(10)
 
     assert not taken_over
     assert swept == 0
@@ -162,50 +171,41 @@ def test_a_worker_survives_its_database_connection_being_killed(sandbox_party, s
             )
         return job_id
 
-    worker = ResilientWorker(
-        queue_names=["*"],
-        interval=0.05,
-        batch=False,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="resilient",
-        excluded_queue_names=[],
-    )
-
-    def run() -> None:
-        try:
-            worker.run()
-        finally:
-            connections.close_all()
+    worker = make_worker("resilient", batch=False, interval=0.05, worker_class=ResilientWorker)
 
     def wait_until_synced(count: int) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == count:
-                return
-            time.sleep(0.2)
+        wait_until(
+            lambda: Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == count,
+            seconds=30,
+            awaiting=f"{count} attendees in the list",
+        )
 
     with mock.patch.object(KlaviyoClient, "bulk_import_profiles", import_then_lose_the_database):
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        wait_until_synced(5)  # killed mid-batch: the task recovers its claims
-        mid_batch_survived = thread.is_alive()
+        thread = run_in_thread(worker)
+        try:
+            wait_until_synced(5)  # killed mid-batch: the task recovers its claims
+            mid_batch_survived = thread.is_alive()
 
-        # Killed again while the worker waits for work (a PostgreSQL restart): the library's
-        # worker would die on its next claim query.
-        with db_connection.cursor() as cursor:  # the test's own connection stays
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            # Killed again while the worker waits for work (a PostgreSQL restart): the
+            # library's worker would die on its next claim query.
+            with db_connection.cursor() as cursor:  # the test's own connection stays
+                cursor.execute(
+                    "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                terminated = [pid for pid, signalled in cursor.fetchall() if signalled]
+            wait_until(
+                lambda: not backends_alive(terminated),
+                seconds=10,
+                awaiting=f"the terminated connections {terminated} to be gone",
             )
-        time.sleep(0.5)
-        for number in range(5, 8):
-            signup(party, f"guest{number}@example.com")
-        wait_until_synced(8)
-        idle_survived = thread.is_alive()
-        worker.running = False
-        thread.join(timeout=10)
+            for number in range(5, 8):
+                signup(party, f"guest{number}@example.com")
+            wait_until_synced(8)
+            idle_survived = thread.is_alive()
+        finally:
+            worker.running = False
+            thread.join(timeout=10)
 
     assert killed.is_set()
     assert (mid_batch_survived, idle_survived) == (True, True)
@@ -256,16 +256,7 @@ def test_the_worker_waits_out_a_database_that_refuses_connections(sandbox_party,
         return claim(queryset)
 
     monkeypatch.setattr(DBTaskResultQuerySet, "get_locked", get_locked_while_the_database_restarts)
-    worker = ResilientWorker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="patient",
-        excluded_queue_names=[],
-    )
+    worker = make_worker("patient", worker_class=ResilientWorker)
 
     with mock.patch("django_tasks_db.management.commands.db_worker.close_old_connections"):
         worker.run()
@@ -279,20 +270,16 @@ def test_a_30_second_outage_in_the_middle_of_a_signup_burst_loses_and_duplicates
 ):
     """300 signups through the public form with the worker running; Klaviyo answers 503 for
     30 s from the 100th on. Every signup is accepted, all end in the list, none twice."""
-    url = f"/p/{sandbox_party.slug}/"
     statuses = []
     for number in range(300):
         if number == 100:
             testing.start_outage(30)
-        response = client.post(
-            url,
-            {
-                "first_name": "Burst",
-                "email": f"burst{number}@example.com",
-                "consent": "on",
-                "website": "",
-            },
-            REMOTE_ADDR=f"10.1.{number // 250}.{number % 250}",
+        response = post_signup(
+            client,
+            sandbox_party,
+            address=f"10.1.{number // 250}.{number % 250}",
+            first_name="Burst",
+            email=f"burst{number}@example.com",
         )
         statuses.append(response.status_code)
         if number % 25 == 24:  # the worker runs what is due while the burst goes on

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from parties import services, sync
 from parties.models import Attendee, ListState, SyncState
-from tests.parties.conftest import PARTY
+from tests.support.parties import PARTY
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTENDEES = 100

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from parties.models import Party, SyncState
-from tests.parties.conftest import add_attendees
+from tests.support.attendees import add_attendees
 
 pytestmark = pytest.mark.django_db
 

@@ -16,6 +16,7 @@ from django_tasks_db.models import DBTaskResult
 
 from parties import services, sync, tasks
 from parties.models import Attendee, ListState, Party, SyncState
+from tests.support.signups import signup
 
 API = "https://klaviyo.test/api"
 
@@ -44,17 +45,6 @@ def party(owner, make_connection) -> Party:
     )
 
 
-def add_attendees(party: Party, count: int) -> list[Attendee]:
-    return [
-        services.attendee_register(
-            party=party,
-            data={"email": f"a{n}@example.com", "first_name": "A", "pet_name": "Rex"},
-            source="test",
-        )[0]
-        for n in range(count)
-    ]
-
-
 def invalid(pointer: str, detail: str) -> dict:
     return {
         "errors": [
@@ -73,7 +63,8 @@ def invalid(pointer: str, detail: str) -> dict:
 @pytest.mark.django_db
 @responses.activate
 def test_one_rejected_profile_fails_only_that_attendee(party):
-    add_attendees(party, 3)
+    for number in range(3):
+        signup(party, f"a{number}@example.com")
     responses.post(
         f"{API}/profile-bulk-import-jobs/",
         status=400,
@@ -104,7 +95,8 @@ def test_one_rejected_profile_fails_only_that_attendee(party):
 @pytest.mark.django_db
 @responses.activate
 def test_rejection_without_a_profile_pointer_fails_the_batch_with_the_reason(party):
-    add_attendees(party, 2)
+    for number in range(2):
+        signup(party, f"a{number}@example.com")
     responses.post(
         f"{API}/profile-bulk-import-jobs/", status=400, json=invalid("/data", "Malformed body")
     )
@@ -195,7 +187,7 @@ TOO_LONG = "<html><head><title>Bad Request</title></head><body><h1><p>Bad Reques
 
 def sent_a_while_ago(party: Party, count: int) -> list[Attendee]:
     """Attendees Klaviyo accepted an hour ago, whose membership is due to be read back."""
-    attendees = add_attendees(party, count)
+    attendees = [signup(party, f"a{number}@example.com") for number in range(count)]
     Attendee.objects.filter(pk__in=[a.pk for a in attendees]).update(
         sync_state=SyncState.SENT, sent_at=timezone.now() - timedelta(hours=1), attempts=1
     )

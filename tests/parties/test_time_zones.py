@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from accounts.models import Organization
 from parties.models import Party
-from tests.parties.test_pages import PARTY_FORM, read_csv
+from tests.support.downloads import read_csv
+from tests.support.parties import PARTY_FORM
 
 pytestmark = pytest.mark.django_db
 

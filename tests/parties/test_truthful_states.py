@@ -17,8 +17,10 @@ from integrations.klaviyo.client import KlaviyoClient
 from klaviyo_sandbox import testing
 from parties import services, sync, tasks
 from parties.models import Attendee, Party, SyncState
-from tests.conftest import run_queued_tasks
-from tests.parties.conftest import PARTY, let_time_pass
+from tests.support.clock import let_time_pass
+from tests.support.parties import PARTY
+from tests.support.signups import signup
+from tests.support.workers import run_queued_tasks
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
 
@@ -49,11 +51,6 @@ def double_opt_in_party(owner, sandbox, sandbox_connection) -> Party:
     Party.objects.filter(pk=party.pk).update(next_sync_at=None)
     party.refresh_from_db()
     return party
-
-
-def signup(party: Party, email: str = "sarah@example.com", **answers: str) -> Attendee:
-    data = {"email": email, "first_name": "Sarah", **answers}
-    return services.attendee_register(party=party, data=data, source="test form")[0]
 
 
 def state_of(email: str) -> tuple[str, str]:

@@ -12,17 +12,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import connections
+from django.utils import timezone
 
-from klaviyo_sandbox import testing
+from klaviyo_sandbox import clock, testing
 from parties import tasks
 from parties.models import Attendee, Party, SyncState
-from tests.parties.conftest import add_attendees
+from tests.support.attendees import add_attendees
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3
@@ -73,17 +76,30 @@ def start_worker(live_server, name: str, logs: Path) -> subprocess.Popen:
     )
 
 
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
+def log_of(logs: Path, name: str) -> Callable[[], str]:
+    """The end of a worker's log, shown beside a wait that failed."""
+    return lambda: (logs / f"{name}.log").read_text()[-2000:]
+
+
+def calls_in_flight(monkeypatch) -> list[int]:
+    """How many calls the sandbox is answering right now: it serves the workers from the live
+    server's thread, in this process, and a slow call waits in `clock.sleep`."""
+    in_flight = [0]
+    respond_slowly = clock.sleep
+
+    def counted(seconds: float) -> None:
+        in_flight[0] += 1
+        try:
+            respond_slowly(seconds)
+        finally:
+            in_flight[0] -= 1
+
+    monkeypatch.setattr(clock, "sleep", counted)
+    return in_flight
 
 
 def test_a_worker_killed_mid_batch_is_recovered_and_everyone_is_in_the_list_once(
-    live_server, owner, sandbox_connection, make_party, tmp_path
+    live_server, owner, sandbox_connection, make_party, tmp_path, monkeypatch
 ):
     klaviyo_list = testing.create_list(name="Killed mid-batch")
     party = make_party(
@@ -93,35 +109,45 @@ def test_a_worker_killed_mid_batch_is_recovered_and_everyone_is_in_the_list_once
     )
     Party.objects.filter(pk=party.pk).update(klaviyo_opt_in_process="single_opt_in")
     add_attendees(party, 200, states=(SyncState.PENDING,))
+    in_flight = calls_in_flight(monkeypatch)
     testing.set_latency(3)  # every call to Klaviyo takes 3 s: the kill lands mid-batch
     first = start_worker(live_server, "doomed", tmp_path)
     try:
         tasks.sync_party.enqueue(party_id=party.pk)
-        claimed = wait_for(
-            lambda: Attendee.objects.filter(sync_state=SyncState.SYNCING).exists(), 30
+        wait_until(
+            lambda: Attendee.objects.filter(sync_state=SyncState.SYNCING).exists() and in_flight[0],
+            seconds=30,
+            awaiting="the worker to claim the batch and call Klaviyo with it",
+            details=log_of(tmp_path, "doomed"),
         )
-        time.sleep(0.5)  # inside the first call to Klaviyo
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    assert claimed, (tmp_path / "doomed.log").read_text()[-2000:]
     assert Attendee.objects.filter(sync_state=SyncState.SYNCING).count() == 200
 
     testing.clear_faults()
     killed_at = time.monotonic()
     second = start_worker(live_server, "survivor", tmp_path)
     try:
-        time.sleep(LEASE_SECONDS + 0.5)  # the dead worker's lease lapses
+        wait_until(
+            lambda: Party.objects.filter(
+                pk=party.pk, sync_lease_expires_at__lt=timezone.now()
+            ).exists(),
+            seconds=LEASE_SECONDS + 5,
+            awaiting="the dead worker's lease to lapse",
+        )
         tasks.sweep_now()  # what the periodic sweep does
-        recovered = wait_for(
-            lambda: Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == 200, 60
+        wait_until(
+            lambda: Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == 200,
+            seconds=60,
+            awaiting="all 200 attendees in the list",
+            details=log_of(tmp_path, "survivor"),
         )
         recovery_seconds = time.monotonic() - killed_at
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
 
-    assert recovered, (tmp_path / "survivor.log").read_text()[-2000:]
     assert recovery_seconds < 60
     members = [member["email"] for member in testing.list_members(party.klaviyo_list_id)]
     assert len(members) == len(set(members)) == 200

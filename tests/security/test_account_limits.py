@@ -11,12 +11,11 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import Role, User
+from tests.support.accounts import SIGNUP_URL, signup_data
 
 pytestmark = pytest.mark.django_db
 
 RESET_URL = reverse("accounts:password_reset")
-SIGNUP_URL = reverse("accounts:signup")
-STRONG_PASSWORD = "purple-otter-marmalade-42"
 
 
 def ask_reset(client: Client, email: str, address: str = "203.0.113.10"):
@@ -24,12 +23,7 @@ def ask_reset(client: Client, email: str, address: str = "203.0.113.10"):
 
 
 def sign_up(number: int, address: str = "203.0.113.10"):
-    data = {
-        "email": f"new{number}@example.com",
-        "password1": STRONG_PASSWORD,
-        "password2": STRONG_PASSWORD,
-        "organization_name": f"Shop {number}",
-    }
+    data = signup_data(email=f"new{number}@example.com", organization_name=f"Shop {number}")
     return Client().post(SIGNUP_URL, data, REMOTE_ADDR=address)
 
 

@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from core.limits import client_address
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 PROXY = "10.0.0.5"
 factory = RequestFactory()

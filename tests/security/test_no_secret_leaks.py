@@ -24,8 +24,8 @@ from integrations.models import ConnectionEvent, EventKind, KlaviyoConnection, O
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Installation
 from parties.models import Party
-from tests.conftest import run_queued_tasks
-from tests.integrations.conftest import consent, path_of
+from tests.support.connect_flow import consent, path_of
+from tests.support.workers import run_queued_tasks
 
 logger = logging.getLogger("tests.security.leaks")
 

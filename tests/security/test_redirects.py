@@ -11,8 +11,8 @@ from django.urls import reverse
 from accounts import services
 from accounts.models import Role
 from klaviyo_sandbox import testing
-from tests.conftest import PASSWORD
-from tests.integrations.conftest import consent, path_of, start_connect
+from tests.support.accounts import PASSWORD, signup_data
+from tests.support.connect_flow import consent, path_of, start_connect
 
 pytestmark = pytest.mark.django_db
 
@@ -67,15 +67,6 @@ def test_login_follows_a_local_next(client, owner):
     )
 
     assert response.url == "/parties/"
-
-
-def signup_data(email: str = "new@example.com") -> dict[str, str]:
-    return {
-        "email": email,
-        "password1": STRONG_PASSWORD,
-        "password2": STRONG_PASSWORD,
-        "organization_name": "Happy Paws",
-    }
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
@@ -135,7 +126,7 @@ def test_signup_through_an_invite_never_follows_a_hostile_next(client, owner, ho
 
     response = client.post(
         f"{reverse('accounts:signup')}?{urlencode({'invite': token, 'next': hostile})}",
-        {**signup_data("guest@example.com"), "next": hostile},
+        {**signup_data(email="guest@example.com"), "next": hostile},
     )
 
     assert_stays_home(response)

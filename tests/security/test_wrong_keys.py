@@ -22,7 +22,7 @@ from integrations.middleware import SecretKeysProblemMiddleware
 from integrations.models import ConnectionStatus, KlaviyoConnection, OAuthState
 from parties import tasks
 from parties.models import Attendee, ReconciliationStatus, SyncState
-from tests.conftest import run_queued_tasks
+from tests.support.workers import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -25,8 +25,7 @@ from integrations.klaviyo.records import (
     ListSuppression,
     ProfileConsent,
 )
-
-from .conftest import BASE
+from tests.support.klaviyo_doubles import BASE
 
 LIST = {
     "type": "list",

@@ -21,8 +21,13 @@ from integrations.klaviyo.errors import (
     KlaviyoValidationError,
 )
 from integrations.klaviyo.transport import Transport
-
-from .conftest import ACCESS_TOKEN, BASE, NEW_ACCESS_TOKEN, FakeTokenSource, error_document
+from tests.support.klaviyo_doubles import (
+    ACCESS_TOKEN,
+    BASE,
+    NEW_ACCESS_TOKEN,
+    FakeTokenSource,
+    error_document,
+)
 
 ACCOUNTS_URL = f"{BASE}/api/accounts/"
 LISTS_URL = f"{BASE}/api/lists/"

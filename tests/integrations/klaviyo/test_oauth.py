@@ -28,8 +28,7 @@ from integrations.klaviyo.oauth import (
     refresh,
     revoke,
 )
-
-from .conftest import BASE, CLIENT_SECRET
+from tests.support.klaviyo_doubles import BASE, CLIENT_SECRET
 
 TOKEN_URL = f"{BASE}/oauth/token"
 REVOKE_URL = f"{BASE}/oauth/revoke"

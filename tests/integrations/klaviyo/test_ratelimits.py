@@ -20,7 +20,7 @@ from integrations.klaviyo.client import KlaviyoClient
 from integrations.klaviyo.errors import KlaviyoRateLimited
 from integrations.klaviyo.ratelimits import DAY, MINUTE, RATE_LIMITS, SECOND, RateLimit
 from klaviyo_sandbox import spec
-from tests.integrations.klaviyo.conftest import BASE, error_document
+from tests.support.klaviyo_doubles import BASE, error_document
 
 ACCOUNT = "AcmePt"
 ACCOUNTS_URL = f"{BASE}/api/accounts/"

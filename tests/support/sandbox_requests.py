@@ -1,4 +1,5 @@
-"""Small helpers shared by the sandbox tests (requests as a Klaviyo client would send them)."""
+"""Requests to the sandbox as a Klaviyo client would send them (OAuth posts, REST calls with
+their headers, JSON:API bodies), for the sandbox's own tests."""
 
 from __future__ import annotations
 
