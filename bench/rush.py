@@ -212,7 +212,7 @@ def run(context: Context, chosen: set[str]) -> dict[str, Any]:
     """Scenarios 1 and 2 side by side (one table), and the memory the rush cost (scenario 5)."""
     from django.db import connection
 
-    from parties.sync import window
+    from parties.sync.config import sync_config
 
     args, stack, base_url = context.args, context.stack, context.base_url
     results: list[dict[str, Any]] = []
@@ -279,14 +279,14 @@ def run(context: Context, chosen: set[str]) -> dict[str, Any]:
         )
         writes = klaviyo_writes(r)
         seconds = max(float(r["seconds"]), 0.001)
-        windows = -(-seconds // window().total_seconds())
+        windows = -(-seconds // sync_config().window.total_seconds())
         allowed = int(2 * (windows + 1))
         targets.append(
             target(
                 f"{r['shape']}: at most 2 Klaviyo writes per coalescing window",
                 writes <= allowed,
                 f"{writes} writes over {seconds:g} s "
-                f"({window().total_seconds():g} s window: at most {allowed})",
+                f"({sync_config().window.total_seconds():g} s window: at most {allowed})",
             )
         )
     fast = by_shape.get("as fast as possible")

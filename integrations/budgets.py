@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from integrations.klaviyo.ratelimits import DAY, RATE_LIMITS, RateLimit
-from integrations.models import RateWindow
+from integrations.models import KlaviyoConnection, RateWindow
 
 # How long after we count a call Klaviyo may count it (its trip there).
 IN_FLIGHT_SECONDS = 0.5
@@ -111,6 +111,26 @@ class DatabaseRateBudget:
         if (used or 0) < limit.daily:
             return None
         return datetime.fromtimestamp(start + DAY, tz=UTC)
+
+
+# --- The daily budget of new lists -------------------------------------------------------------
+
+
+def list_budget_reopens_at(*, connection: KlaviyoConnection) -> datetime | None:
+    """If today's new lists are all used in the connection's Klaviyo account (every
+    connection to that account shares them), when the next day's budget opens; else None."""
+    return DatabaseRateBudget().daily_window_reopens_at(
+        "create_list", connection.klaviyo_account_id
+    )
+
+
+def list_budget_message(*, reopens_at: datetime) -> str:
+    """What an organizer reads when a party's list must wait for the next day's budget."""
+    return (
+        f"Klaviyo allows {RATE_LIMITS['create_list'].daily} new lists a day for this account; "
+        "today's are used, so this party's list will be created tomorrow "
+        f"(after {reopens_at.astimezone(UTC):%H:%M} UTC)"
+    )
 
 
 def _start(moment: float, seconds: int) -> int:

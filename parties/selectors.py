@@ -13,6 +13,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
+from integrations.budgets import list_budget_message, list_budget_reopens_at
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from parties.models import (
     IN_FLIGHT_STATES,
@@ -22,7 +23,7 @@ from parties.models import (
     Reconciliation,
     SyncState,
 )
-from parties.sync import backoff_seconds, list_budget_message, list_budget_reopens_at
+from parties.sync.outcomes import backoff_seconds
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations

@@ -16,8 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Membership, User, normalize_email
+from integrations.budgets import list_budget_message, list_budget_reopens_at
 from integrations.models import KlaviyoConnection
-from parties import sync, tasks
+from parties import tasks
 from parties.models import (
     Attendee,
     ListState,
@@ -50,7 +51,7 @@ def party_create(
     if connection.organization_id != membership.organization_id:
         raise PartyError("Choose one of your organization's Klaviyo connections.")
     opt_in = data.get("opt_in_process") or OptInProcess.SINGLE
-    reopens_at = sync.list_budget_reopens_at(connection=connection)
+    reopens_at = list_budget_reopens_at(connection=connection)
     with transaction.atomic():
         party = Party.objects.create(
             organization=membership.organization,
@@ -58,7 +59,7 @@ def party_create(
             created_by=membership.user,
             opt_in_process=opt_in,
             list_state=ListState.PENDING,
-            list_error=sync.list_budget_message(reopens_at=reopens_at) if reopens_at else "",
+            list_error=list_budget_message(reopens_at=reopens_at) if reopens_at else "",
             **{key: data[key] for key in PARTY_FIELDS if key in data},
         )
         tasks.party_sync_request(party_id=party.pk, at=reopens_at or timezone.now(), force=True)

@@ -16,13 +16,18 @@ from django.utils import timezone
 from django_tasks import task
 
 from core.database import DATABASE_GONE, wait_for_database
+from core.leases import new_holder
 from core.periodic import schedule_next_pass
 from integrations.clients import klaviyo_client
 from integrations.errors import CONNECTION_FAILURES
 from integrations.klaviyo.errors import KlaviyoNotFound
 from integrations.models import KlaviyoConnection
-from parties import reconcile, sync
+from parties import reconcile
 from parties.models import Party
+from parties.sync import party_sync, sync_sweep
+from parties.sync.config import sync_config
+from parties.sync.gates import party_recover
+from parties.sync.outcomes import reason
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +46,14 @@ def sync_party(*, party_id: int) -> dict[str, object]:
     database, releases its lease and claims so nothing waits for the lease to lapse, and
     plans the next run; the worker carries on.
     """
-    holder = sync.new_lease_holder()
+    holder = new_holder()
     try:
-        report = sync.party_sync(party_id=party_id, holder=holder)
+        report = party_sync(party_id=party_id, holder=holder)
     except DATABASE_GONE:
         logger.warning("Database connection lost during the sync of party %s", party_id)
         wait_for_database(timeout=DATABASE_WAIT_SECONDS)
-        sync.party_recover(party_id=party_id, holder=holder)
-        party_sync_request(party_id=party_id, at=timezone.now() + sync.window(), force=True)
+        party_recover(party_id=party_id, holder=holder)
+        party_sync_request(party_id=party_id, at=timezone.now() + sync_config().window, force=True)
         return {"outcome": "interrupted"}
     if report.next_run_at is not None:
         party_sync_request(party_id=party_id, at=report.next_run_at, force=True)
@@ -90,7 +95,7 @@ def delete_klaviyo_list(*, connection_id: int, list_id: str, attempt: int = 1) -
         return "already gone"
     except CONNECTION_FAILURES as error:
         if attempt >= LIST_DELETE_ATTEMPTS:
-            logger.warning("Gave up deleting Klaviyo list %s: %s", list_id, sync.reason(error))
+            logger.warning("Gave up deleting Klaviyo list %s: %s", list_id, reason(error))
             return "gave up"
         delete_klaviyo_list.using(
             run_after=timezone.now() + timedelta(seconds=LIST_DELETE_RETRY_SECONDS)
@@ -104,7 +109,7 @@ def delete_klaviyo_list(*, connection_id: int, list_id: str, attempt: int = 1) -
 
 def sweep_now() -> dict[str, int]:
     """Put stale claims back and enqueue every party whose work waits with no run planned."""
-    report = sync.sync_sweep()
+    report = sync_sweep()
     for party_id in report.party_ids:
         party_sync_request(party_id=party_id, at=timezone.now(), force=True)
     return {"reclaimed": report.reclaimed, "parties_enqueued": len(report.party_ids)}
@@ -120,7 +125,7 @@ def party_sync_request(*, party_id: int, at: datetime | None = None, force: bool
     send gate (`Party.next_send_at`) holds back writes the window or a backoff forbids.
     """
     now = timezone.now()
-    run_at = at or now + sync.window()
+    run_at = at or now + sync_config().window
     planned = Party.objects.filter(pk=party_id)
     if force:
         # A plan whose time has come is spent: its task has started, or is about to (a run

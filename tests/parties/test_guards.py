@@ -18,6 +18,7 @@ from klaviyo_sandbox.models import KlaviyoList
 from klaviyo_sandbox.routers import DATABASE as SANDBOX_DB
 from parties import services, sync
 from parties.models import Attendee, ListState, Party, SyncState
+from parties.sync.send import claim_batch
 from tests.support.parties import PARTY
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
@@ -65,7 +66,7 @@ def test_the_batch_claim_takes_pending_attendees_only(make_party, make_attendee)
     for state in [SyncState.SYNCING, SyncState.SENT, SyncState.SYNCED, SyncState.FAILED]:
         make_attendee(party, email=f"{state}@example.com", sync_state=state)
 
-    batch, _claimed_at = sync.claim_batch(party)
+    batch, _claimed_at = claim_batch(party)
 
     assert [attendee.pk for attendee in batch] == [waiting.pk]
     assert Attendee.objects.filter(sync_state=SyncState.SENT).count() == 1

@@ -18,8 +18,9 @@ from accounts.models import Role
 from core.templatetags.wording import clock
 from integrations.klaviyo.errors import KlaviyoRateLimited, KlaviyoUnavailable
 from integrations.models import ConnectionStatus
-from parties import selectors, sync
+from parties import selectors
 from parties.models import Attendee, ListState, Party, SyncState
+from parties.sync.outcomes import stop_for
 from tests.support.attendees import add_attendees
 
 pytestmark = pytest.mark.django_db
@@ -291,9 +292,9 @@ def test_party_page_says_since_when_klaviyo_is_not_answering_and_when_it_tries_a
     # What the engine records when Klaviyo does not answer, twice in a row: the second try
     # comes once the first backoff (5 s) is over.
     failed_at = timezone.now() - timedelta(seconds=5)
-    sync._stop_for(party, KlaviyoUnavailable(detail="503"))
+    stop_for(party, KlaviyoUnavailable(detail="503"))
     Party.objects.filter(pk=party.pk).update(next_send_at=F("next_send_at") - timedelta(seconds=5))
-    sync._stop_for(party, KlaviyoUnavailable(detail="503"))
+    stop_for(party, KlaviyoUnavailable(detail="503"))
     party.refresh_from_db()
 
     page = login(owner).get(detail_url(party))
@@ -309,7 +310,7 @@ def test_party_page_says_since_when_klaviyo_is_not_answering_and_when_it_tries_a
 
 
 def test_party_page_says_until_when_klaviyo_rate_limits_it(login, owner, party):
-    sync._stop_for(party, KlaviyoRateLimited(retry_after=120))
+    stop_for(party, KlaviyoRateLimited(retry_after=120))
     party.refresh_from_db()
 
     page = login(owner).get(detail_url(party))
@@ -364,7 +365,7 @@ def test_party_page_says_signups_are_on_their_way(login, owner, party, make_atte
 
 
 def test_parties_list_says_when_klaviyo_is_not_answering(login, owner, party):
-    sync._stop_for(party, KlaviyoUnavailable(detail="timeout"))
+    stop_for(party, KlaviyoUnavailable(detail="timeout"))
     party.refresh_from_db()
 
     page = login(owner).get(reverse("parties:party_list"))

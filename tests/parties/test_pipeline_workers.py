@@ -13,8 +13,9 @@ from django.db import connection as db_connection
 from django.db import connections
 from django.utils import timezone
 
-from parties import sync, tasks
+from parties import tasks
 from parties.models import Attendee, Party, SyncState
+from parties.sync.send import claim_batch
 from tests.support.signups import signup
 from tests.support.waiting import wait_until
 from tests.support.workers import make_worker, run_in_thread
@@ -105,7 +106,7 @@ def test_concurrent_claims_skip_each_others_rows(party):
     def claim(_: int) -> list[int]:
         try:
             barrier.wait()
-            batch, _claimed_at = sync.claim_batch(party)
+            batch, _claimed_at = claim_batch(party)
             return [attendee.pk for attendee in batch]
         finally:
             connections["default"].close()

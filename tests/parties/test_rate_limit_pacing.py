@@ -16,6 +16,7 @@ from integrations.klaviyo.records import ListMember
 from klaviyo_sandbox import testing
 from parties import services, sync
 from parties.models import Attendee, ListState, Party, SyncState
+from parties.sync import run
 from tests.support.pacing import LockstepClock
 from tests.support.parties import PARTY
 from tests.support.workers import make_worker, run_in_thread
@@ -32,7 +33,7 @@ def lockstep(sandbox, monkeypatch) -> LockstepClock:
     lockstep = LockstepClock()
     lockstep.hold_during_calls(sandbox)
     monkeypatch.setattr(
-        sync,
+        run,
         "klaviyo_client",
         partial(integration_clients.klaviyo_client, budget=lockstep, sleep=lockstep.sleep),
     )
@@ -116,7 +117,7 @@ def test_reading_back_holds_no_read_open_across_calls_that_write(make_party, mon
         )
         for n in range(2500)
     )
-    monkeypatch.setattr(sync, "klaviyo_client", lambda **_: KlaviyoWhileOthersWrite())
+    monkeypatch.setattr(run, "klaviyo_client", lambda **_: KlaviyoWhileOthersWrite())
 
     report = sync.party_sync(party_id=party.pk)
 

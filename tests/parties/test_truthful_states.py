@@ -17,6 +17,8 @@ from integrations.klaviyo.client import KlaviyoClient
 from klaviyo_sandbox import testing
 from parties import services, sync, tasks
 from parties.models import Attendee, Party, SyncState
+from parties.sync import verify
+from parties.sync.config import sync_config
 from tests.support.clock import let_time_pass
 from tests.support.parties import PARTY
 from tests.support.signups import signup
@@ -149,7 +151,7 @@ def test_double_opt_in_attendee_who_never_confirms_is_reported_after_the_wait(
     signup(double_opt_in_party)
     run_queued_tasks()
 
-    let_time_pass(sync.CONFIRMATION_WAIT.total_seconds() + 1)
+    let_time_pass(sync_config().confirmation_wait.total_seconds() + 1)
     run_queued_tasks()
 
     state, why = state_of("sarah@example.com")
@@ -176,11 +178,11 @@ def test_someone_klaviyo_is_slow_to_add_is_read_at_doubling_intervals_then_sent_
 ):
     settings.PARTY_VERIFY_INTERVAL_SECONDS = 3
     signup(party)
-    with mock.patch.object(sync, "_state_from_profile", return_value=(None, "")):
+    with mock.patch.object(verify, "_state_from_profile", return_value=(None, "")):
         run_queued_tasks()
         Attendee.objects.update(sync_state=SyncState.SENT)  # as if the list never showed them
         reads = []
-        for _second in range(0, int(sync.SENT_GIVE_UP.total_seconds()) + 60, 3):
+        for _second in range(0, int(sync_config().sent_give_up.total_seconds()) + 60, 3):
             let_time_pass(3)
             run_queued_tasks()
             reads.append(testing.call_count("GET", f"/api/lists/{party.klaviyo_list_id}/profiles"))
@@ -308,7 +310,7 @@ def test_a_full_backlog_goes_out_in_full_batches_back_to_back(party, settings):
 def test_the_sweep_schedules_its_next_run_even_when_a_run_raises(party):
     tasks.schedule_sweep()
 
-    with mock.patch.object(sync, "sync_sweep", side_effect=RuntimeError("database blip")):
+    with mock.patch.object(tasks, "sync_sweep", side_effect=RuntimeError("database blip")):
         run_queued_tasks()
 
     failed = DBTaskResult.objects.get(task_path=tasks.sweep.module_path, status="FAILED")
