@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.cookiejar
 import logging
 import math
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from core.backoff import backoff_delay
 from integrations.klaviyo.config import KlaviyoConfig
 from integrations.klaviyo.errors import (
     KlaviyoAuthError,
@@ -233,11 +233,11 @@ class Transport:
         return headers
 
     def _backoff(self, retries: int) -> float:
-        """Exponential backoff with jitter (half fixed, half random), capped at the longest
-        wait we accept, so concurrent workers do not retry in lockstep."""
-        delay = min(self._config.max_retry_wait, _BACKOFF_BASE * 2**retries)
-        # Jitter needs no cryptographic randomness.
-        return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311
+        """The project's one backoff, jittered so concurrent workers do not retry in
+        lockstep, capped at the longest wait we accept."""
+        return backoff_delay(
+            retries, first=_BACKOFF_BASE, cap=self._config.max_retry_wait, jitter=True
+        )
 
     def _may_retry(self, retries: int, wait: float) -> bool:
         return retries < self._config.max_retries and wait <= self._config.max_retry_wait
