@@ -18,6 +18,7 @@ from config.env import (
     exit_on_configuration_error,
     url_origin,
 )
+from config.log_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env.read_env(BASE_DIR / ".env")
@@ -481,39 +482,5 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
 } | {"clipboard-write": ["self"]}
 
 # --- Logging ------------------------------------------------------------------------------------
-# Every handler scrubs secrets from what it prints: tokens, authorization codes, PKCE verifiers,
-# the client secret and Authorization headers, in messages, arguments and exceptions alike
-# (integrations/klaviyo/redaction.py). A handler added here needs the filter too.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "integrations.klaviyo.redaction.RedactSecretsFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "django.server": {
-            "()": "django.utils.log.ServerFormatter",
-            "format": "[{server_time}] {message}",
-            "style": "{",
-        },
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_secrets"],
-        },
-        # runserver's request lines, whose query strings carry the OAuth callback's code.
-        "django.server": {
-            "class": "logging.StreamHandler",
-            "formatter": "django.server",
-            "filters": ["redact_secrets"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
-        # Its "AXES: BEGIN" banner at every process start; lockouts are warnings and still show.
-        "axes.apps": {"level": "WARNING"},
-    },
-}
+# Every handler scrubs secrets from what it prints (config/log_config.py).
+LOGGING = logging_config(level=LOG_LEVEL)
