@@ -8,7 +8,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from klaviyo_sandbox import clock, services
+from klaviyo_sandbox import clock
+from klaviyo_sandbox.bulk_import import import_job_create, import_job_get
 from klaviyo_sandbox.endpoint import ApiCall, api_endpoint
 from klaviyo_sandbox.jsonapi import (
     ApiError,
@@ -31,8 +32,17 @@ from klaviyo_sandbox.jsonapi import (
     parse_filter,
     profile_resource,
 )
+from klaviyo_sandbox.lists import (
+    list_create,
+    list_delete,
+    list_get,
+    list_profile_count,
+    list_update,
+)
 from klaviyo_sandbox.models import KlaviyoList, Membership, MembershipStatus, Profile
+from klaviyo_sandbox.profiles import profile_create, profile_upsert
 from klaviyo_sandbox.routers import DATABASE
+from klaviyo_sandbox.subscriptions import subscription_job_create
 
 EQUALS_OR_ANY = {"equals", "any"}
 COMPARISONS = {
@@ -81,7 +91,7 @@ def lists(call: ApiCall) -> HttpResponse:
     request = call.request
     if request.method == "POST":
         attributes = call.body["data"]["attributes"]
-        klaviyo_list = services.list_create(
+        klaviyo_list = list_create(
             account=call.account,
             name=attributes["name"],
             opt_in_process=attributes.get("opt_in_process"),
@@ -111,9 +121,9 @@ def lists(call: ApiCall) -> HttpResponse:
 @api_endpoint(GET="get_list", PATCH="update_list", DELETE="delete_list")
 def list_detail(call: ApiCall, list_id: str) -> HttpResponse:
     request = call.request
-    klaviyo_list = services.list_get(account=call.account, list_id=list_id)
+    klaviyo_list = list_get(account=call.account, list_id=list_id)
     if request.method == "DELETE":
-        services.list_delete(klaviyo_list=klaviyo_list)
+        list_delete(klaviyo_list=klaviyo_list)
         return document_response(None, status=204)
     if request.method == "PATCH":
         data = call.body["data"]
@@ -125,14 +135,12 @@ def list_detail(call: ApiCall, list_id: str) -> HttpResponse:
                 "The id in the body does not match the id in the URL.",
                 pointer="/data/id",
             )
-        klaviyo_list = services.list_update(
-            klaviyo_list=klaviyo_list, attributes=data["attributes"]
-        )
+        klaviyo_list = list_update(klaviyo_list=klaviyo_list, attributes=data["attributes"])
     profile_count = None
     if request.method == "GET" and "profile_count" in list_param(
         request, "additional-fields[list]"
     ):
-        profile_count = services.list_profile_count(klaviyo_list=klaviyo_list)
+        profile_count = list_profile_count(klaviyo_list=klaviyo_list)
     resource = list_resource(
         request,
         klaviyo_list,
@@ -145,7 +153,7 @@ def list_detail(call: ApiCall, list_id: str) -> HttpResponse:
 @api_endpoint(GET="get_profiles_for_list")
 def list_profiles(call: ApiCall, list_id: str) -> HttpResponse:
     request = call.request
-    klaviyo_list = services.list_get(account=call.account, list_id=list_id)
+    klaviyo_list = list_get(account=call.account, list_id=list_id)
     size = page_size(request, default=20, maximum=100)
     profile_terms = parse_filter(
         request,
@@ -201,9 +209,7 @@ def profiles(call: ApiCall) -> HttpResponse:
     request = call.request
     subscriptions = "subscriptions" in list_param(request, "additional-fields[profile]")
     if request.method == "POST":
-        profile = services.profile_create(
-            account=call.account, attributes=call.body["data"]["attributes"]
-        )
+        profile = profile_create(account=call.account, attributes=call.body["data"]["attributes"])
         resource = profile_resource(request, profile, subscriptions=subscriptions)
         return document_response(
             {"data": resource, "links": {"self": resource["links"]["self"]}}, status=201
@@ -240,7 +246,7 @@ def profiles(call: ApiCall) -> HttpResponse:
 @api_endpoint(POST="create_or_update_profile")
 def profile_import(call: ApiCall) -> HttpResponse:
     request = call.request
-    profile, created = services.profile_upsert(account=call.account, data=call.body["data"])
+    profile, created = profile_upsert(account=call.account, data=call.body["data"])
     subscriptions = "subscriptions" in list_param(request, "additional-fields[profile]")
     resource = profile_resource(request, profile, subscriptions=subscriptions)
     return document_response(
@@ -251,7 +257,7 @@ def profile_import(call: ApiCall) -> HttpResponse:
 
 @api_endpoint(POST="bulk_import_profiles")
 def bulk_import_jobs(call: ApiCall) -> HttpResponse:
-    job = services.import_job_create(account=call.account, data=call.body["data"])
+    job = import_job_create(account=call.account, data=call.body["data"])
     resource = import_job_resource(call.request, job, at=clock.now())
     return document_response(
         {"data": resource, "links": {"self": resource["links"]["self"]}}, status=202
@@ -260,7 +266,7 @@ def bulk_import_jobs(call: ApiCall) -> HttpResponse:
 
 @api_endpoint(GET="get_bulk_import_profiles_job")
 def bulk_import_job(call: ApiCall, job_id: str) -> HttpResponse:
-    job = services.import_job_get(account=call.account, job_id=job_id)
+    job = import_job_get(account=call.account, job_id=job_id)
     resource = import_job_resource(call.request, job, at=clock.now())
     return document_response({"data": resource, "links": {"self": resource["links"]["self"]}})
 
@@ -268,7 +274,7 @@ def bulk_import_job(call: ApiCall, job_id: str) -> HttpResponse:
 @api_endpoint(GET="get_errors_for_bulk_import_profiles_job")
 def bulk_import_job_errors(call: ApiCall, job_id: str) -> HttpResponse:
     request = call.request
-    job = services.import_job_get(account=call.account, job_id=job_id)
+    job = import_job_get(account=call.account, job_id=job_id)
     size = page_size(request, default=20, maximum=100)
     # The errors are a fixed list once the job is complete (none before): the cursor is
     # the position of the next one.
@@ -290,7 +296,7 @@ def bulk_import_job_errors(call: ApiCall, job_id: str) -> HttpResponse:
 
 @api_endpoint(POST="bulk_subscribe_profiles")
 def subscription_jobs(call: ApiCall) -> HttpResponse:
-    services.subscription_job_create(account=call.account, data=call.body["data"])
+    subscription_job_create(account=call.account, data=call.body["data"])
     return document_response(None, status=202)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 _frozen_at: datetime | None = None
@@ -43,3 +44,9 @@ def reset() -> None:
     global _frozen_at, _offset
     _frozen_at = None
     _offset = timedelta(0)
+
+
+def job_ready_at(created_at: datetime) -> datetime:
+    """When a bulk job accepted at `created_at` is applied: SANDBOX_JOB_SECONDS later."""
+    # Read at call time, so a test can change the setting.
+    return created_at + timedelta(seconds=settings.SANDBOX_JOB_SECONDS)

@@ -22,7 +22,8 @@ from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from klaviyo_sandbox import clock, faults, jsonapi, ratelimit, services, spec
+from klaviyo_sandbox import clock, faults, jsonapi, ratelimit, spec
+from klaviyo_sandbox.jobs import jobs_catch_up
 from klaviyo_sandbox.jsonapi import ApiError, error_response
 from klaviyo_sandbox.models import Account, CallLog, FaultKind, Token
 from klaviyo_sandbox.oauth import access_token_authenticate
@@ -244,8 +245,8 @@ def api_endpoint(
                 decision = _rate_limit(request, operation, token)
                 try:
                     body = _parse_body(request, operation)
-                    # Jobs due by now are applied before the caller looks (services: Jobs).
-                    services.jobs_catch_up(account=account)
+                    # Jobs due by now are applied before the caller looks (jobs.py).
+                    jobs_catch_up(account=account)
                     response = view(ApiCall(request, operation, token, account, body), **kwargs)
                 except ApiError as error:
                     response = error_response(error)

@@ -286,7 +286,7 @@ def import_job_resource(request: HttpRequest, job: ImportJob, *, at: datetime) -
 
 
 def import_error_resource(error: dict[str, Any]) -> dict[str, Any]:
-    """One profile an import job rejected, from the record the job kept (services)."""
+    """One profile an import job rejected, from the record the job kept (bulk_import)."""
     attributes = {
         name: error[name] for name in ("code", "title", "detail", "source", "original_payload")
     }

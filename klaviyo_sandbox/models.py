@@ -173,7 +173,7 @@ class ImportJob(models.Model):
     """A profile bulk import job: accepted at once, applied when `ready_at` has passed.
 
     `status` is stored as `queued` until the job is applied, then `complete`; readers see
-    `processing` in the second half of the wait (services.import_job_status).
+    `processing` in the second half of the wait (`status_at`).
     """
 
     id = models.CharField(primary_key=True, max_length=26)
@@ -218,8 +218,8 @@ class ImportJob(models.Model):
 class SubscriptionJob(models.Model):
     """A bulk subscribe job (Klaviyo answers 202 with no body, so no client ever reads one).
 
-    `payload` holds the request as validated when it was accepted (services), so applying it
-    later needs no second validation.
+    `payload` holds the request as validated when it was accepted (subscriptions.py), so
+    applying it later needs no second validation.
     """
 
     id = models.CharField(primary_key=True, max_length=26)  # a ULID: creation order

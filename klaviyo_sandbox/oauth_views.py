@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from klaviyo_sandbox import oauth, services
+from klaviyo_sandbox import oauth
 from klaviyo_sandbox.endpoint import (
     TokenResponse,
     call_log_record,
@@ -18,6 +18,7 @@ from klaviyo_sandbox.endpoint import (
 )
 from klaviyo_sandbox.forms import ConsentForm
 from klaviyo_sandbox.oauth import AuthorizeError, TokenError
+from klaviyo_sandbox.seed import sandbox_seed
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
@@ -48,7 +49,7 @@ def _authorize(request: HttpRequest) -> HttpResponse:
         return render(
             request, "klaviyo_sandbox/authorize_error.html", {"problem": str(error)}, status=400
         )
-    services.sandbox_seed()
+    sandbox_seed()
     form = ConsentForm(
         request.POST if request.method == "POST" else None,
         # The product's hint when it reconnects an account: preselect it (Klaviyo itself

@@ -1,13 +1,16 @@
 """The sandbox accounts every fresh sandbox database starts with.
 
-Used by the data migration and by `seed_accounts()` (idempotent), so a database emptied by a
-test flush gets them back on first use.
+`seed_accounts()` takes the models it fills, so the data migration passes its historical ones;
+`sandbox_seed()` (idempotent) gives a database emptied by a test flush them back on first use.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+from klaviyo_sandbox.models import Account, KlaviyoList
+from klaviyo_sandbox.routers import DATABASE
 
 SEED_CREATED = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
@@ -77,3 +80,8 @@ def seed_accounts(account_model: Any, list_model: Any, using: str) -> None:
             id=klaviyo_list["id"],
             defaults={**klaviyo_list, "created": SEED_CREATED, "updated": SEED_CREATED},
         )
+
+
+def sandbox_seed() -> None:
+    """The seed accounts, created if missing (after a test flush, say)."""
+    seed_accounts(Account, KlaviyoList, using=DATABASE)

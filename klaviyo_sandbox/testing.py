@@ -25,7 +25,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.test import Client, override_settings
 
-from klaviyo_sandbox import clock, faults, oauth, services
+from klaviyo_sandbox import clock, faults, oauth
+from klaviyo_sandbox.jobs import jobs_process_due
+from klaviyo_sandbox.lists import list_create
 from klaviyo_sandbox.models import (
     Account,
     CallLog,
@@ -39,6 +41,9 @@ from klaviyo_sandbox.models import (
     SuppressionReason,
 )
 from klaviyo_sandbox.routers import DATABASE
+from klaviyo_sandbox.seed import sandbox_seed
+from klaviyo_sandbox.subscriptions import membership_confirm
+from klaviyo_sandbox.suppression import profile_suppress, profile_unsuppress
 
 DEFAULT_SCOPES = " ".join(oauth.APP_SCOPES)
 ACME = "AcmePt"
@@ -67,7 +72,7 @@ class InstalledApp:
 
 
 def _account(account: Account | str) -> Account:
-    services.sandbox_seed()
+    sandbox_seed()
     if isinstance(account, Account):
         return account
     return Account.objects.using(DATABASE).get(id=account)
@@ -109,7 +114,7 @@ def authorization_code(
 def create_list(
     *, account: Account | str = ACME, name: str = "Test list", double_opt_in: bool = False
 ) -> KlaviyoList:
-    return services.list_create(
+    return list_create(
         account=_account(account),
         name=name,
         opt_in_process=OptInProcess.DOUBLE if double_opt_in else OptInProcess.SINGLE,
@@ -122,7 +127,7 @@ def list_members(list_id: str, *, include_pending: bool = False) -> list[dict[st
     Like every reader here, it first applies the jobs that are due (a sync's import and
     subscribe jobs, at once with the test setting SANDBOX_JOB_SECONDS = 0).
     """
-    services.jobs_process_due()
+    jobs_process_due()
     memberships = Membership.objects.using(DATABASE).filter(list_id=list_id)
     if not include_pending:
         memberships = memberships.filter(status=MembershipStatus.MEMBER)
@@ -144,18 +149,18 @@ def list_members(list_id: str, *, include_pending: bool = False) -> list[dict[st
 
 def confirm_pending(list_id: str, email: str) -> None:
     """What the double opt-in email's link (the UI's Confirm button) does."""
-    services.jobs_process_due()
+    jobs_process_due()
     membership = (
         Membership.objects.using(DATABASE)
         .select_related("profile")
         .get(list_id=list_id, profile__email=email.lower(), status=MembershipStatus.PENDING)
     )
-    services.membership_confirm(membership=membership)
+    membership_confirm(membership=membership)
 
 
 def profile(email: str, *, account: Account | str = ACME) -> dict[str, Any] | None:
     """One profile's consent and suppression, found by email (None when there is none)."""
-    services.jobs_process_due()
+    jobs_process_due()
     found = (
         Profile.objects.using(DATABASE)
         .filter(account=_account(account), email=email.strip().lower())
@@ -180,17 +185,17 @@ def suppress(
     The reasons are Klaviyo's: a bounce, an invalid address, a spam complaint, an unsubscribe
     (which also makes the consent UNSUBSCRIBED) or a manual suppression.
     """
-    services.jobs_process_due()
-    services.profile_suppress(account=_account(account), email=email, reason=reason)
+    jobs_process_due()
+    profile_suppress(account=_account(account), email=email, reason=reason)
 
 
 def unsuppress(email: str, *, account: Account | str = ACME) -> None:
     """Lift the address's suppression (its consent stays as it is)."""
-    services.jobs_process_due()
+    jobs_process_due()
     found = Profile.objects.using(DATABASE).get(
         account=_account(account), email=email.strip().lower()
     )
-    services.profile_unsuppress(profile=found)
+    profile_unsuppress(profile=found)
 
 
 # --- Faults and lifecycle ---------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from klaviyo_sandbox import faults, oauth, services
+from klaviyo_sandbox import faults, jobs, oauth, seed, subscriptions, suppression
 from klaviyo_sandbox.forms import FaultForm, SuppressForm
 from klaviyo_sandbox.jsonapi import ApiError
 from klaviyo_sandbox.models import (
@@ -71,8 +71,8 @@ def _get(queryset: QuerySet[ModelT], **lookup: Any) -> ModelT:
 
 @operator_only
 def home(request: HttpRequest) -> HttpResponse:
-    services.sandbox_seed()
-    services.jobs_catch_up()
+    seed.sandbox_seed()
+    jobs.jobs_catch_up()
     accounts = Account.objects.using(DATABASE).annotate(
         list_count=Count("lists", distinct=True),
         installation_count=Count(
@@ -89,9 +89,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @operator_only
 def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
-    services.sandbox_seed()
+    seed.sandbox_seed()
     account = _get(Account.objects.using(DATABASE), id=account_id)
-    services.jobs_catch_up(account=account)
+    jobs.jobs_catch_up(account=account)
     lists = account.lists.annotate(
         member_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.MEMBER)),
         pending_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.PENDING)),
@@ -106,7 +106,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
         "account": account,
         "lists": lists,
         "installations": installations,
-        "suppressed": services.suppressed_profiles(account=account),
+        "suppressed": suppression.suppressed_profiles(account=account),
         "suppress_form": SuppressForm(),
     }
     return render(request, "klaviyo_sandbox/account.html", context)
@@ -114,9 +114,9 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
 
 @operator_only
 def list_detail(request: HttpRequest, list_id: str) -> HttpResponse:
-    services.sandbox_seed()
+    seed.sandbox_seed()
     klaviyo_list = _get(KlaviyoList.objects.using(DATABASE).select_related("account"), id=list_id)
-    services.jobs_catch_up(account=klaviyo_list.account)
+    jobs.jobs_catch_up(account=klaviyo_list.account)
     memberships = (
         Membership.objects.using(DATABASE)
         .filter(list=klaviyo_list)
@@ -137,7 +137,7 @@ def membership_confirm(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
         status=MembershipStatus.PENDING,
     )
-    services.membership_confirm(membership=membership)
+    subscriptions.membership_confirm(membership=membership)
     messages.success(request, f"{membership.profile} confirmed: subscribed to {membership.list}.")
     return redirect("klaviyo_sandbox:list", list_id=membership.list_id)
 
@@ -151,9 +151,9 @@ def suppression_add(request: HttpRequest, account_id: str) -> HttpResponse:
         messages.error(request, "Enter an email address and choose a reason.")
         return redirect("klaviyo_sandbox:account", account_id=account.id)
     # Jobs due before the suppression was made apply first, as they would have in Klaviyo.
-    services.jobs_catch_up(account=account)
+    jobs.jobs_catch_up(account=account)
     try:
-        profile = services.profile_suppress(
+        profile = suppression.profile_suppress(
             account=account, email=form.cleaned_data["email"], reason=form.cleaned_data["reason"]
         )
     except ApiError as error:  # an address Django accepts but Klaviyo does not (a@localhost)
@@ -171,7 +171,7 @@ def suppression_add(request: HttpRequest, account_id: str) -> HttpResponse:
 @require_POST
 def suppression_remove(request: HttpRequest, pk: str) -> HttpResponse:
     profile = _get(Profile.objects.using(DATABASE), pk=pk)
-    services.profile_unsuppress(profile=profile)
+    suppression.profile_unsuppress(profile=profile)
     messages.success(request, f"{profile.email} is no longer suppressed.")
     return redirect("klaviyo_sandbox:account", account_id=profile.account_id)
 

@@ -68,7 +68,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def site(live_server, settings, browser) -> Iterator[str]:
     """The live server's URL, with the product pointed at its sandbox and a worker running."""
-    from klaviyo_sandbox import services as sandbox_services
+    from klaviyo_sandbox.seed import sandbox_seed
 
     base = live_server.url
     sandbox = f"{base}/sandbox/klaviyo"
@@ -82,7 +82,7 @@ def site(live_server, settings, browser) -> Iterator[str]:
     settings.SANDBOX_JOB_SECONDS = 0.5
     settings.PARTY_SYNC_WINDOW_SECONDS = 0.5
     settings.PARTY_VERIFY_INTERVAL_SECONDS = 0.5
-    sandbox_services.sandbox_seed()  # a transaction=True test before may have flushed it
+    sandbox_seed()  # a transaction=True test before may have flushed it
 
     worker = make_worker("browser-tests", batch=False, interval=0.1)
     thread = run_in_thread(worker)

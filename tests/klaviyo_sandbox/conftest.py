@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from klaviyo_sandbox import services, testing
+from klaviyo_sandbox import testing
+from klaviyo_sandbox.seed import sandbox_seed
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,7 +31,7 @@ def frozen() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def seeded() -> None:
     """The seed accounts and lists, back if a `transaction=True` test elsewhere flushed them."""
-    services.sandbox_seed()
+    sandbox_seed()
 
 
 @pytest.fixture

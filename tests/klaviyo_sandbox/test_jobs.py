@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from django.db import connections
 
-from klaviyo_sandbox import clock, services, testing
+from klaviyo_sandbox import clock, testing
+from klaviyo_sandbox.jobs import jobs_process_due
 from klaviyo_sandbox.models import ImportJob, SubscriptionJob
 from tests.support.sandbox_requests import api, import_body, subscribe_body
 
@@ -168,7 +169,7 @@ def test_a_job_is_applied_once_however_often_due_jobs_are_processed(client, app,
     appended_import(client, app)
     testing.advance(two_seconds)
 
-    applied = [services.jobs_process_due() for _ in range(3)]
+    applied = [jobs_process_due() for _ in range(3)]
 
     assert applied == [1, 0, 0]
     [member] = testing.list_members("AcmNws")
@@ -182,7 +183,7 @@ def test_concurrent_processors_apply_a_job_once(client, app, two_seconds):
 
     def process(_: int) -> int:
         try:
-            return services.jobs_process_due()
+            return jobs_process_due()
         finally:
             connections["sandbox"].close()
 
@@ -226,6 +227,6 @@ def test_served_on_its_own_the_background_thread_applies_a_due_job_not_the_polle
 
     assert job_attributes(client, app, job["id"])["status"] == "processing"
 
-    services.jobs_process_due()  # the server's thread, every JOB_POLL_SECONDS
+    jobs_process_due()  # the server's thread, every JOB_POLL_SECONDS
 
     assert job_attributes(client, app, job["id"])["status"] == "complete"

@@ -52,7 +52,7 @@ def test_the_job_thread_outlives_a_failed_pass(monkeypatch, caplog):
         if len(passes) == 2:
             raise Stop
 
-    monkeypatch.setattr(sandbox_server.services, "jobs_process_due", jobs_process_due)
+    monkeypatch.setattr(sandbox_server, "jobs_process_due", jobs_process_due)
     monkeypatch.setattr(sandbox_server.time, "sleep", sleep)
 
     with pytest.raises(Stop):

@@ -11,10 +11,10 @@ from django.conf import settings
 from django.db import connections
 from django.test import override_settings
 
-from klaviyo_sandbox import services
 from klaviyo_sandbox.checks import sandbox_only_without_real_credentials, sandbox_outside_debug
 from klaviyo_sandbox.models import Account, Token
 from klaviyo_sandbox.routers import SandboxRouter
+from klaviyo_sandbox.seed import sandbox_seed
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -77,8 +77,8 @@ def test_migrating_a_fresh_sandbox_database_seeds_two_accounts(tmp_path):
 def test_seeding_again_is_idempotent():
     Account.objects.using("sandbox").all().delete()
 
-    services.sandbox_seed()
-    services.sandbox_seed()
+    sandbox_seed()
+    sandbox_seed()
 
     assert Account.objects.using("sandbox").count() == 2
 

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
-from klaviyo_sandbox import services
+from klaviyo_sandbox.jobs import jobs_process_due
 
 SERVER_URLCONF = "klaviyo_sandbox.server_urls"
 # How often the background thread looks for jobs whose time has come.
@@ -29,7 +29,7 @@ def apply_jobs_forever() -> None:
     """Klaviyo's side of a bulk job: applied once due, whoever is looking."""
     while True:
         try:
-            services.jobs_process_due()
+            jobs_process_due()
         except Exception:
             logger.exception("The sandbox could not apply its due jobs; retrying")
         finally:
