@@ -10,43 +10,21 @@ sync runs here, against it over HTTP, until every attendee is "In the list".
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import requests
-from django.db import connections
 from django.utils import timezone
 
 from parties import services, sync
 from parties.models import Attendee, ListState, SyncState
 from tests.support.parties import PARTY
+from tests.support.processes import free_port, process_env, start_gunicorn, stop
 
-ROOT = Path(__file__).resolve().parents[2]
 ATTENDEES = 100
 ADDRESS_LENGTH = 60
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
-
-
-def database_url(alias: str) -> str:
-    """The URL another process uses to open this test database."""
-    database = connections[alias].settings_dict
-    if connections[alias].vendor == "sqlite":
-        return f"sqlite:///{database['NAME']}"
-    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -54,54 +32,22 @@ def sandbox_server(tmp_path, settings) -> Iterator[str]:
     """The sandbox alone under gunicorn (its default limits), sharing the test's sandbox
     database; the product talks to it over HTTP."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": database_url("default"),
-        "SANDBOX_DATABASE_URL": database_url("sandbox"),
-        "KLAVIYO_SANDBOX": "true",
-        "SANDBOX_URL": f"http://127.0.0.1:{port}",
-        "SANDBOX_JOB_SECONDS": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    log = tmp_path / "sandbox.log"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "klaviyo_sandbox.wsgi",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "30",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-        start_new_session=True,  # its own process group: the stop reaches every worker
-    )
     url = f"http://127.0.0.1:{port}"
+    env = process_env(SANDBOX_URL=url, SANDBOX_JOB_SECONDS="0", ALLOWED_HOSTS="127.0.0.1")
+    server = start_gunicorn(
+        "klaviyo_sandbox.wsgi",
+        port=port,
+        env=env,
+        log=tmp_path / "sandbox.log",
+        probe="/api/accounts/",  # any answer: it is up
+    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{url}/api/accounts/", timeout=1)  # any answer: it is up
-                break
-            except (requests.ConnectionError, requests.Timeout):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(log.read_text()[-2000:]) from None
-                time.sleep(0.1)
         settings.SANDBOX_URL = url
         settings.KLAVIYO_BASE_URL = url
         settings.PARTY_SYNC_WINDOW_SECONDS = 0
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
 
 
 def address(number: int) -> str:

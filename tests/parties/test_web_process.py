@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,13 +18,11 @@ from pathlib import Path
 import pytest
 import requests
 from django.db import connection as db_connection
-from django.db import connections
 
 from parties.models import Attendee
+from tests.support.processes import free_port, process_env, start_gunicorn, stop
 from tests.support.signups import FORM
-from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 SIGNUPS = 240
 
 pytestmark = [
@@ -38,64 +34,15 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_gunicorn(port: int, logs: Path, name: str) -> subprocess.Popen:
-    default, sandbox_db = (connections[alias].settings_dict for alias in ("default", "sandbox"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": (
-            f"postgres://{default['USER']}@{default['HOST']}:{default['PORT']}/{default['NAME']}"
-        ),
-        "SANDBOX_DATABASE_URL": f"sqlite:///{sandbox_db['NAME']}",
-        "KLAVIYO_SANDBOX": "true",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_COOKIES": "false",  # plain http here
-        "SIGNUP_RATE_PER_IP": "100000/m",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "30",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(logs / f"{name}.log").open("w"),
-        start_new_session=True,  # its own process group: the kill reaches every worker
+def start_web(port: int, logs: Path, name: str) -> subprocess.Popen[bytes]:
+    env = process_env(
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_COOKIES="false",  # plain http here
+        SIGNUP_RATE_PER_IP="100000/m",
     )
-
-    def answers() -> bool:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-        except (requests.ConnectionError, requests.Timeout):  # booting on a busy machine
-            return False
-        return True
-
-    try:
-        wait_until(
-            answers,
-            seconds=20,
-            awaiting=f"gunicorn to answer on port {port}",
-            details=lambda: (logs / f"{name}.log").read_text()[-2000:],
-        )
-    except BaseException:
-        os.killpg(server.pid, signal.SIGKILL)
-        raise
-    return server
+    return start_gunicorn(
+        "config.wsgi", port=port, env=env, log=logs / f"{name}.log", probe="/healthz"
+    )
 
 
 def test_signups_accepted_before_the_web_process_was_killed_are_all_kept(make_party, tmp_path):
@@ -127,7 +74,7 @@ def test_signups_accepted_before_the_web_process_was_killed_are_all_kept(make_pa
             return True
         return False
 
-    first = start_gunicorn(port, tmp_path, "first")
+    first = start_web(port, tmp_path, "first")
     killed = threading.Event()
 
     def sign_up_in_the_rush(number: int) -> bool:
@@ -148,15 +95,14 @@ def test_signups_accepted_before_the_web_process_was_killed_are_all_kept(make_pa
     assert killed.is_set(), f"only {len(accepted)} of {SIGNUPS} accepted: the kill never came"
     before_restart = set(accepted)
 
-    second = start_gunicorn(port, tmp_path, "second")
+    second = start_web(port, tmp_path, "second")
     try:
         # Whoever saw an error tries again, as a person would.
         retry = [number for number, ok in first_try.items() if not ok]
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(sign_up, retry))
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        second.wait(timeout=30)
+        stop(second)
 
     kept = set(Attendee.objects.filter(party=party).values_list("email", flat=True))
     assert 0 < len(before_restart) < SIGNUPS  # the kill landed mid-rush

@@ -7,7 +7,6 @@ sandbox served by the live test server, as they would in production.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,16 +17,15 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection as db_connection
-from django.db import connections
 from django.utils import timezone
 
 from klaviyo_sandbox import clock, testing
 from parties import tasks
 from parties.models import Attendee, Party, SyncState
 from tests.support.attendees import add_attendees
+from tests.support.processes import ROOT, process_env
 from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3
 
 pytestmark = [
@@ -40,21 +38,13 @@ pytestmark = [
 
 
 def start_worker(live_server, name: str, logs: Path) -> subprocess.Popen:
-    default, sandbox_db = (connections[alias].settings_dict for alias in ("default", "sandbox"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": (
-            f"postgres://{default['USER']}@{default['HOST']}:{default['PORT']}/{default['NAME']}"
-        ),
-        "SANDBOX_DATABASE_URL": f"sqlite:///{sandbox_db['NAME']}",
-        "SANDBOX_URL": f"{live_server.url}/sandbox/klaviyo",
-        "KLAVIYO_SANDBOX": "true",
-        "PARTY_SYNC_WINDOW_SECONDS": "0",
-        "PARTY_VERIFY_INTERVAL_SECONDS": "0.5",
-        "PARTY_SYNC_LEASE_SECONDS": str(LEASE_SECONDS),
-        "SANDBOX_JOB_SECONDS": "0",
-    }
+    env = process_env(
+        SANDBOX_URL=f"{live_server.url}/sandbox/klaviyo",
+        PARTY_SYNC_WINDOW_SECONDS="0",
+        PARTY_VERIFY_INTERVAL_SECONDS="0.5",
+        PARTY_SYNC_LEASE_SECONDS=str(LEASE_SECONDS),
+        SANDBOX_JOB_SECONDS="0",
+    )
     return subprocess.Popen(
         [
             sys.executable,
