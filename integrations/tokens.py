@@ -30,13 +30,13 @@ audit trail) is decided by `integrations.services`; this module only runs the do
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 
 from django.db.models import Q
 from django.utils import timezone
 
+from core.backoff import backoff_delay
 from core.leases import Lease, new_holder
 from integrations import services
 from integrations.errors import ConnectionUnusable
@@ -152,17 +152,6 @@ def _still_valid(row: KlaviyoConnection, rejected: str | None) -> str | None:
     return None
 
 
-def _poll_delay(waited: float) -> float:
-    """How long a waiter sleeps before re-reading the row, having waited `waited` seconds.
-
-    About as long again as it has waited (so the first read after the refresh lands comes at
-    most about twice the refresh's time after the wait began), jittered so a storm of waiters
-    does not read in step, and capped.
-    """
-    base = min(max(waited, FIRST_POLL_SECONDS), MAX_POLL_SECONDS)
-    return base * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
-
-
 def _refresh_single_flight(
     *,
     connection_id: int,
@@ -216,7 +205,6 @@ def _refresh_single_flight(
             token = _wait_for_refresher(
                 connection_id,
                 rejected=rejected,
-                started=started,
                 deadline=deadline,
                 listening=listening,
                 sleep=sleep,
@@ -232,7 +220,6 @@ def _wait_for_refresher(
     connection_id: int,
     *,
     rejected: str | None,
-    started: float,
     deadline: float,
     listening: bool,
     sleep: Callable[[float], None],
@@ -242,7 +229,12 @@ def _wait_for_refresher(
 
     After waking, the row is read before the lease is claimed again, so a storm of waiters
     takes its new token with one read each instead of each taking and releasing the lease.
+    Between reads a waiter sleeps by the project's one backoff, doubling from
+    FIRST_POLL_SECONDS (so the first read after the refresh lands comes at most about twice
+    the refresh's time after the wait began) and jittered so a storm of waiters does not read
+    in step, or until a notification wakes it.
     """
+    polls = 0
     while True:
         row = KlaviyoConnection.objects.get(pk=connection_id)
         _ensure_usable(row)
@@ -253,7 +245,8 @@ def _wait_for_refresher(
             return None
         if time.monotonic() > deadline:
             raise KlaviyoUnavailable(detail="Timed out waiting for another token refresh.")
-        delay = _poll_delay(time.monotonic() - started)
+        delay = backoff_delay(polls, first=FIRST_POLL_SECONDS, cap=MAX_POLL_SECONDS, jitter=True)
+        polls += 1
         if listening:
             wait_for_notification(delay)
         else:

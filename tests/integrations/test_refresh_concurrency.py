@@ -216,7 +216,7 @@ def test_on_postgresql_waiters_wake_as_the_new_token_is_saved(
         access_token_expires_at=timezone.now() - timedelta(minutes=1)
     )
     durations = slow_token_endpoint(monkeypatch, 0.5)
-    monkeypatch.setattr(tokens, "_poll_delay", lambda waited: 10.0)
+    monkeypatch.setattr(tokens, "backoff_delay", lambda *_args, **_kwargs: 10.0)
 
     storm = refresh_with_waiters(connection, waiters=8)
 
