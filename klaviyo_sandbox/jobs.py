@@ -1,13 +1,13 @@
 """Bulk jobs applied once they are due: the one loop that applies them, each job once.
 
-Klaviyo's bulk import and subscribe jobs are asynchronous: the request is checked and
-answered 202 at once, and the profiles change later. The sandbox stores each job with a
-`ready_at` (creation + SANDBOX_JOB_SECONDS, `clock.job_ready_at`) and applies it lazily, when
-someone looks after that time (`jobs_catch_up`): no background thread, and on a test's frozen
-clock a job moves only when the test advances the clock. Served on its own
-(`manage.py sandbox_server`) it applies them in a background thread instead, as Klaviyo does:
-a caller polling a job of a thousand profiles then reads "processing" at once, instead of
-waiting in its request while the job is applied.
+Klaviyo's bulk import and subscribe jobs, and its events, are asynchronous: the request is
+checked and answered 202 at once, and the profiles (and events) change later. The sandbox
+stores each job with a `ready_at` (creation + SANDBOX_JOB_SECONDS, `clock.job_ready_at`) and
+applies it lazily, when someone looks after that time (`jobs_catch_up`): no background
+thread, and on a test's frozen clock a job moves only when the test advances the clock.
+Served on its own (`manage.py sandbox_server`) it applies them in a background thread
+instead, as Klaviyo does: a caller polling a job of a thousand profiles then reads
+"processing" at once, instead of waiting in its request while the job is applied.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from django.db import transaction
 
 from klaviyo_sandbox import clock
 from klaviyo_sandbox.bulk_import import import_job_apply
-from klaviyo_sandbox.models import Account, ImportJob, SubscriptionJob
+from klaviyo_sandbox.events import event_job_apply
+from klaviyo_sandbox.models import Account, EventJob, ImportJob, SubscriptionJob
 from klaviyo_sandbox.routers import DATABASE
 from klaviyo_sandbox.subscriptions import subscription_job_apply
 
@@ -34,15 +35,15 @@ def jobs_catch_up(*, account: Account | None = None) -> None:
 def jobs_process_due(*, account: Account | None = None) -> int:
     """Apply every job whose `ready_at` has passed, oldest first; returns how many it applied.
 
-    Imports and subscriptions interleave by creation time (their ULIDs break ties, in
+    Imports, subscriptions and events interleave by creation time (their ULIDs break ties, in
     creation order within a process). Each job is claimed with a conditional UPDATE
     (`processed_at IS NULL`) in its own transaction, so when two processes call this at once
     the second finds the job taken, or waits for the first's commit and then finds it taken:
     no job is applied twice.
     """
     now = clock.now()
-    due: list[tuple[datetime, str, type[ImportJob] | type[SubscriptionJob]]] = []
-    for model in (ImportJob, SubscriptionJob):
+    due: list[tuple[datetime, str, type[ImportJob] | type[SubscriptionJob] | type[EventJob]]] = []
+    for model in (ImportJob, SubscriptionJob, EventJob):
         jobs = model.objects.using(DATABASE).filter(processed_at__isnull=True, ready_at__lte=now)
         if account is not None:
             jobs = jobs.filter(account=account)
@@ -60,6 +61,8 @@ def jobs_process_due(*, account: Account | None = None) -> int:
             job = model.objects.using(DATABASE).select_related("account").get(pk=pk)
             if isinstance(job, ImportJob):
                 import_job_apply(job, at=now)
+            elif isinstance(job, EventJob):
+                event_job_apply(job, at=now)
             else:
                 subscription_job_apply(job, at=now)
         applied += 1

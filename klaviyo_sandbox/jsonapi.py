@@ -19,7 +19,16 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
-from klaviyo_sandbox.models import Account, ImportJob, JobStatus, KlaviyoList, Membership, Profile
+from klaviyo_sandbox.models import (
+    Account,
+    Event,
+    ImportJob,
+    JobStatus,
+    KlaviyoList,
+    Membership,
+    Metric,
+    Profile,
+)
 
 MEDIA_TYPE = "application/vnd.api+json"
 
@@ -291,6 +300,63 @@ def import_error_resource(error: dict[str, Any]) -> dict[str, Any]:
         name: error[name] for name in ("code", "title", "detail", "source", "original_payload")
     }
     return {"type": "import-error", "id": error["id"], "attributes": attributes}
+
+
+def metric_resource(
+    request: HttpRequest,
+    metric: Metric,
+    *,
+    integration: dict[str, Any],
+    fields: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    self_url = api_url(request, f"metrics/{metric.id}/")
+    attributes = {
+        "name": metric.name,
+        "created": timestamp(metric.created),
+        "updated": timestamp(metric.updated),
+        "integration": integration,
+    }
+    return {
+        "type": "metric",
+        "id": metric.id,
+        "attributes": _sparse(attributes, fields),
+        "relationships": {
+            "flow-triggers": {"links": _relationship_links(self_url, "flow-triggers")}
+        },
+        "links": {"self": self_url},
+    }
+
+
+def event_resource(
+    request: HttpRequest, event: Event, *, fields: Iterable[str] | None = None
+) -> dict[str, Any]:
+    self_url = api_url(request, f"events/{event.id}/")
+    properties = dict(event.properties)
+    # Klaviyo hands the value back among the properties, as `$value`.
+    if event.value is not None:
+        properties["$value"] = event.value
+    attributes = {
+        "timestamp": int(event.datetime.timestamp()),
+        "event_properties": properties,
+        "datetime": timestamp(event.datetime),
+        "uuid": event.uuid,
+    }
+    return {
+        "type": "event",
+        "id": event.id,
+        "attributes": _sparse(attributes, fields),
+        "relationships": {
+            "profile": {
+                "data": {"type": "profile", "id": event.profile_id},
+                "links": _relationship_links(self_url, "profile"),
+            },
+            "metric": {
+                "data": {"type": "metric", "id": event.metric_id},
+                "links": _relationship_links(self_url, "metric"),
+            },
+        },
+        "links": {"self": self_url},
+    }
 
 
 # --- Pagination -------------------------------------------------------------------------

@@ -238,6 +238,82 @@ class SubscriptionJob(models.Model):
         return self.id
 
 
+class Metric(models.Model):
+    """An event name, per account and per source: the app that first sent it (Klaviyo keeps
+    the same name sent by another app, or with a private key, as another metric)."""
+
+    id = models.CharField(primary_key=True, max_length=6)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="metrics")
+    name = models.CharField(max_length=128)
+    client_id = models.CharField(max_length=100)  # the OAuth app it is attributed to
+    created = models.DateTimeField()
+    updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "name", "client_id"], name="sandbox_metric_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Event(models.Model):
+    """One recorded event: a metric, a profile, when, and its properties."""
+
+    id = models.CharField(primary_key=True, max_length=26)  # a ULID: creation order
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    metric = models.ForeignKey(Metric, on_delete=models.CASCADE, related_name="events")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="events")
+    datetime = models.DateTimeField()
+    properties = models.JSONField(default=dict)
+    value = models.FloatField(null=True, blank=True)
+    value_currency = models.CharField(max_length=3, blank=True, default="")
+    # The caller's unique_id, or the event's time to the second when it sent none (Klaviyo's
+    # default): one event per metric, profile and key.
+    unique_id = models.CharField(max_length=255)
+    uuid = models.CharField(max_length=36)
+    backfill = models.BooleanField(default=False)
+    created = models.DateTimeField()
+
+    class Meta:
+        ordering = ["datetime", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["metric", "profile", "unique_id"], name="sandbox_event_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "datetime"], name="sandbox_event_time")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} for {self.profile} at {self.datetime:%Y-%m-%d %H:%M:%S}"
+
+
+class EventJob(models.Model):
+    """Events accepted (202) by create_event or bulk_create_events, recorded once due.
+
+    `events` holds the checked request, one entry per event with its profile, so applying it
+    needs no second validation; `client_id` is the app the metrics are attributed to.
+    """
+
+    id = models.CharField(primary_key=True, max_length=26)  # a ULID: creation order
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="event_jobs")
+    client_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+    ready_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    events = models.JSONField()
+
+    class Meta:
+        indexes = [models.Index(fields=["processed_at", "ready_at"], name="sandbox_event_job_due")]
+
+    def __str__(self) -> str:
+        return self.id
+
+
 class Installation(models.Model):
     """The OAuth app installed in one account; uninstalling kills every token it issued."""
 

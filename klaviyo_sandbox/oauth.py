@@ -39,6 +39,10 @@ APP_SCOPES = (
     "profiles:read",
     "profiles:write",
     "subscriptions:write",
+    "events:read",
+    "events:write",
+    "metrics:read",
+    "flows:read",
 )
 SCOPE_DESCRIPTIONS = {
     "accounts:read": "See your account's name, address and settings",
@@ -47,6 +51,10 @@ SCOPE_DESCRIPTIONS = {
     "profiles:read": "See profiles (names, email addresses, custom properties)",
     "profiles:write": "Create and update profiles",
     "subscriptions:write": "Subscribe profiles to email marketing",
+    "events:read": "See the events recorded on profiles",
+    "events:write": "Record events on profiles (and create their metrics)",
+    "metrics:read": "See your metrics",
+    "flows:read": "See your flows",
 }
 CODE_LIFETIME = timedelta(minutes=5)  # Klaviyo's authorization codes live 5 minutes
 REFRESH_IDLE_LIMIT = timedelta(days=90)  # unused refresh tokens die after 90 days

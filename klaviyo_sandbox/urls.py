@@ -4,7 +4,7 @@ Klaviyo does."""
 
 from django.urls import path, re_path
 
-from klaviyo_sandbox import api_views, oauth_views, views
+from klaviyo_sandbox import api_views, event_views, oauth_views, views
 
 app_name = "klaviyo_sandbox"
 
@@ -48,6 +48,14 @@ urlpatterns = [
         api_views.subscription_jobs,
         name="api_subscription_jobs",
     ),
+    re_path(_api("events"), event_views.events, name="api_events"),
+    re_path(
+        _api("event-bulk-create-jobs"),
+        event_views.event_bulk_create_jobs,
+        name="api_event_bulk_create_jobs",
+    ),
+    re_path(_api("metrics"), event_views.metrics, name="api_metrics"),
+    re_path(_api(r"metrics/(?P<metric_id>[^/]+)"), event_views.metric_detail, name="api_metric"),
     re_path(r"^api/(?P<path>.*)$", api_views.unknown),
     # The sandbox's own pages
     path("", views.home, name="root"),

@@ -104,7 +104,7 @@ def test_deny_redirects_with_access_denied_and_state(client):
         ({"redirect_uri": "http://evil.example/callback/"}, "redirect_uri"),
         ({"redirect_uri": REDIRECT_URI.rstrip("/")}, "redirect_uri"),  # exact match only
         ({"response_type": "token"}, "response_type"),
-        ({"scope": "accounts:read events:write"}, "events:write"),
+        ({"scope": "accounts:read webhooks:write"}, "webhooks:write"),
         ({"scope": ""}, "scope"),
         ({"state": ""}, "state"),
         ({"code_challenge_method": "plain"}, "S256"),

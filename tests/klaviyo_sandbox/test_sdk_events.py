@@ -1,0 +1,105 @@
+"""Klaviyo's official Python SDK (klaviyo-api 24) parses the sandbox's events and metrics
+answers into its typed models (served for real by `live_server`, as in test_sdk.py)."""
+
+from __future__ import annotations
+
+import pytest
+from klaviyo_api import KlaviyoAPI
+from openapi_client.models.get_event_response_collection_compound_document import (
+    GetEventResponseCollectionCompoundDocument,
+)
+from openapi_client.models.get_metric_response_collection_compound_document import (
+    GetMetricResponseCollectionCompoundDocument,
+)
+
+from klaviyo_sandbox import testing
+from tests.support.sandbox_requests import SANDBOX
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+
+JOB_SECONDS = 2.0
+
+
+@pytest.fixture
+def klaviyo(live_server, app: testing.InstalledApp, settings) -> KlaviyoAPI:
+    settings.SANDBOX_JOB_SECONDS = JOB_SECONDS
+    return KlaviyoAPI(
+        None,
+        access_token=app.access_token,
+        max_retries=1,
+        test_host=f"{live_server.url}{SANDBOX}",
+    )
+
+
+def metric(name: str) -> dict:
+    return {"data": {"type": "metric", "attributes": {"name": name}}}
+
+
+def test_events_and_metrics_parse_into_the_sdks_typed_models(klaviyo):
+    single = {
+        "data": {
+            "type": "event",
+            "attributes": {
+                "metric": metric("Registered for Party"),
+                "profile": {"data": {"type": "profile", "attributes": {"email": "a@example.com"}}},
+                "properties": {"party_id": "p_42"},
+                "time": "2026-07-20T10:00:00+00:00",
+                "unique_id": "registered:p_42:a",
+                "value": 10,
+            },
+        }
+    }
+    assert klaviyo.Events.create_event(single) is None
+    bulk = {
+        "data": {
+            "type": "event-bulk-create-job",
+            "attributes": {
+                "events-bulk-create": {
+                    "data": [
+                        {
+                            "type": "event-bulk-create",
+                            "attributes": {
+                                "profile": {
+                                    "data": {
+                                        "type": "profile",
+                                        "attributes": {"email": "b@example.com"},
+                                    }
+                                },
+                                "events": {
+                                    "data": [
+                                        {
+                                            "type": "event",
+                                            "attributes": {
+                                                "metric": metric("Party Cancelled"),
+                                                "properties": {"party_id": "p_42"},
+                                                "unique_id": "cancelled:p_42:b",
+                                            },
+                                        }
+                                    ]
+                                },
+                            },
+                        }
+                    ]
+                }
+            },
+        }
+    }
+    assert klaviyo.Events.bulk_create_events(bulk) is None
+    testing.advance(JOB_SECONDS)
+
+    metrics = klaviyo.Metrics.get_metrics(filter='equals(integration.category,"App")')
+    assert isinstance(metrics, GetMetricResponseCollectionCompoundDocument)
+    ids = {item.attributes.name: item.id for item in metrics.data}
+    assert set(ids) == {"Registered for Party", "Party Cancelled"}
+
+    testing.advance(1)
+    events = klaviyo.Events.get_events(
+        filter=f'equals(metric_id,"{ids["Registered for Party"]}")',
+        include=["metric", "profile"],
+        sort="-datetime",
+    )
+    assert isinstance(events, GetEventResponseCollectionCompoundDocument)
+    [event] = events.data
+    assert event.attributes.event_properties == {"party_id": "p_42", "$value": 10.0}
+    assert event.relationships.metric.data.id == ids["Registered for Party"]
+    assert len(events.included) == 2
