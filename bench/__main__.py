@@ -95,7 +95,10 @@ def main() -> None:
         help="per shape, after posting (scenario 6: after the outage or the posting, the later)",
     )
     parser.add_argument(
-        "--outage-seconds", type=float, default=30.0, help="scenario 6's, mid-burst"
+        "--outage-seconds",
+        type=float,
+        default=30.0,
+        help="scenario 6's Klaviyo outage, over the middle half of a burst twice as long",
     )
     parser.add_argument(
         "--postgres",

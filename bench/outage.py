@@ -5,12 +5,14 @@ Measured from outside, as the architecture issue measured its stalled parties: t
 Klaviyo is served by gunicorn (`klaviyo_sandbox.wsgi`, `SANDBOX_WORKERS` sync workers,
 gunicorn's default `limit_request_line` of 4,094 bytes, which answers a longer request line
 414 before Django sees it) in place of `sandbox_server`, on the same port and database, so
-this scenario runs after the others. The load (`bench.load`) posts 2,000 signups with
-60-character addresses evenly over twice the outage's length; the outage (30 s,
-`--outage-seconds`) is the sandbox's own fault, a row in its database that every sandbox
-process consults on every call (`klaviyo_sandbox.faults`), started from this process a
-quarter into the burst, so it covers the burst's middle half: every token and API call
-answers 503 with Retry-After until it ends by itself.
+this scenario runs after the others. Under gunicorn the sandbox applies its bulk jobs when a
+call looks at them (`jobs_catch_up`), not in `sandbox_server`'s background thread.
+
+The load (`bench.load`) posts 2,000 signups with 60-character addresses evenly over twice
+the outage's length; the outage (30 s, `--outage-seconds`) is the sandbox's own fault, a row
+in its database that every sandbox process consults on every call (`klaviyo_sandbox.faults`),
+started from this process a quarter into the burst, so it covers the burst's middle half:
+every token and API call answers 503 with Retry-After until it ends by itself.
 
 Then, on a fresh party: accepted signups and responses by status, the attendees' states at
 the outage's end, seconds from the outage's end until every accepted attendee is "In the
@@ -36,7 +38,8 @@ if TYPE_CHECKING:
 
 # The read-backs' request lines grow with the addresses (issue 19's 60 characters).
 EMAIL_LENGTH = 60
-# As many as the web tier's processes: the task workers' calls, each held by its latency.
+# Sync workers answer one call each at a time: room for both task workers' calls (each held
+# by the latency fault) and a third, as many as the web tier has.
 SANDBOX_WORKERS = 3
 SANDBOX = "sandbox-gunicorn"
 # What gunicorn logs for each request line over its limit, answered 414.
@@ -58,6 +61,8 @@ def serve_sandbox_with_gunicorn(context: Context) -> None:
             f"--bind=127.0.0.1:{port}",
             "--worker-class=sync",
             f"--workers={SANDBOX_WORKERS}",
+            # The web's gunicorn has the default control socket; this one would replace it.
+            "--no-control-socket",
         ],
         context.env,
     )
