@@ -11,10 +11,12 @@
   by its latency fault (`--klaviyo-latency`, 0.1 s) and held to Klaviyo's rate limits;
 - gunicorn (`config.wsgi`, WEB_CONCURRENCY=3 sync workers) and two `manage.py db_worker`.
 
-Then the scenarios (`--scenario`, all five by default): 1 and 2, the signup rush and its
+Then the scenarios (`--scenario`, all six by default): 1 and 2, the signup rush and its
 baselines (bench/rush.py); 3, the refresh storm (bench/storm.py); 4, the organizer pages at
-10,000 attendees (bench/pages.py); 5, the peak memory during 1 and 4. A table per scenario,
-every target met or not, then one JSON line.
+10,000 attendees (bench/pages.py); 5, the peak memory during 1 and 4; 6, a 30 s Klaviyo
+outage in the middle of a burst, with the sandbox served by gunicorn from then on, so it
+runs last (bench/outage.py). A table per scenario, every target met or not, then one JSON
+line.
 
     make bench BENCH_ARGS="--signups 2000 --clients 32 --spread 20"
 """
@@ -32,6 +34,7 @@ from typing import Any
 
 from bench import rush
 from bench.stack import (
+    GUNICORN,
     Context,
     Stack,
     TemporaryPostgres,
@@ -45,7 +48,6 @@ from bench.stack import (
 )
 
 PY = sys.executable
-GUNICORN = str(Path(PY).with_name("gunicorn"))
 
 
 def memory_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -86,7 +88,18 @@ def main() -> None:
     parser.add_argument("--web-concurrency", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="manage.py db_worker processes")
     parser.add_argument("--klaviyo-latency", type=float, default=0.1, help="seconds per call")
-    parser.add_argument("--timeout", type=float, default=300.0, help="per shape, after posting")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="per shape, after posting (scenario 6: after the outage or the posting, the later)",
+    )
+    parser.add_argument(
+        "--outage-seconds",
+        type=float,
+        default=30.0,
+        help="scenario 6's Klaviyo outage, over the middle half of a burst twice as long",
+    )
     parser.add_argument(
         "--postgres",
         default="temporary",
@@ -103,11 +116,12 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11", help="flushed")
     parser.add_argument(
         "--scenario",
-        choices=["1", "2", "3", "4", "5", "all"],
+        choices=["1", "2", "3", "4", "5", "6", "all"],
         default="all",
         help=(
             "1: the signup form, rush and paced; 2: bare INSERT and synchronous relay baselines; "
-            "3: refresh storm; 4: organizer pages at 10,000 attendees; 5: memory (1 and 4)"
+            "3: refresh storm; 4: organizer pages at 10,000 attendees; 5: memory (1 and 4); "
+            "6: outage recovery (the sandbox served by gunicorn)"
         ),
     )
     parser.add_argument("--log-level", default="WARNING", help="of the stack's processes")
@@ -182,7 +196,7 @@ def main() -> None:
             base_url=base_url,
             sandbox_url=f"http://127.0.0.1:{sandbox_port}",
         )
-        chosen = {"1", "2", "3", "4", "5"} if args.scenario == "all" else {args.scenario}
+        chosen = {"1", "2", "3", "4", "5", "6"} if args.scenario == "all" else {args.scenario}
         report: dict[str, Any] = {}
         targets: list[dict[str, Any]] = []
         if chosen & {"1", "2", "5"}:
@@ -202,6 +216,12 @@ def main() -> None:
             targets += report["organizer_pages"]["targets"]
         if "5" in chosen:
             targets += memory_targets(report)
+        if "6" in chosen:  # last: it leaves the sandbox served by gunicorn
+            from bench import outage
+
+            outage_report = outage.run(context)
+            report["outage_recovery"] = outage_report["results"]
+            targets += outage_report["targets"]
         print_targets(targets)
         print(
             json.dumps(

@@ -4,7 +4,9 @@ Each client is a thread with its own `requests.Session` and its own address (sen
 X-Forwarded-For, which the product reads because the bench trusts 127.0.0.1 as a proxy). A
 signup is what a visitor does: GET the page (the form and its CSRF cookie), then POST it.
 With `--spread 0` clients go as fast as they can; otherwise signup i is started at
-i * spread / signups seconds. Prints one JSON document on stdout; imports no Django.
+i * spread / signups seconds. `--email-length` pads the addresses to that many characters
+(the read-backs' request lines grow with them). Prints one JSON document on stdout; imports
+no Django.
 
     python -m bench.load --url http://127.0.0.1:8000/p/slug/ --signups 2000 --clients 32
 """
@@ -30,6 +32,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def email_address(local: str, length: int) -> str:
+    """`local`@example.com, its local part padded with x to make `length` characters."""
+    domain = "@example.com"
+    if length:
+        local = f"{local}.".ljust(length - len(domain), "x")
+    return f"{local}{domain}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="the party's public signup page")
@@ -38,6 +48,9 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=0.0, help="seconds; 0: as fast as possible")
     parser.add_argument("--tag", default="run", help="makes the addresses unique per run")
     parser.add_argument("--timeout", type=float, default=30.0, help="per request")
+    parser.add_argument(
+        "--email-length", type=int, default=0, help="pad each address to this length; 0: not"
+    )
     args = parser.parse_args()
 
     lock = threading.Lock()
@@ -61,7 +74,7 @@ def main() -> None:
                 return
             if (wait := started + number * interval - time.monotonic()) > 0:
                 time.sleep(wait)
-            email = f"guest-{args.tag}-{number}@example.com"
+            email = email_address(f"guest-{args.tag}-{number}", args.email_length)
             try:
                 began = time.perf_counter()
                 page = session.get(args.url, headers=headers, timeout=args.timeout)

@@ -28,10 +28,17 @@ from bench.stack import ROOT, Context, Stack, cpu_spent, klaviyo_calls, target
 
 
 def run_load(
-    url: str, args: argparse.Namespace, stack: Stack, *, spread: float, tag: str
+    url: str,
+    args: argparse.Namespace,
+    stack: Stack,
+    *,
+    spread: float,
+    tag: str,
+    email_length: int = 0,
 ) -> dict[str, Any]:
     """bench.load's signups to `url`, and the CPU seconds each kind of process spent
-    meanwhile (the load generator's own included): what the two cores went to."""
+    meanwhile (the load generator's own included): what the two cores went to.
+    `email_length`: the addresses' (bench.load's default when 0)."""
     before, load_before = stack.cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
     load = subprocess.run(  # noqa: S603 (this interpreter running bench.load)  # nosec B603
         [
@@ -43,6 +50,7 @@ def run_load(
             f"--clients={args.clients}",
             f"--spread={spread}",
             f"--tag={tag}",
+            f"--email-length={email_length}",
         ],
         cwd=ROOT,
         capture_output=True,

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess  # starts the stack it benchmarks  # nosec B404
+import sys
 import tempfile
 import time
 import urllib.request
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
 
 def free_port() -> int:
@@ -97,9 +99,12 @@ class Stack:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.tail(name)}")
 
+    def log(self, name: str) -> str:
+        """What the process started as `name` has written so far."""
+        return (self.logdir / f"{name}.log").read_text(errors="replace")
+
     def tail(self, name: str, lines: int = 30) -> str:
-        text = (self.logdir / f"{name}.log").read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(self.log(name).splitlines()[-lines:])
 
     def pids(self, prefix: str) -> list[int]:
         """The processes started under a name beginning with `prefix`, and their children (a
@@ -144,12 +149,16 @@ class Stack:
         peaks = [_status_kib(pid, "VmHWM") for pid in self.pids(prefix)]
         return round(max(peaks, default=0) / 1024, 1)
 
-    def stop(self) -> None:
-        for _, process in reversed(self.processes):
+    def stop(self, prefix: str = "") -> None:
+        """End the processes started under names beginning with `prefix` (all by default);
+        `check()` no longer looks at them."""
+        chosen = [process for name, process in self.processes if name.startswith(prefix)]
+        self.processes = [(n, p) for n, p in self.processes if not n.startswith(prefix)]
+        for process in reversed(chosen):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for _, process in self.processes:
+        for process in chosen:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
