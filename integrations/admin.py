@@ -145,7 +145,7 @@ class KlaviyoConnectionAdmin(admin.ModelAdmin):
     def failures_24h(self, connection: ConnectionWithHealth) -> int:
         return connection.failures_24h
 
-    @admin.display(description="Refresh budget (last minute)", ordering="refresh_budget_used")
+    @admin.display(description="Refresh budget (this minute)", ordering="refresh_budget_used")
     def refresh_budget(self, connection: ConnectionWithHealth) -> str:
         return f"{connection.refresh_budget_used} of {REFRESH_BUDGET}"
 

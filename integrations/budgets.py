@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 
 from integrations.klaviyo.ratelimits import DAY, RATE_LIMITS, RateLimit
 from integrations.models import KlaviyoConnection, RateWindow
@@ -93,6 +93,13 @@ class DatabaseRateBudget:
         except _Full as full:
             return full.wait
         return 0.0
+
+    def open_windows(self, operation: str, seconds: int) -> QuerySet[RateWindow]:
+        """The counts of `operation` in the window of `seconds` open now, one row per account
+        that made a call in it."""
+        return RateWindow.objects.filter(
+            operation=operation, seconds=seconds, start=_start(self._clock(), seconds)
+        )
 
     def daily_window_reopens_at(self, operation: str, account_id: str) -> datetime | None:
         """When the account may call `operation` again if today's budget for it is spent

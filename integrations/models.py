@@ -97,32 +97,6 @@ class KlaviyoConnection(models.Model):
         return self.access_token_expires_at <= timezone.now() + timedelta(seconds=seconds)
 
 
-class RefreshSlot(models.Model):
-    """One of the refreshes a connection may make per window (Klaviyo: 10 a minute).
-
-    Each connection has a fixed number of slots; a refresh takes the slot used longest ago,
-    and only if that use is older than the window, with a conditional UPDATE. A slot is
-    therefore used at most once per window, so no process, thread or code path can make
-    more refreshes in any window than there are slots (see integrations.tokens).
-    """
-
-    connection = models.ForeignKey(
-        KlaviyoConnection, on_delete=models.CASCADE, related_name="refresh_slots"
-    )
-    number = models.PositiveSmallIntegerField()
-    used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["connection", "number"], name="integrations_one_refresh_slot_per_number"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Refresh slot {self.number} of connection {self.connection_id}"
-
-
 class OAuthStateQuerySet(models.QuerySet["OAuthState"]):
     def expired(self) -> OAuthStateQuerySet:
         return self.filter(expires_at__lte=timezone.now())

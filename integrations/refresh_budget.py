@@ -1,44 +1,44 @@
 """Klaviyo's refresh limit, held across processes: ten refreshes a minute per installation.
 
-Each connection has `REFRESH_BUDGET` refresh slots (`RefreshSlot` rows). A refresh takes the
-slot used longest ago, and only if that use is older than the window, with a conditional
-UPDATE on its previous `used_at`: whoever loses a race looks again. A slot is therefore used
-at most once per window, so no process, thread or code path can make more refreshes in any
-sliding window than there are slots.
+Klaviyo counts refreshes as it counts its other limits, in fixed one-minute windows; past the
+tenth, no new access token is issued until the window passes. So the refreshes are one more
+budget of the pacing store (`integrations.budgets.DatabaseRateBudget`, `RateWindow` rows),
+counted per connection (each connection is one installation): every process, thread and
+code path counts in the same windows, and a refresh counted near a window's end is counted in
+the next one too, in case it reaches Klaviyo there.
+
+The limit is not in `RATE_LIMITS`, which mirrors the REST operations of Klaviyo's OpenAPI spec;
+the token endpoint is not one of them.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from django.db.models import CharField, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 
-from django.db.models import F
-from django.utils import timezone
+from integrations.budgets import DatabaseRateBudget
+from integrations.klaviyo.ratelimits import MINUTE, RateLimit
 
-from integrations.models import RefreshSlot
+REFRESH_OPERATION = "oauth_refresh"
+REFRESH_LIMITS = {REFRESH_OPERATION: RateLimit(burst=10, steady=10)}
+# Klaviyo's refresh limit per installation, per minute.
+REFRESH_BUDGET = REFRESH_LIMITS[REFRESH_OPERATION].steady
+# The budget's "account" of a connection's refreshes (Klaviyo's account ids have no colon).
+ACCOUNT_PREFIX = "connection:"
 
-# Klaviyo's refresh limit per installation: this many refreshes in any such window. The window
-# has a second of margin for the difference between our clocks and Klaviyo's.
-REFRESH_BUDGET = 10
-REFRESH_BUDGET_WINDOW = timedelta(seconds=61)
+# The one budget every refresh counts against (tests replace it to move its clock).
+BUDGET = DatabaseRateBudget(limits=REFRESH_LIMITS)
 
 
-def refresh_slot_take(*, connection_id: int) -> float:
-    """Take one of the connection's refresh slots: 0.0 when taken, else the seconds until the
-    oldest one frees up."""
-    slots = RefreshSlot.objects.filter(connection_id=connection_id, number__lt=REFRESH_BUDGET)
-    while True:
-        now = timezone.now()
-        oldest = slots.order_by(F("used_at").asc(nulls_first=True), "number").first()
-        if oldest is None or (oldest.used_at is not None and slots.count() < REFRESH_BUDGET):
-            RefreshSlot.objects.bulk_create(
-                [
-                    RefreshSlot(connection_id=connection_id, number=number)
-                    for number in range(REFRESH_BUDGET)
-                ],
-                ignore_conflicts=True,
-            )
-            continue
-        if oldest.used_at is not None and oldest.used_at > now - REFRESH_BUDGET_WINDOW:
-            return (oldest.used_at + REFRESH_BUDGET_WINDOW - now).total_seconds()
-        if slots.filter(pk=oldest.pk, used_at=oldest.used_at).update(used_at=now):
-            return 0.0
+def refresh_acquire(*, connection_id: int) -> float:
+    """Count one refresh of the connection and return 0.0, or count nothing and return the
+    seconds until Klaviyo's minute with room opens."""
+    return BUDGET.acquire(REFRESH_OPERATION, f"{ACCOUNT_PREFIX}{connection_id}")
+
+
+def refreshes_this_minute() -> Coalesce:
+    """For annotating connections: the refreshes counted in Klaviyo's current minute window,
+    as one subquery."""
+    account = Concat(Value(ACCOUNT_PREFIX), Cast(OuterRef("pk"), CharField()))
+    counted = BUDGET.open_windows(REFRESH_OPERATION, MINUTE).filter(account_id=account)
+    return Coalesce(Subquery(counted.values("count")[:1]), 0)

@@ -20,10 +20,9 @@ from integrations.models import (
     ConnectionStatus,
     EventKind,
     KlaviyoConnection,
-    RefreshSlot,
 )
 from integrations.pipelines import pipelines
-from integrations.refresh_budget import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW
+from integrations.refresh_budget import refreshes_this_minute
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -237,8 +236,8 @@ def connections_with_health(
     """Annotate each connection with what an operator needs to judge its health, in one query:
 
     - `failures_24h`: failure events (refresh failed, needs reconnect, revoke failed) in 24 h;
-    - `refresh_budget_used`: refresh slots used in the current window (integrations.refresh_budget:
-      Klaviyo allows REFRESH_BUDGET refreshes a minute, and every refresh takes a slot);
+    - `refresh_budget_used`: refreshes counted in Klaviyo's current minute window
+      (integrations.refresh_budget: Klaviyo allows REFRESH_BUDGET a minute);
     - `work_waiting`: the items of every pipeline using it still on their way to Klaviyo
       (attendees pending, sending or sent, ...; `integrations.pipelines`);
     - `shared_with`: how many other organizations hold a live connection to the same
@@ -255,13 +254,7 @@ def connections_with_health(
         failures_24h=_count(
             events.filter(kind__in=FAILURE_EVENT_KINDS, created_at__gte=now - FAILURE_WINDOW)
         ),
-        refresh_budget_used=_count(
-            RefreshSlot.objects.filter(
-                connection=OuterRef("pk"),
-                number__lt=REFRESH_BUDGET,
-                used_at__gt=now - REFRESH_BUDGET_WINDOW,
-            )
-        ),
+        refresh_budget_used=refreshes_this_minute(),
         work_waiting=sum(
             (
                 _count(pipeline.waiting().filter(**{pipeline.connection_path: OuterRef("pk")}))

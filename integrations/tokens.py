@@ -17,11 +17,11 @@ with their next poll). Between notifications, and where there are none (SQLite, 
 inside a transaction, a refresher that died), a waiter re-reads the row at growing intervals.
 
 Klaviyo allows ten refreshes per minute per installation. Every refresh (proactive, after a
-401, forced by an operator, keep-alive) first takes one of the connection's refresh slots
-(`integrations.refresh_budget`); when all ten were used within the last minute, the lease
-holder waits for the oldest to free up while everyone else waits for it. A 429 from the token
-endpoint all the same is waited out (the current access token stays valid meanwhile), never
-treated as a dead token.
+401, forced by an operator, keep-alive) is first counted against the connection's refresh
+budget (`integrations.refresh_budget`, in Klaviyo's fixed one-minute windows); when this
+minute's ten are used, the lease holder waits for the next minute, keeping its lease, while
+everyone else waits for it. A 429 from the token endpoint all the same is waited out (the
+current access token stays valid meanwhile), never treated as a dead token.
 
 What a refresh's outcome means for the connection (the scope policy, needs-reconnect, the
 audit trail) is decided by `integrations.services`; this module only runs the door.
@@ -49,7 +49,7 @@ from integrations.klaviyo.errors import (
     KlaviyoUnavailable,
 )
 from integrations.models import ConnectionStatus, KlaviyoConnection
-from integrations.refresh_budget import REFRESH_BUDGET, refresh_slot_take
+from integrations.refresh_budget import REFRESH_BUDGET, refresh_acquire
 from integrations.token_wakeup import listen, unlisten, wait_for_notification
 
 logger = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ def _wait_for_refresher(
             sleep(delay)
 
 
-def _wait_for_refresh_slot(
+def _wait_for_refresh_budget(
     connection_id: int,
     *,
     holder: str,
@@ -261,13 +261,14 @@ def _wait_for_refresh_slot(
     config: KlaviyoConfig,
     sleep: Callable[[float], None],
 ) -> str | None:
-    """Take a refresh slot, waiting for one (still holding the lease) while all are in use.
+    """Count the refresh in this minute's budget, waiting (still holding the lease) for the
+    next minute while this one's are used.
 
-    Returns None once a slot is taken, or the current token when it is still valid and was
-    not rejected: then nobody needs to wait (a later call refreshes).
+    Returns None once the refresh is counted, or the current token when it is still valid
+    and was not rejected: then nobody needs to wait (a later call refreshes).
     """
     waited = 0.0
-    while (wait := refresh_slot_take(connection_id=connection_id)) > 0:
+    while (wait := refresh_acquire(connection_id=connection_id)) > 0:
         row = KlaviyoConnection.objects.get(pk=connection_id)
         _ensure_usable(row)
         token = _still_valid(row, rejected)
@@ -280,7 +281,7 @@ def _wait_for_refresh_slot(
         # Everyone else waits for this lease holder: keep the lease through the wait.
         REFRESH_LEASE.renew(connection_id, holder=holder, seconds=wait + lease_seconds(config))
         logger.info(
-            "Klaviyo connection %s used its %d refreshes of the last minute; waiting %.1f s",
+            "Klaviyo connection %s used its %d refreshes of this minute; waiting %.1f s",
             connection_id,
             REFRESH_BUDGET,
             wait,
@@ -313,7 +314,7 @@ def _refresh_holding_lease(
         raise ConnectionUnusable(KlaviyoConnection.objects.get(pk=connection_id))
 
     try:
-        usable = _wait_for_refresh_slot(
+        usable = _wait_for_refresh_budget(
             connection_id, holder=holder, rejected=rejected, config=config, sleep=sleep
         )
     except Exception:

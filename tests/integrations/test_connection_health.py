@@ -16,9 +16,9 @@ from integrations.models import (
     ConnectionStatus,
     EventKind,
     KlaviyoConnection,
-    RefreshSlot,
 )
 from parties.models import Attendee, Party, SyncState
+from tests.support.refresh_budget import MINUTE_START, count_refreshes, refresh_budget_on
 
 CHANGELIST = "admin:integrations_klaviyoconnection_changelist"
 
@@ -37,12 +37,12 @@ def add_event(connection: KlaviyoConnection, kind: str, *, ago: timedelta) -> No
     ConnectionEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - ago)
 
 
-def use_refresh_slots(connection: KlaviyoConnection, *ago: timedelta) -> None:
-    """Refreshes as integrations.tokens records them against the budget: one slot each."""
-    RefreshSlot.objects.bulk_create(
-        RefreshSlot(connection=connection, number=number, used_at=timezone.now() - moment)
-        for number, moment in enumerate(ago)
-    )
+class Clock:
+    """The refresh budget's clock, half a minute into one of Klaviyo's minutes."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.at = MINUTE_START + 30
+        refresh_budget_on(monkeypatch, lambda: self.at)
 
 
 def add_party(connection: KlaviyoConnection, *states: str) -> Party:
@@ -86,18 +86,17 @@ def test_failures_of_the_last_24_hours_are_counted(make_connection):
 
 
 @pytest.mark.django_db
-def test_refresh_budget_counts_the_refresh_slots_used_in_the_last_minute(make_connection):
-    connection = make_connection()
-    use_refresh_slots(
-        connection,
-        timedelta(seconds=5),
-        timedelta(seconds=20),
-        timedelta(seconds=50),
-        timedelta(seconds=90),
-    )
-    RefreshSlot.objects.create(connection=connection, number=9, used_at=None)
+def test_refresh_budget_counts_the_refreshes_of_this_minute(make_connection, monkeypatch):
+    connection, other = make_connection(), make_connection()
+    clock = Clock(monkeypatch)
+    count_refreshes(connection, 4)
+    clock.at += 60  # the next minute: those four were the last minute's
 
+    assert health_of(connection).refresh_budget_used == 0
+    count_refreshes(connection, 3)
+    count_refreshes(other, 2)
     assert health_of(connection).refresh_budget_used == 3
+    assert health_of(other).refresh_budget_used == 2
 
 
 @pytest.mark.django_db
@@ -113,20 +112,23 @@ def test_work_waiting_counts_attendees_pending_sending_or_sent(make_connection):
 
 
 @pytest.mark.django_db
-def test_changelist_shows_health_columns_and_never_a_token(staff_client, make_connection):
+def test_changelist_shows_health_columns_and_never_a_token(
+    staff_client, make_connection, monkeypatch
+):
     connection = make_connection(
         access_token="secret-access-abc",
         refresh_token="secret-refresh-abc",
         last_successful_call_at=timezone.now(),
     )
     add_event(connection, EventKind.REFRESH_FAILED, ago=timedelta(hours=2))
-    use_refresh_slots(connection, timedelta(seconds=10))
+    Clock(monkeypatch)
+    count_refreshes(connection, 1)
     add_party(connection, SyncState.PENDING, SyncState.PENDING)
 
     page = staff_client.get(reverse(CHANGELIST))
 
     assert page.status_code == 200
-    for header in ["Failures (24 h)", "Refresh budget (last minute)", "Waiting to reach Klaviyo"]:
+    for header in ["Failures (24 h)", "Refresh budget (this minute)", "Waiting to reach Klaviyo"]:
         assert header in page.text
     assert '<td class="field-failures_24h">1</td>' in page.text
     assert '<td class="field-refresh_budget">1 of 10</td>' in page.text
@@ -136,7 +138,11 @@ def test_changelist_shows_health_columns_and_never_a_token(staff_client, make_co
 
 
 @pytest.mark.django_db
-def test_changelist_of_20_connections_costs_as_many_queries_as_one(staff_client, make_connection):
+def test_changelist_of_20_connections_costs_as_many_queries_as_one(
+    staff_client, make_connection, monkeypatch
+):
+    Clock(monkeypatch)
+
     def changelist_queries() -> int:
         with CaptureQueriesContext(db_connection) as queries:
             assert staff_client.get(reverse(CHANGELIST)).status_code == 200
@@ -145,7 +151,7 @@ def test_changelist_of_20_connections_costs_as_many_queries_as_one(staff_client,
     def add_busy_connection(number: int) -> None:
         connection = make_connection(account_id=f"SHARED{number % 3}")
         add_event(connection, EventKind.REFRESH_FAILED, ago=timedelta(hours=1))
-        use_refresh_slots(connection, timedelta(seconds=5))
+        count_refreshes(connection, 1)
         add_party(connection, SyncState.PENDING, SyncState.SENT)
 
     add_busy_connection(0)

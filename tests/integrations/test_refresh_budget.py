@@ -1,29 +1,29 @@
 """Klaviyo's refresh limit (10 a minute per installation), kept by every refresh path.
 
-Klaviyo's OAuth guide: "you can refresh an access token up to 10 times per minute". Each
-refresh takes one of the connection's slots in the database, so the limit holds across
-processes; beyond it a refresh waits for the oldest slot to free up instead of calling.
+Klaviyo's OAuth guide: "you can refresh an access token up to 10 times per minute"; past that
+no new access token is issued until the window passes. Each refresh is counted in the
+connection's budget in the database, in Klaviyo's fixed minute windows, so the limit holds
+across processes; beyond it a refresh waits for the next minute instead of calling.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import time
 from datetime import timedelta
 
 import pytest
 import responses
 from django.contrib.admin.sites import site
 from django.contrib.messages.storage.fallback import FallbackStorage
-from django.db.models import F
 from django.utils import timezone
 
 from integrations import tasks, tokens
 from integrations.admin import KlaviyoConnectionAdmin
 from integrations.klaviyo.config import DEFAULT_SCOPES, KlaviyoConfig
-from integrations.models import EventKind, KlaviyoConnection, RefreshSlot
-from integrations.refresh_budget import REFRESH_BUDGET, REFRESH_BUDGET_WINDOW, refresh_slot_take
+from integrations.models import EventKind, KlaviyoConnection
+from integrations.refresh_budget import refresh_acquire
+from tests.support.refresh_budget import MINUTE_START, count_refreshes, refresh_budget_on
 
 CONFIG = KlaviyoConfig(
     client_id="client", client_secret="secret", base_url="https://klaviyo.test", timeout=2
@@ -55,21 +55,30 @@ def rotating_tokens() -> None:
 
 
 class Clock:
-    """A fake `sleep`: time passes for the refresh budget (its slots' timestamps move back)."""
+    """The refresh budget's clock, and a fake `sleep` that moves it on: a second into one of
+    Klaviyo's minutes to begin with."""
 
-    def __init__(self) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.at = MINUTE_START + 1
         self.waits: list[float] = []
         self.calls_when_waiting: list[int] = []
+        # How long past now the refresh lease lasts while each wait begins.
+        self.lease_left_when_waiting: list[float] = []
+        refresh_budget_on(monkeypatch, lambda: self.at)
 
     def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
         self.calls_when_waiting.append(len(responses.calls))
+        self.lease_left_when_waiting.extend(
+            (expires - timezone.now()).total_seconds()
+            for expires in KlaviyoConnection.objects.filter(
+                refresh_lease_expires_at__isnull=False
+            ).values_list("refresh_lease_expires_at", flat=True)
+        )
         self.advance(seconds)
 
     def advance(self, seconds: float) -> None:
-        RefreshSlot.objects.filter(used_at__isnull=False).update(
-            used_at=F("used_at") - timedelta(seconds=seconds)
-        )
+        self.at += seconds
 
 
 def token_calls() -> int:
@@ -78,25 +87,25 @@ def token_calls() -> int:
 
 @pytest.mark.django_db
 @responses.activate
-def test_an_eleventh_forced_refresh_within_a_minute_waits_instead_of_calling(make_connection):
+def test_an_eleventh_forced_refresh_within_a_minute_waits_for_the_next_minute(
+    make_connection, monkeypatch
+):
     connection = make_connection()
     rotating_tokens()
-    clock = Clock()
+    clock = Clock(monkeypatch)
 
-    began = time.monotonic()
     for _ in range(10):
         tokens.refresh_now(connection=connection, config=CONFIG, sleep=clock.sleep)
-    took = time.monotonic() - began
     assert token_calls() == 10
     assert clock.waits == []
 
     token = tokens.refresh_now(connection=connection, config=CONFIG, sleep=clock.sleep)
 
-    # It waited (without calling) until the first of the ten left the one-minute window.
+    # It waited (without calling) until the next of Klaviyo's minutes opened, holding the
+    # refresh lease through the wait so nobody else refreshed meanwhile.
     assert clock.calls_when_waiting == [10]
-    assert len(clock.waits) == 1
-    window = REFRESH_BUDGET_WINDOW.total_seconds()
-    assert window - took - 1 < clock.waits[0] <= window
+    assert clock.waits == [pytest.approx(59)]
+    assert clock.lease_left_when_waiting[0] > 59
     assert token_calls() == 11
     assert token == "access-11"
     connection.refresh_from_db()
@@ -106,14 +115,14 @@ def test_an_eleventh_forced_refresh_within_a_minute_waits_instead_of_calling(mak
 
 @pytest.mark.django_db
 @responses.activate
-def test_refreshes_spread_over_more_than_a_minute_never_wait(make_connection):
+def test_refreshes_spread_over_more_than_a_minute_never_wait(make_connection, monkeypatch):
     connection = make_connection()
     rotating_tokens()
-    clock = Clock()
+    clock = Clock(monkeypatch)
 
     for _ in range(25):
         tokens.refresh_now(connection=connection, config=CONFIG, sleep=pytest.fail)
-        clock.advance(7)  # one refresh every 7 s: at most 9 in any minute
+        clock.advance(7)  # one refresh every 7 s: at most 9 in any of Klaviyo's minutes
 
     assert token_calls() == 25
 
@@ -124,10 +133,10 @@ def test_forced_reactive_proactive_and_keep_alive_refreshes_share_one_budget(
     make_connection, monkeypatch, rf
 ):
     """refresh_now, the admin action, a 401's refresh, an expiring token and the keep-alive
-    all take slots of the same budget: the eleventh of them in a minute waits."""
+    all count against the same budget: the eleventh of them in a minute waits."""
     connection = make_connection()
     rotating_tokens()
-    clock = Clock()
+    clock = Clock(monkeypatch)
     # Every path below reaches refresh_now or the single-flight door with this fake sleep.
     monkeypatch.setattr(
         tokens, "refresh_now", functools.partial(tokens.refresh_now, sleep=clock.sleep)
@@ -160,15 +169,15 @@ def test_forced_reactive_proactive_and_keep_alive_refreshes_share_one_budget(
     assert token_calls() == 10
     assert clock.waits == []
 
-    # The eleventh, from the admin action: it waits for the oldest slot first.
+    # The eleventh, from the admin action: it waits for the next minute first.
     KlaviyoConnectionAdmin(KlaviyoConnection, site).refresh_token_now(
         request, KlaviyoConnection.objects.filter(pk=connection.pk)
     )
     assert clock.calls_when_waiting == [10]
     assert token_calls() == 11
 
-    # Half a minute later the ten before it are out of the window, the admin's is not: nine
-    # go straight out, then the keep-alive is the eleventh in a minute and waits too.
+    # Half a minute later, in the same minute as the admin's: nine go straight out, then the
+    # keep-alive is the eleventh of that minute and waits too.
     clock.advance(30)
     for _ in range(9):
         tokens.refresh_now(connection=connection)
@@ -188,12 +197,12 @@ def make_idle(connection: KlaviyoConnection) -> None:
 
 @pytest.mark.django_db
 @responses.activate
-def test_a_proactive_refresh_over_budget_uses_the_still_valid_token(make_connection):
+def test_a_proactive_refresh_over_budget_uses_the_still_valid_token(make_connection, monkeypatch):
     """Only a token that is merely close to expiry needs refreshing: it keeps working while
     the budget is spent, so nobody waits."""
     connection = make_connection()
     rotating_tokens()
-    clock = Clock()
+    clock = Clock(monkeypatch)
     for _ in range(10):
         tokens.refresh_now(connection=connection, config=CONFIG, sleep=clock.sleep)
     KlaviyoConnection.objects.filter(pk=connection.pk).update(
@@ -208,18 +217,40 @@ def test_a_proactive_refresh_over_budget_uses_the_still_valid_token(make_connect
 
 
 @pytest.mark.django_db
-def test_a_slot_is_taken_once_per_window_even_when_two_callers_read_it_at_once(make_connection):
-    """The conditional UPDATE on the slot's previous use: a caller whose read went stale
-    takes another slot or waits, never the one someone else just took."""
+@responses.activate
+def test_a_refresh_near_the_end_of_a_minute_counts_in_the_next_one_too(
+    make_connection, monkeypatch
+):
+    """Klaviyo counts a refresh when it arrives, which may be in the next minute: one made in
+    a minute's last half second takes one of the next minute's ten as well."""
     connection = make_connection()
+    rotating_tokens()
+    clock = Clock(monkeypatch)
     for _ in range(9):
-        assert refresh_slot_take(connection_id=connection.pk) == 0.0
-    last_free = RefreshSlot.objects.get(connection=connection, used_at__isnull=True)
+        tokens.refresh_now(connection=connection, config=CONFIG, sleep=pytest.fail)
+    clock.advance(58.7)  # 0.3 s before the minute ends
+    tokens.refresh_now(connection=connection, config=CONFIG, sleep=pytest.fail)
+    clock.advance(0.5)  # the next minute
 
-    # Someone else takes the last free slot between our read and our UPDATE.
-    assert RefreshSlot.objects.filter(pk=last_free.pk, used_at=None).update(used_at=timezone.now())
-    assert not RefreshSlot.objects.filter(pk=last_free.pk, used_at=None).update(
-        used_at=timezone.now()
-    )
-    assert refresh_slot_take(connection_id=connection.pk) > 30
-    assert RefreshSlot.objects.filter(connection=connection).count() == REFRESH_BUDGET
+    for _ in range(9):
+        tokens.refresh_now(connection=connection, config=CONFIG, sleep=pytest.fail)
+    tokens.refresh_now(connection=connection, config=CONFIG, sleep=clock.sleep)
+
+    assert clock.calls_when_waiting == [19]
+    assert clock.waits == [pytest.approx(59.8)]
+    assert token_calls() == 20
+
+
+@pytest.mark.django_db
+def test_each_connection_has_its_own_ten_refreshes_a_minute(make_connection, monkeypatch):
+    """Klaviyo's limit is per installation: one connection's refreshes leave another's alone."""
+    first, second = make_connection(), make_connection()
+    clock = Clock(monkeypatch)
+    count_refreshes(first, 10)
+
+    count_refreshes(second, 10)
+
+    assert refresh_acquire(connection_id=first.pk) == pytest.approx(59)
+    assert refresh_acquire(connection_id=second.pk) == pytest.approx(59)
+    clock.advance(59)
+    count_refreshes(first, 10)
