@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from bench.fixtures import make_party
-from bench.rush import run_load
+from bench.rush import run_load, wait_until_in_the_list
 from bench.stack import GUNICORN, Context, klaviyo_calls, target, wait_http
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def outage(party: Party, *, after: float, seconds: float) -> dict[str, Any]:
 
 def run(context: Context) -> dict[str, Any]:
     from klaviyo_sandbox import testing
-    from parties.models import Attendee, Party, SyncState
+    from parties.models import Attendee, Party
 
     args, stack = context.args, context.stack
     serve_sandbox_with_gunicorn(context)
@@ -112,14 +112,12 @@ def run(context: Context) -> dict[str, Any]:
         down = injected.result()
     accepted = set(result.pop("accepted_emails"))
     attendees = Attendee.objects.filter(party=party)
-    settled_at = None
-    deadline = max(time.time(), down["ended_at"]) + args.timeout
-    while time.time() < deadline:
-        stack.check()
-        if attendees.filter(sync_state=SyncState.SYNCED).count() >= len(accepted):
-            settled_at = time.time()
-            break
-        time.sleep(0.25)
+    settled_at = wait_until_in_the_list(
+        attendees,
+        len(accepted),
+        deadline=max(time.time(), down["ended_at"]) + args.timeout,
+        stack=stack,
+    )
     emails = set(attendees.values_list("email", flat=True))
     members = [m["email"] for m in testing.list_members(party.klaviyo_list_id)]
     calls = klaviyo_calls()

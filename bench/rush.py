@@ -69,6 +69,21 @@ def run_load(
     return result
 
 
+def wait_until_in_the_list(
+    attendees: Any, expected: int, *, deadline: float, stack: Stack
+) -> float | None:
+    """When `expected` of `attendees` (a queryset) were "In the list", polled in the product
+    database while the stack's processes are checked alive; None if not by `deadline`."""
+    from parties.models import SyncState
+
+    while time.time() < deadline:
+        stack.check()
+        if attendees.filter(sync_state=SyncState.SYNCED).count() >= expected:
+            return time.time()
+        time.sleep(0.25)
+    return None
+
+
 def run_shape(
     name: str,
     spread: float,
@@ -82,7 +97,7 @@ def run_shape(
     (SIGSTOP) while the signups arrive and continued after, so they find a full queue."""
 
     from klaviyo_sandbox import testing
-    from parties.models import Attendee, SyncState
+    from parties.models import Attendee
 
     party = make_party(name)
     testing.clear_calls()
@@ -95,14 +110,9 @@ def run_shape(
         result["ended_at"] = time.time()  # "after the last signup" counts from here
     accepted = set(result.pop("accepted_emails"))
     attendees = Attendee.objects.filter(party=party)
-    settled_at = None
-    deadline = time.time() + args.timeout
-    while time.time() < deadline:
-        stack.check()
-        if attendees.filter(sync_state=SyncState.SYNCED).count() >= len(accepted):
-            settled_at = time.time()
-            break
-        time.sleep(0.25)
+    settled_at = wait_until_in_the_list(
+        attendees, len(accepted), deadline=time.time() + args.timeout, stack=stack
+    )
     states = dict(Counter(attendees.values_list("sync_state", flat=True)))
     rows = attendees.count()
     emails = set(attendees.values_list("email", flat=True))

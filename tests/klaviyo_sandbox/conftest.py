@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from klaviyo_api import KlaviyoAPI
 
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.seed import sandbox_seed
+from tests.support.sandbox_requests import SANDBOX, SDK_JOB_SECONDS
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,3 +44,17 @@ def client() -> Client:
 @pytest.fixture
 def app() -> testing.InstalledApp:
     return testing.install_app(account=testing.ACME)
+
+
+@pytest.fixture
+def klaviyo(live_server, app: testing.InstalledApp, settings) -> KlaviyoAPI:
+    """Klaviyo's official SDK pointed at the sandbox served for real by `live_server`, whose
+    jobs take SDK_JOB_SECONDS."""
+    settings.SANDBOX_JOB_SECONDS = SDK_JOB_SECONDS
+    # One attempt: a 429 or 503 would otherwise be retried with real sleeps.
+    return KlaviyoAPI(
+        None,
+        access_token=app.access_token,
+        max_retries=1,
+        test_host=f"{live_server.url}{SANDBOX}",
+    )

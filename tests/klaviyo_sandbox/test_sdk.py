@@ -10,7 +10,6 @@ clock moves its jobs and rate-limit windows.
 from __future__ import annotations
 
 import pytest
-from klaviyo_api import KlaviyoAPI
 from openapi_client.models import (
     GetAccountResponseCollection,
     GetImportErrorResponseCollection,
@@ -25,24 +24,15 @@ from openapi_client.models import (
 )
 
 from klaviyo_sandbox import clock, testing
-from tests.support.sandbox_requests import SANDBOX, import_body, list_body, subscribe_body
+from tests.support.sandbox_requests import (
+    SDK_JOB_SECONDS,
+    import_body,
+    list_body,
+    subscribe_body,
+)
 
 # The live server runs in another thread: its data must be committed to be seen.
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
-
-JOB_SECONDS = 2.0
-
-
-@pytest.fixture
-def klaviyo(live_server, app: testing.InstalledApp, settings) -> KlaviyoAPI:
-    settings.SANDBOX_JOB_SECONDS = JOB_SECONDS
-    # One attempt: a 429 or 503 would otherwise be retried with real sleeps.
-    return KlaviyoAPI(
-        None,
-        access_token=app.access_token,
-        max_retries=1,
-        test_host=f"{live_server.url}{SANDBOX}",
-    )
 
 
 def test_every_call_the_product_needs_parses_into_the_sdks_typed_models(klaviyo):
@@ -86,7 +76,7 @@ def test_every_call_the_product_needs_parses_into_the_sdks_typed_models(klaviyo)
     assert isinstance(job, PostProfileImportJobResponse)
     assert job.data.attributes.status == "queued"
 
-    testing.advance(JOB_SECONDS)
+    testing.advance(SDK_JOB_SECONDS)
     polled = klaviyo.Profiles.get_bulk_import_profiles_job(job.data.id)
     assert isinstance(polled, GetProfileImportJobResponseCompoundDocument)
     attributes = polled.data.attributes
@@ -109,7 +99,7 @@ def test_every_call_the_product_needs_parses_into_the_sdks_typed_models(klaviyo)
         )
         is None
     )
-    testing.advance(JOB_SECONDS)
+    testing.advance(SDK_JOB_SECONDS)
 
     profiles = klaviyo.Profiles.get_profiles(
         filter='any(email,["rex@example.com","sam@example.com","nobody@bounce.invalid"])',

@@ -4,7 +4,6 @@ answers into its typed models (served for real by `live_server`, as in test_sdk.
 from __future__ import annotations
 
 import pytest
-from klaviyo_api import KlaviyoAPI
 from openapi_client.models.get_event_response_collection_compound_document import (
     GetEventResponseCollectionCompoundDocument,
 )
@@ -13,22 +12,9 @@ from openapi_client.models.get_metric_response_collection_compound_document impo
 )
 
 from klaviyo_sandbox import testing
-from tests.support.sandbox_requests import SANDBOX
+from tests.support.sandbox_requests import SDK_JOB_SECONDS
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
-
-JOB_SECONDS = 2.0
-
-
-@pytest.fixture
-def klaviyo(live_server, app: testing.InstalledApp, settings) -> KlaviyoAPI:
-    settings.SANDBOX_JOB_SECONDS = JOB_SECONDS
-    return KlaviyoAPI(
-        None,
-        access_token=app.access_token,
-        max_retries=1,
-        test_host=f"{live_server.url}{SANDBOX}",
-    )
 
 
 def metric(name: str) -> dict:
@@ -85,7 +71,7 @@ def test_events_and_metrics_parse_into_the_sdks_typed_models(klaviyo):
         }
     }
     assert klaviyo.Events.bulk_create_events(bulk) is None
-    testing.advance(JOB_SECONDS)
+    testing.advance(SDK_JOB_SECONDS)
 
     metrics = klaviyo.Metrics.get_metrics(filter='equals(integration.category,"App")')
     assert isinstance(metrics, GetMetricResponseCollectionCompoundDocument)

@@ -16,6 +16,8 @@ from django.test import Client
 from klaviyo_sandbox import testing
 
 SANDBOX = "/sandbox/klaviyo"
+# How long the sandbox's jobs take in the SDK tests (their clock is moved past it).
+SDK_JOB_SECONDS = 2.0
 REDIRECT_URI = "http://testserver/integrations/klaviyo/callback/"
 CLIENT_ID = "partyline-sandbox"
 CLIENT_SECRET = "partyline-sandbox-secret"
