@@ -292,6 +292,36 @@ class Event(models.Model):
         return f"{self.metric} for {self.profile} at {self.datetime:%Y-%m-%d %H:%M:%S}"
 
 
+class FlowStatus(models.TextChoices):
+    LIVE = "live", "Live"
+    DRAFT = "draft", "Draft"
+    MANUAL = "manual", "Manual"
+
+
+class Flow(models.Model):
+    """An automation an operator builds in the sandbox UI, triggered by one metric and,
+    optionally, only for events whose property `filter_property` equals `filter_value`."""
+
+    id = models.CharField(primary_key=True, max_length=6)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="flows")
+    name = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=FlowStatus, default=FlowStatus.DRAFT)
+    trigger_metric = models.ForeignKey(Metric, on_delete=models.CASCADE, related_name="flows")
+    filter_property = models.CharField(max_length=255, blank=True, default="")
+    filter_value = models.CharField(max_length=255, blank=True, default="")
+    created = models.DateTimeField()
+    updated = models.DateTimeField()
+
+    # The spec's `trigger_type` for a metric-triggered flow, the only kind the sandbox plays.
+    trigger_type = "Metric"
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class EventJob(models.Model):
     """Events accepted (202) by create_event or bulk_create_events, recorded once due.
 

@@ -26,12 +26,16 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from klaviyo_sandbox import clock, faults, oauth
+from klaviyo_sandbox.flows import flow_create
 from klaviyo_sandbox.jobs import jobs_process_due
 from klaviyo_sandbox.lists import list_create
+from klaviyo_sandbox.metrics import metric_for_event
 from klaviyo_sandbox.models import (
     Account,
     CallLog,
     FaultKind,
+    Flow,
+    FlowStatus,
     Installation,
     KlaviyoList,
     Membership,
@@ -118,6 +122,29 @@ def create_list(
         account=_account(account),
         name=name,
         opt_in_process=OptInProcess.DOUBLE if double_opt_in else OptInProcess.SINGLE,
+    )
+
+
+def create_flow(
+    *,
+    account: Account | str = ACME,
+    name: str = "Test flow",
+    metric: str,
+    status: str = FlowStatus.LIVE,
+    filter_property: str = "",
+    filter_value: str = "",
+) -> Flow:
+    """A flow triggered by the app's metric of that name (created if no event made it yet)."""
+    owner = _account(account)
+    return flow_create(
+        account=owner,
+        name=name,
+        trigger_metric=metric_for_event(
+            account=owner, name=metric, client_id=settings.SANDBOX_CLIENT_ID
+        ),
+        status=status,
+        filter_property=filter_property,
+        filter_value=filter_value,
     )
 
 
