@@ -22,6 +22,7 @@ from django.urls import reverse
 from klaviyo_sandbox.models import (
     Account,
     Event,
+    Flow,
     ImportJob,
     JobStatus,
     KlaviyoList,
@@ -354,6 +355,30 @@ def event_resource(
                 "data": {"type": "metric", "id": event.metric_id},
                 "links": _relationship_links(self_url, "metric"),
             },
+        },
+        "links": {"self": self_url},
+    }
+
+
+def flow_resource(
+    request: HttpRequest, flow: Flow, *, fields: Iterable[str] | None = None
+) -> dict[str, Any]:
+    self_url = api_url(request, f"flows/{flow.id}/")
+    attributes = {
+        "name": flow.name,
+        "status": flow.status,
+        "archived": False,  # the sandbox deletes nothing it could archive
+        "created": timestamp(flow.created),
+        "updated": timestamp(flow.updated),
+        "trigger_type": flow.trigger_type,
+    }
+    return {
+        "type": "flow",
+        "id": flow.id,
+        "attributes": _sparse(attributes, fields),
+        "relationships": {
+            name: {"links": _relationship_links(self_url, name)}
+            for name in ("flow-actions", "tags")
         },
         "links": {"self": self_url},
     }

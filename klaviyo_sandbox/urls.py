@@ -4,7 +4,7 @@ Klaviyo does."""
 
 from django.urls import path, re_path
 
-from klaviyo_sandbox import api_views, event_views, oauth_views, views
+from klaviyo_sandbox import api_views, event_views, flow_views, oauth_views, views
 
 app_name = "klaviyo_sandbox"
 
@@ -56,6 +56,13 @@ urlpatterns = [
     ),
     re_path(_api("metrics"), event_views.metrics, name="api_metrics"),
     re_path(_api(r"metrics/(?P<metric_id>[^/]+)"), event_views.metric_detail, name="api_metric"),
+    re_path(
+        _api(r"metrics/(?P<metric_id>[^/]+)/flow-triggers"),
+        flow_views.metric_flow_triggers,
+        name="api_metric_flow_triggers",
+    ),
+    re_path(_api("flows"), flow_views.flows, name="api_flows"),
+    re_path(_api(r"flows/(?P<flow_id>[^/]+)"), flow_views.flow_detail, name="api_flow"),
     re_path(r"^api/(?P<path>.*)$", api_views.unknown),
     # The sandbox's own pages
     path("", views.home, name="root"),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from klaviyo_sandbox import flows, testing
+from klaviyo_sandbox import flows, spec, testing
 from klaviyo_sandbox.models import Account, FlowStatus
 from klaviyo_sandbox.routers import DATABASE
+from tests.support.sandbox_requests import api
 
 
 def test_a_flow_is_triggered_by_a_metric_of_its_own_account():
@@ -35,3 +38,105 @@ def test_a_filter_value_needs_a_property_and_status_switches():
 
     assert switched.status == FlowStatus.LIVE
     assert switched.updated > switched.created
+
+
+def check(response, operation_id: str) -> None:
+    violations = spec.validate_response_body(
+        operation_id, response.status_code, json.loads(response.content)
+    )
+    assert violations == [], f"{operation_id} {response.status_code}: {violations}"
+
+
+def get(client, path: str, app: testing.InstalledApp):
+    """GET, a second after the last call: get_flows bursts at 3 a second."""
+    testing.advance(1)
+    return api(client, "GET", path, app)
+
+
+def flow_names(response, operation_id: str = "get_flows") -> list[str]:
+    assert response.status_code == 200, response.content
+    check(response, operation_id)
+    return [item["attributes"]["name"] for item in response.json()["data"]]
+
+
+@pytest.fixture
+def three_flows() -> dict[str, str]:
+    """Welcome (live) and Reminder (draft) on Registered, Goodbye (live) on Cancelled, and a
+    flow of another account."""
+    made = []
+    for name, metric, extra in [
+        ("Welcome", "Registered", {}),
+        ("Reminder", "Registered", {"status": FlowStatus.DRAFT}),
+        ("Goodbye", "Cancelled", {}),
+        ("Barks", "Registered", {"account": testing.BARK}),
+    ]:
+        made.append(testing.create_flow(name=name, metric=metric, **extra))
+        testing.advance(1)  # created a second apart
+    return {flow.name: flow.id for flow in made} | {
+        flow.trigger_metric.name: flow.trigger_metric_id for flow in made[:3]
+    }
+
+
+def test_get_flows_filters_and_sorts(client, app, three_flows):
+    assert sorted(flow_names(get(client, "flows", app))) == [
+        "Goodbye",
+        "Reminder",
+        "Welcome",
+    ]
+    assert flow_names(get(client, "flows?filter=equals(status,'live')&sort=name", app)) == [
+        "Goodbye",
+        "Welcome",
+    ]
+    assert flow_names(get(client, "flows?filter=equals(status,'draft')", app)) == ["Reminder"]
+    metric_flows = 'flows?filter=equals(trigger_type,"Metric")&sort=-name'
+    assert flow_names(get(client, metric_flows, app)) == ["Welcome", "Reminder", "Goodbye"]
+    assert flow_names(get(client, "flows?filter=equals(trigger_type,'Date Based')", app)) == []
+    assert flow_names(get(client, "flows?filter=starts-with(name,'Wel')", app)) == ["Welcome"]
+    assert flow_names(get(client, "flows?filter=equals(archived,true)", app)) == []
+    sparse = get(client, "flows?fields[flow]=status", app).json()["data"][0]
+    assert list(sparse["attributes"]) == ["status"]
+    refused = get(client, "flows?filter=equals(trigger_metric,'x')", app)
+    assert refused.status_code == 400
+    check(refused, "get_flows")
+
+
+def test_get_flows_pages_with_a_cursor(client, app, three_flows):
+    seen: list[str] = []
+    path = "flows?page[size]=2&sort=created"
+    while path:
+        response = get(client, path, app)
+        seen += flow_names(response)
+        path = response.json()["links"].get("next", "").split("/api/", 1)[-1]
+
+    assert seen == ["Welcome", "Reminder", "Goodbye"]
+    assert get(client, "flows?page[size]=51", app).status_code == 400
+
+
+def test_get_flow_and_a_metrics_flow_triggers(client, app, three_flows):
+    detail = get(client, f"flows/{three_flows['Welcome']}", app)
+    assert detail.status_code == 200
+    check(detail, "get_flow")
+    attributes = detail.json()["data"]["attributes"]
+    assert (attributes["status"], attributes["trigger_type"], attributes["archived"]) == (
+        "live",
+        "Metric",
+        False,
+    )
+    other = get(client, f"flows/{three_flows['Barks']}", app)
+    assert other.status_code == 404
+    check(other, "get_flow")
+
+    triggers = get(client, f"metrics/{three_flows['Registered']}/flow-triggers", app)
+    assert sorted(flow_names(triggers, "get_flows_triggered_by_metric")) == [
+        "Reminder",
+        "Welcome",
+    ]
+    missing = get(client, "metrics/nope00/flow-triggers", app)
+    assert missing.status_code == 404
+
+
+def test_flows_need_their_scopes(client):
+    reader = testing.install_app(scopes="accounts:read metrics:read")
+    response = get(client, "flows", reader)
+    assert response.status_code == 403
+    assert "flows:read" in response.json()["errors"][0]["detail"]

@@ -1,11 +1,18 @@
-"""Klaviyo's official Python SDK (klaviyo-api 24) parses the sandbox's events and metrics
-answers into its typed models (served for real by `live_server`, as in test_sdk.py)."""
+"""Klaviyo's official Python SDK (klaviyo-api 24) parses the sandbox's events, metrics
+and flows answers into its typed models (served for real by `live_server`, as in test_sdk.py)."""
 
 from __future__ import annotations
 
 import pytest
 from openapi_client.models.get_event_response_collection_compound_document import (
     GetEventResponseCollectionCompoundDocument,
+)
+from openapi_client.models.get_flow_response_collection import GetFlowResponseCollection
+from openapi_client.models.get_flow_response_collection_compound_document import (
+    GetFlowResponseCollectionCompoundDocument,
+)
+from openapi_client.models.get_flow_v2_response_compound_document import (
+    GetFlowV2ResponseCompoundDocument,
 )
 from openapi_client.models.get_metric_response_collection_compound_document import (
     GetMetricResponseCollectionCompoundDocument,
@@ -89,3 +96,21 @@ def test_events_and_metrics_parse_into_the_sdks_typed_models(klaviyo):
     assert event.attributes.event_properties == {"party_id": "p_42", "$value": 10.0}
     assert event.relationships.metric.data.id == ids["Registered for Party"]
     assert len(events.included) == 2
+
+
+def test_flows_parse_into_the_sdks_typed_models(klaviyo):
+    welcome = testing.create_flow(name="Welcome", metric="Registered for Party")
+    testing.create_flow(name="Draft", metric="Registered for Party", status="draft")
+
+    flows = klaviyo.Flows.get_flows(filter='equals(status,"live")', sort="name")
+    assert isinstance(flows, GetFlowResponseCollectionCompoundDocument)
+    assert [(flow.id, flow.attributes.trigger_type) for flow in flows.data] == [
+        (welcome.id, "Metric")
+    ]
+    testing.advance(1)  # get_flow bursts at 3 a second
+    flow = klaviyo.Flows.get_flow(welcome.id)
+    assert isinstance(flow, GetFlowV2ResponseCompoundDocument)
+    assert flow.data.attributes.status == "live"
+    triggered = klaviyo.Metrics.get_flows_triggered_by_metric(welcome.trigger_metric_id)
+    assert isinstance(triggered, GetFlowResponseCollection)
+    assert sorted(item.attributes.name for item in triggered.data) == ["Draft", "Welcome"]
