@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
-from klaviyo_sandbox.models import Account, FaultKind, SuppressionReason
+from klaviyo_sandbox.models import Account, FaultKind, FlowStatus, Metric, SuppressionReason
 from klaviyo_sandbox.routers import DATABASE
 
 
@@ -35,3 +37,35 @@ class SuppressForm(forms.Form):
     reason = forms.ChoiceField(
         choices=SuppressionReason.choices, initial=SuppressionReason.HARD_BOUNCE, label="Reason"
     )
+
+
+class FlowForm(forms.Form):
+    name = forms.CharField(max_length=255, label="Flow name")
+    trigger_metric = forms.ModelChoiceField(
+        queryset=Metric.objects.none(),
+        label="Triggered by the metric",
+        error_messages={"required": "Choose the metric that triggers the flow."},
+    )
+    filter_property = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Only when the event property (optional)",
+        help_text="An event property name, such as party_id.",
+    )
+    filter_value = forms.CharField(max_length=255, required=False, label="equals")
+    status = forms.ChoiceField(choices=FlowStatus.choices, initial=FlowStatus.DRAFT, label="Status")
+
+    def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        metrics = Metric.objects.using(DATABASE).filter(account=account).order_by("name")
+        self.fields["trigger_metric"].queryset = metrics  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("filter_value") and not cleaned.get("filter_property"):
+            self.add_error("filter_property", "Name the property the value is compared with.")
+        return cleaned
+
+
+class FlowStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=FlowStatus.choices)

@@ -79,6 +79,9 @@ urlpatterns = [
         views.suppression_remove,
         name="suppression_remove",
     ),
+    path("accounts/<str:account_id>/flows/", views.flow_list, name="flows"),
+    path("accounts/<str:account_id>/flows/new/", views.flow_create, name="flow_create"),
+    path("flows/<str:pk>/status/", views.flow_status, name="flow_status"),
     path(
         "installations/<int:pk>/uninstall/",
         views.installation_uninstall,

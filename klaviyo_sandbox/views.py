@@ -1,5 +1,5 @@
-"""The sandbox's own pages: accounts, lists and members, suppressions, installed apps,
-faults, call log.
+"""The sandbox's own pages: accounts, lists and members, suppressions, flows, installed
+apps, faults, call log.
 
 Each view reads or calls one service and redirects; every POST is CSRF-protected. Pages
 that show profiles first apply the jobs that are due, as the API does. Outside DEBUG every
@@ -21,12 +21,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from klaviyo_sandbox import faults, jobs, oauth, seed, subscriptions, suppression
-from klaviyo_sandbox.forms import FaultForm, SuppressForm
+from klaviyo_sandbox import faults, flows, jobs, oauth, seed, subscriptions, suppression
+from klaviyo_sandbox.forms import FaultForm, FlowForm, FlowStatusForm, SuppressForm
 from klaviyo_sandbox.jsonapi import ApiError
 from klaviyo_sandbox.models import (
     Account,
     CallLog,
+    Flow,
     Installation,
     KlaviyoList,
     Membership,
@@ -174,6 +175,48 @@ def suppression_remove(request: HttpRequest, pk: str) -> HttpResponse:
     suppression.profile_unsuppress(profile=profile)
     messages.success(request, f"{profile.email} is no longer suppressed.")
     return redirect("klaviyo_sandbox:account", account_id=profile.account_id)
+
+
+@operator_only
+def flow_list(request: HttpRequest, account_id: str) -> HttpResponse:
+    seed.sandbox_seed()
+    account = _get(Account.objects.using(DATABASE), id=account_id)
+    jobs.jobs_catch_up(account=account)  # metrics made by due events are offered as triggers
+    return _flow_page(request, account, FlowForm(account=account))
+
+
+def _flow_page(request: HttpRequest, account: Account, form: FlowForm) -> HttpResponse:
+    context = {
+        "account": account,
+        "flows": flows.flows_for_account(account=account).order_by("name", "id"),
+        "form": form,
+    }
+    return render(request, "klaviyo_sandbox/flows.html", context)
+
+
+@operator_only
+@require_POST
+def flow_create(request: HttpRequest, account_id: str) -> HttpResponse:
+    account = _get(Account.objects.using(DATABASE), id=account_id)
+    form = FlowForm(request.POST, account=account)
+    if not form.is_valid():
+        return _flow_page(request, account, form)
+    flow = flows.flow_create(account=account, **form.cleaned_data)
+    messages.success(request, f"Flow {flow.name} created ({flow.get_status_display().lower()}).")
+    return redirect("klaviyo_sandbox:flows", account_id=account.id)
+
+
+@operator_only
+@require_POST
+def flow_status(request: HttpRequest, pk: str) -> HttpResponse:
+    flow = _get(Flow.objects.using(DATABASE), pk=pk)
+    form = FlowStatusForm(request.POST)
+    if form.is_valid():
+        flows.flow_set_status(flow=flow, status=form.cleaned_data["status"])
+        messages.success(request, f"Flow {flow.name} is now {flow.get_status_display().lower()}.")
+    else:
+        messages.error(request, "Choose live, draft or manual.")
+    return redirect("klaviyo_sandbox:flows", account_id=flow.account_id)
 
 
 @operator_only

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from klaviyo_sandbox import testing
-from klaviyo_sandbox.models import Fault, Membership, Profile
+from klaviyo_sandbox.models import Fault, Flow, Membership, Profile
 from tests.support.sandbox_requests import SANDBOX, api, subscribe_body, token_post
 
 BANNER = "Sandbox Klaviyo: nothing is sent to Klaviyo"
@@ -23,7 +23,15 @@ def client(make_user) -> Client:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/accounts/AcmePt/", "/accounts/BarkCo/", "/lists/AcmNws/", "/calls/"]
+    "path",
+    [
+        "/",
+        "/accounts/AcmePt/",
+        "/accounts/BarkCo/",
+        "/accounts/AcmePt/flows/",
+        "/lists/AcmNws/",
+        "/calls/",
+    ],
 )
 def test_every_page_carries_the_banner(client, path):
     response = client.get(f"{SANDBOX}{path}")
@@ -179,6 +187,8 @@ def test_faults_can_be_started_and_cleared_from_the_ui(client, app):
         "/memberships/1/confirm/",
         "/accounts/AcmePt/suppressions/",
         "/profiles/01ARZ3NDEKTSV4RRFFQ69G5FAV/unsuppress/",
+        "/accounts/AcmePt/flows/new/",
+        "/flows/AbCdEf/status/",
     ],
 )
 def test_every_ui_post_needs_a_csrf_token(path):
@@ -206,3 +216,54 @@ def test_suppress_form_explains_an_address_the_sandbox_refuses(client):
     assert response.status_code == 200
     assert "Invalid email address: &#x27;a@localhost&#x27;." in response.content.decode()
     assert not Profile.objects.using("sandbox").exists()
+
+
+def test_an_operator_creates_a_flow_and_switches_it_live(client, app):
+    page = client.get(f"{SANDBOX}/accounts/AcmePt/flows/").content.decode()
+    assert "this account has none yet" in page
+    metric = testing.create_flow(metric="Registered", status="draft").trigger_metric
+    Flow.objects.using("sandbox").all().delete()
+
+    response = client.post(
+        f"{SANDBOX}/accounts/AcmePt/flows/new/",
+        {
+            "name": "Welcome",
+            "trigger_metric": metric.id,
+            "filter_property": "party_id",
+            "filter_value": "p_42",
+            "status": "draft",
+        },
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "Flow Welcome created (draft)." in page
+    assert '<label for="id_trigger_metric">' in page
+    flow = Flow.objects.using("sandbox").get()
+    assert (flow.trigger_metric_id, flow.filter_property, flow.filter_value) == (
+        metric.id,
+        "party_id",
+        "p_42",
+    )
+    client.post(f"{SANDBOX}/flows/{flow.pk}/status/", {"status": "live"})
+    flow.refresh_from_db()
+    assert flow.status == "live"
+    assert (
+        "Set Welcome to draft" in client.get(f"{SANDBOX}/accounts/AcmePt/flows/").content.decode()
+    )
+
+
+def test_the_flow_form_refuses_another_accounts_metric_and_a_value_without_a_property(client):
+    bark_metric = testing.create_flow(account=testing.BARK, metric="Barked").trigger_metric
+    testing.create_flow(metric="Registered")
+
+    response = client.post(
+        f"{SANDBOX}/accounts/AcmePt/flows/new/",
+        {"name": "Stolen", "trigger_metric": bark_metric.id, "filter_value": "x", "status": "live"},
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Select a valid choice." in page
+    assert "Name the property the value is compared with." in page
+    assert Flow.objects.using("sandbox").count() == 2
