@@ -19,6 +19,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from klaviyo_sandbox import clock, ids
+from klaviyo_sandbox.flows import flow_messages_record
 from klaviyo_sandbox.jsonapi import ApiError, invalid
 from klaviyo_sandbox.metrics import metric_for_event
 from klaviyo_sandbox.models import Account, Event, EventJob
@@ -159,7 +160,7 @@ def event_job_apply(job: EventJob, *, at: datetime) -> None:
         happened = datetime.fromisoformat(entry["time"])
         try:
             with transaction.atomic(using=DATABASE):
-                Event.objects.using(DATABASE).create(
+                event = Event.objects.using(DATABASE).create(
                     id=ids.ulid(at),
                     account=job.account,
                     metric=metric,
@@ -175,6 +176,7 @@ def event_job_apply(job: EventJob, *, at: datetime) -> None:
                 )
         except IntegrityError:
             continue  # already recorded: only the first event with a key is kept
+        flow_messages_record(event=event)
         if profile.last_event_date is None or happened > profile.last_event_date:
             profile.last_event_date = happened
             profile.save(using=DATABASE, update_fields=["last_event_date"])

@@ -8,11 +8,14 @@ faithful to answer.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.db.models import QuerySet
 
 from klaviyo_sandbox import clock, ids
 from klaviyo_sandbox.jsonapi import not_found
-from klaviyo_sandbox.models import Account, Flow, FlowStatus, Metric
+from klaviyo_sandbox.models import Account, Event, Flow, FlowMessage, FlowStatus, Metric
 from klaviyo_sandbox.routers import DATABASE
 
 
@@ -58,3 +61,35 @@ def flow_set_status(*, flow: Flow, status: str) -> Flow:
     flow.updated = clock.now()
     flow.save(using=DATABASE, update_fields=["status", "updated"])
     return flow
+
+
+def _matches(flow: Flow, properties: dict[str, Any]) -> bool:
+    """No filter, or the property equals the value as text (`42`, `true` for JSON values)."""
+    if not flow.filter_property:
+        return True
+    if flow.filter_property not in properties:
+        return False
+    value = properties[flow.filter_property]
+    return (value if isinstance(value, str) else json.dumps(value)) == flow.filter_value
+
+
+def flow_messages_record(*, event: Event) -> list[FlowMessage]:
+    """What the account's live flows triggered by the event's metric would have sent."""
+    live = flows_for_account(account=event.account).filter(
+        trigger_metric=event.metric, status=FlowStatus.LIVE
+    )
+    return [
+        FlowMessage.objects.using(DATABASE).create(
+            flow=flow, event=event, email=event.profile.email or "", at=event.created
+        )
+        for flow in live
+        if _matches(flow, event.properties)
+    ]
+
+
+def flow_messages(*, account: Account) -> QuerySet[FlowMessage]:
+    return (
+        FlowMessage.objects.using(DATABASE)
+        .filter(flow__account=account)
+        .select_related("flow", "event")
+    )

@@ -322,6 +322,22 @@ class Flow(models.Model):
         return self.name
 
 
+class FlowMessage(models.Model):
+    """A message a live flow would have sent: its trigger event happened while it was live
+    and matched its filter. Nothing is sent; the sandbox only shows it."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="messages")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="flow_messages")
+    email = models.CharField(max_length=254, blank=True, default="")  # the profile's, as it was
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.flow} to {self.email or self.event.profile_id}"
+
+
 class EventJob(models.Model):
     """Events accepted (202) by create_event or bulk_create_events, recorded once due.
 

@@ -38,6 +38,7 @@ from klaviyo_sandbox.models import (
 from klaviyo_sandbox.routers import DATABASE
 
 CALL_LOG_PAGE = 200
+FLOW_MESSAGES_PAGE = 200
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -190,6 +191,8 @@ def _flow_page(request: HttpRequest, account: Account, form: FlowForm) -> HttpRe
         "account": account,
         "flows": flows.flows_for_account(account=account).order_by("name", "id"),
         "form": form,
+        "flow_messages": flows.flow_messages(account=account)[:FLOW_MESSAGES_PAGE],
+        "messages_limit": FLOW_MESSAGES_PAGE,
     }
     return render(request, "klaviyo_sandbox/flows.html", context)
 

@@ -140,3 +140,43 @@ def test_flows_need_their_scopes(client):
     response = get(client, "flows", reader)
     assert response.status_code == 403
     assert "flows:read" in response.json()["errors"][0]["detail"]
+
+
+def test_live_flows_whose_filter_matches_record_the_message_they_would_send(client, app, settings):
+    settings.SANDBOX_JOB_SECONDS = 0
+    welcome = testing.create_flow(
+        name="Welcome", metric="Registered", filter_property="party_id", filter_value="p_42"
+    )
+    testing.create_flow(name="Any", metric="Registered")
+    testing.create_flow(name="Draft", metric="Registered", status=FlowStatus.DRAFT)
+    testing.create_flow(name="Vip", metric="Registered", filter_property="vip", filter_value="true")
+    testing.create_flow(name="Other", metric="Cancelled")
+
+    for email, properties in [
+        ("a@example.com", {"party_id": "p_42"}),
+        ("b@example.com", {"party_id": "p_7", "vip": True}),
+    ]:
+        body = {
+            "data": {
+                "type": "event",
+                "attributes": {
+                    "metric": {"data": {"type": "metric", "attributes": {"name": "Registered"}}},
+                    "profile": {"data": {"type": "profile", "attributes": {"email": email}}},
+                    "properties": properties,
+                },
+            }
+        }
+        assert api(client, "POST", "events", app, body).status_code == 202
+        testing.advance(1)
+    api(client, "GET", "accounts", app)  # applies the due event jobs
+
+    sent = sorted(
+        (message.flow.name, message.email)
+        for message in flows.flow_messages(account=welcome.account)
+    )
+    assert sent == [
+        ("Any", "a@example.com"),
+        ("Any", "b@example.com"),
+        ("Vip", "b@example.com"),
+        ("Welcome", "a@example.com"),
+    ]

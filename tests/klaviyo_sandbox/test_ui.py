@@ -267,3 +267,23 @@ def test_the_flow_form_refuses_another_accounts_metric_and_a_value_without_a_pro
     assert "Select a valid choice." in page
     assert "Name the property the value is compared with." in page
     assert Flow.objects.using("sandbox").count() == 2
+
+
+def test_the_flows_page_lists_the_messages_live_flows_would_have_sent(client, app):
+    testing.create_flow(name="Welcome", metric="Registered")
+    body = {
+        "data": {
+            "type": "event",
+            "attributes": {
+                "metric": {"data": {"type": "metric", "attributes": {"name": "Registered"}}},
+                "profile": {"data": {"type": "profile", "attributes": {"email": "a@example.com"}}},
+                "properties": {},
+            },
+        }
+    }
+    assert api(client, "POST", "events", app, body).status_code == 202
+
+    page = client.get(f"{SANDBOX}/accounts/AcmePt/flows/").content.decode()
+
+    assert "Messages live flows would have sent" in page
+    assert "a@example.com" in page
