@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -58,7 +58,8 @@ class FlowForm(forms.Form):
     def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         metrics = Metric.objects.using(DATABASE).filter(account=account).order_by("name")
-        self.fields["trigger_metric"].queryset = metrics  # type: ignore[attr-defined]
+        # `fields` is typed as plain Fields; this one is the ModelChoiceField declared above.
+        cast(forms.ModelChoiceField, self.fields["trigger_metric"]).queryset = metrics
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
