@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from integrations.klaviyo.bodies import (
     bulk_import_body,
@@ -18,9 +17,11 @@ from integrations.klaviyo.bodies import (
     subscribe_body,
     update_list_body,
 )
+from integrations.klaviyo.client_events import EventOperations
 from integrations.klaviyo.config import KlaviyoConfig, klaviyo_config
-from integrations.klaviyo.errors import KlaviyoError, KlaviyoNotFound
+from integrations.klaviyo.errors import KlaviyoNotFound
 from integrations.klaviyo.filters import any_of, equals, filtered_queries
+from integrations.klaviyo.paging import paginate, segment
 from integrations.klaviyo.ratelimits import RateBudget
 from integrations.klaviyo.records import (
     Account,
@@ -39,7 +40,7 @@ from integrations.klaviyo.transport import TokenSource, Transport
 MAX_PAGE_SIZE = 100
 
 
-class KlaviyoClient:
+class KlaviyoClient(EventOperations):
     """The REST API of one connected Klaviyo account; cheap to build, safe to share."""
 
     def __init__(
@@ -87,15 +88,18 @@ class KlaviyoClient:
 
     def find_lists(self, *, name: str) -> list[KlaviyoList]:
         """The lists named exactly `name` (a create whose answer was lost may have made one)."""
-        resources = self._paginate(
-            "/api/lists/", operation="get_lists", params={"filter": equals("name", name)}
+        resources = paginate(
+            self._transport,
+            "/api/lists/",
+            operation="get_lists",
+            params={"filter": equals("name", name)},
         )
         return [KlaviyoList.from_resource(resource) for resource in resources]
 
     def update_list(self, *, list_id: str, name: str) -> KlaviyoList:
         document = self._transport.request(
             "PATCH",
-            f"/api/lists/{_segment(list_id)}/",
+            f"/api/lists/{segment(list_id)}/",
             operation="update_list",
             json=update_list_body(list_id=list_id, name=name),
         )
@@ -103,7 +107,7 @@ class KlaviyoClient:
 
     def delete_list(self, *, list_id: str) -> None:
         self._transport.request(
-            "DELETE", f"/api/lists/{_segment(list_id)}/", operation="delete_list"
+            "DELETE", f"/api/lists/{segment(list_id)}/", operation="delete_list"
         )
 
     def iter_list_profiles(
@@ -116,8 +120,9 @@ class KlaviyoClient:
         params: JSONDict = {"page[size]": page_size}
         if fields:
             params["fields[profile]"] = ",".join(fields)
-        resources = self._paginate(
-            f"/api/lists/{_segment(list_id)}/profiles/",
+        resources = paginate(
+            self._transport,
+            f"/api/lists/{segment(list_id)}/profiles/",
             operation="get_profiles_for_list",
             params=params,
         )
@@ -127,7 +132,7 @@ class KlaviyoClient:
         """Which of up to 100 `emails` are members of the list: one read call, or a few when
         the addresses are too long for one request line."""
         resources = self._filtered_read(
-            f"/api/lists/{_segment(list_id)}/profiles/",
+            f"/api/lists/{segment(list_id)}/profiles/",
             operation="get_profiles_for_list",
             field="email",
             values=emails,
@@ -169,15 +174,16 @@ class KlaviyoClient:
     def get_bulk_import_job(self, *, job_id: str) -> BulkImportJob:
         document = self._transport.request(
             "GET",
-            f"/api/profile-bulk-import-jobs/{_segment(job_id)}/",
+            f"/api/profile-bulk-import-jobs/{segment(job_id)}/",
             operation="get_bulk_import_profiles_job",
         )
         return BulkImportJob.from_resource(primary_resource(document))
 
     def iter_import_errors(self, *, job_id: str) -> Iterator[ImportRejection]:
         """The profiles a bulk import job rejected, 100 a page, lazily."""
-        resources = self._paginate(
-            f"/api/profile-bulk-import-jobs/{_segment(job_id)}/import-errors/",
+        resources = paginate(
+            self._transport,
+            f"/api/profile-bulk-import-jobs/{segment(job_id)}/import-errors/",
             operation="get_errors_for_bulk_import_profiles_job",
             params={"page[size]": MAX_PAGE_SIZE},
         )
@@ -203,28 +209,6 @@ class KlaviyoClient:
             operation="bulk_subscribe_profiles",
             json=body,
         )
-
-    # Collections ------------------------------------------------------------------------------
-
-    def _paginate(
-        self, path: str, *, operation: str = "", params: Mapping[str, Any] | None = None
-    ) -> Iterator[JSONDict]:
-        """Every resource of a collection, following `links.next` (an absolute URL carrying
-        the cursor and the original query) until it is null. Each page is one call of
-        `operation` (Klaviyo's operationId, for pacing)."""
-        url: str | None = path
-        page_params = params
-        seen: set[str] = set()
-        while url:
-            seen.add(url)
-            document = self._transport.request("GET", url, operation=operation, params=page_params)
-            yield from primary_resources(document)
-            links = (document or {}).get("links")
-            following = links.get("next") if isinstance(links, dict) else None
-            url = following if isinstance(following, str) and following else None
-            if url in seen:
-                raise KlaviyoError(detail="Pagination returned a page already read.")
-            page_params = None
 
     # Filtered reads ---------------------------------------------------------------------------
 
@@ -254,8 +238,3 @@ class KlaviyoClient:
             document = self._transport.request("GET", path, operation=operation, params=query)
             resources += primary_resources(document)
         return resources
-
-
-def _segment(value: str) -> str:
-    # Ids come from Klaviyo, but quoting keeps a stray "/" or "?" from changing the endpoint.
-    return quote(value, safe="")

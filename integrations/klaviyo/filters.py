@@ -1,5 +1,5 @@
-"""Klaviyo's `filter` query parameter: quoting, `equals` and `any`, and the byte budget of the
-request lines that carry a filter over many values.
+"""Klaviyo's `filter` query parameter: quoting, `equals`, `any`, date-time comparisons and
+`and`, and the byte budget of the request lines that carry a filter over many values.
 
 A filter rides in the query string, so a filter over 100 addresses makes a long request line,
 and servers and proxies refuse a line past a limit of their own with a 414 that no retry can
@@ -12,6 +12,7 @@ line stays within `MAX_REQUEST_LINE_BYTES`, whatever their length.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -38,6 +39,19 @@ def any_of(field: str, values: Sequence[str]) -> str:
     if not values:
         raise ValueError("An `any` filter needs at least one value.")
     return f"any({field},[{','.join(quoted(value) for value in values)}])"
+
+
+def compare(operator: str, field: str, moment: datetime) -> str:
+    """`greater-or-equal(datetime,2026-07-20T10:00:00+00:00)`: a date-time is bare, not quoted
+    (Klaviyo's filter syntax, as its SDK's FilterBuilder writes it), and needs a zone."""
+    if moment.tzinfo is None:
+        raise ValueError("A date-time filter needs a time zone.")
+    return f"{operator}({field},{moment.isoformat()})"
+
+
+def all_of(*terms: str) -> str:
+    """`and(term,term,...)`; a single term stands alone."""
+    return terms[0] if len(terms) == 1 else f"and({','.join(terms)})"
 
 
 def request_line_bytes(method: str, url: str, params: Mapping[str, Any]) -> int:

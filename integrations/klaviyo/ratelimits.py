@@ -50,6 +50,12 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "get_bulk_import_profiles_job": RateLimit(burst=10, steady=150),
     "get_errors_for_bulk_import_profiles_job": RateLimit(burst=10, steady=150),
     "bulk_subscribe_profiles": RateLimit(burst=75, steady=750),
+    "create_event": RateLimit(burst=350, steady=3500),
+    "bulk_create_events": RateLimit(burst=10, steady=150),
+    "get_events": RateLimit(burst=350, steady=3500),
+    "get_metrics": RateLimit(burst=10, steady=150),
+    "get_flows_triggered_by_metric": RateLimit(burst=10, steady=150),
+    "get_flow": RateLimit(burst=3, steady=60),
 }
 
 

@@ -171,6 +171,86 @@ class ImportRejection:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A metric (an event name, per source); `integration_name` and `integration_category`
+    say which integration's it is ("" for none: Klaviyo leaves `integration` untyped)."""
+
+    id: str
+    name: str
+    integration_name: str
+    integration_category: str
+    created: datetime | None
+    updated: datetime | None
+
+    @classmethod
+    def from_resource(cls, resource: Mapping[str, Any]) -> Metric:
+        attributes = _attributes(resource)
+        integration = as_mapping(attributes.get("integration"))
+        return cls(
+            id=_id(resource, "metric"),
+            name=_text(attributes.get("name")),
+            integration_name=_text(integration.get("name")),
+            integration_category=_text(integration.get("category")),
+            created=_moment(attributes.get("created")),
+            updated=_moment(attributes.get("updated")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A recorded event. `unique_id` is the one it was sent with, which Klaviyo hands back
+    among the properties as `$event_id` (not stated in the spec; "" when absent)."""
+
+    id: str
+    metric_id: str
+    profile_id: str
+    datetime: datetime | None
+    unique_id: str
+    properties: Mapping[str, Any]
+
+    @classmethod
+    def from_resource(cls, resource: Mapping[str, Any]) -> Event:
+        attributes = _attributes(resource)
+        relationships = as_mapping(resource.get("relationships"))
+        properties = dict(as_mapping(attributes.get("event_properties")))
+        return cls(
+            id=_id(resource, "event"),
+            metric_id=_related_id(relationships, "metric"),
+            profile_id=_related_id(relationships, "profile"),
+            datetime=_moment(attributes.get("datetime")),
+            unique_id=_text(properties.get("$event_id")),
+            properties=properties,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A flow: `status` is `draft`, `manual` or `live` as Klaviyo writes it, `trigger_type`
+    one of the spec's (`Metric`, `Added to List`, ...), "" when not given."""
+
+    id: str
+    name: str
+    status: str
+    trigger_type: str
+    archived: bool
+    created: datetime | None
+    updated: datetime | None
+
+    @classmethod
+    def from_resource(cls, resource: Mapping[str, Any]) -> Flow:
+        attributes = _attributes(resource)
+        return cls(
+            id=_id(resource, "flow"),
+            name=_text(attributes.get("name")),
+            status=_text(attributes.get("status")),
+            trigger_type=_text(attributes.get("trigger_type")),
+            archived=attributes.get("archived") is True,
+            created=_moment(attributes.get("created")),
+            updated=_moment(attributes.get("updated")),
+        )
+
+
 # --- JSON:API documents -----------------------------------------------------------------------
 
 
@@ -196,6 +276,10 @@ def _id(resource: Mapping[str, Any], kind: str) -> str:
     if not isinstance(value, str | int) or value == "":
         raise KlaviyoUnavailable(detail=f"Klaviyo returned a {kind} without an id.")
     return str(value)
+
+
+def _related_id(relationships: Mapping[str, Any], name: str) -> str:
+    return _text(as_mapping(as_mapping(relationships.get(name)).get("data")).get("id"))
 
 
 def _attributes(resource: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -11,11 +11,13 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import responses
 
+from integrations.klaviyo.bodies import OutgoingEvent
 from integrations.klaviyo.client import KlaviyoClient
 from integrations.klaviyo.errors import KlaviyoRateLimited
 from integrations.klaviyo.ratelimits import DAY, MINUTE, RATE_LIMITS, SECOND, RateLimit
@@ -112,6 +114,19 @@ def every_operation(client: KlaviyoClient) -> None:
     client.get_bulk_import_job(job_id="J1")
     list(client.iter_import_errors(job_id="J1"))
     client.subscribe_profiles(list_id="L1", emails_with_consent=emails, custom_source="test")
+    event = OutgoingEvent(
+        metric="Registered for Party",
+        email=emails[0],
+        properties={"party_id": "p_42"},
+        time=datetime(2026, 7, 20, 10, tzinfo=UTC),
+        unique_id="registered:p_42:a_1",
+    )
+    client.create_event(event=event)
+    client.bulk_create_events(events=[event])
+    client.get_events(metric_id="M1", since=event.time, until=event.time + timedelta(hours=1))
+    client.get_metrics()
+    client.get_flows_triggered_by_metric(metric_id="M1")
+    client.get_flow(flow_id="F1")
 
 
 def test_every_call_is_paced_under_the_operation_the_spec_says_it_is(paced, budget, klaviyo):
