@@ -20,12 +20,8 @@ from django.utils import timezone
 from core.outbox import claim_batch as claim_outbox_batch
 from integrations.klaviyo.bodies import MAX_SUBSCRIBE_BATCH
 from integrations.klaviyo.client import KlaviyoClient
-from integrations.klaviyo.errors import (
-    KlaviyoAuthError,
-    KlaviyoError,
-    KlaviyoRateLimited,
-    KlaviyoUnavailable,
-)
+from integrations.klaviyo.errors import KlaviyoError
+from integrations.klaviyo.refusals import send_without_refused
 from integrations.services import connection_record_success
 from parties.models import Attendee, Party, SyncState
 from parties.sync.config import sync_config
@@ -153,22 +149,11 @@ def _with_profile_rejections(
 ) -> list[Attendee]:
     """Send; when Klaviyo rejects one profile (a 4xx pointing at it), fail only that
     attendee with Klaviyo's reason and send the rest again."""
-    remaining = list(people)
-    while remaining:
-        try:
-            send(remaining)
-            return remaining
-        except (KlaviyoRateLimited, KlaviyoUnavailable, KlaviyoAuthError):
-            raise
-        except KlaviyoError as error:
-            match = PROFILE_POINTER.search(error.pointer or "")
-            index = int(match.group(1)) if match else None
-            if index is None or index >= len(remaining):
-                report.failed += _fail(remaining, claimed_at, reason(error))
-                return []
-            report.failed += _fail([remaining[index]], claimed_at, reason(error))
-            del remaining[index]
-    return remaining
+
+    def refused(attendees: list[Attendee], error: KlaviyoError) -> None:
+        report.failed += _fail(attendees, claimed_at, reason(error))
+
+    return send_without_refused(people, send, pointer=PROFILE_POINTER, refused=refused)
 
 
 def _fail(attendees: Sequence[Attendee], claimed_at: datetime, why: str) -> int:

@@ -23,6 +23,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import normalize_email
+from core.backoff import next_look_at
 from core.wording import wait_text
 from integrations.errors import ConnectionUnusable
 from integrations.fields import SecretDecryptionError
@@ -197,15 +198,11 @@ def _reject_from_import_errors(party: Party, client: KlaviyoClient, job_id: str)
 
 
 def next_check_at(sent_at: datetime | None, checked_at: datetime | None) -> datetime:
-    """When a sent attendee is next read back: one interval after sending, then at doubling
-    intervals, so someone Klaviyo is slow to add costs a few reads, not one every few seconds.
-    (Sending sets `sent_at`; a row without one is read back now rather than never.)"""
-    interval = sync_config().verify_interval
+    """When a sent attendee is next read back (`core.backoff.next_look_at`). Sending sets
+    `sent_at`; a row without one is read back now rather than never."""
     if sent_at is None:
         return timezone.now()
-    if checked_at is None:
-        return sent_at + interval
-    return checked_at + max(interval, checked_at - sent_at)
+    return next_look_at(sent_at, checked_at, interval=sync_config().verify_interval)
 
 
 def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> None:

@@ -1,0 +1,49 @@
+"""Klaviyo refuses a whole bulk request for one bad item, pointing at it (`source.pointer`):
+send again without it, so one person's bad address never holds back everyone else's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+from integrations.klaviyo.errors import (
+    KlaviyoAuthError,
+    KlaviyoError,
+    KlaviyoRateLimited,
+    KlaviyoUnavailable,
+)
+
+Item = TypeVar("Item")
+
+# Klaviyo could not take the request at all: nothing in it is at fault.
+NOT_REFUSALS = (KlaviyoRateLimited, KlaviyoUnavailable, KlaviyoAuthError)
+
+
+def send_without_refused(
+    items: list[Item],
+    send: Callable[[list[Item]], object],
+    *,
+    pointer: re.Pattern[str],
+    refused: Callable[[list[Item], KlaviyoError], object],
+) -> list[Item]:
+    """Send `items`; when Klaviyo refuses the request pointing at one of them (`pointer`'s
+    first group is its index in the request), hand that one to `refused` and send the rest
+    again. A refusal that names no item refuses them all. The items Klaviyo accepted.
+
+    Failures of the request itself (`NOT_REFUSALS`) are raised: the caller retries later."""
+    remaining = list(items)
+    while remaining:
+        try:
+            send(remaining)
+            return remaining
+        except NOT_REFUSALS:
+            raise
+        except KlaviyoError as error:
+            match = pointer.search(error.pointer or "")
+            index = int(match.group(1)) if match else None
+            if index is None or index >= len(remaining):
+                refused(remaining, error)
+                return []
+            refused([remaining.pop(index)], error)
+    return remaining
