@@ -79,6 +79,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.split(" ")[0] if self.full_name else self.email
 
 
+def default_reminder_hours() -> list[int]:
+    """A day before, and two hours before."""
+    return [24, 2]
+
+
 class Organization(models.Model):
     """The tenant: every tenant-owned row points here."""
 
@@ -92,6 +97,9 @@ class Organization(models.Model):
         validators=[validate_time_zone],
         help_text="IANA time zone name, such as Europe/Paris.",
     )
+    # Hours before each party's start at which its attendees are reminded (a party may set
+    # its own); the `Party Starting Soon` event a Klaviyo flow sends the reminder from.
+    reminder_hours = models.JSONField(default=default_reminder_hours)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="organizations"

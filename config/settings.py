@@ -83,6 +83,9 @@ with exit_on_configuration_error():
     # Signups accumulate this long before their party's sync runs: a lone signup reaches
     # Klaviyo within seconds, a rush goes out in batches of up to 1,000.
     PARTY_SYNC_WINDOW_SECONDS = env.float("PARTY_SYNC_WINDOW_SECONDS", default=2.0)
+    # Lifecycle events of one Klaviyo account (every party's) accumulate this long between
+    # write calls while a rush lasts; a full batch of 1,000 goes out at once.
+    EVENTS_SEND_WINDOW_SECONDS = env.float("EVENTS_SEND_WINDOW_SECONDS", default=2.0)
     SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=60)
     # How soon after sending Klaviyo's jobs are polled and list membership read back, and how
     # often a double opt-in attendee's confirmation is looked for.

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 
@@ -79,3 +79,35 @@ class SendGate:
         moment = timezone.now() + timedelta(seconds=seconds)
         self.close_until(pk, moment)
         return moment
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """When an outbox owner's next run is planned, kept in `field` of `model` (None: none),
+    so a rush of rows plans one task, not one each.
+
+    `request` says whether the caller should enqueue a run at `at`. Without `force` (a new
+    row) nothing is planned while a run is: the first row of a rush plans one run and the
+    next thousands stop at a plain read, without a write. With `force` (the engine's own
+    follow-ups, retries, a reconnect, the sweep) the earliest time wins. Running early is
+    harmless: the owner's `SendGate` holds back writes the window or a backoff forbids."""
+
+    model: type[Model]
+    field: str
+
+    def request(self, pk: Any, *, at: datetime, force: bool = False) -> bool:
+        now = timezone.now()
+        planned = self.model._default_manager.filter(pk=pk)
+        unplanned = Q(**{f"{self.field}__isnull": True})
+        if force:
+            # A plan whose time has come is spent: its task has started, or is about to (a
+            # run that found the lease busy ends without clearing it), so it must not hold
+            # back the next one. Two tasks due at once cost nothing: the lease lets one in.
+            replaceable = (
+                unplanned | Q(**{f"{self.field}__gt": at}) | Q(**{f"{self.field}__lte": now})
+            )
+            return bool(planned.filter(replaceable).update(**{self.field: at}))
+        # A plain read first: during a rush almost every row stops here without a write.
+        if planned.filter(~unplanned).exists():
+            return False
+        return bool(planned.filter(unplanned).update(**{self.field: at}))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -8,6 +9,9 @@ from django.db.models import Q
 
 from accounts.models import Organization
 from integrations.models import KlaviyoConnection
+
+# A party without an end time is over this long after it starts.
+DEFAULT_PARTY_LENGTH = timedelta(hours=3)
 
 
 def new_public_slug() -> str:
@@ -44,6 +48,13 @@ class Party(models.Model):
     city = models.CharField(max_length=100)
     state = models.CharField(max_length=100)
     description = models.TextField(blank=True, max_length=2000)
+    # When the party is over (None: three hours after the start, see `ends_at_or_default`).
+    ends_at = models.DateTimeField(null=True, blank=True)
+    # Hours before the start at which each registered attendee is reminded (`Party Starting
+    # Soon`); None: the organization's lead times.
+    reminder_hours = models.JSONField(null=True, blank=True)
+    # The organizer called the whole party off: signups are closed, the list is kept.
+    cancelled_at = models.DateTimeField(null=True, blank=True)
     slug = models.CharField(max_length=32, unique=True, default=new_public_slug, editable=False)
 
     klaviyo_list_id = models.CharField(max_length=64, blank=True)
@@ -89,6 +100,14 @@ class Party(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def ends_at_or_default(self) -> datetime:
+        return self.ends_at or self.starts_at + DEFAULT_PARTY_LENGTH
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_at is not None
 
 
 class SyncState(models.TextChoices):
@@ -199,3 +218,158 @@ class Reconciliation(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (ReconciliationStatus.DONE, ReconciliationStatus.FAILED)
+
+
+# --- Lifecycle events (the events outbox; see parties.events) ---------------------------------
+
+
+class PartyMetric(models.TextChoices):
+    """The metrics Partyline sends: one fixed set for every party of every account (Klaviyo
+    holds at most 200 metrics an account; the party is a property). The names are public
+    interface: organizers' flows trigger on them (docs/klaviyo-flows.md)."""
+
+    REGISTERED = "registered", "Registered for Party"
+    STARTING_SOON = "starting_soon", "Party Starting Soon"
+    DETAILS_CHANGED = "details_changed", "Party Details Changed"
+    CANCELLED = "cancelled", "Party Cancelled"
+    ENDED = "ended", "Party Ended"
+    JOINED_WAITLIST = "joined_waitlist", "Joined Party Waitlist"
+    OFFERED_SPOT = "offered_spot", "Offered Party Spot"
+    REGISTRATION_CANCELLED = "registration_cancelled", "Cancelled Party Registration"
+    CHECKED_IN = "checked_in", "Checked In to Party"
+
+
+class EventState(models.TextChoices):
+    """Where an event stands, as far as Klaviyo has shown us."""
+
+    WAITING = "waiting", "Waiting"
+    SENDING = "sending", "Sending"
+    # Klaviyo accepted it (202); whether it recorded it is not known yet.
+    SENT = "sent", "Sent to Klaviyo"
+    # Read back from Klaviyo: recorded, and any live flow it triggers has it.
+    DELIVERED = "delivered", "Recorded by Klaviyo"
+    # Accepted, but never recorded: Klaviyo drops events of profiles it rejects.
+    NOT_RECORDED = "not_recorded", "Dropped by Klaviyo"
+    # Klaviyo refused it (a 4xx naming it), with its reason.
+    REJECTED = "rejected", "Rejected by Klaviyo"
+    # Taken back before it was sent: the attendee or the party was cancelled, or it moved.
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+EVENT_IN_FLIGHT_STATES = (EventState.WAITING, EventState.SENDING, EventState.SENT)
+
+
+class PartyEvent(models.Model):
+    """One lifecycle event for one person: written in the transaction of the change that
+    causes it, sent by the account's event sender, then read back (the outbox row).
+
+    `unique_id` is derived from the attendee, the action and its occurrence, so however often
+    the row is sent, Klaviyo records one event."""
+
+    connection = models.ForeignKey(
+        KlaviyoConnection, on_delete=models.CASCADE, related_name="party_events"
+    )
+    # None for an organizer's sample events sent before any party exists.
+    party = models.ForeignKey(
+        Party, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    attendee = models.ForeignKey(
+        Attendee, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    metric = models.CharField(max_length=32, choices=PartyMetric)
+    unique_id = models.CharField(max_length=128, unique=True)
+    # The event's time in Klaviyo: when it happened (or, scheduled, when it was due).
+    occurred_at = models.DateTimeField()
+    # The profile and the properties as they were when it happened.
+    email = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    properties = models.JSONField(default=dict)
+
+    state = models.CharField(max_length=16, choices=EventState, default=EventState.WAITING)
+    # Why it is in its state, in words an organizer can act on.
+    reason = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Read-backs that did not find it yet, and when the last one ran.
+    checks = models.PositiveSmallIntegerField(default=0)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["connection", "state", "id"],
+                name="parties_event_outbox",
+                condition=Q(state__in=["waiting", "sending", "sent"]),
+            ),
+            models.Index(fields=["party", "metric", "state"], name="parties_event_counts"),
+        ]
+        ordering = ["-occurred_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_metric_display()} for {self.email}"
+
+
+class EventSender(models.Model):
+    """The events outbox's owner row, one per Klaviyo connection: events of every party of
+    the account share its calls, its lease (one sending run at a time) and its send gate
+    (the window rule), as a party's row does for its attendees."""
+
+    connection = models.OneToOneField(
+        KlaviyoConnection, on_delete=models.CASCADE, primary_key=True, related_name="event_sender"
+    )
+    # When the next run is planned (None: none), so events schedule one task, not one each.
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    # No write call before this: the window after a partial batch, Retry-After, a backoff.
+    next_send_at = models.DateTimeField(null=True, blank=True)
+    lease_holder = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    # Why events wait for a person (a reconnect, missing scopes); "" while they flow.
+    paused_reason = models.CharField(max_length=255, blank=True)
+    # Klaviyo's ids of Partyline's metrics in this account ({metric name: id}), learnt once.
+    metric_ids = models.JSONField(default=dict)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    # The "Klaviyo flows" reading: for each metric, the flows it triggers (see
+    # parties.events.flows), read by a task, never in a request.
+    flows = models.JSONField(default=dict)
+    flows_read_at = models.DateTimeField(null=True, blank=True)
+    flows_error = models.CharField(max_length=500, blank=True)
+    flows_requested_at = models.DateTimeField(null=True, blank=True)
+    # A sample event of each metric was sent for this account's first connect.
+    samples_sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Event sender of {self.connection}"
+
+
+class PartyMoment(models.Model):
+    """A scheduled moment of a party (a reminder lead time, the end): when it comes, each
+    registered attendee gets the event. Moments move with the party; a fired one is history."""
+
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="moments")
+    metric = models.CharField(max_length=32, choices=PartyMetric)
+    # For reminders: how long before the start (0 for the end).
+    hours_before = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField()
+    fired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["party", "metric", "hours_before", "due_at"], name="parties_one_moment"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"], name="parties_moment_due", condition=Q(fired_at__isnull=True)
+            ),
+        ]
+        ordering = ["due_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_metric_display()} of {self.party} at {self.due_at}"

@@ -11,8 +11,11 @@ from parties.models import IN_FLIGHT_STATES, Attendee
 
 
 def resume_parties(sender: type, *, connection: KlaviyoConnection, **kwargs: Any) -> None:
-    """A reconnected connection resumes its paused parties without anyone asking."""
+    """A reconnected connection resumes its paused parties and their waiting events without
+    anyone asking; a first connect sends the organizer's sample events."""
     services.parties_resume(connection=connection)
+    services.events_resume(connection=connection)
+    services.first_connect_samples(connection=connection)
 
 
 def attendee_pipeline() -> Pipeline:

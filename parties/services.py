@@ -17,13 +17,26 @@ from django.utils import timezone
 
 from accounts.models import Membership, User, normalize_email
 from integrations.budgets import list_budget_message, list_budget_reopens_at
-from integrations.models import KlaviyoConnection
+from integrations.models import ConnectionStatus, KlaviyoConnection
+from integrations.scopes import events_missing_scopes
 from parties import tasks
+from parties.events.catalogue import occurrence_of
+from parties.events.record import (
+    attendee_event_record,
+    events_withdraw,
+    party_event_record,
+    sample_events_record,
+)
+from parties.events.schedule import moments_plan
 from parties.models import (
     Attendee,
+    EventSender,
+    EventState,
     ListState,
     OptInProcess,
     Party,
+    PartyEvent,
+    PartyMetric,
     Reconciliation,
     ReconciliationStatus,
     SyncState,
@@ -39,7 +52,22 @@ class PartyError(Exception):
 # --- Parties --------------------------------------------------------------------------------
 
 
-PARTY_FIELDS = ("name", "starts_at", "address", "address2", "city", "state", "description")
+PARTY_FIELDS = (
+    "name",
+    "starts_at",
+    "ends_at",
+    "reminder_hours",
+    "address",
+    "address2",
+    "city",
+    "state",
+    "description",
+)
+# A change of these tells each registered attendee (`Party Details Changed`).
+TIME_FIELDS = ("starts_at", "ends_at")
+PLACE_FIELDS = ("address", "address2", "city", "state")
+# A change of these moves the party's reminders and its end.
+SCHEDULE_FIELDS = ("starts_at", "ends_at", "reminder_hours")
 
 
 def party_create(
@@ -62,13 +90,18 @@ def party_create(
             list_error=list_budget_message(reopens_at=reopens_at) if reopens_at else "",
             **{key: data[key] for key in PARTY_FIELDS if key in data},
         )
+        event_sender_ensure(connection=connection)
         tasks.party_sync_request(party_id=party.pk, at=reopens_at or timezone.now(), force=True)
+        tasks.moments_schedule(moments_plan(party))
     return party
 
 
 def party_update(*, party: Party, data: dict[str, Any]) -> tuple[Party, bool]:
     """Save the fields the organizer changed, and only those: a worker may be writing the
-    list's fields meanwhile. Returns whether the Klaviyo list is being renamed."""
+    list's fields meanwhile. Returns whether the Klaviyo list is being renamed.
+
+    A new time or place is told to every registered attendee (`Party Details Changed`), in the
+    same transaction; reminders not sent yet move with the time."""
     changed = [key for key in PARTY_FIELDS if key in data and getattr(party, key) != data[key]]
     for key in changed:
         setattr(party, key, data[key])
@@ -78,10 +111,68 @@ def party_update(*, party: Party, data: dict[str, Any]) -> tuple[Party, bool]:
             party.save(update_fields=changed)
         if renaming:
             tasks.party_sync_request(party_id=party.pk, at=timezone.now(), force=True)
+        if not party.is_cancelled:
+            _party_changed_events(party, changed)
     return party, renaming
 
 
+def _party_changed_events(party: Party, changed: list[str]) -> None:
+    """What a change of the party means for its events: new reminders, and a
+    `Party Details Changed` for everyone registered when the time or the place changed."""
+    if any(key in SCHEDULE_FIELDS for key in changed):
+        if any(key in TIME_FIELDS for key in changed):
+            # Reminders written for the old time and not sent yet are out of date.
+            events_withdraw(
+                PartyEvent.objects.filter(party=party, metric=PartyMetric.STARTING_SOON),
+                "The party's time changed before this reminder was sent.",
+            )
+        tasks.moments_schedule(moments_plan(party))
+    told = [key for key in (*TIME_FIELDS, *PLACE_FIELDS) if key in changed]
+    if not told:
+        return
+    now = timezone.now()
+    party_event_record(
+        party,
+        PartyMetric.DETAILS_CHANGED,
+        occurred_at=now,
+        occurrence=f"{int(now.timestamp() * 1000)}",
+        extra={
+            "changed": ",".join(told),
+            "time_changed": any(key in TIME_FIELDS for key in told),
+            "place_changed": any(key in PLACE_FIELDS for key in told),
+        },
+    )
+    tasks.events_send_request(connection_id=party.connection_id)
+
+
+def party_cancel(*, party: Party) -> bool:
+    """Call the whole party off: signups close, the list is kept, reminders not sent are
+    withdrawn, and everyone registered gets `Party Cancelled`. False if it already was."""
+    now = timezone.now()
+    with transaction.atomic():
+        # The guard: a party is cancelled once (one `Party Cancelled` each).
+        if not Party.objects.filter(pk=party.pk, cancelled_at__isnull=True).update(
+            cancelled_at=now, signups_open=False
+        ):
+            return False
+        party.cancelled_at, party.signups_open = now, False
+        events_withdraw(
+            PartyEvent.objects.filter(party=party), "The party was cancelled before it was sent."
+        )
+        moments_plan(party)  # a cancelled party has no moments left to come
+        party_event_record(
+            party,
+            PartyMetric.CANCELLED,
+            occurred_at=now,
+            occurrence=occurrence_of(now),
+        )
+        tasks.events_send_request(connection_id=party.connection_id, at=now, force=True)
+    return True
+
+
 def party_set_signups_open(*, party: Party, is_open: bool) -> Party:
+    if is_open and party.is_cancelled:
+        raise PartyError("This party was cancelled: its signups stay closed.")
     party.signups_open = is_open
     party.save(update_fields=["signups_open"])
     return party
@@ -129,6 +220,7 @@ def attendee_register(*, party: Party, data: dict[str, Any], source: str) -> tup
         # constraint on (party, email) settles a race with the same address's other request.
         with transaction.atomic():
             attendee = Attendee.objects.create(party=party, email=email, **answers, **consent)
+            _registered(attendee, party)
             tasks.party_sync_request(party_id=party.pk)
     except IntegrityError:
         return _attendee_merge(party=party, email=email, answers=answers, consent=consent)
@@ -145,7 +237,9 @@ def _attendee_merge(
         attendee, created = Attendee.objects.select_for_update().get_or_create(
             party=party, email=email, defaults={**answers, **consent}
         )
-        if not created:
+        if created:
+            _registered(attendee, party)
+        else:
             given = {key: value for key, value in answers.items() if value}
             changed = [key for key, value in given.items() if getattr(attendee, key) != value]
             for key in changed:
@@ -163,6 +257,77 @@ def _attendee_merge(
         if attendee.sync_state == SyncState.PENDING:
             tasks.party_sync_request(party_id=party.pk)
     return attendee, created
+
+
+def _registered(attendee: Attendee, party: Party) -> None:
+    """A new registration: its `Registered for Party` event, in the signup's transaction."""
+    attendee_event_record(
+        attendee,
+        PartyMetric.REGISTERED,
+        occurrence=occurrence_of(attendee.created_at),
+        extra={"from_waitlist": False},
+        party=party,
+    )
+    tasks.events_send_request(connection_id=party.connection_id)
+
+
+# --- Lifecycle events ---------------------------------------------------------------------------
+
+
+def event_sender_ensure(*, connection: KlaviyoConnection) -> EventSender:
+    """The account's event sender row (made with its first party or its samples)."""
+    sender, _ = EventSender.objects.get_or_create(connection=connection)
+    return sender
+
+
+def sample_events_request(
+    *, connection: KlaviyoConnection, user: User, party: Party | None = None
+) -> int:
+    """Send one sample event of each metric for the organizer's own address (`sample: true`),
+    so the metrics exist in Klaviyo before the first attendee and flows can be built and
+    previewed; of the party's details when given one."""
+    if connection.status != ConnectionStatus.ACTIVE:
+        raise PartyError("Reconnect Klaviyo first: sample events need a working connection.")
+    first_name, _, last_name = user.full_name.strip().partition(" ")
+    with transaction.atomic():
+        event_sender_ensure(connection=connection)
+        written = sample_events_record(
+            connection_id=connection.pk,
+            email=user.email,
+            first_name=first_name,
+            last_name=last_name.strip(),
+            party=party,
+        )
+        tasks.events_send_request(connection_id=connection.pk, at=timezone.now(), force=True)
+    return written
+
+
+def first_connect_samples(*, connection: KlaviyoConnection) -> bool:
+    """At the first connect of a Klaviyo account able to take events, the organizer who
+    connected it gets the sample events (once per account; a reconnect sends none)."""
+    if connection.connected_by is None or events_missing_scopes(connection):
+        return False
+    with transaction.atomic():
+        event_sender_ensure(connection=connection)
+        # The guard: the samples of an account are sent once, however often it reconnects.
+        if not EventSender.objects.filter(pk=connection.pk, samples_sent_at__isnull=True).update(
+            samples_sent_at=timezone.now()
+        ):
+            return False
+        sample_events_request(connection=connection, user=connection.connected_by)
+    return True
+
+
+def events_resume(*, connection: KlaviyoConnection) -> bool:
+    """A connection is usable again (reconnected, scopes granted): its waiting events go."""
+    if not EventSender.objects.filter(pk=connection.pk).update(paused_reason="", next_send_at=None):
+        return False
+    waiting = PartyEvent.objects.filter(
+        connection=connection, state__in=[EventState.WAITING, EventState.SENT]
+    ).exists()
+    if waiting:
+        tasks.events_send_request(connection_id=connection.pk, at=timezone.now(), force=True)
+    return waiting
 
 
 # --- Retries, resumption and reconciliation ---------------------------------------------------

@@ -11,19 +11,23 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
 from core.database import DATABASE_GONE, wait_for_database
 from core.leases import new_holder
+from core.outbox import RunPlan
 from core.periodic import schedule_next_pass
 from integrations.clients import klaviyo_client
 from integrations.errors import CONNECTION_FAILURES
 from integrations.klaviyo.errors import KlaviyoNotFound
 from integrations.models import KlaviyoConnection
 from parties import reconcile
-from parties.models import Party
+from parties.events import events_send, events_sweep
+from parties.events.config import events_config
+from parties.events.gates import EVENTS_PLAN, events_recover
+from parties.events.schedule import moment_fire, moments_plan
+from parties.models import Party, PartyMoment
 from parties.sync import party_sync, sync_sweep
 from parties.sync.config import sync_config
 from parties.sync.gates import party_recover
@@ -31,6 +35,8 @@ from parties.sync.outcomes import reason
 
 logger = logging.getLogger(__name__)
 
+# One planned sync per party.
+SYNC_PLAN = RunPlan(Party, "next_sync_at")
 # A list deletion Klaviyo could not take now is tried again this often, this many times.
 LIST_DELETE_RETRY_SECONDS = 300
 LIST_DELETE_ATTEMPTS = 12
@@ -104,44 +110,105 @@ def delete_klaviyo_list(*, connection_id: int, list_id: str, attempt: int = 1) -
     return "deleted"
 
 
+@task()
+def send_events(*, connection_id: int) -> dict[str, object]:
+    """One run of a Klaviyo account's event sender (see parties.events); plans the next run
+    it asks for. A database connection lost mid-run is handled as `sync_party` does."""
+    holder = new_holder()
+    try:
+        report = events_send(connection_id=connection_id, holder=holder)
+    except DATABASE_GONE:
+        logger.warning(
+            "Database connection lost sending the events of connection %s", connection_id
+        )
+        wait_for_database(timeout=DATABASE_WAIT_SECONDS)
+        events_recover(connection_id=connection_id, holder=holder)
+        events_send_request(
+            connection_id=connection_id, at=timezone.now() + events_config().window, force=True
+        )
+        return {"outcome": "interrupted"}
+    if report.next_run_at is not None:
+        events_send_request(connection_id=connection_id, at=report.next_run_at, force=True)
+    return {
+        "sent": report.sent,
+        "delivered": report.delivered,
+        "write_calls": report.write_calls,
+        "outcome": report.outcome,
+    }
+
+
+@task()
+def fire_moment(*, moment_id: int) -> dict[str, object]:
+    """A party's moment has come (a reminder, the end): write its events and send them now."""
+    fired = moment_fire(moment_id)
+    if fired.connection_id is not None:
+        events_send_request(connection_id=fired.connection_id, at=timezone.now(), force=True)
+        return {"events": fired.events}
+    # Early (a clock ahead of the database's): come back at its time.
+    early = PartyMoment.objects.filter(
+        pk=moment_id, fired_at__isnull=True, due_at__gt=timezone.now()
+    ).first()
+    if early is not None:
+        moments_schedule([early])
+    return {"events": 0}
+
+
 # --- Scheduling -------------------------------------------------------------------------------
 
 
 def sweep_now() -> dict[str, int]:
-    """Put stale claims back and enqueue every party whose work waits with no run planned."""
+    """Put stale claims back and enqueue every party and account whose work waits with no run
+    planned, and every moment a lost task left unfired."""
+    now = timezone.now()
     report = sync_sweep()
     for party_id in report.party_ids:
-        party_sync_request(party_id=party_id, at=timezone.now(), force=True)
-    return {"reclaimed": report.reclaimed, "parties_enqueued": len(report.party_ids)}
+        party_sync_request(party_id=party_id, at=now, force=True)
+    events = events_sweep()
+    for connection_id in events.connection_ids:
+        events_send_request(connection_id=connection_id, at=now, force=True)
+    for moment_id in events.moment_ids:
+        fire_moment.enqueue(moment_id=moment_id)
+    for party in Party.objects.select_related("organization").filter(
+        pk__in=events.unplanned_party_ids
+    ):
+        moments_schedule(moments_plan(party))
+    return {
+        "reclaimed": report.reclaimed + events.reclaimed,
+        "parties_enqueued": len(report.party_ids),
+        "event_senders_enqueued": len(events.connection_ids),
+        "moments_fired": len(events.moment_ids),
+    }
+
+
+def events_send_request(
+    *, connection_id: int, at: datetime | None = None, force: bool = False
+) -> bool:
+    """Plan the account's next event sending run at `at` (default: after the window), one
+    planned run per account (`EventSender.next_run_at`, a `core.outbox.RunPlan`; the row is
+    made with the account's first party, see `event_sender_ensure`)."""
+    run_at = at or timezone.now() + events_config().window
+    if not EVENTS_PLAN.request(connection_id, at=run_at, force=force):
+        return False
+    send_events.using(run_after=run_at).enqueue(connection_id=connection_id)
+    return True
+
+
+def moments_schedule(moments: list[PartyMoment]) -> None:
+    """Queue each moment's firing at its time."""
+    for moment in moments:
+        fire_moment.using(run_after=moment.due_at).enqueue(moment_id=moment.pk)
 
 
 def party_sync_request(*, party_id: int, at: datetime | None = None, force: bool = False) -> bool:
     """Plan the party's next sync run at `at` (default: after the accumulation window).
 
-    One planned run per party (`Party.next_sync_at`): without `force` (signups) nothing is
-    enqueued while a run is planned, so the first signup of a rush enqueues one task and the
-    next thousands add none. With `force` (the engine's own follow-ups, people retrying,
-    reconnection, the sweep) the earliest time wins. Running early is harmless: the engine's
-    send gate (`Party.next_send_at`) holds back writes the window or a backoff forbids.
+    One planned run per party (`Party.next_sync_at`, a `core.outbox.RunPlan`): without
+    `force` (signups) nothing is enqueued while a run is planned; with `force` (the engine's
+    own follow-ups, people retrying, reconnection, the sweep) the earliest time wins.
     """
-    now = timezone.now()
-    run_at = at or now + sync_config().window
-    planned = Party.objects.filter(pk=party_id)
-    if force:
-        # A plan whose time has come is spent: its task has started, or is about to (a run
-        # that found the lease busy ends without clearing it), so it must not hold back the
-        # next one. Two tasks due at once cost nothing: the lease lets one through.
-        replaceable = (
-            Q(next_sync_at__isnull=True) | Q(next_sync_at__gt=run_at) | Q(next_sync_at__lte=now)
-        )
-        if not planned.filter(replaceable).update(next_sync_at=run_at):
-            return False
-    else:
-        # A plain read first: during a rush almost every signup stops here without a write.
-        if planned.filter(next_sync_at__isnull=False).exists():
-            return False
-        if not planned.filter(next_sync_at__isnull=True).update(next_sync_at=run_at):
-            return False
+    run_at = at or timezone.now() + sync_config().window
+    if not SYNC_PLAN.request(party_id, at=run_at, force=force):
+        return False
     sync_party.using(run_after=run_at).enqueue(party_id=party_id)
     return True
 

@@ -7,6 +7,7 @@ sends them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -165,13 +166,6 @@ def bulk_create_events_body(*, events: Sequence[OutgoingEvent]) -> JSONDict:
                 "Klaviyo would fail the whole request."
             )
         seen.add(event.unique_id)
-    groups: dict[str, tuple[JSONDict, list[JSONDict]]] = {}
-    for event in events:
-        profile = _event_profile(event)
-        key = json.dumps(profile, sort_keys=True, default=str)
-        groups.setdefault(key, (profile, []))[1].append(
-            {"type": "event", "attributes": _event_attributes(event)}
-        )
     return {
         "data": {
             "type": "event-bulk-create-job",
@@ -180,14 +174,53 @@ def bulk_create_events_body(*, events: Sequence[OutgoingEvent]) -> JSONDict:
                     "data": [
                         {
                             "type": "event-bulk-create",
-                            "attributes": {"profile": {"data": profile}, "events": {"data": items}},
+                            "attributes": {
+                                "profile": {"data": profile},
+                                "events": {
+                                    "data": [
+                                        {
+                                            "type": "event",
+                                            "attributes": _event_attributes(events[index]),
+                                        }
+                                        for index in indexes
+                                    ]
+                                },
+                            },
                         }
-                        for profile, items in groups.values()
+                        for profile, indexes in _event_groups(events)
                     ]
                 }
             },
         }
     }
+
+
+# Where Klaviyo points in a refused bulk event create: the profile group and the event in it.
+BULK_EVENT_POINTER = re.compile(r"/events-bulk-create/data/(\d+)/attributes/events/data/(\d+)")
+
+
+def bulk_event_index(pointer: str | None, events: Sequence[OutgoingEvent]) -> int | None:
+    """Which of `events` (as sent to `bulk_create_events_body`) a refusal's pointer names;
+    None when it names no single event."""
+    match = BULK_EVENT_POINTER.search(pointer or "")
+    if match is None:
+        return None
+    group, number = int(match.group(1)), int(match.group(2))
+    groups = _event_groups(events)
+    if group >= len(groups) or number >= len(groups[group][1]):
+        return None
+    return groups[group][1][number]
+
+
+def _event_groups(events: Sequence[OutgoingEvent]) -> list[tuple[JSONDict, list[int]]]:
+    """The events grouped per profile (same email and profile attributes), in first-seen
+    order: each profile with the indexes of its events."""
+    groups: dict[str, tuple[JSONDict, list[int]]] = {}
+    for index, event in enumerate(events):
+        profile = _event_profile(event)
+        key = json.dumps(profile, sort_keys=True, default=str)
+        groups.setdefault(key, (profile, []))[1].append(index)
+    return list(groups.values())
 
 
 def _event_attributes(event: OutgoingEvent) -> JSONDict:

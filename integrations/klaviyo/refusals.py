@@ -20,16 +20,28 @@ Item = TypeVar("Item")
 NOT_REFUSALS = (KlaviyoRateLimited, KlaviyoUnavailable, KlaviyoAuthError)
 
 
+def indexed_by(pattern: re.Pattern[str]) -> Callable[[str | None, list[Item]], int | None]:
+    """A `locate` for bodies that list the items in order: `pattern`'s first group is the
+    item's index (`/profiles/data/3`)."""
+
+    def locate(pointer: str | None, items: list[Item]) -> int | None:
+        match = pattern.search(pointer or "")
+        return int(match.group(1)) if match else None
+
+    return locate
+
+
 def send_without_refused(
     items: list[Item],
     send: Callable[[list[Item]], object],
     *,
-    pointer: re.Pattern[str],
+    locate: Callable[[str | None, list[Item]], int | None],
     refused: Callable[[list[Item], KlaviyoError], object],
 ) -> list[Item]:
-    """Send `items`; when Klaviyo refuses the request pointing at one of them (`pointer`'s
-    first group is its index in the request), hand that one to `refused` and send the rest
-    again. A refusal that names no item refuses them all. The items Klaviyo accepted.
+    """Send `items`; when Klaviyo refuses the request pointing at one of them (`locate`
+    reads its index among the items sent from the refusal's `source.pointer`), hand that
+    one to `refused` and send the rest again. A refusal that names no item refuses them
+    all. The items Klaviyo accepted.
 
     Failures of the request itself (`NOT_REFUSALS`) are raised: the caller retries later."""
     remaining = list(items)
@@ -40,9 +52,8 @@ def send_without_refused(
         except NOT_REFUSALS:
             raise
         except KlaviyoError as error:
-            match = pointer.search(error.pointer or "")
-            index = int(match.group(1)) if match else None
-            if index is None or index >= len(remaining):
+            index = locate(error.pointer, remaining)
+            if index is None or not 0 <= index < len(remaining):
                 refused(remaining, error)
                 return []
             refused([remaining.pop(index)], error)

@@ -21,7 +21,7 @@ from core.outbox import claim_batch as claim_outbox_batch
 from integrations.klaviyo.bodies import MAX_SUBSCRIBE_BATCH
 from integrations.klaviyo.client import KlaviyoClient
 from integrations.klaviyo.errors import KlaviyoError
-from integrations.klaviyo.refusals import send_without_refused
+from integrations.klaviyo.refusals import indexed_by, send_without_refused
 from integrations.services import connection_record_success
 from parties.models import Attendee, Party, SyncState
 from parties.sync.config import sync_config
@@ -153,7 +153,7 @@ def _with_profile_rejections(
     def refused(attendees: list[Attendee], error: KlaviyoError) -> None:
         report.failed += _fail(attendees, claimed_at, reason(error))
 
-    return send_without_refused(people, send, pointer=PROFILE_POINTER, refused=refused)
+    return send_without_refused(people, send, locate=indexed_by(PROFILE_POINTER), refused=refused)
 
 
 def _fail(attendees: Sequence[Attendee], claimed_at: datetime, why: str) -> int:

@@ -8,7 +8,7 @@ from django.db.models import F
 from django_tasks_db.models import DBTaskResult
 
 from klaviyo_sandbox import testing
-from parties.models import Attendee, Party
+from parties.models import Attendee, EventSender, Party, PartyEvent
 
 
 def let_time_pass(seconds: float) -> None:
@@ -21,4 +21,10 @@ def let_time_pass(seconds: float) -> None:
     Attendee.objects.filter(checked_at__isnull=False).update(checked_at=F("checked_at") - delta)
     Party.objects.filter(next_send_at__isnull=False).update(next_send_at=F("next_send_at") - delta)
     Party.objects.filter(next_sync_at__isnull=False).update(next_sync_at=F("next_sync_at") - delta)
+    for field in ("sent_at", "checked_at"):
+        PartyEvent.objects.filter(**{f"{field}__isnull": False}).update(**{field: F(field) - delta})
+    for field in ("next_send_at", "next_run_at"):
+        EventSender.objects.filter(**{f"{field}__isnull": False}).update(
+            **{field: F(field) - delta}
+        )
     DBTaskResult.objects.update(run_after=F("run_after") - delta)

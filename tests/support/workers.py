@@ -12,7 +12,8 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from parties.models import Party
+from parties.models import EventSender, Party
+from parties.tasks import fire_moment
 
 
 def make_worker(
@@ -57,12 +58,14 @@ def run_queued_tasks(*, include_deferred: bool = False) -> int:
     ran = 0
     for _round in range(50):
         if include_deferred:
-            # Time passes: planned tasks are due, and so are parties' send gates (a backoff,
-            # Klaviyo's Retry-After, the coalescing window).
-            DBTaskResult.objects.filter(status=TaskResultStatus.READY).update(
-                run_after=timezone.now()
-            )
+            # Time passes: planned tasks are due, and so are parties' and accounts' send gates
+            # (a backoff, Klaviyo's Retry-After, the coalescing window). Not the parties'
+            # moments (a reminder days ahead): their time is the party's, not the pipeline's.
+            DBTaskResult.objects.filter(status=TaskResultStatus.READY).exclude(
+                task_path=fire_moment.module_path
+            ).update(run_after=timezone.now())
             Party.objects.update(next_send_at=None)
+            EventSender.objects.update(next_send_at=None)
         before = DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count()
         # The worker closes "old" connections between tasks; inside a test transaction
         # that would close the test's own connection.
@@ -71,7 +74,9 @@ def run_queued_tasks(*, include_deferred: bool = False) -> int:
         ran += DBTaskResult.objects.exclude(status=TaskResultStatus.READY).count() - before
         if (
             not include_deferred
-            or not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
+            or not DBTaskResult.objects.filter(status=TaskResultStatus.READY)
+            .exclude(task_path=fire_moment.module_path)
+            .exists()
         ):
             break
     return ran

@@ -1,0 +1,85 @@
+"""What Partyline tells Klaviyo about a party: the metric names and the event properties, one
+fixed shape for every party (docs/klaviyo-flows.md is their public description).
+
+Properties are flat strings, numbers and booleans: what Klaviyo's flow filters and template
+tags handle best (`{{ event.party_name }}`, `party_id` equals ...).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.timezones import zone_for
+from parties.models import Attendee, Party, PartyMetric
+
+# What an organizer's sample events show where a real party would be.
+SAMPLE_PARTY: dict[str, Any] = {
+    "party_id": "sample",
+    "party_name": "Sample party",
+    "address": "1 Sample Street",
+    "address2": "",
+    "city": "Springfield",
+    "state": "",
+}
+
+
+def metric_name(metric: str) -> str:
+    """The metric's name in Klaviyo ("Registered for Party"), from its stored value."""
+    return str(PartyMetric(metric).label)
+
+
+def local_time_words(moment: datetime, zone_name: str) -> str:
+    """A moment as an attendee reads it in an email: "Saturday 24 December, 6:00 pm MST"."""
+    local = timezone.localtime(moment, zone_for(zone_name))
+    hour = local.hour % 12 or 12
+    half = "am" if local.hour < 12 else "pm"
+    return f"{local:%A} {local.day} {local:%B}, {hour}:{local:%M} {half} {local:%Z}"
+
+
+def absolute_url(path: str) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}{path}"
+
+
+def party_properties(party: Party) -> dict[str, Any]:
+    """The properties every event of the party carries, as the party is now."""
+    zone_name = party.organization.time_zone
+    ends_at = party.ends_at_or_default
+    return {
+        "party_id": party.slug,
+        "party_name": party.name,
+        "starts_at": timezone.localtime(party.starts_at, zone_for(zone_name)).isoformat(),
+        "starts_at_local": local_time_words(party.starts_at, zone_name),
+        "ends_at": timezone.localtime(ends_at, zone_for(zone_name)).isoformat(),
+        "time_zone": zone_name,
+        "address": party.address,
+        "address2": party.address2,
+        "city": party.city,
+        "state": party.state,
+        "party_url": absolute_url(reverse("parties:signup", args=[party.slug])),
+    }
+
+
+def attendee_properties(attendee: Attendee) -> dict[str, Any]:
+    """The attendee's own answers."""
+    return {"pet_name": attendee.pet_name, "pet_type": attendee.pet_type}
+
+
+def unique_id(*, metric: str, occurrence: str, attendee_id: int | None = None, **scope: Any) -> str:
+    """The event's `unique_id`: the same attendee, action and occurrence always give the same
+    one, so a resend is recorded once. `scope` names who it is for when there is no attendee
+    (an organizer's samples: the connection)."""
+    if attendee_id is not None:
+        who = f"a{attendee_id}"
+    else:
+        who = "-".join(f"{key}{value}" for key, value in scope.items())
+    return f"partyline-{who}-{metric}-{occurrence}"
+
+
+def occurrence_of(moment: datetime) -> str:
+    """A moment as an occurrence key: its UTC time to the second."""
+    return f"{int(moment.timestamp())}"

@@ -1,0 +1,173 @@
+"""Writing events into the outbox, in the caller's transaction: the row exists exactly when
+the change that causes it commits. Nothing here calls Klaviyo or enqueues a task; the caller
+plans the account's event sender (`parties.tasks.events_send_request`).
+
+A row's `unique_id` comes from the attendee, the action and its occurrence, and is unique in
+the table too: writing the same event twice (a retried request, a moment fired again) writes
+it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from parties.events.catalogue import (
+    SAMPLE_PARTY,
+    attendee_properties,
+    occurrence_of,
+    party_properties,
+    unique_id,
+)
+from parties.models import (
+    Attendee,
+    EventState,
+    Party,
+    PartyEvent,
+    PartyMetric,
+)
+
+# Rows written per INSERT when a whole party's attendees get an event.
+WRITE_CHUNK = 1000
+
+
+def registered_attendees(party: Party) -> QuerySet[Attendee]:
+    """The people holding a place at the party: who lifecycle events of the party go to."""
+    return Attendee.objects.filter(party=party)
+
+
+def attendee_event(
+    attendee: Attendee,
+    metric: PartyMetric,
+    *,
+    occurred_at: datetime,
+    occurrence: str,
+    base: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> PartyEvent:
+    """An unsaved event for one attendee: the party's properties (`base`, built once per
+    party), the attendee's answers, and the action's own (`extra`)."""
+    return PartyEvent(
+        connection_id=base["connection_id"],
+        party_id=attendee.party_id,
+        attendee_id=attendee.pk,
+        metric=metric,
+        unique_id=unique_id(metric=metric, occurrence=occurrence, attendee_id=attendee.pk),
+        occurred_at=occurred_at,
+        email=attendee.email,
+        first_name=attendee.first_name,
+        last_name=attendee.last_name,
+        properties={**base["properties"], **attendee_properties(attendee), **(extra or {})},
+    )
+
+
+def party_base(party: Party) -> dict[str, Any]:
+    return {"connection_id": party.connection_id, "properties": party_properties(party)}
+
+
+def attendee_event_record(
+    attendee: Attendee,
+    metric: PartyMetric,
+    *,
+    occurrence: str,
+    extra: dict[str, Any] | None = None,
+    party: Party | None = None,
+) -> int:
+    """Write one attendee's event (a repeat of one written before changes nothing)."""
+    party = party or attendee.party
+    event = attendee_event(
+        attendee,
+        metric,
+        occurred_at=timezone.now(),
+        occurrence=occurrence,
+        base=party_base(party),
+        extra=extra,
+    )
+    return _write([event])
+
+
+def party_event_record(
+    party: Party,
+    metric: PartyMetric,
+    *,
+    occurred_at: datetime,
+    occurrence: str,
+    extra: dict[str, Any] | None = None,
+    attendees: QuerySet[Attendee] | None = None,
+) -> int:
+    """Write the event for every registered attendee of the party (or `attendees`), a chunk
+    per INSERT; how many were written (repeats included: they change nothing)."""
+    base = party_base(party)
+    people = registered_attendees(party) if attendees is None else attendees
+    events = (
+        attendee_event(
+            attendee, metric, occurred_at=occurred_at, occurrence=occurrence, base=base, extra=extra
+        )
+        for attendee in people.order_by("pk").iterator(chunk_size=WRITE_CHUNK)
+    )
+    return sum(_write(chunk) for chunk in _chunks(events, WRITE_CHUNK))
+
+
+def sample_events_record(
+    *, connection_id: int, email: str, first_name: str, last_name: str, party: Party | None
+) -> int:
+    """One sample event of each metric for an organizer (`sample: true`), so the metrics
+    exist in Klaviyo before the first attendee and flows can be built and previewed."""
+    now = timezone.now()
+    properties = party_properties(party) if party is not None else dict(SAMPLE_PARTY)
+    properties |= {"pet_name": "Biscuit", "pet_type": "dog", "sample": True}
+    extras: dict[str, dict[str, Any]] = {
+        PartyMetric.REGISTERED: {"from_waitlist": False},
+        PartyMetric.STARTING_SOON: {"hours_before": 24},
+        PartyMetric.DETAILS_CHANGED: {
+            "changed": "starts_at",
+            "time_changed": True,
+            "place_changed": False,
+        },
+        PartyMetric.ENDED: {"attended": True},
+    }
+    events = [
+        PartyEvent(
+            connection_id=connection_id,
+            party=party,
+            metric=metric,
+            unique_id=unique_id(metric=metric, occurrence=occurrence_of(now), sample=connection_id),
+            occurred_at=now,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            properties=properties | extras.get(metric, {}),
+        )
+        for metric in PartyMetric
+    ]
+    return _write(events)
+
+
+def events_withdraw(events: QuerySet[PartyEvent], why: str) -> int:
+    """Take back events not sent yet (the guard: only `waiting` ones; one being sent goes)."""
+    return events.filter(state=EventState.WAITING).update(
+        state=EventState.WITHDRAWN, reason=why[:500]
+    )
+
+
+def _write(events: list[PartyEvent]) -> int:
+    if not events:
+        return 0
+    # A row with the same unique_id is the same event: the database keeps the first.
+    PartyEvent.objects.bulk_create(events, ignore_conflicts=True)
+    return len(events)
+
+
+def _chunks(items: Iterable[PartyEvent], size: int) -> Iterator[list[PartyEvent]]:
+    chunk: list[PartyEvent] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
