@@ -219,10 +219,12 @@ with exit_on_configuration_error():
             )
     # None: derived from the request (it must still equal an allowlisted URL exactly).
     KLAVIYO_REDIRECT_URI = env.str("KLAVIYO_REDIRECT_URI", default="") or None
+    # The list pipeline's scopes, then lifecycle events' (integrations.klaviyo.config).
     KLAVIYO_SCOPES = env.str(
         "KLAVIYO_SCOPES",
         default=(
-            "accounts:read lists:read lists:write profiles:read profiles:write subscriptions:write"
+            "accounts:read lists:read lists:write profiles:read profiles:write subscriptions:write "
+            "events:write events:read metrics:read flows:read"
         ),
     )
     KLAVIYO_AUTHORIZE_URL = env.str(

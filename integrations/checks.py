@@ -18,7 +18,13 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
-from integrations.klaviyo.config import DEFAULT_REVISION, DEFAULT_SCOPES, klaviyo_config
+from integrations.klaviyo.config import (
+    DEFAULT_REVISION,
+    DEFAULT_SCOPES,
+    EVENT_SCOPES,
+    LIST_SCOPES,
+    klaviyo_config,
+)
 from integrations.klaviyo.revision import SUPPORT_MONTHS, UPDATE_AFTER_MONTHS, revision_status
 
 # Tags: every check here has KLAVIYO, and one topic tag the doctor reports it under
@@ -104,16 +110,31 @@ def _leads_to_callback(path: str) -> bool:
 
 @register(KLAVIYO, SCOPES)
 def klaviyo_scopes_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Without a list scope no connection can work (an error); without an event scope the
+    lists still work and only lifecycle events cannot be sent (a warning)."""
     requested = klaviyo_config().scopes
     messages: list[CheckMessage] = []
-    missing = [scope for scope in DEFAULT_SCOPES if scope not in requested]
+    hint = (
+        f"Set KLAVIYO_SCOPES={' '.join(DEFAULT_SCOPES)!r} (or unset it), and give the Klaviyo "
+        "app those scopes; connected accounts gain them when they reconnect."
+    )
+    missing = [scope for scope in LIST_SCOPES if scope not in requested]
     if missing:
         messages.append(
             Error(
                 f"KLAVIYO_SCOPES lacks {', '.join(missing)}, which Partyline needs.",
-                hint=f"Set KLAVIYO_SCOPES={' '.join(DEFAULT_SCOPES)!r} (or unset it), and give "
-                "the Klaviyo app those scopes; connected accounts gain them when they reconnect.",
+                hint=hint,
                 id="integrations.E006",
+            )
+        )
+    missing_events = [scope for scope in EVENT_SCOPES if scope not in requested]
+    if missing_events:
+        messages.append(
+            Warning(
+                f"KLAVIYO_SCOPES lacks {', '.join(missing_events)}, so Partyline cannot send "
+                "lifecycle events (the Klaviyo flows they trigger never run); lists still work.",
+                hint=hint,
+                id="integrations.W006",
             )
         )
     extra = [scope for scope in requested if scope not in DEFAULT_SCOPES]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypedDict
@@ -23,6 +23,7 @@ from integrations.models import (
 )
 from integrations.pipelines import pipelines
 from integrations.refresh_budget import refreshes_this_minute
+from integrations.scopes import events_missing_scopes, events_missing_scopes_reason
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -35,6 +36,10 @@ SCOPE_DESCRIPTIONS = {
     "profiles:read": "Look up profiles, to check attendees against Klaviyo",
     "profiles:write": "Create and update attendee profiles (name, pet name, pet type)",
     "subscriptions:write": "Subscribe attendees who gave consent to email marketing",
+    "events:write": "Record what attendees do (sign up, confirm) as events that start your flows",
+    "events:read": "Read those events back, to check Klaviyo recorded them",
+    "metrics:read": "See your metrics, to find the ones Partyline's events are recorded under",
+    "flows:read": "See which of your flows Partyline's events start",
 }
 
 
@@ -44,6 +49,12 @@ def describe_scopes(scopes: list[str] | tuple[str, ...]) -> list[tuple[str, str]
 
 def requested_scopes() -> list[tuple[str, str]]:
     return describe_scopes(klaviyo_config().scopes)
+
+
+def events_waiting_reason(connection: KlaviyoConnection) -> str:
+    """Why the connection's lifecycle events wait for scopes ("" when it has them all)."""
+    missing = events_missing_scopes(connection)
+    return events_missing_scopes_reason(missing) if missing else ""
 
 
 def connections_for(*, organization: Organization) -> QuerySet[KlaviyoConnection]:
@@ -92,19 +103,29 @@ class ConnectionHealth:
     since: datetime | None = None
     next_try: datetime | None = None
     why: str = ""
+    # An active connection's missing event scopes: its list sync works, its lifecycle
+    # events wait (`integrations.scopes`).
+    events_missing: tuple[str, ...] = ()
 
     @property
     def can_reconnect(self) -> bool:
-        return self.kind in (HealthKind.NEEDS_RECONNECT, HealthKind.DISCONNECTED)
+        return bool(self.events_missing) or self.kind in (
+            HealthKind.NEEDS_RECONNECT,
+            HealthKind.DISCONNECTED,
+        )
+
+    @property
+    def events_waiting_reason(self) -> str:
+        return events_missing_scopes_reason(self.events_missing) if self.events_missing else ""
 
 
 def connections_health(
     *, connections: Sequence[KlaviyoConnection], now: datetime | None = None
 ) -> list[ConnectionHealth]:
     """Each connection's health, from its status, its own last error (a failed token
-    refresh) and the troubles the pipelines using it report (`integrations.pipelines`): one
-    query per pipeline, and one more when a refresh is failing, whatever the number of
-    connections."""
+    refresh), the event scopes an active one lacks, and the troubles the pipelines using it
+    report (`integrations.pipelines`): one query per pipeline, and one more when a refresh is
+    failing, whatever the number of connections."""
     now = now or timezone.now()
     active = [connection for connection in connections if connection.is_active]
     unreachable: dict[int, list[tuple[datetime | None, datetime | None]]] = {}
@@ -172,7 +193,12 @@ def connections_health(
             )
         else:
             health.append(ConnectionHealth(connection, HealthKind.WORKING))
-    return health
+    return [
+        replace(row, events_missing=tuple(events_missing_scopes(row.connection)))
+        if row.connection.is_active
+        else row
+        for row in health
+    ]
 
 
 def _first_failures_since_success(connections: list[KlaviyoConnection]) -> dict[int, datetime]:

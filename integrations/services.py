@@ -1,15 +1,14 @@
 """Klaviyo connection lifecycle: start, complete, refresh outcomes, disconnect.
 
-Every status change of a connection, the scope policy that decides one, and their audit
-events happen here; `integrations.tokens` runs the refresh door and reports its outcomes.
-Turning needs-reconnect queues one email to the organization's owners and admins
+Every status change of a connection and its audit events happen here, as the scope policy
+(`integrations.scopes`) decides; `integrations.tokens` runs the refresh door and reports its
+outcomes. Turning needs-reconnect queues one email to the organization's owners and admins
 (`integrations.notifications`), from the conditional UPDATE that changed the status.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,6 +31,11 @@ from integrations.models import (
     EventKind,
     KlaviyoConnection,
     OAuthState,
+)
+from integrations.scopes import (
+    event_scopes_missing_from,
+    list_missing_scopes,
+    list_missing_scopes_reason,
 )
 from integrations.signals import connection_activated
 from integrations.token_wakeup import notify_refreshed
@@ -59,23 +63,6 @@ class StaticTokenSource:
 
     def refreshed_access_token(self, *, rejected: str) -> str:
         return self._token
-
-
-# --- Scope policy ------------------------------------------------------------------------------
-
-
-def missing_scopes(*, granted: Iterable[str], config: KlaviyoConfig) -> list[str]:
-    """The scopes the product asks for (KLAVIYO_SCOPES) that Klaviyo did not grant."""
-    granted = set(granted)
-    return [scope for scope in config.scopes if scope not in granted]
-
-
-def missing_scopes_reason(missing: Iterable[str]) -> str:
-    """What an organizer reads about a connection lacking scopes (it names them)."""
-    return (
-        "Klaviyo did not grant Partyline every permission it needs (missing: "
-        f"{', '.join(missing)}). Reconnect to grant them."
-    )
 
 
 # --- Connecting ---------------------------------------------------------------------------------
@@ -145,14 +132,16 @@ def _connection_upsert(
 ) -> tuple[KlaviyoConnection, bool]:
     """Create or update the connection for (organization, Klaviyo account), in one transaction.
 
-    Granted fewer scopes than the product needs, the connection is saved needs-reconnect with
-    a reason naming them. Leaving or entering needs-reconnect queues the owners' and admins'
-    email, from inside this transaction (the row is locked, so once per incident).
+    Granted fewer list scopes than the product needs, the connection is saved needs-reconnect
+    with a reason naming them; lacking only event scopes, it is saved active (its lifecycle
+    events wait, `integrations.scopes`). Leaving or entering needs-reconnect queues the
+    owners' and admins' email, from inside this transaction (the row is locked, so once per
+    incident).
     """
     now = timezone.now()
     scopes = list(tokens.scopes or config.scopes)
-    missing = missing_scopes(granted=scopes, config=config)
-    drift = missing_scopes_reason(missing) if missing else ""
+    missing = list_missing_scopes(granted=scopes, config=config)
+    drift = list_missing_scopes_reason(missing) if missing else ""
 
     with transaction.atomic():
         existing = (
@@ -281,12 +270,20 @@ def connection_refresh_saved(
     Saved whether or not the refresher still holds its lease (the tokens Klaviyo just issued
     are the newest, and with rotation the previous refresh token no longer works), but only
     while the connection is active: a disconnect during the call erased the tokens and they
-    must stay erased. The waiters are woken from the same transaction.
+    must stay erased. The waiters are woken from the same transaction. A refresh restating
+    every event scope to a connection that lacked some sends `connection_activated`.
     """
     now = timezone.now()
     # A refresh that does not restate the scopes keeps the granted ones (RFC 6749 section 5.1).
-    missing = missing_scopes(granted=response.scopes or connection.scopes, config=config)
-    drift = missing_scopes_reason(missing) if missing else ""
+    granted = response.scopes or connection.scopes
+    missing = list_missing_scopes(granted=granted, config=config)
+    drift = list_missing_scopes_reason(missing) if missing else ""
+    # Klaviyo restates the scopes of the app's installation in the account, which a reconnect
+    # from another organization may have widened: this connection's lifecycle events, waiting
+    # for them, may go now.
+    events_unblocked = bool(event_scopes_missing_from(connection.scopes)) and not (
+        event_scopes_missing_from(granted)
+    )
     updates: dict[str, Any] = {
         "access_token": response.access_token,
         "access_token_expires_at": now + timedelta(seconds=response.expires_in),
@@ -318,9 +315,18 @@ def connection_refresh_saved(
             notify_refreshed(connection.pk)
             if drift:
                 _needs_reconnect_recorded(connection, reason=drift)
+            elif events_unblocked:
+                transaction.on_commit(lambda: _activated_send(connection.pk))
     if saved and drift:
         logger.warning("Klaviyo connection %s needs reconnecting: %s", connection.pk, drift)
     return saved, drift
+
+
+def _activated_send(connection_id: int) -> None:
+    """`connection_activated` with the connection as saved (its new scopes), after commit."""
+    connection = KlaviyoConnection.objects.filter(pk=connection_id).first()
+    if connection is not None:
+        connection_activated.send(sender=KlaviyoConnection, connection=connection)
 
 
 def connection_refresh_failed(*, connection: KlaviyoConnection, error: Exception) -> None:

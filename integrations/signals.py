@@ -2,6 +2,8 @@
 
 from django.dispatch import Signal
 
-# Sent (after commit) when a connection becomes usable again: connected or reconnected.
-# Arguments: connection.
+# Sent (after commit) when a connection becomes usable again, or usable for more: connected or
+# reconnected (status active), or active and newly granted every event scope by a refresh, so
+# its waiting lifecycle events may go (`integrations.scopes.events_missing_scopes`).
+# Arguments: connection (as saved, with its granted scopes).
 connection_activated = Signal()

@@ -145,7 +145,11 @@ def _reconnect(request: OrganizationRequest, pk: int) -> HttpResponse:
         return render(
             request,
             "integrations/reconnect.html",
-            {"connection": connection, "scopes": selectors.requested_scopes()},
+            {
+                "connection": connection,
+                "scopes": selectors.requested_scopes(),
+                "events_waiting_reason": selectors.events_waiting_reason(connection),
+            },
         )
     authorize_url = attempts.attempt_start(
         membership=request.membership,
@@ -266,7 +270,12 @@ def callback(request: AuthenticatedRequest) -> HttpResponse:
             return redirect(_settings_url(connected="klaviyo"))
         # Another account was chosen on Klaviyo's page: it is connected, the one being
         # reconnected is not, and the organizer must not think otherwise.
-        state = "disconnected" if asked.status == ConnectionStatus.REVOKED else "broken"
+        if asked.status == ConnectionStatus.REVOKED:
+            state = "disconnected"
+        elif asked.status == ConnectionStatus.NEEDS_RECONNECT:
+            state = "broken"
+        else:  # active, reconnected to grant the scopes its lifecycle events wait for
+            state = "without the permissions its lifecycle events wait for"
         messages.warning(
             request,
             f"You chose {connection.display_name} on Klaviyo's page, not {asked.display_name}: "

@@ -97,6 +97,7 @@ def make_connection(make_member) -> Callable[..., KlaviyoConnection]:
         access_token: str = "access-token-1",
         refresh_token: str = "refresh-token-1",
         expires_in: int = 3600,
+        scopes: list[str] | tuple[str, ...] = DEFAULT_SCOPES,
         **extra: object,
     ) -> KlaviyoConnection:
         organization = organization or make_member(role=Role.OWNER).organization
@@ -107,7 +108,7 @@ def make_connection(make_member) -> Callable[..., KlaviyoConnection]:
             public_api_key=account_id or f"ACCT{number:02d}",
             klaviyo_organization_name=f"Klaviyo Org {number}",
             status=status,
-            scopes=list(DEFAULT_SCOPES),
+            scopes=list(scopes),
             access_token=access_token,
             refresh_token=refresh_token,
             access_token_expires_at=timezone.now() + timedelta(seconds=expires_in),

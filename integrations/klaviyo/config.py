@@ -13,9 +13,13 @@ from django.conf import settings
 DEFAULT_AUTHORIZE_URL = "https://www.klaviyo.com/oauth/authorize"
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 DEFAULT_REVISION = "2026-07-15"
-# Least privilege for what the client calls: accounts (who connected), lists (one per party),
-# profiles (bulk import, upsert, lookup) and subscriptions (email marketing consent).
-DEFAULT_SCOPES: tuple[str, ...] = (
+# Least privilege for what the client calls, in two groups by what needs them (each scope is
+# the `x-klaviyo-scopes` of the operations named beside it in Klaviyo's OpenAPI spec).
+# The list pipeline: accounts (who connected: get_accounts), lists (one per party: get_lists,
+# create_list, update_list, delete_list, get_profiles_for_list), profiles (bulk import,
+# upsert, lookup: bulk_import_profiles and its job reads, get_profiles) and subscriptions
+# (email marketing consent: bulk_subscribe_profiles). A connection lacking one cannot work.
+LIST_SCOPES: tuple[str, ...] = (
     "accounts:read",
     "lists:read",
     "lists:write",
@@ -23,6 +27,12 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "profiles:write",
     "subscriptions:write",
 )
+# Lifecycle events and the flows they trigger: create_event and bulk_create_events
+# (events:write), get_events (events:read), get_metrics (metrics:read), get_flow (flows:read)
+# and get_flows_triggered_by_metric (flows:read and metrics:read). A connection lacking one
+# keeps its list sync; only its lifecycle events wait (`integrations.scopes`).
+EVENT_SCOPES: tuple[str, ...] = ("events:write", "events:read", "metrics:read", "flows:read")
+DEFAULT_SCOPES: tuple[str, ...] = LIST_SCOPES + EVENT_SCOPES
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_RETRY_WAIT = 30.0

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from integrations import checks, doctor
-from integrations.klaviyo.config import DEFAULT_SCOPES
+from integrations.klaviyo.config import DEFAULT_SCOPES, LIST_SCOPES
 from integrations.klaviyo.revision import revision_status
 from parties import tasks
 from tests.support.workers import run_queued_tasks
@@ -155,7 +155,7 @@ def test_an_unset_redirect_uri_with_real_credentials_outside_debug_warns(healthy
 
 
 def test_the_doctor_reports_what_the_system_checks_say(healthy, settings):
-    settings.KLAVIYO_SCOPES = f"{' '.join(DEFAULT_SCOPES)} events:write"
+    settings.KLAVIYO_SCOPES = f"{' '.join(DEFAULT_SCOPES)} segments:read"
     assert [message.id for message in run_checks(tags=[checks.SCOPES])] == ["integrations.W003"]
 
     output, _ = run_doctor()
@@ -191,17 +191,26 @@ def test_scopes_missing_what_the_product_needs_fail(healthy, settings):
     )
 
 
+def test_scopes_lacking_event_scopes_only_warn(healthy, settings):
+    settings.KLAVIYO_SCOPES = " ".join(LIST_SCOPES)
+
+    output, error = run_doctor()
+
+    assert error is None, output
+    line = line_of(output, "Scopes")
+    assert line.startswith("WARN")
+    assert "events:write, events:read, metrics:read, flows:read" in line
+    assert "(integrations.W006)" in line
+
+
 def test_extra_scopes_only_warn(healthy, settings):
-    settings.KLAVIYO_SCOPES = (
-        "accounts:read lists:read lists:write profiles:read profiles:write subscriptions:write "
-        "events:write"
-    )
+    settings.KLAVIYO_SCOPES = f"{' '.join(DEFAULT_SCOPES)} segments:read"
 
     output, error = run_doctor()
 
     assert error is None, output
     assert line_of(output, "Scopes").startswith("WARN")
-    assert "events:write" in output
+    assert "segments:read" in output
 
 
 @pytest.mark.parametrize("revision", ["2026-7-15", "latest", "2026-02-30", "2026-07-15.beta"])

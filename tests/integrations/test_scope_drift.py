@@ -1,6 +1,7 @@
 """Scope drift: after every code exchange and refresh, the scopes Klaviyo granted are compared
-with those the product needs (KLAVIYO_SCOPES); a missing one means needs-reconnect, with a
-reason naming it, shown on the Integrations page.
+with those the product needs (KLAVIYO_SCOPES); a missing list scope means needs-reconnect, with
+a reason naming it, shown on the Integrations page (missing event scopes only hold lifecycle
+events back: tests/integrations/test_event_scopes.py).
 
 RFC 6749 section 5.1: the response's `scope` is "OPTIONAL, if identical to the scope requested
 by the client; otherwise, REQUIRED", so a narrower grant is always stated.
@@ -80,7 +81,7 @@ def test_a_refresh_granting_fewer_scopes_turns_the_connection_needs_reconnect(ma
 @responses.activate
 def test_a_refresh_granting_every_needed_scope_keeps_the_connection_active(make_connection):
     connection = make_connection()
-    responses.post(TOKEN_URL, body=token_body(" ".join([*DEFAULT_SCOPES, "events:read"])))
+    responses.post(TOKEN_URL, body=token_body(" ".join([*DEFAULT_SCOPES, "segments:read"])))
 
     assert tokens.refresh_now(connection=connection, config=CONFIG) == "access-token-2"
 

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-from integrations.klaviyo.config import DEFAULT_SCOPES, KlaviyoConfig, klaviyo_config
+import pytest
+
+from integrations.klaviyo.config import (
+    DEFAULT_SCOPES,
+    EVENT_SCOPES,
+    LIST_SCOPES,
+    KlaviyoConfig,
+    klaviyo_config,
+)
+from integrations.klaviyo.ratelimits import RATE_LIMITS
+from klaviyo_sandbox import spec
+
+# The operations of `integrations.klaviyo.client_events`: lifecycle events and the flows panel.
+EVENT_OPERATIONS = (
+    "create_event",
+    "bulk_create_events",
+    "get_events",
+    "get_metrics",
+    "get_flows_triggered_by_metric",
+    "get_flow",
+)
 
 
 def test_klaviyo_config_reads_django_settings(settings):
@@ -58,7 +78,8 @@ def test_klaviyo_config_falls_back_to_design_defaults(settings):
     assert config.revision == "2026-07-15"
     assert config.scopes == DEFAULT_SCOPES
     assert " ".join(config.scopes) == (
-        "accounts:read lists:read lists:write profiles:read profiles:write subscriptions:write"
+        "accounts:read lists:read lists:write profiles:read profiles:write subscriptions:write "
+        "events:write events:read metrics:read flows:read"
     )
     assert config.redirect_uri is None
     assert (config.timeout, config.max_retries, config.max_retry_wait) == (10.0, 3, 30.0)
@@ -78,3 +99,21 @@ def test_config_repr_hides_the_client_secret():
     config = KlaviyoConfig(client_id="id", client_secret="s3cr3t-value")
 
     assert "s3cr3t-value" not in repr(config)
+
+
+@pytest.mark.parametrize("operation", sorted(RATE_LIMITS))
+def test_each_operation_the_client_calls_needs_scopes_of_its_group(operation):
+    """The `x-klaviyo-scopes` of each operation in the vendored spec: an event operation needs
+    only event scopes (so lacking them never stops the lists), a list one only list scopes."""
+    group = EVENT_SCOPES if operation in EVENT_OPERATIONS else LIST_SCOPES
+
+    assert set(spec.operation(operation).scopes) <= set(group)
+
+
+def test_the_default_scopes_are_exactly_those_the_client_calls_need():
+    needed = {scope for operation in RATE_LIMITS for scope in spec.operation(operation).scopes}
+
+    assert set(DEFAULT_SCOPES) == needed
+    assert len(DEFAULT_SCOPES) == len(set(DEFAULT_SCOPES))
+    assert DEFAULT_SCOPES == LIST_SCOPES + EVENT_SCOPES
+    assert set(EVENT_OPERATIONS) <= set(RATE_LIMITS)

@@ -36,7 +36,10 @@ REDIRECT_URI = "https://partyline.example/integrations/klaviyo/callback/?next=a 
 CODE = "AUTH-CODE-single-use"
 VERIFIER = "V" * 43 + "-verifier-never-logged"
 REFRESH_TOKEN = "REFRESH-TOKEN-never-logged"
-SCOPE = "accounts:read lists:read lists:write profiles:read profiles:write subscriptions:write"
+SCOPE = (
+    "accounts:read lists:read lists:write profiles:read profiles:write subscriptions:write "
+    "events:write events:read metrics:read flows:read"
+)
 
 
 def token_body(**overrides: object) -> dict:
