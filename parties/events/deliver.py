@@ -45,7 +45,8 @@ def read_back(sender: EventSender, client: KlaviyoClient, report: EventsReport) 
     for metric, events in due.items():
         recorded: set[str] = set()
         if metric in metric_ids:
-            since = min(event.occurred_at for event in events)
+            # Klaviyo keeps an event's time to the second.
+            since = min(event.occurred_at for event in events).replace(microsecond=0)
             until = max(event.occurred_at for event in events) + timedelta(seconds=1)
             found = client.get_events(metric_id=metric_ids[metric], since=since, until=until)
             report.read_calls += max(1, -(-len(found) // 200))

@@ -3,7 +3,7 @@ a cancelled party; each with a unique_id that makes a repeat the same event."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
@@ -71,7 +71,7 @@ def test_a_signup_rolled_back_leaves_no_event(make_party):
 
 
 def test_starts_at_local_reads_as_an_email_would_say_it():
-    moment = timezone.datetime(2026, 12, 25, 1, 0, tzinfo=timezone.UTC)
+    moment = datetime(2026, 12, 25, 1, 0, tzinfo=UTC)
     assert local_time_words(moment, "America/Denver") == "Thursday 24 December, 6:00 pm MST"
     assert local_time_words(moment, "Europe/Paris") == "Friday 25 December, 2:00 am CET"
 

@@ -30,24 +30,24 @@ def make_due(moment: PartyMoment) -> None:
 
 
 def test_a_day_before_is_the_same_wall_clock_time_across_a_daylight_saving_change():
-    # Denver leaves daylight saving on Sunday 1 November 2026: a 6 pm party on Monday 2
-    # November is reminded at 6 pm on the Sunday, 25 real hours before.
-    starts_at = datetime(2026, 11, 2, 18, 0, tzinfo=DENVER)
+    # Denver leaves daylight saving at 2 am on Sunday 1 November 2026: a 6 pm party that
+    # Sunday is reminded at 6 pm on the Saturday, 25 real hours before.
+    starts_at = datetime(2026, 11, 1, 18, 0, tzinfo=DENVER)
     due = reminder_due_at(starts_at.astimezone(UTC), 24, "America/Denver")
-    assert due == datetime(2026, 11, 1, 18, 0, tzinfo=DENVER)
+    assert due == datetime(2026, 10, 31, 18, 0, tzinfo=DENVER)
     assert starts_at - due == timedelta(hours=25)
     # Two hours before is elapsed time.
     assert reminder_due_at(starts_at, 2, "America/Denver") == starts_at - timedelta(hours=2)
     # 26 hours: a day on the wall clock, then two hours.
     assert reminder_due_at(starts_at, 26, "America/Denver") == datetime(
-        2026, 11, 1, 16, 0, tzinfo=DENVER
+        2026, 10, 31, 16, 0, tzinfo=DENVER
     )
 
 
 def test_spring_forward_day_before_is_23_hours():
-    starts_at = datetime(2027, 3, 15, 18, 0, tzinfo=DENVER)  # DST starts Sunday 14 March 2027
+    starts_at = datetime(2027, 3, 14, 18, 0, tzinfo=DENVER)  # DST starts at 2 am that Sunday
     due = reminder_due_at(starts_at, 24, "America/Denver")
-    assert due == datetime(2027, 3, 14, 18, 0, tzinfo=DENVER)
+    assert due == datetime(2027, 3, 13, 18, 0, tzinfo=DENVER)
     assert starts_at - due == timedelta(hours=23)
 
 
