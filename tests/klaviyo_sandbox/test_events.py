@@ -535,3 +535,37 @@ def test_get_events_with_the_products_filter_pages_by_200(client, app, settings)
     assert flat[-1] == "e:439"
     mine = read(f'equals(profile_id,"{profile}")')
     assert [unique_id for page in mine for unique_id in page] == [f"e:{n}" for n in range(30, 440)]
+
+
+def test_an_event_time_without_an_offset_is_refused(client, app):
+    """RFC 3339 date-times carry an offset: the spec's `format: date-time`."""
+    body = event_body("Ended", "a@example.com", time="2026-07-20T10:00:00")
+
+    response = api(client, "POST", "events", app, body)
+
+    assert response.status_code == 400
+    check(response, "create_event")
+    assert response.json()["errors"][0]["source"]["pointer"] == "/data/attributes/time"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "burst"),
+    [
+        ("events", event_body("Ended", "a@example.com"), 350),
+        (
+            "event-bulk-create-jobs",
+            bulk_body([("a@example.com", [bulk_event("Ended", unique_id="e")])]),
+            10,
+        ),
+    ],
+)
+def test_sending_events_is_limited_as_the_spec_says(client, app, path, body, burst):
+    """create_event: 350/s, 3,500/m; bulk_create_events: 10/s, 150/m (x-klaviyo-ratelimit)."""
+    for _ in range(burst):
+        assert api(client, "POST", path, app, body).status_code == 202
+
+    limited = api(client, "POST", path, app, body)
+
+    assert (limited.status_code, limited["Retry-After"]) == (429, "1")
+    check(limited, "create_event" if path == "events" else "bulk_create_events")
+    assert limited.json()["errors"][0]["code"] == "throttled"
