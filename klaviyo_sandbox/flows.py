@@ -100,5 +100,5 @@ def flow_messages(*, account: Account) -> QuerySet[FlowMessage]:
     return (
         FlowMessage.objects.using(DATABASE)
         .filter(flow__account=account)
-        .select_related("flow", "event")
+        .select_related("flow", "event__metric")
     )

@@ -154,11 +154,7 @@ def flow_messages(*, account: Account | str = ACME) -> list[dict[str, Any]]:
     email, the event's metric and unique_id, and `skipped_for` (the profile's suppression,
     None when the message would have gone out)."""
     jobs_process_due()
-    found = (
-        flow_messages_of(account=_account(account))
-        .select_related("event__metric")
-        .order_by("at", "id")
-    )
+    found = flow_messages_of(account=_account(account)).order_by("at", "id")
     return [
         {
             "flow": message.flow.name,
