@@ -3,11 +3,16 @@
 Both answer 202 with no body, as Klaviyo does, and store an `EventJob` applied by the due-jobs
 loop (jobs.py) once SANDBOX_JOB_SECONDS have passed: the profile is created or updated, the
 metric created by name if new (attributed to the calling app), and the event recorded unless
-one with the same key is already recorded for that metric and profile. The key is the
-`unique_id`, or the event's time to the second when there is none (the spec's default: one
-event per profile and metric per second). A repeat is dropped silently for create_event; in
-a bulk request, two events with one key for the same profile and metric fail the whole
+one with the same `unique_id` is already recorded for that metric and profile. Without one,
+the event's time to the second, in epoch seconds, stands in (the spec: "this will use the
+time to the second", one event per profile and metric per second), as Klaviyo did in its
+Track API where that default was the `$event_id` handed back. A repeat is dropped silently;
+in a bulk request, a `unique_id` sent twice for the same profile and metric fails the whole
 request with a 400 (the spec: "the request will fail and no events will be processed").
+
+An event for a profile the sandbox rejects (an undeliverable address, as in bulk imports and
+subscriptions) is accepted with 202 like any other and then dropped: no profile, metric,
+event or flow message comes of it, as Klaviyo reports nothing back for accepted events.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from klaviyo_sandbox import clock, ids
 from klaviyo_sandbox.flows import flow_messages_record
 from klaviyo_sandbox.jsonapi import ApiError, invalid
 from klaviyo_sandbox.metrics import metric_for_event
-from klaviyo_sandbox.models import Account, Event, EventJob
-from klaviyo_sandbox.profiles import checked_identifiers, profile_upsert
+from klaviyo_sandbox.models import Account, Event, EventJob, Profile
+from klaviyo_sandbox.profiles import checked_identifiers, matching_profiles, profile_upsert
 from klaviyo_sandbox.routers import DATABASE
+from klaviyo_sandbox.suppression import email_undeliverable
 
 BULK_MAX_EVENTS = 1_000
 METRIC_NAME_MAX = 128  # "Must be less than 128 characters."
@@ -79,7 +85,7 @@ def _entry(
         "time": at.isoformat(),
         "value": attributes.get("value"),
         "value_currency": attributes.get("value_currency") or "",
-        "unique_id": attributes.get("unique_id") or at.isoformat(),
+        "unique_id": attributes.get("unique_id") or str(int(at.timestamp())),
         "backfill": bool(backfill),
     }
 
@@ -134,6 +140,11 @@ def event_bulk_create(*, account: Account, client_id: str, data: dict[str, Any])
                 received=received,
                 pointer=event_pointer,
             )
+            if not event["attributes"].get("unique_id"):
+                # Two events without one in the same second: the second is dropped, not
+                # refused (only a `unique_id` sent twice fails the request).
+                entries.append(entry)
+                continue
             key = (who, entry["metric"], entry["unique_id"])
             if key in seen:
                 raise invalid(
@@ -146,10 +157,30 @@ def event_bulk_create(*, account: Account, client_id: str, data: dict[str, Any])
     return _job_create(account=account, client_id=client_id, events=entries)
 
 
+def _profile_rejected(account: Account, profile: dict[str, Any]) -> bool:
+    """Whether the event's profile has an address the sandbox rejects: the one the event
+    sends, or else the one of the profile its id or identifiers name."""
+    attributes = profile.get("attributes") or {}
+    email = attributes.get("email")
+    if not email:
+        if profile.get("id"):
+            known = Profile.objects.using(DATABASE).filter(account=account, id=profile["id"])
+            email = known.values_list("email", flat=True).first()
+        else:
+            identifiers = checked_identifiers(attributes, "/profile/attributes")
+            email = next(
+                (p.email for p in matching_profiles(account, identifiers) if p.email), None
+            )
+    return email_undeliverable(email)
+
+
 def event_job_apply(job: EventJob, *, at: datetime) -> None:
-    """Record the job's events; one whose profile cannot be saved (an identifier taken by
-    another profile) is dropped, as Klaviyo reports nothing back for accepted events."""
+    """Record the job's events; one whose profile is rejected (an undeliverable address) or
+    cannot be saved (an identifier taken by another profile) is dropped, as Klaviyo reports
+    nothing back for accepted events."""
     for entry in job.events:
+        if _profile_rejected(job.account, entry["profile"]):
+            continue
         try:
             profile, _ = profile_upsert(account=job.account, data=entry["profile"])
         except ApiError:

@@ -74,13 +74,22 @@ def _matches(flow: Flow, properties: dict[str, Any]) -> bool:
 
 
 def flow_messages_record(*, event: Event) -> list[FlowMessage]:
-    """What the account's live flows triggered by the event's metric would have sent."""
+    """What the account's live flows triggered by the event's metric would have sent; to a
+    suppressed profile, skipped. A backfilled event triggers no flow (the spec: "recorded
+    but does NOT trigger flows")."""
+    if event.backfill:
+        return []
     live = flows_for_account(account=event.account).filter(
         trigger_metric=event.metric, status=FlowStatus.LIVE
     )
+    profile = event.profile
     return [
         FlowMessage.objects.using(DATABASE).create(
-            flow=flow, event=event, email=event.profile.email or "", at=event.created
+            flow=flow,
+            event=event,
+            email=profile.email or "",
+            at=event.created,
+            skipped_for=profile.email_suppression,
         )
         for flow in live
         if _matches(flow, event.properties)
@@ -91,5 +100,5 @@ def flow_messages(*, account: Account) -> QuerySet[FlowMessage]:
     return (
         FlowMessage.objects.using(DATABASE)
         .filter(flow__account=account)
-        .select_related("flow", "event")
+        .select_related("flow", "event__metric")
     )

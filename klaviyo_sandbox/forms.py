@@ -52,7 +52,12 @@ class FlowForm(forms.Form):
         label="Only when the event property (optional)",
         help_text="An event property name, such as party_id.",
     )
-    filter_value = forms.CharField(max_length=255, required=False, label="equals")
+    filter_value = forms.CharField(
+        max_length=255,
+        required=False,
+        label="equals the value",
+        help_text="Compared as text: p_42, 42, true.",
+    )
     status = forms.ChoiceField(choices=FlowStatus.choices, initial=FlowStatus.DRAFT, label="Status")
 
     def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:

@@ -332,8 +332,9 @@ def event_resource(
     request: HttpRequest, event: Event, *, fields: Iterable[str] | None = None
 ) -> dict[str, Any]:
     self_url = api_url(request, f"events/{event.id}/")
-    properties = dict(event.properties)
-    # Klaviyo hands the value back among the properties, as `$value`.
+    # Klaviyo hands the unique_id (its own, without one sent) and the value back among the
+    # properties, as `$event_id` and `$value`.
+    properties = {**event.properties, "$event_id": event.unique_id}
     if event.value is not None:
         properties["$value"] = event.value
     attributes = {

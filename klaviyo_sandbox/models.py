@@ -272,8 +272,9 @@ class Event(models.Model):
     properties = models.JSONField(default=dict)
     value = models.FloatField(null=True, blank=True)
     value_currency = models.CharField(max_length=3, blank=True, default="")
-    # The caller's unique_id, or the event's time to the second when it sent none (Klaviyo's
-    # default): one event per metric, profile and key.
+    # The caller's unique_id, or the event's time to the second in epoch seconds when it sent
+    # none (Klaviyo's default): one event per metric, profile and unique_id. Handed back
+    # among the event's properties as `$event_id`.
     unique_id = models.CharField(max_length=255)
     uuid = models.CharField(max_length=36)
     backfill = models.BooleanField(default=False)
@@ -324,12 +325,16 @@ class Flow(models.Model):
 
 class FlowMessage(models.Model):
     """A message a live flow would have sent: its trigger event happened while it was live
-    and matched its filter. Nothing is sent; the sandbox only shows it."""
+    and matched its filter. Nothing is sent; the sandbox only shows it.
+
+    A profile suppressed for email marketing still has its events recorded and still enters
+    the flow, but Klaviyo skips the email: `skipped_for` keeps the suppression it had."""
 
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="messages")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="flow_messages")
     email = models.CharField(max_length=254, blank=True, default="")  # the profile's, as it was
     at = models.DateTimeField()
+    skipped_for = models.CharField(max_length=20, choices=SuppressionReason, blank=True, default="")
 
     class Meta:
         ordering = ["-at", "-id"]

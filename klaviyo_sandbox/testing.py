@@ -27,6 +27,7 @@ from django.test import Client, override_settings
 
 from klaviyo_sandbox import clock, faults, oauth
 from klaviyo_sandbox.flows import flow_create
+from klaviyo_sandbox.flows import flow_messages as flow_messages_of
 from klaviyo_sandbox.jobs import jobs_process_due
 from klaviyo_sandbox.lists import list_create
 from klaviyo_sandbox.metrics import metric_for_event
@@ -146,6 +147,24 @@ def create_flow(
         filter_property=filter_property,
         filter_value=filter_value,
     )
+
+
+def flow_messages(*, account: Account | str = ACME) -> list[dict[str, Any]]:
+    """The messages the account's live flows would have sent, oldest first: flow name,
+    email, the event's metric and unique_id, and `skipped_for` (the profile's suppression,
+    None when the message would have gone out)."""
+    jobs_process_due()
+    found = flow_messages_of(account=_account(account)).order_by("at", "id")
+    return [
+        {
+            "flow": message.flow.name,
+            "email": message.email,
+            "metric": message.event.metric.name,
+            "unique_id": message.event.unique_id,
+            "skipped_for": message.skipped_for or None,
+        }
+        for message in found
+    ]
 
 
 def list_members(list_id: str, *, include_pending: bool = False) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ read back with filters and cursors; every response in the spec's shapes."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 
@@ -367,3 +368,204 @@ def test_get_metrics_lists_the_apps_metrics(client, app, history):
     missing = api(client, "GET", "metrics/nope00", app)
     assert missing.status_code == 404
     check(missing, "get_metric")
+
+
+def event_ids(client, app) -> dict[str, str]:
+    """Each recorded event's `$event_id`, by its profile's email, as get_events hands it back."""
+    response = api(client, "GET", "events?include=profile", app)
+    check(response, "get_events")
+    body = response.json()
+    emails = {item["id"]: item["attributes"]["email"] for item in body["included"]}
+    return {
+        emails[item["relationships"]["profile"]["data"]["id"]]: item["attributes"][
+            "event_properties"
+        ]["$event_id"]
+        for item in body["data"]
+    }
+
+
+def test_get_events_hands_back_the_unique_id_as_event_id(client, app, settings):
+    settings.SANDBOX_JOB_SECONDS = 0
+    api(client, "POST", "events", app, event_body("Ended", "a@example.com", unique_id="ended:a"))
+    # Without one, the event's time to the second, in epoch seconds, stands in.
+    api(
+        client,
+        "POST",
+        "events",
+        app,
+        event_body("Ended", "b@example.com", time="2026-07-20T10:00:00.900+00:00"),
+    )
+
+    assert event_ids(client, app) == {"a@example.com": "ended:a", "b@example.com": "1784541600"}
+
+
+def test_a_property_named_event_id_does_not_replace_the_unique_id(client, app, settings):
+    settings.SANDBOX_JOB_SECONDS = 0
+    body = event_body(
+        "Ended", "a@example.com", unique_id="ended:a", properties={"$event_id": "mine"}
+    )
+    api(client, "POST", "events", app, body)
+
+    assert event_ids(client, app) == {"a@example.com": "ended:a"}
+
+
+def test_a_bulk_request_without_unique_ids_keeps_one_event_per_second(client, app, settings):
+    """Only a unique_id sent twice fails a bulk request; two events that default to the same
+    second are both accepted and the second dropped, as create_event drops it."""
+    settings.SANDBOX_JOB_SECONDS = 0
+    body = bulk_body([("a@example.com", [bulk_event("Ended"), bulk_event("Ended")])])
+
+    response = api(client, "POST", "event-bulk-create-jobs", app, body)
+
+    assert response.status_code == 202
+    api(client, "GET", "events", app)
+    assert len(recorded()) == 1
+
+
+def test_an_event_for_an_undeliverable_address_is_accepted_and_dropped(client, app, settings):
+    settings.SANDBOX_JOB_SECONDS = 0
+    testing.create_flow(name="Welcome", metric="Registered")
+    single = api(client, "POST", "events", app, event_body("Ended", "Nobody@Bounce.invalid"))
+    bulk = api(
+        client,
+        "POST",
+        "event-bulk-create-jobs",
+        app,
+        bulk_body(
+            [
+                ("ghost@mail.invalid", [bulk_event("Registered", unique_id="r:1")]),
+                ("sam@example.com", [bulk_event("Registered", unique_id="r:1")]),
+            ]
+        ),
+    )
+
+    assert (single.status_code, bulk.status_code) == (202, 202)
+    api(client, "GET", "events", app)
+    assert recorded() == [("Registered", "sam@example.com", "r:1")]
+    # No profile, and no metric made by the dropped event alone ("Ended").
+    assert list(Profile.objects.using(DATABASE).values_list("email", flat=True)) == [
+        "sam@example.com"
+    ]
+    assert list(Metric.objects.using(DATABASE).values_list("name", flat=True)) == ["Registered"]
+    assert [m["email"] for m in testing.flow_messages()] == ["sam@example.com"]
+
+
+def test_an_event_naming_a_profile_with_an_undeliverable_address_is_dropped(client, app, settings):
+    """By id or by another identifier: the profile's own address decides."""
+    settings.SANDBOX_JOB_SECONDS = 0
+    testing.suppress("nobody@bounce.invalid", reason="INVALID_EMAIL")
+    profile = Profile.objects.using(DATABASE).get(email="nobody@bounce.invalid")
+    profile.external_id = "attendee-9"
+    profile.save(using=DATABASE)
+    by_id = event_body("Ended", "x@example.com")
+    by_id["data"]["attributes"]["profile"]["data"] = {
+        "type": "profile",
+        "id": profile.id,
+        "attributes": {},
+    }
+    by_external_id = event_body("Ended", "x@example.com", unique_id="e:2")
+    by_external_id["data"]["attributes"]["profile"]["data"]["attributes"] = {
+        "external_id": "attendee-9"
+    }
+
+    for body in (by_id, by_external_id):
+        assert api(client, "POST", "events", app, body).status_code == 202
+    api(client, "GET", "events", app)
+
+    assert recorded() == []
+
+
+def test_a_suppressed_profiles_events_are_recorded(client, app, settings):
+    settings.SANDBOX_JOB_SECONDS = 0
+    testing.suppress("gone@example.com", reason="HARD_BOUNCE")
+
+    api(client, "POST", "events", app, event_body("Ended", "gone@example.com", unique_id="e:1"))
+    api(client, "GET", "events", app)
+
+    assert recorded() == [("Ended", "gone@example.com", "e:1")]
+
+
+def test_get_events_with_the_products_filter_pages_by_200(client, app, settings):
+    """The product's read: one metric, a half-open time window, optionally one profile,
+    oldest first, 200 a page, following `links.next` to the end."""
+    settings.SANDBOX_JOB_SECONDS = 0
+    events = [
+        bulk_event("Ended", unique_id=f"e:{n}", time=f"2026-07-20T10:{n // 60:02d}:{n % 60:02d}Z")
+        for n in range(450)
+    ]
+    api(client, "POST", "event-bulk-create-jobs", app, bulk_body([("a@example.com", events)]))
+    api(
+        client,
+        "POST",
+        "events",
+        app,
+        event_body("Ended", "b@example.com", time="2026-07-20T10:00:30Z"),
+    )
+    api(client, "POST", "events", app, event_body("Other", "a@example.com", unique_id="o"))
+    testing.advance(1)
+    api(client, "GET", "events", app)
+    metric = Metric.objects.using(DATABASE).get(name="Ended").id
+    profile = Profile.objects.using(DATABASE).get(email="a@example.com").id
+
+    def read(*extra: str) -> list[list[str]]:
+        terms = [
+            f'equals(metric_id,"{metric}")',
+            "greater-or-equal(datetime,2026-07-20T10:00:30+00:00)",
+            "less-than(datetime,2026-07-20T10:07:20+00:00)",
+            *extra,
+        ]
+        query = urlencode({"filter": f"and({','.join(terms)})", "sort": "datetime"})
+        pages, path = [], f"events?{query}"
+        while path:
+            testing.advance(0.1)
+            response = api(client, "GET", path, app)
+            assert response.status_code == 200, response.content
+            check(response, "get_events")
+            body = response.json()
+            pages.append(
+                [item["attributes"]["event_properties"]["$event_id"] for item in body["data"]]
+            )
+            path = body["links"].get("next", "").split("/api/", 1)[-1]
+        return pages
+
+    everyone = read()
+    assert [len(page) for page in everyone] == [200, 200, 11]
+    flat = [unique_id for page in everyone for unique_id in page]
+    assert flat[:2] == ["e:30", "1784541630"]  # the same second: both, in id order
+    assert flat[-1] == "e:439"
+    mine = read(f'equals(profile_id,"{profile}")')
+    assert [unique_id for page in mine for unique_id in page] == [f"e:{n}" for n in range(30, 440)]
+
+
+def test_an_event_time_without_an_offset_is_refused(client, app):
+    """RFC 3339 date-times carry an offset: the spec's `format: date-time`."""
+    body = event_body("Ended", "a@example.com", time="2026-07-20T10:00:00")
+
+    response = api(client, "POST", "events", app, body)
+
+    assert response.status_code == 400
+    check(response, "create_event")
+    assert response.json()["errors"][0]["source"]["pointer"] == "/data/attributes/time"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "burst"),
+    [
+        ("events", event_body("Ended", "a@example.com"), 350),
+        (
+            "event-bulk-create-jobs",
+            bulk_body([("a@example.com", [bulk_event("Ended", unique_id="e")])]),
+            10,
+        ),
+    ],
+)
+def test_sending_events_is_limited_as_the_spec_says(client, app, path, body, burst):
+    """create_event: 350/s, 3,500/m; bulk_create_events: 10/s, 150/m (x-klaviyo-ratelimit)."""
+    for _ in range(burst):
+        assert api(client, "POST", path, app, body).status_code == 202
+
+    limited = api(client, "POST", path, app, body)
+
+    assert (limited.status_code, limited["Retry-After"]) == (429, "1")
+    check(limited, "create_event" if path == "events" else "bulk_create_events")
+    assert limited.json()["errors"][0]["code"] == "throttled"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from klaviyo_sandbox import flows, spec, testing
-from klaviyo_sandbox.models import Account, FlowStatus
+from klaviyo_sandbox.models import Account, Event, FlowStatus
 from klaviyo_sandbox.routers import DATABASE
 from tests.support.sandbox_requests import api
 
@@ -180,3 +180,43 @@ def test_live_flows_whose_filter_matches_record_the_message_they_would_send(clie
         ("Vip", "b@example.com"),
         ("Welcome", "a@example.com"),
     ]
+
+
+def registered(email: str, unique_id: str, **extra) -> dict:
+    return {
+        "data": {
+            "type": "event",
+            "attributes": {
+                "metric": {"data": {"type": "metric", "attributes": {"name": "Registered"}}},
+                "profile": {"data": {"type": "profile", "attributes": {"email": email}}},
+                "properties": {"party_id": "p_42"},
+                "unique_id": unique_id,
+                **extra,
+            },
+        }
+    }
+
+
+def test_a_live_flows_message_to_a_suppressed_profile_is_skipped(client, app, settings):
+    settings.SANDBOX_JOB_SECONDS = 0
+    testing.create_flow(name="Welcome", metric="Registered")
+    testing.suppress("gone@example.com", reason="HARD_BOUNCE")
+
+    for email in ("gone@example.com", "sam@example.com"):
+        assert api(client, "POST", "events", app, registered(email, "r:1")).status_code == 202
+
+    assert [(m["email"], m["skipped_for"]) for m in testing.flow_messages()] == [
+        ("gone@example.com", "HARD_BOUNCE"),
+        ("sam@example.com", None),
+    ]
+
+
+def test_a_backfilled_event_triggers_no_flow(client, app, settings):
+    settings.SANDBOX_JOB_SECONDS = 0
+    testing.create_flow(name="Welcome", metric="Registered")
+
+    api(client, "POST", "events", app, registered("old@example.com", "r:1", backfill=True))
+    api(client, "POST", "events", app, registered("new@example.com", "r:1"))
+
+    assert [m["email"] for m in testing.flow_messages()] == ["new@example.com"]
+    assert Event.objects.using(DATABASE).filter(backfill=True).count() == 1

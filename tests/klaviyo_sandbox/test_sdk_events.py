@@ -65,7 +65,7 @@ def test_events_and_metrics_parse_into_the_sdks_typed_models(klaviyo):
                                             "attributes": {
                                                 "metric": metric("Party Cancelled"),
                                                 "properties": {"party_id": "p_42"},
-                                                "unique_id": "cancelled:p_42:b",
+                                                "time": "2026-07-20T10:00:00+00:00",
                                             },
                                         }
                                     ]
@@ -93,9 +93,18 @@ def test_events_and_metrics_parse_into_the_sdks_typed_models(klaviyo):
     )
     assert isinstance(events, GetEventResponseCollectionCompoundDocument)
     [event] = events.data
-    assert event.attributes.event_properties == {"party_id": "p_42", "$value": 10.0}
+    assert event.attributes.event_properties == {
+        "party_id": "p_42",
+        "$event_id": "registered:p_42:a",
+        "$value": 10.0,
+    }
     assert event.relationships.metric.data.id == ids["Registered for Party"]
     assert len(events.included) == 2
+    # Sent without a unique_id: its time to the second stands in.
+    [cancelled] = klaviyo.Events.get_events(
+        filter=f'equals(metric_id,"{ids["Party Cancelled"]}")'
+    ).data
+    assert cancelled.attributes.event_properties["$event_id"] == "1784541600"
 
 
 def test_flows_parse_into_the_sdks_typed_models(klaviyo):

@@ -271,19 +271,25 @@ def test_the_flow_form_refuses_another_accounts_metric_and_a_value_without_a_pro
 
 def test_the_flows_page_lists_the_messages_live_flows_would_have_sent(client, app):
     testing.create_flow(name="Welcome", metric="Registered")
-    body = {
-        "data": {
-            "type": "event",
-            "attributes": {
-                "metric": {"data": {"type": "metric", "attributes": {"name": "Registered"}}},
-                "profile": {"data": {"type": "profile", "attributes": {"email": "a@example.com"}}},
-                "properties": {},
-            },
+    testing.suppress("gone@example.com", reason="HARD_BOUNCE")
+    for email in ("a@example.com", "gone@example.com"):
+        body = {
+            "data": {
+                "type": "event",
+                "attributes": {
+                    "metric": {"data": {"type": "metric", "attributes": {"name": "Registered"}}},
+                    "profile": {"data": {"type": "profile", "attributes": {"email": email}}},
+                    "properties": {},
+                    "unique_id": f"registered:{email}",
+                },
+            }
         }
-    }
-    assert api(client, "POST", "events", app, body).status_code == 202
+        assert api(client, "POST", "events", app, body).status_code == 202
 
     page = client.get(f"{SANDBOX}/accounts/AcmePt/flows/").content.decode()
 
     assert "Messages live flows would have sent" in page
     assert "a@example.com" in page
+    assert "registered:a@example.com" in page  # the event, by the unique_id it was sent with
+    assert page.count("would send</span>") == 1
+    assert "skipped: hard bounce" in page
