@@ -26,6 +26,8 @@ EVENT_WRITES = ("/api/events", "/api/event-bulk-create-jobs")
 @pytest.fixture(autouse=True)
 def quick(settings):
     settings.EVENTS_SEND_WINDOW_SECONDS = 2
+    # Read back a moment after sending, as in production (the tests let that time pass).
+    settings.PARTY_VERIFY_INTERVAL_SECONDS = 3
     settings.KLAVIYO_MAX_RETRY_WAIT = 0
 
 
