@@ -28,6 +28,10 @@ PUBLIC_FIELDS = (
     "city",
     "state",
     "description",
+    # What a signup's `Registered for Party` event carries and where it is sent.
+    "ends_at",
+    "cancelled_at",
+    "connection_id",
     "organization__name",
     "organization__time_zone",
 )

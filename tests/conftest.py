@@ -15,7 +15,7 @@ from accounts.models import Membership, Organization, Role, User
 from accounts.tenancy import SESSION_KEY
 from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.models import ConnectionStatus, KlaviyoConnection
-from parties.models import ListState, Party
+from parties.models import EventSender, ListState, Party
 from tests.support.accounts import PASSWORD
 
 _sequence = itertools.count(1)
@@ -141,6 +141,8 @@ def make_party(make_connection) -> Callable[..., Party]:
             "list_state": ListState.READY,
             **fields,
         }
+        # The account's event sender, as `services.party_create` makes it.
+        EventSender.objects.get_or_create(connection=connection)
         return Party.objects.create(
             organization=connection.organization, connection=connection, **values
         )

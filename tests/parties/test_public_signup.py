@@ -416,11 +416,12 @@ def test_after_a_visit_refused_input_still_shows_its_errors_and_values(client, p
 def test_a_new_signup_is_one_insert_and_a_look_at_the_plan(
     client, party, django_assert_num_queries
 ):
-    """The party, the attendee's INSERT, then whether a sync run is planned already (the first
-    signup plans one), in one transaction (a savepoint inside the test's own)."""
-    post_signup(client, party, email="first@example.com")  # plans the run
+    """The party, the attendee's and its `Registered for Party` event's INSERTs, then whether
+    an event run and a sync run are planned already (the first signup plans them), in one
+    transaction (a savepoint inside the test's own)."""
+    post_signup(client, party, email="first@example.com")  # plans the runs
 
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(7):
         response = post_signup(client, party, email="second@example.com")
 
     assert response.status_code == 303

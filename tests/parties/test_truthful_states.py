@@ -229,7 +229,10 @@ def test_re_signup_of_a_confirmed_attendee_with_nothing_new_is_a_no_op(party):
     signup(party, pet_name="Rex")
 
     assert state_of("sarah@example.com")[0] == SyncState.SYNCED
-    assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
+    # No sync planned (the events' own read-back of the first signup may be).
+    assert not DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY, task_path=tasks.sync_party.module_path
+    ).exists()
     run_queued_tasks()
     assert len(testing.calls()) == calls_before
 
