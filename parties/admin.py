@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from parties import services
-from parties.models import Attendee, Party, SyncState
+from parties.models import Attendee, EventSender, Party, PartyEvent, SyncState
 
 
 @admin.register(Party)
@@ -80,3 +80,43 @@ class AttendeeAdmin(admin.ModelAdmin):
                 f"{skipped} attendee(s) were not failed, so there was nothing to retry.",
                 messages.WARNING,
             )
+
+
+@admin.register(PartyEvent)
+class PartyEventAdmin(admin.ModelAdmin):
+    """Lifecycle events, read-only: written by the services with the change that causes them,
+    moved on by the events engine."""
+
+    list_display = ["metric", "email", "party", "state", "reason", "occurred_at", "sent_at"]
+    list_filter = ["state", "metric"]
+    search_fields = ["email", "unique_id"]
+    list_select_related = ["party"]
+    readonly_fields = [field.name for field in PartyEvent._meta.fields if field.name != "id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(EventSender)
+class EventSenderAdmin(admin.ModelAdmin):
+    """Each Klaviyo account's event sender: why its events wait, its backoff, its flows
+    reading. "Send now" clears a backoff and plans a run."""
+
+    list_display = ["connection", "paused_reason", "failures", "next_send_at", "last_sent_at"]
+    list_select_related = ["connection"]
+    readonly_fields = [field.name for field in EventSender._meta.fields]
+    actions = ["send_now"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Send now")
+    def send_now(self, request: HttpRequest, queryset: QuerySet[EventSender]) -> None:
+        count = sum(
+            services.events_resume(connection=sender.connection)
+            for sender in queryset.select_related("connection")
+        )
+        self.message_user(request, f"{count} account(s) with events waiting will send them now.")

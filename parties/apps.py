@@ -11,12 +11,13 @@ class PartiesConfig(AppConfig):
         from core.periodic import PeriodicTask, periodic_task_register
         from integrations.pipelines import pipeline_register
         from integrations.signals import connection_activated
-        from parties.receivers import attendee_pipeline, resume_parties
+        from parties.receivers import attendee_pipeline, events_pipeline, resume_parties
         from parties.tasks import sweep
 
         connection_activated.connect(resume_parties, dispatch_uid="parties.resume_parties")
         # Integrations shows this work in each connection's health without importing parties.
         pipeline_register(attendee_pipeline())
+        pipeline_register(events_pipeline())
         # `manage.py klaviyo_doctor` checks that a worker keeps the sweep queued.
         periodic_task_register(
             PeriodicTask(

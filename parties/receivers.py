@@ -7,7 +7,13 @@ from typing import Any
 from integrations.models import KlaviyoConnection
 from integrations.pipelines import ConnectionTrouble, Pipeline
 from parties import selectors, services
-from parties.models import IN_FLIGHT_STATES, Attendee
+from parties.models import (
+    EVENT_IN_FLIGHT_STATES,
+    IN_FLIGHT_STATES,
+    Attendee,
+    EventSender,
+    PartyEvent,
+)
 
 
 def resume_parties(sender: type, *, connection: KlaviyoConnection, **kwargs: Any) -> None:
@@ -43,3 +49,27 @@ def _attendee_troubles(
                 since=trouble.since,
                 next_try=trouble.next_try,
             )
+
+
+def events_pipeline() -> Pipeline:
+    """The lifecycle events as integrations sees them: events still on their way to Klaviyo,
+    and Klaviyo failing an account's sends (its sender backing off)."""
+    return Pipeline(
+        name="events",
+        waiting=lambda: PartyEvent.objects.filter(state__in=EVENT_IN_FLIGHT_STATES),
+        connection_path="connection",
+        troubles=_events_troubles,
+    )
+
+
+def _events_troubles(
+    last_answer: Mapping[int, datetime | None], now: datetime
+) -> Iterator[ConnectionTrouble]:
+    backing_off = EventSender.objects.filter(pk__in=list(last_answer), failures__gt=0)
+    for connection_id, next_send_at in backing_off.values_list("pk", "next_send_at"):
+        yield ConnectionTrouble(
+            connection_id=connection_id,
+            unreachable=True,
+            since=last_answer[connection_id],
+            next_try=next_send_at,
+        )
