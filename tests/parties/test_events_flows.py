@@ -325,7 +325,7 @@ def test_a_reconnect_reads_the_flows_again(party):
     assert reads_queued() == 1
 
 
-def test_the_guide_is_served(client, owner, login):
+def test_the_guide_is_served(owner, login):
     response = login(owner).get(reverse("parties:flows_guide"))
 
     assert response.status_code == 200
