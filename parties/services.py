@@ -21,6 +21,7 @@ from integrations.models import ConnectionStatus, KlaviyoConnection
 from integrations.scopes import events_missing_scopes
 from parties import tasks
 from parties.events.catalogue import occurrence_of
+from parties.events.flows import FLOWS_REFRESH_GAP
 from parties.events.record import (
     attendee_event_record,
     events_withdraw,
@@ -322,12 +323,21 @@ def events_resume(*, connection: KlaviyoConnection) -> bool:
     """A connection is usable again (reconnected, scopes granted): its waiting events go."""
     if not EventSender.objects.filter(pk=connection.pk).update(paused_reason="", next_send_at=None):
         return False
+    # The flows panel said the connection could not be read: read its flows again now.
+    tasks.flows_read_request(connection_id=connection.pk, gap=FLOWS_REFRESH_GAP)
     waiting = PartyEvent.objects.filter(
         connection=connection, state__in=[EventState.WAITING, EventState.SENT]
     ).exists()
     if waiting:
         tasks.events_send_request(connection_id=connection.pk, at=timezone.now(), force=True)
     return waiting
+
+
+def flows_refresh(*, connection: KlaviyoConnection) -> bool:
+    """A party page asks for a fresh reading of its account's Klaviyo flows: queued unless one
+    was asked for in the last `FLOWS_REFRESH_GAP` (False then; the panel says it is reading)."""
+    event_sender_ensure(connection=connection)
+    return tasks.flows_read_request(connection_id=connection.pk, gap=FLOWS_REFRESH_GAP)
 
 
 # --- Retries, resumption and reconciliation ---------------------------------------------------

@@ -25,6 +25,7 @@ from integrations.models import KlaviyoConnection
 from parties import reconcile
 from parties.events import events_send, events_sweep
 from parties.events.config import events_config
+from parties.events.flows import FLOWS_READ_EVERY, flows_due, flows_read, flows_read_claim
 from parties.events.gates import EVENTS_PLAN, events_recover
 from parties.events.schedule import moment_fire, moments_plan
 from parties.models import Party, PartyMoment
@@ -153,12 +154,23 @@ def fire_moment(*, moment_id: int) -> dict[str, object]:
     return {"events": 0}
 
 
+@task()
+def read_flows(*, connection_id: int) -> dict[str, object]:
+    """Read which Klaviyo flows the account's metrics trigger (see parties.events.flows);
+    read again when Klaviyo asks to come back later."""
+    report = flows_read(connection_id)
+    if report.retry_at is not None:
+        read_flows.using(run_after=report.retry_at).enqueue(connection_id=connection_id)
+    return {"outcome": report.outcome, "calls": report.calls}
+
+
 # --- Scheduling -------------------------------------------------------------------------------
 
 
 def sweep_now() -> dict[str, int]:
     """Put stale claims back and enqueue every party and account whose work waits with no run
-    planned, and every moment a lost task left unfired."""
+    planned, every moment a lost task left unfired, and the flows reading of every account
+    with parties not read for `FLOWS_READ_EVERY`."""
     now = timezone.now()
     report = sync_sweep()
     for party_id in report.party_ids:
@@ -172,11 +184,16 @@ def sweep_now() -> dict[str, int]:
         pk__in=events.unplanned_party_ids
     ):
         moments_schedule(moments_plan(party))
+    flows_reads = sum(
+        flows_read_request(connection_id=connection_id, gap=FLOWS_READ_EVERY)
+        for connection_id in flows_due()
+    )
     return {
         "reclaimed": report.reclaimed + events.reclaimed,
         "parties_enqueued": len(report.party_ids),
         "event_senders_enqueued": len(events.connection_ids),
         "moments_fired": len(events.moment_ids),
+        "flows_reads_enqueued": flows_reads,
     }
 
 
@@ -190,6 +207,15 @@ def events_send_request(
     if not EVENTS_PLAN.request(connection_id, at=run_at, force=force):
         return False
     send_events.using(run_after=run_at).enqueue(connection_id=connection_id)
+    return True
+
+
+def flows_read_request(*, connection_id: int, gap: timedelta) -> bool:
+    """Queue a reading of the account's flows unless one was asked for within `gap` (the
+    sweep's period, or a party page's Refresh burst); False when one was."""
+    if not flows_read_claim(connection_id, gap=gap):
+        return False
+    read_flows.enqueue(connection_id=connection_id)
     return True
 
 

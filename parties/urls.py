@@ -1,6 +1,6 @@
 from django.urls import path
 
-from parties import public_views, views
+from parties import flow_views, public_views, views
 
 app_name = "parties"
 
@@ -27,4 +27,6 @@ urlpatterns = [
     ),
     path("p/<slug:slug>/", public_views.signup, name="signup"),
     path("p/<slug:slug>/thanks/", public_views.signup_thanks, name="signup_thanks"),
+    path("parties/<int:pk>/flows/refresh/", flow_views.flows_refresh, name="flows_refresh"),
+    path("guides/klaviyo-flows/", flow_views.flows_guide, name="flows_guide"),
 ]

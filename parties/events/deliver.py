@@ -11,20 +11,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import F
 from django.utils import timezone
 
 from core.backoff import next_look_at
 from integrations.klaviyo.client import KlaviyoClient
-from parties.events.catalogue import metric_name
 from parties.events.config import events_config
+from parties.events.metrics import metric_ids
 from parties.events.outcomes import EventsReport
-from parties.models import EventSender, EventState, PartyEvent, PartyMetric
-
-# Where a metric without a creation time sorts.
-LATEST = datetime.max.replace(tzinfo=UTC)
+from parties.models import EventSender, EventState, PartyEvent
 
 NOT_RECORDED_REASON = (
     "Klaviyo accepted this event but never recorded it: it drops the events of profiles it "
@@ -41,14 +38,15 @@ def read_back(sender: EventSender, client: KlaviyoClient, report: EventsReport) 
             due[event.metric].append(event)
     if not due:
         return
-    metric_ids = _metric_ids(sender, client, wanted=list(due), report=report)
+    known = metric_ids(sender, client, wanted=due)
+    report.read_calls += known.calls
     for metric, events in due.items():
         recorded: set[str] = set()
-        if metric in metric_ids:
+        if metric in known.ids:
             # Klaviyo keeps an event's time to the second.
             since = min(event.occurred_at for event in events).replace(microsecond=0)
             until = max(event.occurred_at for event in events) + timedelta(seconds=1)
-            found = client.get_events(metric_id=metric_ids[metric], since=since, until=until)
+            found = client.get_events(metric_id=known.ids[metric], since=since, until=until)
             report.read_calls += max(1, -(-len(found) // 200))
             recorded = {event.unique_id for event in found}
         _record(events, recorded, now, report)
@@ -71,25 +69,6 @@ def _record(
     sent.filter(pk__in=[event.pk for event in missing if event.pk not in dropped]).update(
         checks=F("checks") + 1, checked_at=now
     )
-
-
-def _metric_ids(
-    sender: EventSender, client: KlaviyoClient, *, wanted: list[str], report: EventsReport
-) -> dict[str, str]:
-    """Klaviyo's ids of the `wanted` metrics (by stored value), learnt once per account: the
-    first event of a name creates its metric, so one not there yet is looked for again on a
-    later read. Two metrics of one name (another source's): the oldest is taken."""
-    known: dict[str, str] = dict(sender.metric_ids)
-    if any(metric_name(metric) not in known for metric in wanted):
-        report.read_calls += 1
-        ours = {str(metric.label) for metric in PartyMetric}
-        oldest_first = sorted(client.get_metrics(), key=lambda metric: metric.created or LATEST)
-        for metric in oldest_first:
-            if metric.name in ours:
-                known.setdefault(metric.name, metric.id)
-        EventSender.objects.filter(pk=sender.pk).update(metric_ids=known)
-        sender.metric_ids = known
-    return {metric: known[metric_name(metric)] for metric in wanted if metric_name(metric) in known}
 
 
 def _sent(connection_id: int, now: datetime) -> Iterator[PartyEvent]:

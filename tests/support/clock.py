@@ -23,7 +23,7 @@ def let_time_pass(seconds: float) -> None:
     Party.objects.filter(next_sync_at__isnull=False).update(next_sync_at=F("next_sync_at") - delta)
     for field in ("sent_at", "checked_at"):
         PartyEvent.objects.filter(**{f"{field}__isnull": False}).update(**{field: F(field) - delta})
-    for field in ("next_send_at", "next_run_at"):
+    for field in ("next_send_at", "next_run_at", "flows_requested_at", "flows_read_at"):
         EventSender.objects.filter(**{f"{field}__isnull": False}).update(
             **{field: F(field) - delta}
         )
