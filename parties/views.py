@@ -348,7 +348,9 @@ def party_cancel(request: OrganizationRequest, pk: int) -> HttpResponse:
         messages.info(request, f"{party.name} was already cancelled.")
         return redirect("parties:party_detail", pk=party.pk)
     if request.method == "POST":
-        services.party_cancel(party=party)
+        if not services.party_cancel(party=party):  # someone else cancelled it meanwhile
+            messages.info(request, f"{party.name} was already cancelled.")
+            return redirect("parties:party_detail", pk=party.pk)
         messages.success(
             request,
             f"Cancelled {party.name}. Signups are closed, reminders not sent yet are withdrawn, "
@@ -373,8 +375,8 @@ def party_test_events(request: OrganizationRequest, pk: int) -> HttpResponse:
     if wait:
         messages.error(
             request,
-            "Test events for this party were sent less than a minute ago. "
-            f"Try again in {wait_text(wait)}.",
+            "Test events for this party were sent moments ago; to keep Klaviyo free of "
+            f"duplicates, try again in {wait_text(wait)}.",
         )
         return redirect(_events_anchor(party))
     try:
