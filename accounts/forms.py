@@ -6,7 +6,14 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts.models import Membership, Organization, Role, User, normalize_email
+from accounts.models import (
+    REMINDER_HOURS_MAX,
+    Membership,
+    Organization,
+    Role,
+    User,
+    normalize_email,
+)
 from accounts.timezones import DEFAULT_TIME_ZONE, is_time_zone, time_zone_choices
 
 
@@ -133,6 +140,48 @@ class OrganizationForm(NewOrganizationTimeZoneMixin, forms.Form):
     field_order = ["name", "time_zone"]
 
 
+def reminder_hours_text(hours: list[int] | None) -> str:
+    """Lead times as the reminder field shows them: "24, 2" ("" for none)."""
+    return ", ".join(str(hour) for hour in hours) if hours else ""
+
+
+class ReminderHoursField(forms.CharField):
+    """Reminder lead times typed as whole hours separated by commas ("24, 2"). Cleans to the
+    hours, largest first, or None when left empty (what that means is the form's to say)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", "Reminders, in hours before the start")
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 100)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        return reminder_hours_text(value) if isinstance(value, list) else value
+
+    def clean(self, value: Any) -> list[int] | None:
+        text = super().clean(value)
+        hours: list[int] = []
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue  # "24, 2," or "24,, 2": a stray comma is no mistake worth an error
+            if not (part.isascii() and part.isdigit()):
+                raise forms.ValidationError(
+                    f"“{part}” is not a whole number of hours. Separate the hours with "
+                    "commas, like 24, 2."
+                )
+            hour = int(part)
+            if not 1 <= hour <= REMINDER_HOURS_MAX:
+                raise forms.ValidationError(
+                    f"{hour} is not between 1 and {REMINDER_HOURS_MAX} hours (two weeks) "
+                    "before the start."
+                )
+            if hour in hours:
+                raise forms.ValidationError(f"{hour} is there twice: give each lead time once.")
+            hours.append(hour)
+        return sorted(hours, reverse=True) or None
+
+
 class OrganizationSettingsForm(forms.Form):
     """An organization's settings, edited by its owners and admins."""
 
@@ -148,6 +197,15 @@ class OrganizationSettingsForm(forms.Form):
             "required": "Choose a time zone.",
             "invalid_choice": "Choose a time zone from the list.",
         },
+    )
+    reminder_hours = ReminderHoursField(
+        label="Reminders before each party, in hours",
+        help_text=(
+            "Whole hours before a party starts, separated by commas, like 24, 2 (at most "
+            f"{REMINDER_HOURS_MAX}). At each, every registered attendee gets a Party Starting "
+            "Soon event, which your Klaviyo flow sends the reminder from. A party can set its "
+            "own. Leave empty for no reminders."
+        ),
     )
 
 

@@ -5,6 +5,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -82,6 +83,23 @@ class User(AbstractBaseUser, PermissionsMixin):
 def default_reminder_hours() -> list[int]:
     """A day before, and two hours before."""
     return [24, 2]
+
+
+# Reminders further ahead than two weeks make no sense (and keep a typo from planning a year);
+# the schedule ignores any beyond it (parties.events.schedule.MAX_LEAD_HOURS).
+REMINDER_HOURS_MAX = 24 * 14
+
+
+def validate_reminder_hours(hours: list[int]) -> None:
+    """Reminder lead times as stored: distinct whole hours from 1 to REMINDER_HOURS_MAX."""
+    if not isinstance(hours, list) or not all(
+        isinstance(h, int) and not isinstance(h, bool) for h in hours
+    ):
+        raise ValidationError("Reminder lead times are a list of whole hours.")
+    if len(set(hours)) != len(hours):
+        raise ValidationError("Give each reminder lead time once.")
+    if any(not 1 <= h <= REMINDER_HOURS_MAX for h in hours):
+        raise ValidationError(f"Reminder lead times are 1 to {REMINDER_HOURS_MAX} hours.")
 
 
 class Organization(models.Model):

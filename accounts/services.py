@@ -26,7 +26,9 @@ from accounts.models import (
     Role,
     User,
     normalize_email,
+    validate_reminder_hours,
 )
+from accounts.signals import organization_schedule_changed
 from accounts.timezones import DEFAULT_TIME_ZONE, validate_time_zone
 
 
@@ -80,19 +82,42 @@ def organization_create(
 
 
 def organization_update(
-    *, organization: Organization, actor: Membership, name: str, time_zone: str
+    *,
+    organization: Organization,
+    actor: Membership,
+    name: str,
+    time_zone: str,
+    reminder_hours: list[int] | None = None,
 ) -> Organization:
-    """Rename the organization or change its time zone (owners and admins).
+    """Rename the organization, change its time zone or its default reminder lead times
+    (None: unchanged), for owners and admins.
 
     Stored times are instants, so a new zone shows each party at the same moment in the new
-    zone's local time; nothing else changes.
+    zone's local time. Reminders are reckoned in the zone's wall clock and from the lead
+    times, so either change moves the reminders not sent yet (`organization_schedule_changed`).
     """
     if not actor.can_manage or actor.organization_id != organization.pk:
         raise PermissionDenied("Only owners and admins change the organization's settings.")
     validate_time_zone(time_zone)
+    if reminder_hours is not None:
+        validate_reminder_hours(reminder_hours)
+    moves_reminders = time_zone != organization.time_zone or (
+        reminder_hours is not None and reminder_hours != organization.reminder_hours
+    )
     organization.name = name.strip()
     organization.time_zone = time_zone
-    organization.save(update_fields=["name", "time_zone"])
+    fields = ["name", "time_zone"]
+    if reminder_hours is not None:
+        organization.reminder_hours = reminder_hours
+        fields.append("reminder_hours")
+    with transaction.atomic():
+        organization.save(update_fields=fields)
+        if moves_reminders:
+            transaction.on_commit(
+                lambda: organization_schedule_changed.send(
+                    sender=Organization, organization=organization
+                )
+            )
     return organization
 
 

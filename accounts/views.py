@@ -126,11 +126,15 @@ def organization_create(request: AuthenticatedRequest) -> HttpResponse:
 @manager_required
 @require_http_methods(["GET", "POST"])
 def organization_settings(request: OrganizationRequest) -> HttpResponse:
-    """The organization's name and time zone (owners and admins)."""
+    """The organization's name, time zone and default reminders (owners and admins)."""
     organization = request.organization
     form = OrganizationSettingsForm(
         request.POST or None,
-        initial={"name": organization.name, "time_zone": organization.time_zone},
+        initial={
+            "name": organization.name,
+            "time_zone": organization.time_zone,
+            "reminder_hours": organization.reminder_hours,
+        },
     )
     if request.method == "POST" and form.is_valid():
         services.organization_update(
@@ -138,6 +142,8 @@ def organization_settings(request: OrganizationRequest) -> HttpResponse:
             actor=request.membership,
             name=form.cleaned_data["name"],
             time_zone=form.cleaned_data["time_zone"],
+            # Left empty: no reminders unless a party sets its own.
+            reminder_hours=form.cleaned_data["reminder_hours"] or [],
         )
         messages.success(request, "Saved the organization's settings.")
         return redirect("accounts:organization_settings")

@@ -97,6 +97,8 @@ with exit_on_configuration_error():
     # venue's guests may share one address.
     SIGNUP_RATE_PER_IP = config_env.rate("SIGNUP_RATE_PER_IP", default="30/m")
     SIGNUP_RATE_PER_PARTY = config_env.rate("SIGNUP_RATE_PER_PARTY", default="12000/m")
+    # An organizer's "Send me test events" (nine events into the Klaviyo account each time).
+    SAMPLE_EVENTS_RATE_PER_PARTY = config_env.rate("SAMPLE_EVENTS_RATE_PER_PARTY", default="1/m")
 
     # --- Abuse limits (core/limits.py, accounts/limits.py; README "Abuse limits") ----------
     # The reverse proxies in front of Partyline (addresses or CIDR networks). Only a request

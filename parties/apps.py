@@ -8,13 +8,20 @@ class PartiesConfig(AppConfig):
     verbose_name = "Parties and attendees"
 
     def ready(self) -> None:
+        from accounts.signals import organization_schedule_changed
         from core.periodic import PeriodicTask, periodic_task_register
         from integrations.pipelines import pipeline_register
         from integrations.signals import connection_activated
-        from parties.receivers import attendee_pipeline, events_pipeline, resume_parties
+        from parties.receivers import (
+            attendee_pipeline,
+            events_pipeline,
+            replan_moments,
+            resume_parties,
+        )
         from parties.tasks import sweep
 
         connection_activated.connect(resume_parties, dispatch_uid="parties.resume_parties")
+        organization_schedule_changed.connect(replan_moments, dispatch_uid="parties.replan_moments")
         # Integrations shows this work in each connection's health without importing parties.
         pipeline_register(attendee_pipeline())
         pipeline_register(events_pipeline())

@@ -8,10 +8,24 @@ from django import forms
 from django.db.models import Field, Model, QuerySet
 from django.utils import timezone
 
+from accounts.forms import ReminderHoursField, reminder_hours_text
 from integrations.models import KlaviyoConnection
 from parties.models import Attendee, OptInProcess, Party, SyncState
 
-PARTY_FIELDS = ("name", "starts_at", "address", "address2", "city", "state", "description")
+PARTY_FIELDS = (
+    "name",
+    "starts_at",
+    "ends_at",
+    "address",
+    "address2",
+    "city",
+    "state",
+    "description",
+    "reminder_hours",
+)
+# A time as a datetime-local input sends it, or typed by hand.
+TIME_INPUTS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+TIME_INVALID = "Enter a date and time, like 2026-07-04 18:30."
 SIGNUP_FIELDS = ("email", "first_name", "last_name", "pet_name", "pet_type")
 
 TOO_LONG = "Use at most %(limit_value)d characters (this has %(show_value)d)."
@@ -49,15 +63,20 @@ class PartyForm(forms.Form):
     )
     starts_at = forms.DateTimeField(
         label="Starts at",
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        input_formats=TIME_INPUTS,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         # Read and shown in the organization's time zone, which accounts.tenancy activates;
         # __init__ names it in the help text.
         help_text="In your organization's time zone.",
-        error_messages={
-            "required": "Say when the party starts.",
-            "invalid": "Enter a date and time, like 2026-07-04 18:30.",
-        },
+        error_messages={"required": "Say when the party starts.", "invalid": TIME_INVALID},
+    )
+    ends_at = forms.DateTimeField(
+        label="Ends at (optional)",
+        required=False,
+        input_formats=TIME_INPUTS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Leave empty: three hours after the start.",
+        error_messages={"invalid": TIME_INVALID},
     )
     address = _text(
         Party,
@@ -78,13 +97,28 @@ class PartyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Shown on the public signup page.",
     )
+    reminder_hours = ReminderHoursField(label="Reminders, in hours before the start (optional)")
 
     def __init__(
-        self, *args: Any, connections: QuerySet[KlaviyoConnection] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        default_reminder_hours: list[int],
+        connections: QuerySet[KlaviyoConnection] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         zone = timezone.get_current_timezone_name()
         self.fields["starts_at"].help_text = f"In your organization's time zone, {zone}."
+        default = (
+            f"your organization's, {reminder_hours_text(default_reminder_hours)}"
+            if default_reminder_hours
+            else "your organization's, which is none"
+        )
+        self.fields["reminder_hours"].help_text = (
+            "Whole hours before the start, separated by commas, like 24, 2. At each, every "
+            "registered attendee gets a Party Starting Soon event for your Klaviyo reminder "
+            f"flow. Leave empty: {default}."
+        )
         self.single_connection: KlaviyoConnection | None = None
         if connections is None:
             return
@@ -120,6 +154,25 @@ class PartyForm(forms.Form):
     @classmethod
     def initial_for(cls, party: Party) -> dict[str, Any]:
         return {name: getattr(party, name) for name in PARTY_FIELDS}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = self.cleaned_data
+        starts_at, ends_at = cleaned.get("starts_at"), cleaned.get("ends_at")
+        if starts_at and ends_at and ends_at <= starts_at:
+            self.add_error("ends_at", "The party must end after it starts.")
+        for name in ("starts_at", "ends_at"):
+            cleaned[name] = self._kept_to_the_minute(name, cleaned.get(name))
+        return cleaned
+
+    def _kept_to_the_minute(self, name: str, value: Any) -> Any:
+        """The input holds minutes: a time sent back as it was shown keeps its seconds, so
+        saving the form unchanged is no change of time (which attendees would be told of)."""
+        initial = self.initial.get(name)
+        if value is None or initial is None:
+            return value
+        if initial.replace(second=0, microsecond=0) == value:
+            return initial
+        return value
 
     @property
     def party_data(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ PUBLIC_FIELDS = (
     "slug",
     "name",
     "signups_open",
+    "cancelled_at",
     "starts_at",
     "address",
     "address2",
@@ -68,7 +69,7 @@ def _thanks(party: Party) -> HttpResponseRedirect:
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest, slug: str) -> HttpResponse:
     party = _public_party(slug)
-    if not party.signups_open:
+    if not party.signups_open:  # a cancelled party's are closed too; the page says why
         return render(request, CLOSED_TEMPLATE, {"party": party})
     organization_name = party.organization.name
     if request.method == "GET":

@@ -4,6 +4,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from accounts.models import Organization
 from integrations.models import KlaviyoConnection
 from integrations.pipelines import ConnectionTrouble, Pipeline
 from parties import selectors, services
@@ -22,6 +23,12 @@ def resume_parties(sender: type, *, connection: KlaviyoConnection, **kwargs: Any
     services.parties_resume(connection=connection)
     services.events_resume(connection=connection)
     services.first_connect_samples(connection=connection)
+
+
+def replan_moments(sender: type, *, organization: Organization, **kwargs: Any) -> None:
+    """An organization's time zone or default reminders changed: its parties' reminders
+    move."""
+    services.organization_moments_replan(organization=organization)
 
 
 def attendee_pipeline() -> Pipeline:

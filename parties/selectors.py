@@ -9,17 +9,33 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, QuerySet
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    F,
+    Max,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from accounts.models import Organization
 from integrations.budgets import list_budget_message, list_budget_reopens_at
 from integrations.models import ConnectionStatus, KlaviyoConnection
+from parties.events.run import waiting_reason
 from parties.models import (
     IN_FLIGHT_STATES,
     Attendee,
+    EventState,
     ListState,
     Party,
+    PartyEvent,
+    PartyMetric,
     Reconciliation,
     SyncState,
 )
@@ -116,6 +132,164 @@ def attendees_for(*, party: Party, query: str = "", state: str = "") -> QuerySet
     if state in SyncState.values:
         attendees = attendees.filter(sync_state=state)
     return attendees
+
+
+# --- A party's lifecycle events ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventColumn:
+    """One column of the party's event counts: the states it counts, and what it means."""
+
+    key: str
+    label: str
+    meaning: str
+    states: tuple[str, ...]
+
+
+EVENT_COLUMNS = (
+    EventColumn(
+        "waiting",
+        "Waiting",
+        "Not sent to Klaviyo yet (or being sent right now).",
+        (EventState.WAITING, EventState.SENDING),
+    ),
+    EventColumn(
+        "sent",
+        "Sent",
+        "Klaviyo accepted it; delivered once we see it recorded.",
+        (EventState.SENT,),
+    ),
+    EventColumn(
+        "delivered",
+        "Delivered",
+        "Recorded by Klaviyo, as we read it back: any live flow it triggers has it.",
+        (EventState.DELIVERED,),
+    ),
+    EventColumn(
+        "dropped",
+        "Dropped",
+        "Klaviyo accepted it but never recorded it: it drops the events of addresses it rejects.",
+        (EventState.NOT_RECORDED,),
+    ),
+    EventColumn(
+        "rejected",
+        "Rejected",
+        "Klaviyo refused it and said why (the attendee's row shows the reason).",
+        (EventState.REJECTED,),
+    ),
+    EventColumn(
+        "withdrawn",
+        "Withdrawn",
+        "Taken back before it was sent: the party was cancelled or its time changed.",
+        (EventState.WITHDRAWN,),
+    ),
+)
+_COLUMN_OF_STATE = {state: column.key for column in EVENT_COLUMNS for state in column.states}
+_IN_FLIGHT_COLUMNS = ("waiting", "sent")
+
+
+@dataclass(frozen=True)
+class MetricEvents:
+    """A metric's events for the party, counted by column (EVENT_COLUMNS)."""
+
+    metric: str
+    label: str
+    counts: dict[str, int]
+
+    @property
+    def cells(self) -> list[int]:
+        return [self.counts[column.key] for column in EVENT_COLUMNS]
+
+
+@dataclass(frozen=True)
+class PartyEvents:
+    """The party's lifecycle events at a glance, and what holds them back."""
+
+    # Attendees' events, one row per metric that has any, in the catalogue's order.
+    metrics: list[MetricEvents]
+    # The organizer's test events of this party (`sample: true`), counted by column.
+    samples: dict[str, int]
+    # Why the account's event sender stopped and waits for a person ("" while it runs).
+    paused_reason: str
+    # Why the account's events cannot go now (a reconnect, missing scopes; "" if they can).
+    blocked_reason: str
+
+    @property
+    def in_flight(self) -> int:
+        rows = [row.counts for row in self.metrics] + [self.samples]
+        return sum(row[key] for row in rows for key in _IN_FLIGHT_COLUMNS)
+
+    @property
+    def samples_total(self) -> int:
+        return sum(self.samples.values())
+
+
+def _empty_counts() -> dict[str, int]:
+    return {column.key: 0 for column in EVENT_COLUMNS}
+
+
+def event_sender_paused_reason(connection: KlaviyoConnection) -> str:
+    """The account's event sender's pause ("" when it has no sender yet or runs); free when
+    the connection was loaded with `select_related("event_sender")`."""
+    try:
+        return connection.event_sender.paused_reason
+    except ObjectDoesNotExist:
+        return ""
+
+
+def party_events(*, party: Party) -> PartyEvents:
+    """The party's events counted by metric and state in one grouped query, whatever their
+    number; test events (no attendee) apart. `party.connection` loaded."""
+    by_metric: dict[str, dict[str, int]] = {}
+    samples = _empty_counts()
+    rows = (
+        PartyEvent.objects.filter(party=party)
+        .order_by()
+        .values("metric", "state")
+        .annotate(
+            attendees=Count("pk", filter=Q(attendee__isnull=False)),
+            samples=Count("pk", filter=Q(attendee__isnull=True)),
+        )
+    )
+    for row in rows:
+        column = _COLUMN_OF_STATE[row["state"]]
+        if row["attendees"]:
+            counts = by_metric.setdefault(row["metric"], _empty_counts())
+            counts[column] += row["attendees"]
+        samples[column] += row["samples"]
+    return PartyEvents(
+        metrics=[
+            MetricEvents(metric=metric, label=label, counts=by_metric[metric])
+            for metric, label in PartyMetric.choices
+            if metric in by_metric
+        ],
+        samples=samples,
+        paused_reason=event_sender_paused_reason(party.connection),
+        blocked_reason=waiting_reason(party.connection),
+    )
+
+
+def with_events(attendees: QuerySet[Attendee]) -> QuerySet[Attendee]:
+    """Attendees with their events, oldest first, in one more query for all of them; each
+    event's `state_word` is its column's word in the party's event counts ("delivered")."""
+    state_word = Case(
+        *(
+            When(state=state, then=Value(column.label.lower()))
+            for column in EVENT_COLUMNS
+            for state in column.states
+        ),
+        default=F("state"),
+        output_field=CharField(),
+    )
+    return attendees.prefetch_related(
+        Prefetch(
+            "events",
+            queryset=PartyEvent.objects.order_by("occurred_at", "pk")
+            .only("pk", "attendee_id", "metric", "state", "reason", "occurred_at")
+            .annotate(state_word=state_word),
+        )
+    )
 
 
 # --- Klaviyo's daily budget of new lists ---------------------------------------------------

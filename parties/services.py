@@ -9,13 +9,13 @@ once; the outbox engine (`parties.sync`) relays it to Klaviyo and records what K
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Membership, User, normalize_email
+from accounts.models import Membership, Organization, User, normalize_email
 from integrations.budgets import list_budget_message, list_budget_reopens_at
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from integrations.scopes import events_missing_scopes
@@ -38,6 +38,7 @@ from parties.models import (
     Party,
     PartyEvent,
     PartyMetric,
+    PartyMoment,
     Reconciliation,
     ReconciliationStatus,
     SyncState,
@@ -97,9 +98,17 @@ def party_create(
     return party
 
 
-def party_update(*, party: Party, data: dict[str, Any]) -> tuple[Party, bool]:
+class PartyUpdate(NamedTuple):
+    party: Party
+    # The Klaviyo list is being renamed to the party's new name.
+    renaming: bool
+    # Registered attendees told of a new time or place (`Party Details Changed`).
+    told: int
+
+
+def party_update(*, party: Party, data: dict[str, Any]) -> PartyUpdate:
     """Save the fields the organizer changed, and only those: a worker may be writing the
-    list's fields meanwhile. Returns whether the Klaviyo list is being renamed.
+    list's fields meanwhile.
 
     A new time or place is told to every registered attendee (`Party Details Changed`), in the
     same transaction; reminders not sent yet move with the time."""
@@ -107,19 +116,21 @@ def party_update(*, party: Party, data: dict[str, Any]) -> tuple[Party, bool]:
     for key in changed:
         setattr(party, key, data[key])
     renaming = "name" in changed
+    told = 0
     with transaction.atomic():
         if changed:
             party.save(update_fields=changed)
         if renaming:
             tasks.party_sync_request(party_id=party.pk, at=timezone.now(), force=True)
         if not party.is_cancelled:
-            _party_changed_events(party, changed)
-    return party, renaming
+            told = _party_changed_events(party, changed)
+    return PartyUpdate(party, renaming, told)
 
 
-def _party_changed_events(party: Party, changed: list[str]) -> None:
+def _party_changed_events(party: Party, changed: list[str]) -> int:
     """What a change of the party means for its events: new reminders, and a
-    `Party Details Changed` for everyone registered when the time or the place changed."""
+    `Party Details Changed` for everyone registered when the time or the place changed (how
+    many)."""
     if any(key in SCHEDULE_FIELDS for key in changed):
         if any(key in TIME_FIELDS for key in changed):
             # Reminders written for the old time and not sent yet are out of date.
@@ -130,9 +141,9 @@ def _party_changed_events(party: Party, changed: list[str]) -> None:
         tasks.moments_schedule(moments_plan(party))
     told = [key for key in (*TIME_FIELDS, *PLACE_FIELDS) if key in changed]
     if not told:
-        return
+        return 0
     now = timezone.now()
-    party_event_record(
+    written = party_event_record(
         party,
         PartyMetric.DETAILS_CHANGED,
         occurred_at=now,
@@ -144,6 +155,7 @@ def _party_changed_events(party: Party, changed: list[str]) -> None:
         },
     )
     tasks.events_send_request(connection_id=party.connection_id)
+    return written
 
 
 def party_cancel(*, party: Party) -> bool:
@@ -169,6 +181,22 @@ def party_cancel(*, party: Party) -> bool:
         )
         tasks.events_send_request(connection_id=party.connection_id, at=now, force=True)
     return True
+
+
+def organization_moments_replan(*, organization: Organization) -> int:
+    """The organization's time zone or default reminder lead times changed: bring the
+    moments of its parties not over yet in line (those with their own lead times too, as
+    the zone moves their wall clock). How many parties were looked at."""
+    parties = Party.objects.select_related("organization").filter(
+        organization=organization,
+        cancelled_at__isnull=True,
+        pk__in=PartyMoment.objects.filter(fired_at__isnull=True).values("party_id"),
+    )
+    count = 0
+    for party in parties:
+        tasks.moments_schedule(moments_plan(party))
+        count += 1
+    return count
 
 
 def party_set_signups_open(*, party: Party, is_open: bool) -> Party:
@@ -289,6 +317,13 @@ def sample_events_request(
     previewed; of the party's details when given one."""
     if connection.status != ConnectionStatus.ACTIVE:
         raise PartyError("Reconnect Klaviyo first: sample events need a working connection.")
+    missing = events_missing_scopes(connection)
+    if missing:
+        # They would only wait: say so now rather than promise them.
+        raise PartyError(
+            f"Klaviyo has not granted Partyline {', '.join(missing)}, which sample events "
+            "need. Reconnect Klaviyo on the Integrations page to grant them."
+        )
     first_name, _, last_name = user.full_name.strip().partition(" ")
     with transaction.atomic():
         event_sender_ensure(connection=connection)

@@ -11,7 +11,9 @@ urlpatterns = [
     path("parties/<int:pk>/live/", views.party_live, name="party_live"),
     path("parties/<int:pk>/edit/", views.party_edit, name="party_edit"),
     path("parties/<int:pk>/signups/", views.party_signups, name="party_signups"),
+    path("parties/<int:pk>/cancel/", views.party_cancel, name="party_cancel"),
     path("parties/<int:pk>/delete/", views.party_delete, name="party_delete"),
+    path("parties/<int:pk>/test-events/", views.party_test_events, name="party_test_events"),
     path("parties/<int:pk>/attendees.csv", views.attendees_csv, name="attendees_csv"),
     path("parties/<int:pk>/reconcile/", views.party_reconcile, name="party_reconcile"),
     path(

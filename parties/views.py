@@ -27,6 +27,8 @@ from accounts.tenancy import (
     manager_required,
     organization_required,
 )
+from core.limits import Limit, over_limit
+from core.wording import wait_text
 from integrations.selectors import active_connections_for
 from parties import selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
@@ -59,7 +61,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 def _party(request: OrganizationRequest, pk: int) -> Party:
     return get_for_org_or_404(
-        Party.objects.select_related("connection"), organization=request.organization, pk=pk
+        # The event sender: whether the account's events are paused, for the party page.
+        Party.objects.select_related("connection", "connection__event_sender"),
+        organization=request.organization,
+        pk=pk,
     )
 
 
@@ -102,7 +107,11 @@ def party_create(request: OrganizationRequest) -> HttpResponse:
     connections = active_connections_for(organization=request.organization)
     if not connections.exists():
         return render(request, "parties/party_form.html", {"no_connection": True})
-    form = PartyForm(_posted(request), connections=connections)
+    form = PartyForm(
+        _posted(request),
+        connections=connections,
+        default_reminder_hours=request.organization.reminder_hours,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             party = services.party_create(
@@ -153,15 +162,19 @@ def _live_context(
     version (ETag) of what they show."""
     counts = snapshot.counts
     health = selectors.party_health(party=party, in_flight=counts["in_flight"])
+    events = selectors.party_events(party=party)
     return {
         "party": party,
         "counts": counts,
         "state_summary": selectors.party_state_summary(counts=counts),
         "health": health,
+        "events": events,
+        "event_columns": selectors.EVENT_COLUMNS,
         "can_manage": request.membership.can_manage,
         # Poll often while Klaviyo has work to do or the list is being created.
-        "live_in_flight": bool(counts["in_flight"]) or party.list_state == ListState.PENDING,
-        "live_etag": _live_etag(request, party, snapshot, health),
+        "live_in_flight": bool(counts["in_flight"] or events.in_flight)
+        or party.list_state == ListState.PENDING,
+        "live_etag": _live_etag(request, party, snapshot, health, events),
     }
 
 
@@ -170,16 +183,19 @@ def _live_etag(
     party: Party,
     snapshot: selectors.PartySnapshot,
     health: selectors.SyncHealth,
+    events: selectors.PartyEvents,
 ) -> str:
     """Changes whenever anything the live parts show does: the party's and connection's
     fields they read, the counts, the newest attendee change, the health (with its times),
-    and who is looking (managers see Retry buttons; times are in the current time zone)."""
+    the events' counts (an attendee's event changing state changes them), and who is looking
+    (managers see Retry buttons; times are in the current time zone)."""
     connection = party.connection
     version = (
         party.name,
         party.list_state,
         party.list_error,
         party.signups_open,
+        party.cancelled_at,
         party.sync_paused_reason,
         party.read_back_error,
         connection.status,
@@ -188,6 +204,7 @@ def _live_etag(
         health,
         sorted(snapshot.counts.items()),
         snapshot.latest_change,
+        events,
         request.membership.can_manage,
         timezone.get_current_timezone_name(),
         timezone.localdate(),
@@ -203,7 +220,9 @@ def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
     query, state = filters.value("q"), filters.value("state")
     filtered = bool(query or state)
     snapshot = selectors.party_snapshot(party=party)
-    attendees = selectors.attendees_for(party=party, query=query, state=state)
+    attendees = selectors.with_events(
+        selectors.attendees_for(party=party, query=query, state=state)
+    )
     if filtered:
         paginator = Paginator(attendees, ATTENDEES_PER_PAGE)
     else:
@@ -236,7 +255,7 @@ def party_live(request: OrganizationRequest, pk: int) -> HttpResponse:
     response = get_conditional_response(request, etag=etag)
     if response is None:
         paginator = _CountedPaginator(
-            selectors.attendees_for(party=party),
+            selectors.with_events(selectors.attendees_for(party=party)),
             ATTENDEES_PER_PAGE,
             count=context["counts"]["total"],
         )
@@ -251,18 +270,31 @@ def party_live(request: OrganizationRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def party_edit(request: OrganizationRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
-    form = PartyForm(_posted(request), initial=PartyForm.initial_for(party))
+    form = PartyForm(
+        _posted(request),
+        initial=PartyForm.initial_for(party),
+        default_reminder_hours=request.organization.reminder_hours,
+    )
     if request.method == "POST" and form.is_valid():
-        party, renaming = services.party_update(party=party, data=form.party_data)
-        if renaming:
-            messages.success(
-                request, f"Saved {party.name}. Its Klaviyo list is being renamed to match."
-            )
-        else:
-            messages.success(request, f"Saved {party.name}.")
+        update = services.party_update(party=party, data=form.party_data)
+        messages.success(request, _saved_message(update))
         return redirect("parties:party_detail", pk=party.pk)
     status = 400 if form.is_bound else 200
-    return render(request, "parties/party_form.html", {"form": form, "party": party}, status=status)
+    context = {"form": form, "party": party, "registered": party.attendees.count()}
+    return render(request, "parties/party_form.html", context, status=status)
+
+
+def _saved_message(update: services.PartyUpdate) -> str:
+    said = [f"Saved {update.party.name}."]
+    if update.renaming:
+        said.append("Its Klaviyo list is being renamed to match.")
+    if update.told:
+        attendees = "attendee" if update.told == 1 else "attendees"
+        said.append(
+            f"{update.told} registered {attendees} will get a Party Details Changed event "
+            "(your Klaviyo flow on it can email them the new details)."
+        )
+    return " ".join(said)
 
 
 @manager_required
@@ -273,7 +305,11 @@ def party_signups(request: OrganizationRequest, pk: int) -> HttpResponse:
     if choice not in ("0", "1"):
         messages.error(request, "Choose whether to open or close signups.")
         return redirect("parties:party_detail", pk=party.pk)
-    party = services.party_set_signups_open(party=party, is_open=choice == "1")
+    try:
+        party = services.party_set_signups_open(party=party, is_open=choice == "1")
+    except services.PartyError as error:
+        messages.error(request, str(error))
+        return redirect("parties:party_detail", pk=party.pk)
     if party.signups_open:
         messages.success(request, "Signups are open: the public page accepts signups again.")
     else:
@@ -301,6 +337,63 @@ def party_delete(request: OrganizationRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Deleted {name} and its signups.")
         return redirect("parties:party_list")
     return render(request, "parties/party_delete.html", {"party": party, "form": form})
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def party_cancel(request: OrganizationRequest, pk: int) -> HttpResponse:
+    """Ask, then call the whole party off (the party stays, and can still be deleted)."""
+    party = _party(request, pk)
+    if party.is_cancelled:
+        messages.info(request, f"{party.name} was already cancelled.")
+        return redirect("parties:party_detail", pk=party.pk)
+    if request.method == "POST":
+        if not services.party_cancel(party=party):  # someone else cancelled it meanwhile
+            messages.info(request, f"{party.name} was already cancelled.")
+            return redirect("parties:party_detail", pk=party.pk)
+        messages.success(
+            request,
+            f"Cancelled {party.name}. Signups are closed, reminders not sent yet are withdrawn, "
+            "and each registered attendee will get a Party Cancelled event.",
+        )
+        return redirect("parties:party_detail", pk=party.pk)
+    context = {"party": party, "registered": party.attendees.count()}
+    return render(request, "parties/party_cancel.html", context)
+
+
+def _test_events_limit(pk: int) -> Limit:
+    return Limit("sample-events-party", "SAMPLE_EVENTS_RATE_PER_PARTY", key=lambda _r: str(pk))
+
+
+@manager_required
+@require_POST
+def party_test_events(request: OrganizationRequest, pk: int) -> HttpResponse:
+    """One sample event of each metric, of this party's details, for the person asking."""
+    party = _party(request, pk)
+    # Each press writes nine events into the account: once a minute a party is plenty.
+    wait = over_limit(request, _test_events_limit(party.pk))
+    if wait:
+        messages.error(
+            request,
+            "Test events for this party were sent moments ago; to keep Klaviyo free of "
+            f"duplicates, try again in {wait_text(wait)}.",
+        )
+        return redirect(_events_anchor(party))
+    try:
+        services.sample_events_request(connection=party.connection, user=request.user, party=party)
+    except services.PartyError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            "Sample events of each metric are on their way to Klaviyo for "
+            f"{request.user.email} (marked sample: true).",
+        )
+    return redirect(_events_anchor(party))
+
+
+def _events_anchor(party: Party) -> str:
+    return f"{reverse('parties:party_detail', args=[party.pk])}#klaviyo-events"
 
 
 @manager_required

@@ -761,6 +761,9 @@ PARTY_PAGES = [
     ("POST", "party_signups"),
     ("GET", "party_delete"),
     ("POST", "party_delete"),
+    ("GET", "party_cancel"),
+    ("POST", "party_cancel"),
+    ("POST", "party_test_events"),
     ("GET", "attendees_csv"),
     ("GET", "party_reconcile"),
     ("POST", "party_reconcile"),
@@ -775,6 +778,9 @@ MANAGEMENT = [
     ("POST", "party_signups", True),
     ("GET", "party_delete", True),
     ("POST", "party_delete", True),
+    ("GET", "party_cancel", True),
+    ("POST", "party_cancel", True),
+    ("POST", "party_test_events", True),
     ("GET", "party_reconcile", True),
     ("POST", "party_reconcile", True),
     ("POST", "party_retry_failed", True),
@@ -802,6 +808,8 @@ def test_another_organizations_party_is_404_everywhere(
     assert "Their party" not in response.text
     foreign.refresh_from_db()
     assert foreign.signups_open is True
+    assert not foreign.is_cancelled
+    assert not foreign.events.exists()
     attendee.refresh_from_db()
     assert attendee.sync_state == SyncState.FAILED
 
@@ -820,6 +828,8 @@ def test_members_may_not_manage_parties(
     party.refresh_from_db()
     assert party.name == "Howl-o-ween"
     assert party.signups_open is True
+    assert not party.is_cancelled
+    assert not party.events.exists()
     assert Party.objects.count() == 1
     attendee.refresh_from_db()
     assert attendee.sync_state == SyncState.FAILED
@@ -834,7 +844,9 @@ def test_owners_and_admins_may_manage_parties(login, make_member, party, role):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("name", ["party_signups", "party_retry_failed", "attendee_retry"])
+@pytest.mark.parametrize(
+    "name", ["party_signups", "party_retry_failed", "attendee_retry", "party_test_events"]
+)
 def test_actions_refuse_get(login, owner, party, make_attendee, name):
     attendee = make_attendee(party, sync_state=SyncState.FAILED)
 

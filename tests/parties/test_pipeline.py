@@ -194,9 +194,9 @@ def test_party_saved_with_pending_list_when_klaviyo_is_down(owner, sandbox, sand
 
 
 def test_renaming_a_party_renames_its_list_in_the_background(party):
-    _party, renaming = services.party_update(party=party, data={**PARTY, "name": "Howl-o-ween 2"})
+    update = services.party_update(party=party, data={**PARTY, "name": "Howl-o-ween 2"})
 
-    assert renaming
+    assert update.renaming
     assert testing.call_count("PATCH", "/api/lists") == 0  # not in the organizer's request
     run_queued_tasks()
     assert testing.call_count("PATCH", "/api/lists") == 1
