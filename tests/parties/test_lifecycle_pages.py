@@ -486,8 +486,9 @@ def test_an_event_changing_state_changes_the_live_etag(login, owner, party, make
 
 
 def test_a_paused_event_sender_is_shown_with_what_to_do(login, owner, party):
-    EventSender.objects.create(
-        connection=party.connection, paused_reason="The Klaviyo connection needs reconnecting."
+    EventSender.objects.update_or_create(
+        connection=party.connection,
+        defaults={"paused_reason": "The Klaviyo connection needs reconnecting."},
     )
 
     page = login(owner).get(detail_url(party))
