@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
-from django.utils import timezone
 
 from parties import services
 from parties.events.catalogue import local_time_words
