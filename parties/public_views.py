@@ -23,6 +23,10 @@ PUBLIC_FIELDS = (
     "name",
     "signups_open",
     "starts_at",
+    # What a signup's `Registered for Party` event carries (the account it is sent to, the
+    # party's end among its properties): read here, not by a query each per signup.
+    "connection",
+    "ends_at",
     "address",
     "address2",
     "city",
