@@ -11,12 +11,14 @@
   by its latency fault (`--klaviyo-latency`, 0.1 s) and held to Klaviyo's rate limits;
 - gunicorn (`config.wsgi`, WEB_CONCURRENCY=3 sync workers) and two `manage.py db_worker`.
 
-Then the scenarios (`--scenario`, all six by default): 1 and 2, the signup rush and its
-baselines (bench/rush.py); 3, the refresh storm (bench/storm.py); 4, the organizer pages at
-10,000 attendees (bench/pages.py); 5, the peak memory during 1 and 4; 6, a 30 s Klaviyo
-outage in the middle of a burst, with the sandbox served by gunicorn from then on, so it
-runs last (bench/outage.py). A table per scenario, every target met or not, then one JSON
-line.
+Then the scenarios (`--scenario`, all seven by default): 1 and 2, the signup rush (its
+events' write calls per 1,000 signups among its figures, and the form without the events
+outbox beside it) and its baselines (bench/rush.py); 3, the refresh storm (bench/storm.py);
+4, the organizer pages at 10,000 attendees (bench/pages.py); 5, the peak memory during 1 and
+4; 7, the reminder minute, 10,000 reminders of one account due at one time
+(bench/reminders.py); 6, a 30 s Klaviyo outage in the middle of a burst, with the sandbox
+served by gunicorn from then on, so it runs last (bench/outage.py). A table per scenario,
+every target met or not, then one JSON line.
 
     make bench BENCH_ARGS="--signups 2000 --clients 32 --spread 20"
 """
@@ -82,8 +84,11 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=20.0, help="seconds, the paced shape")
     parser.add_argument(
         "--shapes",
-        default="fast,spread,queued",
-        help="scenario 1's shapes, of fast, spread and queued (workers stopped while posting)",
+        default="fast,fast-no-events,spread,queued",
+        help=(
+            "scenario 1's shapes, of fast, fast-no-events (the form without the events "
+            "outbox), spread and queued (workers stopped while posting)"
+        ),
     )
     parser.add_argument("--web-concurrency", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="manage.py db_worker processes")
@@ -116,12 +121,13 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11", help="flushed")
     parser.add_argument(
         "--scenario",
-        choices=["1", "2", "3", "4", "5", "6", "all"],
+        choices=["1", "2", "3", "4", "5", "6", "7", "all"],
         default="all",
         help=(
             "1: the signup form, rush and paced; 2: bare INSERT and synchronous relay baselines; "
             "3: refresh storm; 4: organizer pages at 10,000 attendees; 5: memory (1 and 4); "
-            "6: outage recovery (the sandbox served by gunicorn)"
+            "6: outage recovery (the sandbox served by gunicorn); 7: the reminder minute "
+            "(10,000 reminders due at one time)"
         ),
     )
     parser.add_argument("--log-level", default="WARNING", help="of the stack's processes")
@@ -196,7 +202,7 @@ def main() -> None:
             base_url=base_url,
             sandbox_url=f"http://127.0.0.1:{sandbox_port}",
         )
-        chosen = {"1", "2", "3", "4", "5", "6"} if args.scenario == "all" else {args.scenario}
+        chosen = {"1", "2", "3", "4", "5", "6", "7"} if args.scenario == "all" else {args.scenario}
         report: dict[str, Any] = {}
         targets: list[dict[str, Any]] = []
         if chosen & {"1", "2", "5"}:
@@ -216,6 +222,12 @@ def main() -> None:
             targets += report["organizer_pages"]["targets"]
         if "5" in chosen:
             targets += memory_targets(report)
+        if "7" in chosen:
+            from bench import reminders
+
+            reminder_report = reminders.run(context)
+            report["reminder_minute"] = reminder_report["results"]
+            targets += reminder_report["targets"]
         if "6" in chosen:  # last: it leaves the sandbox served by gunicorn
             from bench import outage
 

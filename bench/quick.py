@@ -8,10 +8,14 @@ posting threads) into the sandbox Klaviyo, which runs its jobs after a realistic
   runs, which is what a widely shared link produces.
 
 Both wait until every attendee is confirmed in the Klaviyo list (read back, not assumed from
-a 202) and count Klaviyo calls from the sandbox's call log: write calls (bulk import, bulk
-subscribe) and read calls (job status, import errors, list membership, consent), per 1,000
-attendees. Run with `make bench-quick` (`python -m bench.quick`; SQLite in a temporary
-directory) or point DATABASE_URL / SANDBOX_DATABASE_URL at PostgreSQL.
+a 202) and every `Registered for Party` event is delivered (read back too), and count Klaviyo
+calls from the sandbox's call log: write calls (bulk import, bulk subscribe) and read calls
+(job status, import errors, list membership, consent) per 1,000 attendees, and the events'
+write calls (single and bulk create) per 1,000. A third column posts the pre-filled queue
+with the signup's event left out (`parties.services._registered` patched to nothing, in this
+process only): the signups/s beside it are what the events outbox costs the signup path.
+Run with `make bench-quick` (`python -m bench.quick`; SQLite in a temporary directory) or
+point DATABASE_URL / SANDBOX_DATABASE_URL at PostgreSQL.
 
     make bench-quick BENCH_ARGS="--signups 2000 --rush-seconds 20 --threads 8"
 """
@@ -28,8 +32,11 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 from bench.fixtures import make_party
 from bench.load import percentile
@@ -37,6 +44,10 @@ from bench.load import percentile
 WRITES = {
     "bulk import": ("POST", "/api/profile-bulk-import-jobs"),
     "bulk subscribe": ("POST", "/api/profile-subscription-bulk-create-jobs"),
+}
+EVENT_WRITES = {
+    "event create": ("POST", "/api/events"),
+    "event bulk create": ("POST", "/api/event-bulk-create-jobs"),
 }
 READS = {
     "job status and import errors": ("GET", "/api/profile-bulk-import-jobs/"),
@@ -75,6 +86,7 @@ class Result:
     shape: str
     signups: int
     accepted: int
+    signups_per_s: float
     signup_p50_ms: float
     signup_p99_ms: float
     confirmed: int
@@ -83,6 +95,10 @@ class Result:
     read_calls: int
     writes_per_1000: float
     reads_per_1000: float
+    events_delivered: int
+    seconds_to_deliver_events_after_last_signup: float | None
+    event_write_calls: int
+    event_writes_per_1000: float
     calls: dict[str, int]
 
 
@@ -110,16 +126,20 @@ def main() -> None:
         results = [
             run_shape("pre-filled queue", args, rush_seconds=0.0),
             run_shape(f"sustained rush over {args.rush_seconds:g} s", args, args.rush_seconds),
+            run_shape("pre-filled, no events", args, rush_seconds=0.0, events=False),
         ]
-        print_table(results, settings.PARTY_SYNC_WINDOW_SECONDS, args.rush_seconds)
+        print_table(results, settings, args.rush_seconds)
         print(json.dumps({"benchmark": "signup-rush", "results": [asdict(r) for r in results]}))
 
 
-def run_shape(shape: str, args: argparse.Namespace, rush_seconds: float) -> Result:
+def run_shape(
+    shape: str, args: argparse.Namespace, rush_seconds: float, *, events: bool = True
+) -> Result:
+    """One shape on a fresh party; `events` False posts with the signup's event left out."""
     from django.db import connections
 
     from klaviyo_sandbox import testing
-    from parties.models import Attendee, SyncState
+    from parties.models import Attendee, EventState, PartyEvent, PartyMetric, SyncState
     from tests.support.workers import make_worker
 
     with testing.route_requests_to_sandbox():
@@ -142,24 +162,39 @@ def run_shape(shape: str, args: argparse.Namespace, rush_seconds: float) -> Resu
 
         if rush_seconds:
             worker_thread = start_worker()
-        latencies, statuses = post_signups(url, args.signups, args.threads, rush_seconds)
+        began = time.monotonic()
+        with patch("parties.services._registered", _no_event) if not events else nullcontext():
+            latencies, statuses = post_signups(url, args.signups, args.threads, rush_seconds)
         posted_at = time.monotonic()
         if worker_thread is None:
             worker_thread = start_worker()
         attendees = Attendee.objects.filter(party=party)
+        delivered = PartyEvent.objects.filter(
+            party=party, metric=PartyMetric.REGISTERED, state=EventState.DELIVERED
+        )
+        expected_events = len(latencies) if events else 0
+        events_at: float | None = None
         while time.monotonic() - posted_at < args.timeout:
-            if attendees.filter(sync_state=SyncState.SYNCED).count() >= len(latencies):
+            if events_at is None and delivered.count() >= expected_events:
+                events_at = time.monotonic()
+            if attendees.filter(sync_state=SyncState.SYNCED).count() >= len(latencies) and (
+                events_at is not None
+            ):
                 break
             time.sleep(0.2)
         settled = time.monotonic() - posted_at
         worker.running = False
         worker_thread.join(timeout=10)
         confirmed = attendees.filter(sync_state=SyncState.SYNCED).count()
-        calls = {name: testing.call_count(*call) for name, call in {**WRITES, **READS}.items()}
+        calls = {
+            name: testing.call_count(*call)
+            for name, call in {**WRITES, **READS, **EVENT_WRITES}.items()
+        }
         calls["answered 429"] = sum(1 for call in testing.calls() if call.status == 429)
     # Job status calls share a prefix with nothing else; list reads are the membership reads.
     writes = sum(calls[name] for name in WRITES)
     reads = sum(calls[name] for name in READS)
+    event_writes = sum(calls[name] for name in EVENT_WRITES)
     ms = [value * 1000 for value in latencies]
     accepted = sum(count for status, count in statuses.items() if status in (302, 303))
     per = 1000 / max(confirmed, 1)
@@ -167,6 +202,7 @@ def run_shape(shape: str, args: argparse.Namespace, rush_seconds: float) -> Resu
         shape=shape,
         signups=args.signups,
         accepted=accepted,
+        signups_per_s=round(accepted / (posted_at - began), 1),
         signup_p50_ms=round(statistics.median(ms), 1),
         signup_p99_ms=round(percentile(ms, 0.99), 1),
         confirmed=confirmed,
@@ -175,8 +211,18 @@ def run_shape(shape: str, args: argparse.Namespace, rush_seconds: float) -> Resu
         read_calls=reads,
         writes_per_1000=round(writes * per, 1),
         reads_per_1000=round(reads * per, 1),
+        events_delivered=delivered.count(),
+        seconds_to_deliver_events_after_last_signup=(
+            round(events_at - posted_at, 1) if events_at is not None and events else None
+        ),
+        event_write_calls=event_writes,
+        event_writes_per_1000=round(event_writes * 1000 / max(accepted, 1), 1),
         calls=calls,
     )
+
+
+def _no_event(*_args: object) -> None:
+    """Where the signup would record its event: nothing (the "no events" column)."""
 
 
 def post_signups(
@@ -233,9 +279,12 @@ def post_signups(
     return latencies, statuses
 
 
-def print_table(results: list[Result], window: float, rush_seconds: float) -> None:
+def print_table(results: list[Result], settings: Any, rush_seconds: float) -> None:
+    window = settings.PARTY_SYNC_WINDOW_SECONDS
+    events_window = settings.EVENTS_SEND_WINDOW_SECONDS
     rows: list[tuple[str, Sequence[object]]] = [
         ("signups accepted", [f"{r.accepted}/{r.signups}" for r in results]),
+        ("signups/s while posting", [r.signups_per_s for r in results]),
         ("signup p50 / p99 ms", [f"{r.signup_p50_ms} / {r.signup_p99_ms}" for r in results]),
         ("confirmed in the list", [r.confirmed for r in results]),
         (
@@ -246,6 +295,18 @@ def print_table(results: list[Result], window: float, rush_seconds: float) -> No
         ("  calls answered 429", [r.calls["answered 429"] for r in results]),
         ("Klaviyo write calls / 1,000", [r.writes_per_1000 for r in results]),
         ("Klaviyo read calls / 1,000", [r.reads_per_1000 for r in results]),
+        ("events delivered", [r.events_delivered for r in results]),
+        (
+            "s to deliver events after last signup",
+            [
+                "-"
+                if r.seconds_to_deliver_events_after_last_signup is None
+                else (r.seconds_to_deliver_events_after_last_signup)
+                for r in results
+            ],
+        ),
+        *((f"  {name} calls", [r.calls[name] for r in results]) for name in EVENT_WRITES),
+        ("event write calls / 1,000", [r.event_writes_per_1000 for r in results]),
     ]
     width = max(len(label) for label, _ in rows) + 2
     columns = [max(len(r.shape), 12) + 2 for r in results]
@@ -265,6 +326,16 @@ def print_table(results: list[Result], window: float, rush_seconds: float) -> No
         f"lasts ({2 * windows} for {rush_seconds:g} s), and 2 per 1,000 from a pre-filled queue."
     )
     print("The seed design's synchronous relay makes 2 write calls per signup: 2,000 per 1,000.")
+    event_windows = math.ceil(rush_seconds / events_window) + 1 if events_window else 0
+    print(
+        f"Events: at most 1 write call per {events_window:g} s window while a rush lasts "
+        f"({event_windows} for {rush_seconds:g} s), and 1 per 1,000 from a pre-filled queue."
+    )
+    with_events, without = results[0].signups_per_s, results[-1].signups_per_s
+    print(
+        f"The events outbox costs the signup path {1 - with_events / max(without, 0.001):.1%} "
+        f"of its signups/s ({with_events} with, {without} without; target: at most 10%)."
+    )
 
 
 if __name__ == "__main__":

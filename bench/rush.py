@@ -2,11 +2,15 @@
 
 The load is `bench.load` in a process of its own: 32 clients over real HTTP, each a GET of
 the form then a POST with its CSRF token, from its own X-Forwarded-For address. Scenario 1,
-per shape (as fast as possible; evenly over 20 s; posted while the task workers are stopped,
-a full queue), on a fresh party: accepted signups/s, POST latency, errors by status, seconds
-until every accepted attendee is "In the list" (polled in the product database), Klaviyo
-calls by endpoint and status from the sandbox's call log, and lost / duplicated attendees
-(both must be 0). Scenario 2, the baselines, under the same load as fast as possible, served
+per shape (as fast as possible; the same without the events outbox; evenly over 20 s; posted
+while the task workers are stopped, a full queue), on a fresh party: accepted signups/s, POST
+latency, errors by status, seconds until every accepted attendee is "In the list" and until
+every `Registered for Party` event is delivered (polled in the product database), Klaviyo
+calls by endpoint and status from the sandbox's call log (event write calls per 1,000
+signups among them), and lost / duplicated attendees and events (all must be 0: one event in
+Klaviyo per accepted signup). "Without the events outbox" is the same form served by a
+bench-only URL that leaves the signup's event out (bench/views.py): what the outbox costs
+the signup path. Scenario 2, the baselines, under the same load as fast as possible, served
 by the same gunicorn through bench-only settings (bench/settings.py, bench/urls.py): a bare
 one-INSERT view, and a synchronous relay making its two Klaviyo calls while the visitor
 waits (bench/views.py). One table for both.
@@ -24,7 +28,12 @@ from collections import Counter
 from typing import Any
 
 from bench.fixtures import make_party
-from bench.stack import ROOT, Context, Stack, cpu_spent, klaviyo_calls, target
+from bench.stack import ROOT, Context, Stack, cpu_spent, event_writes, klaviyo_calls, target
+
+REGISTERED = "Registered for Party"
+WITHOUT_EVENTS = "as fast as possible, without events"
+# The issue's bound on what the events outbox may cost the signup path.
+OUTBOX_COST_TARGET = 0.10
 
 
 def run_load(
@@ -84,6 +93,32 @@ def wait_until_in_the_list(
     return None
 
 
+def wait_until_delivered(
+    events: Any, expected: int, *, deadline: float, stack: Stack
+) -> float | None:
+    """When `expected` of `events` (a queryset) were delivered (read back from Klaviyo),
+    polled in the product database; None if not by `deadline`."""
+    from parties.models import EventState
+
+    while time.time() < deadline:
+        stack.check()
+        if events.filter(state=EventState.DELIVERED).count() >= expected:
+            return time.time()
+        time.sleep(0.25)
+    return None
+
+
+def events_recorded(party: Any) -> Counter[str]:
+    """The party's `Registered for Party` events Klaviyo (the sandbox) recorded, per address."""
+    from klaviyo_sandbox.models import Event
+    from klaviyo_sandbox.routers import DATABASE
+
+    events = Event.objects.using(DATABASE).filter(
+        metric__name=REGISTERED, properties__party_id=party.slug
+    )
+    return Counter(str(email) for email in events.values_list("profile__email", flat=True))
+
+
 def run_shape(
     name: str,
     spread: float,
@@ -92,19 +127,22 @@ def run_shape(
     stack: Stack,
     *,
     queued: bool = False,
+    events: bool = True,
 ) -> dict[str, Any]:
     """One shape of scenario 1 on a fresh party. `queued`: the task workers are stopped
-    (SIGSTOP) while the signups arrive and continued after, so they find a full queue."""
+    (SIGSTOP) while the signups arrive and continued after, so they find a full queue.
+    `events`: False posts to the bench's form without the events outbox."""
 
     from klaviyo_sandbox import testing
-    from parties.models import Attendee
+    from parties.models import Attendee, EventState, PartyEvent, PartyMetric
 
     party = make_party(name)
     testing.clear_calls()
     tag = f"s{int(spread)}-{time.time_ns()}"
     if queued:
         stack.pause("worker-")
-    result = run_load(f"{base_url}/p/{party.slug}/", args, stack, spread=spread, tag=tag)
+    form = f"/p/{party.slug}/" if events else f"/bench/no-events/p/{party.slug}/"
+    result = run_load(f"{base_url}{form}", args, stack, spread=spread, tag=tag)
     if queued:
         stack.resume("worker-")
         result["ended_at"] = time.time()  # "after the last signup" counts from here
@@ -113,15 +151,38 @@ def run_shape(
     settled_at = wait_until_in_the_list(
         attendees, len(accepted), deadline=time.time() + args.timeout, stack=stack
     )
+    registered = PartyEvent.objects.filter(party=party, metric=PartyMetric.REGISTERED)
+    delivered_at = (
+        wait_until_delivered(
+            registered, len(accepted), deadline=time.time() + args.timeout, stack=stack
+        )
+        if events
+        else None
+    )
     states = dict(Counter(attendees.values_list("sync_state", flat=True)))
     rows = attendees.count()
     emails = set(attendees.values_list("email", flat=True))
     members = [m["email"] for m in testing.list_members(party.klaviyo_list_id)]
     in_list = set(members)
     calls = klaviyo_calls()
+    recorded = events_recorded(party)
+    event_report = {
+        "events": events,
+        "event_states": dict(Counter(registered.values_list("state", flat=True))),
+        "seconds_to_all_events_delivered_after_last_signup": (
+            round(delivered_at - result["ended_at"], 1) if delivered_at else None
+        ),
+        "event_write_calls": event_writes(calls),
+        "event_writes_per_1000": round(event_writes(calls) * 1000 / max(len(accepted), 1), 1),
+        # Accepted signups without their one event in Klaviyo, and events beyond one each.
+        "events_lost": len(accepted - set(recorded)) if events else None,
+        "events_duplicated": sum(n - 1 for n in recorded.values()),
+        "events_not_delivered": registered.exclude(state=EventState.DELIVERED).count(),
+    }
     return {
         "shape": name,
         **result,
+        **event_report,
         "seconds_to_all_in_list_from_start": (
             round(settled_at - result["started_at"], 1) if settled_at else None
         ),
@@ -193,6 +254,24 @@ def print_table(results: list[dict[str, Any]]) -> None:
             [f"{fmt(r, 'lost')} / {fmt(r, 'duplicated')}" for r in results],
         ),
         (
+            "s until all events delivered (after)",
+            [fmt(r, "seconds_to_all_events_delivered_after_last_signup") for r in results],
+        ),
+        (
+            "events lost / duplicated in Klaviyo",
+            [
+                f"{r['events_lost']} / {r['events_duplicated']}" if r.get("events") else "-"
+                for r in results
+            ],
+        ),
+        (
+            "event write calls (per 1,000)",
+            [
+                f"{r['event_write_calls']} ({r['event_writes_per_1000']})" if "events" in r else "-"
+                for r in results
+            ],
+        ),
+        (
             "Klaviyo calls (429s)",
             [f"{r['klaviyo_calls_total']} ({r['klaviyo_429s']})" for r in results],
         ),
@@ -226,23 +305,53 @@ def klaviyo_writes(result: dict[str, Any]) -> int:
     )
 
 
+def event_targets(r: dict[str, Any], window: float) -> list[dict[str, Any]]:
+    """A shape's events: one in Klaviyo per accepted signup, all delivered, and the window
+    rule (one write per window per account during a rush, one per 1,000 from a backlog)."""
+    writes = r["event_write_calls"]
+    if r["shape"].startswith("queued"):
+        allowed = -(-int(r["accepted"]) // 1000)
+        rule = f"{r['shape']}: at most 1 event write per 1,000 from a full queue"
+        figure = f"{writes} writes for {r['accepted']} (at most {allowed})"
+    else:
+        seconds = max(float(r["seconds"]), 0.001)
+        allowed = int(-(-seconds // window) + 1)
+        rule = f"{r['shape']}: at most 1 event write per window per account"
+        figure = f"{writes} writes over {seconds:g} s ({window:g} s window: at most {allowed})"
+    lost, duplicated, undelivered = (
+        r["events_lost"],
+        r["events_duplicated"],
+        r["events_not_delivered"],
+    )
+    return [
+        target(
+            f"{r['shape']}: exactly one Registered for Party per accepted signup, all delivered",
+            lost == duplicated == undelivered == 0,
+            f"{lost} lost, {duplicated} duplicated, {undelivered} not delivered",
+        ),
+        target(rule, writes <= allowed, figure),
+    ]
+
+
 def run(context: Context, chosen: set[str]) -> dict[str, Any]:
     """Scenarios 1 and 2 side by side (one table), and the memory the rush cost (scenario 5)."""
     from django.db import connection
 
+    from parties.events.config import events_config
     from parties.sync.config import sync_config
 
     args, stack, base_url = context.args, context.stack, context.base_url
     results: list[dict[str, Any]] = []
     stack.reset_peak_memory()
     shapes = {
-        "fast": ("as fast as possible", 0.0, False),
-        "spread": (f"evenly over {args.spread:g} s", args.spread, False),
-        "queued": ("queued, workers stopped", 0.0, True),
+        "fast": ("as fast as possible", 0.0, False, True),
+        "fast-no-events": (WITHOUT_EVENTS, 0.0, False, False),
+        "spread": (f"evenly over {args.spread:g} s", args.spread, False, True),
+        "queued": ("queued, workers stopped", 0.0, True, True),
     }
     chosen_shapes = [shapes[key] for key in args.shapes.split(",")]
-    for name, spread, queued in chosen_shapes if chosen & {"1", "5"} else []:
-        results.append(run_shape(name, spread, args, base_url, stack, queued=queued))
+    for name, spread, queued, events in chosen_shapes if chosen & {"1", "5"} else []:
+        results.append(run_shape(name, spread, args, base_url, stack, queued=queued, events=events))
         print(f"done: {name}", flush=True)
     memory = {
         "web_worker": stack.peak_memory_mb("gunicorn"),
@@ -267,6 +376,8 @@ def run(context: Context, chosen: set[str]) -> dict[str, Any]:
     product = [r for r in results if "lost" in r]
     targets = []
     for r in product:
+        if r["events"]:
+            targets += event_targets(r, events_config().window.total_seconds())
         fives = sum(n for status, n in r["statuses"].items() if status.startswith("5"))
         targets.append(
             target(
@@ -308,6 +419,18 @@ def run(context: Context, chosen: set[str]) -> dict[str, Any]:
             )
         )
     fast = by_shape.get("as fast as possible")
+    if fast and (without := by_shape.get(WITHOUT_EVENTS)):
+        ratio = fast["accepted_per_s"] / max(without["accepted_per_s"], 0.001)
+        targets.append(
+            target(
+                f"the events outbox costs the signup path at most {OUTBOX_COST_TARGET:.0%} "
+                "(accepted signups/s)",
+                ratio >= 1 - OUTBOX_COST_TARGET,
+                f"{fast['accepted_per_s']}/s with vs {without['accepted_per_s']}/s without "
+                f"({ratio - 1:+.1%}); POST p50 {fast['post_ms']['p50']} vs "
+                f"{without['post_ms']['p50']} ms",
+            )
+        )
     bare, relay = by_shape.get("bare INSERT view"), by_shape.get("synchronous relay")
     if fast and relay:
         ratio = fast["accepted_per_s"] / max(relay["accepted_per_s"], 0.001)

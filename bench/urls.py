@@ -1,4 +1,5 @@
-"""The product's URLs plus scenario 2's baselines, served by the same gunicorn (bench only)."""
+"""The product's URLs plus the baselines of scenarios 1 and 2, served by the same gunicorn
+(bench only)."""
 
 from django.urls import path
 
@@ -8,5 +9,6 @@ from config.urls import urlpatterns as product_urlpatterns
 urlpatterns = [
     path("bench/insert/", views.insert, name="bench_insert"),
     path("bench/relay/", views.relay, name="bench_relay"),
+    path("bench/no-events/p/<slug:slug>/", views.signup_without_events, name="bench_no_events"),
     *product_urlpatterns,
 ]

@@ -4,13 +4,20 @@
   creates; no model, no form);
 - `relay`: the seed design's synchronous relay, two Klaviyo calls (bulk import, bulk
   subscribe) made while the visitor waits, with the product's client (its token handling,
-  rate-limit pacing and retries) for the newest bench party's connection and list.
+  rate-limit pacing and retries) for the newest bench party's connection and list;
+- `signup_without_events`: the product's signup page as it was before the events outbox,
+  its `Registered for Party` recording (`parties.services._registered`: the event row and
+  the look at the account's run plan) left out, so scenario 1 prints what the outbox costs
+  the signup path. The bench's gunicorn runs sync workers, one request at a time per
+  process, so leaving it out for one request leaves every other request alone.
 
 GET serves a bare form with its CSRF token; a POST answers 303 once done, 502 when Klaviyo
 refused.
 """
 
 from __future__ import annotations
+
+from unittest.mock import patch
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -20,6 +27,7 @@ from django.views.decorators.http import require_http_methods
 from integrations.clients import klaviyo_client
 from integrations.errors import ConnectionUnusable
 from integrations.klaviyo.errors import KlaviyoError
+from parties import public_views
 from parties.models import Party
 
 FORM = (
@@ -64,3 +72,12 @@ def relay(request: HttpRequest) -> HttpResponse:
     except (KlaviyoError, ConnectionUnusable):
         return HttpResponse("Klaviyo refused", status=502)
     return HttpResponseRedirect(request.path, status=303)
+
+
+def signup_without_events(request: HttpRequest, slug: str) -> HttpResponse:
+    with patch("parties.services._registered", _no_event):
+        return public_views.signup(request, slug)
+
+
+def _no_event(*_args: object) -> None:
+    """Where the signup would record its event: nothing."""

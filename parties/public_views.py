@@ -24,15 +24,15 @@ PUBLIC_FIELDS = (
     "signups_open",
     "cancelled_at",
     "starts_at",
+    # What a signup's `Registered for Party` event carries (the account it is sent to, the
+    # party's end among its properties): read here, not by a query each per signup.
+    "connection",
+    "ends_at",
     "address",
     "address2",
     "city",
     "state",
     "description",
-    # What a signup's `Registered for Party` event carries and where it is sent.
-    "ends_at",
-    "cancelled_at",
-    "connection_id",
     "organization__name",
     "organization__time_zone",
 )

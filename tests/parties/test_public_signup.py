@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from parties.models import Attendee, Party, SyncState
+from parties import services
+from parties.models import Attendee, Party, PartyEvent, PartyMetric, SyncState
 from tests.support.signups import FORM, post_signup, signup_url
 
 pytestmark = pytest.mark.django_db
@@ -413,12 +414,13 @@ def test_after_a_visit_refused_input_still_shows_its_errors_and_values(client, p
     assert 'value="late@example.com"' in too_many.text
 
 
-def test_a_new_signup_is_one_insert_and_a_look_at_the_plan(
+def test_a_new_signup_is_two_inserts_and_a_look_at_each_plan(
     client, party, django_assert_num_queries
 ):
-    """The party, the attendee's and its `Registered for Party` event's INSERTs, then whether
-    an event run and a sync run are planned already (the first signup plans them), in one
-    transaction (a savepoint inside the test's own)."""
+    """The party (with what its event needs), the attendee's and its `Registered for Party`
+    event's INSERTs, then whether an event run and a sync run are planned already (the first
+    signup plans them), in one transaction (a savepoint inside the test's own)."""
+    services.event_sender_ensure(connection=party.connection)
     post_signup(client, party, email="first@example.com")  # plans the runs
 
     with django_assert_num_queries(7):
@@ -426,3 +428,4 @@ def test_a_new_signup_is_one_insert_and_a_look_at_the_plan(
 
     assert response.status_code == 303
     assert Attendee.objects.count() == 2
+    assert PartyEvent.objects.filter(metric=PartyMetric.REGISTERED).count() == 2

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ from klaviyo_sandbox import clock, testing
 from parties import tasks
 from parties.models import Attendee, Party, SyncState
 from tests.support.attendees import add_attendees
-from tests.support.processes import ROOT, process_env
+from tests.support.processes import process_env, start_db_worker, worker_log
 from tests.support.waiting import wait_until
 
 LEASE_SECONDS = 3
@@ -45,30 +43,7 @@ def start_worker(live_server, name: str, logs: Path) -> subprocess.Popen:
         PARTY_SYNC_LEASE_SECONDS=str(LEASE_SECONDS),
         SANDBOX_JOB_SECONDS="0",
     )
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "db_worker",
-            "--no-reload",
-            "--queue-name",
-            "*",
-            "--interval",
-            "0.1",
-            "--no-startup-delay",
-            "--worker-id",
-            name,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(logs / f"{name}.log").open("w"),
-    )
-
-
-def log_of(logs: Path, name: str) -> Callable[[], str]:
-    """The end of a worker's log, shown beside a wait that failed."""
-    return lambda: (logs / f"{name}.log").read_text()[-2000:]
+    return start_db_worker(name, env=env, logs=logs)
 
 
 def calls_in_flight(monkeypatch) -> list[int]:
@@ -108,7 +83,7 @@ def test_a_worker_killed_mid_batch_is_recovered_and_everyone_is_in_the_list_once
             lambda: Attendee.objects.filter(sync_state=SyncState.SYNCING).exists() and in_flight[0],
             seconds=30,
             awaiting="the worker to claim the batch and call Klaviyo with it",
-            details=log_of(tmp_path, "doomed"),
+            details=worker_log(tmp_path, "doomed"),
         )
     finally:
         first.send_signal(signal.SIGKILL)
@@ -131,7 +106,7 @@ def test_a_worker_killed_mid_batch_is_recovered_and_everyone_is_in_the_list_once
             lambda: Attendee.objects.filter(sync_state=SyncState.SYNCED).count() == 200,
             seconds=60,
             awaiting="all 200 attendees in the list",
-            details=log_of(tmp_path, "survivor"),
+            details=worker_log(tmp_path, "survivor"),
         )
         recovery_seconds = time.monotonic() - killed_at
     finally:

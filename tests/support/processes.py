@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess  # the processes under test  # nosec B404
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -90,6 +91,35 @@ def start_gunicorn(
         os.killpg(server.pid, signal.SIGKILL)
         raise
     return server
+
+
+def start_db_worker(name: str, *, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    """`manage.py db_worker` on every queue, polling every 0.1 s, as the worker `name`; its
+    output goes to `logs`/`name`.log (see `worker_log`)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--no-reload",
+            "--queue-name",
+            "*",
+            "--interval",
+            "0.1",
+            "--no-startup-delay",
+            "--worker-id",
+            name,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(logs / f"{name}.log").open("w"),
+    )
+
+
+def worker_log(logs: Path, name: str) -> Callable[[], str]:
+    """The end of a worker's log, shown beside a wait that failed."""
+    return lambda: (logs / f"{name}.log").read_text()[-2000:]
 
 
 def stop(server: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
