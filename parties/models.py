@@ -332,6 +332,10 @@ class EventSender(models.Model):
     paused_reason = models.CharField(max_length=255, blank=True)
     # Klaviyo's ids of Partyline's metrics in this account ({metric name: id}), learnt once.
     metric_ids = models.JSONField(default=dict)
+    # What Klaviyo counted at the last read-back look per metric and time range ({key:
+    # count}): a count that stopped moving means Klaviyo is done recording (see
+    # parties.events.deliver).
+    recorded_counts = models.JSONField(default=dict)
     last_sent_at = models.DateTimeField(null=True, blank=True)
 
     # The "Klaviyo flows" reading: for each metric, the flows it triggers (see

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from integrations.klaviyo.filters import compare
+
 JSONDict = dict[str, Any]
 
 # Klaviyo's documented limits (the 2026-07-15 spec states them in the operation descriptions,
@@ -255,3 +257,23 @@ def _event_profile(event: OutgoingEvent) -> JSONDict:
     if event.profile_properties:
         attributes["properties"] = dict(event.profile_properties)
     return {"type": "profile", "attributes": attributes}
+
+
+def metric_count_body(*, metric_id: str, since: datetime, until: datetime) -> JSONDict:
+    """`MetricAggregateQuery`: how many events of the metric happened in [since, until),
+    counted in whole days of UTC (the range, not the buckets, bounds the count)."""
+    return {
+        "data": {
+            "type": "metric-aggregate",
+            "attributes": {
+                "metric_id": metric_id,
+                "measurements": ["count"],
+                "interval": "day",
+                "filter": [
+                    compare("greater-or-equal", "datetime", since),
+                    compare("less-than", "datetime", until),
+                ],
+                "timezone": "UTC",
+            },
+        }
+    }

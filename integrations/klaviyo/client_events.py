@@ -14,10 +14,18 @@ from integrations.klaviyo.bodies import (
     OutgoingEvent,
     bulk_create_events_body,
     create_event_body,
+    metric_count_body,
 )
 from integrations.klaviyo.filters import all_of, compare, equals
 from integrations.klaviyo.paging import paginate, segment
-from integrations.klaviyo.records import Event, Flow, JSONDict, Metric, primary_resource
+from integrations.klaviyo.records import (
+    Event,
+    Flow,
+    JSONDict,
+    Metric,
+    MetricAggregate,
+    primary_resource,
+)
 from integrations.klaviyo.transport import Transport
 
 
@@ -79,6 +87,18 @@ class EventOperations:
             params={"filter": all_of(*terms), "sort": "datetime"},
         )
         return [Event.from_resource(resource) for resource in resources]
+
+    def count_events(self, *, metric_id: str, since: datetime, until: datetime) -> int:
+        """How many events of one metric Klaviyo has recorded that happened in [since, until)
+        (`POST /api/metric-aggregates`, a read: one call however many events). Cheaper than
+        paging through them to learn whether Klaviyo has finished recording a batch."""
+        document = self._transport.request(
+            "POST",
+            "/api/metric-aggregates",
+            operation="query_metric_aggregates",
+            json=metric_count_body(metric_id=metric_id, since=since, until=until),
+        )
+        return MetricAggregate.from_resource(primary_resource(document)).total("count")
 
     # Metrics and flows ------------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "bulk_create_events": RateLimit(burst=10, steady=150),
     "get_events": RateLimit(burst=350, steady=3500),
     "get_metrics": RateLimit(burst=10, steady=150),
+    "query_metric_aggregates": RateLimit(burst=3, steady=60),
     "get_flows_triggered_by_metric": RateLimit(burst=10, steady=150),
     "get_flow": RateLimit(burst=3, steady=60),
 }

@@ -225,6 +225,32 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricAggregate:
+    """A metric aggregate query's answer: for each row (one per group; one without `by`),
+    each measurement's values, one per date bucket."""
+
+    dates: tuple[datetime | None, ...]
+    rows: tuple[Mapping[str, tuple[float, ...]], ...]
+
+    @classmethod
+    def from_resource(cls, resource: Mapping[str, Any]) -> MetricAggregate:
+        attributes = _attributes(resource)
+        dates = tuple(_moment(date) for date in _items(attributes.get("dates")))
+        rows = tuple(
+            {
+                name: tuple(_number(value) for value in _items(values))
+                for name, values in as_mapping(as_mapping(row).get("measurements")).items()
+            }
+            for row in _items(attributes.get("data"))
+        )
+        return cls(dates=dates, rows=rows)
+
+    def total(self, measurement: str) -> int:
+        """The measurement summed over every row and bucket (a count: a whole number)."""
+        return round(sum(sum(row.get(measurement, ())) for row in self.rows))
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """A flow: `status` is `draft`, `manual` or `live` as Klaviyo writes it, `trigger_type`
     one of the spec's (`Metric`, `Added to List`, ...), "" when not given."""
@@ -301,6 +327,10 @@ def _text(value: object) -> str:
 
 def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def _moment(value: object) -> datetime | None:

@@ -420,3 +420,42 @@ def test_a_flow_without_an_id_is_unusable(client, mocked):
 
     with pytest.raises(KlaviyoUnavailable):
         client.get_flow(flow_id="XyZ123")
+
+
+def test_count_events_asks_one_metric_aggregate_and_sums_its_counts(client, mocked):
+    # The spec's answer shape: one row per group (one without `by`), a count per date bucket.
+    mocked.post(
+        f"{BASE}/api/metric-aggregates",
+        json={
+            "data": {
+                "type": "metric-aggregate",
+                "id": "agg-1",
+                "attributes": {
+                    "dates": ["2026-07-20T00:00:00+00:00", "2026-07-21T00:00:00+00:00"],
+                    "data": [{"dimensions": [], "measurements": {"count": [3.0, 4.0]}}],
+                },
+                "links": {"self": f"{BASE}/api/metric-aggregates/"},
+            },
+            "links": {"self": f"{BASE}/api/metric-aggregates/"},
+        },
+    )
+
+    count = client.count_events(metric_id="M1", since=AT, until=AT + timedelta(days=2))
+
+    assert count == 7
+    attributes = sent(mocked)["data"]["attributes"]
+    assert attributes["metric_id"] == "M1"
+    assert attributes["measurements"] == ["count"]
+    assert attributes["filter"] == [
+        f"greater-or-equal(datetime,{AT.isoformat()})",
+        f"less-than(datetime,{(AT + timedelta(days=2)).isoformat()})",
+    ]
+    assert spec.validate_request_body("query_metric_aggregates", sent(mocked)) == []
+
+
+def test_a_count_klaviyo_answers_oddly_reads_as_none_recorded(client, mocked):
+    mocked.post(
+        f"{BASE}/api/metric-aggregates",
+        json={"data": {"type": "metric-aggregate", "id": "a", "attributes": {"data": "?"}}},
+    )
+    assert client.count_events(metric_id="M1", since=AT, until=AT + timedelta(hours=1)) == 0

@@ -20,6 +20,7 @@ EVENT_OPERATIONS = (
     "bulk_create_events",
     "get_events",
     "get_metrics",
+    "query_metric_aggregates",
     "get_flows_triggered_by_metric",
     "get_flow",
 )

@@ -125,6 +125,7 @@ def every_operation(client: KlaviyoClient) -> None:
     client.bulk_create_events(events=[event])
     client.get_events(metric_id="M1", since=event.time, until=event.time + timedelta(hours=1))
     client.get_metrics()
+    client.count_events(metric_id="M1", since=event.time, until=event.time + timedelta(hours=1))
     client.get_flows_triggered_by_metric(metric_id="M1")
     client.get_flow(flow_id="F1")
 
