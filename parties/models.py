@@ -55,6 +55,18 @@ class Party(models.Model):
     reminder_hours = models.JSONField(null=True, blank=True)
     # The organizer called the whole party off: signups are closed, the list is kept.
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # How many people may hold a place (None: no limit); at capacity, signups join the
+    # waitlist when it is on, or are told the party is full.
+    capacity = models.PositiveIntegerField(null=True, blank=True)
+    waitlist_enabled = models.BooleanField("waitlist", default=True)
+    # When set, a freed place is offered to the first waitlisted person for this many hours
+    # (they claim it on their page); unset, they are registered at once.
+    claim_window_hours = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Places held now (registered and offered): kept by the services with conditional
+    # UPDATEs, and never above `capacity` (a database constraint).
+    seats_taken = models.PositiveIntegerField(default=0)
+    # Raised whenever the time or the place changes (a calendar entry's SEQUENCE).
+    details_version = models.PositiveIntegerField(default=0)
     slug = models.CharField(max_length=32, unique=True, default=new_public_slug, editable=False)
 
     klaviyo_list_id = models.CharField(max_length=64, blank=True)
@@ -97,6 +109,12 @@ class Party(models.Model):
     class Meta:
         ordering = ["-starts_at", "-pk"]
         verbose_name_plural = "parties"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(capacity__isnull=True) | Q(seats_taken__lte=models.F("capacity")),
+                name="parties_never_over_capacity",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -129,6 +147,24 @@ class SyncState(models.TextChoices):
 IN_FLIGHT_STATES = (SyncState.PENDING, SyncState.SYNCING, SyncState.SENT)
 
 
+class Place(models.TextChoices):
+    """A registration's place in the party (separate from what Klaviyo holds)."""
+
+    REGISTERED = "registered", "Registered"
+    WAITLISTED = "waitlisted", "On the waitlist"
+    OFFERED = "offered", "Offered a place"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# The places that hold one of the party's seats.
+SEATED_PLACES = (Place.REGISTERED, Place.OFFERED)
+
+
+def new_manage_token() -> str:
+    """The secret of an attendee's own page: 192 random bits, nothing derived from them."""
+    return secrets.token_urlsafe(24)
+
+
 class Attendee(models.Model):
     """A signup: saved the moment it is accepted, then relayed to Klaviyo (the outbox row)."""
 
@@ -140,6 +176,22 @@ class Attendee(models.Model):
     pet_type = models.CharField(max_length=50, blank=True)
     consented_at = models.DateTimeField()
     consent_source = models.CharField(max_length=255)
+
+    place = models.CharField(
+        max_length=16, choices=Place, default=Place.REGISTERED, db_index=True
+    )
+    # The waitlist's order: when they joined it (signup order).
+    waitlisted_at = models.DateTimeField(null=True, blank=True)
+    # An offered place is theirs to claim until then.
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # "attendee" or "organizer".
+    cancelled_by = models.CharField(max_length=16, blank=True)
+    # How many times they registered (a registration after a cancellation is a new one: its
+    # `Registered for Party` event is another occurrence).
+    registrations = models.PositiveSmallIntegerField(default=1)
+    # The secret link to their own page (revocable: a new one replaces it).
+    manage_token = models.CharField(max_length=64, unique=True, default=new_manage_token)
 
     sync_state = models.CharField(
         max_length=24, choices=SyncState, default=SyncState.PENDING, db_index=True

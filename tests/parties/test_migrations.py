@@ -1,0 +1,60 @@
+"""Migrations that change existing rows, run against rows made at the migration before."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from accounts.models import Organization
+from integrations.models import KlaviyoConnection
+
+BEFORE = [("parties", "0006_event_sender_recorded_counts")]
+AFTER = [("parties", "0007_capacity_waitlist_manage_link")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_earlier_signups_get_their_own_links_and_parties_count_their_seats():
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)
+    old = executor.loader.project_state(BEFORE).apps
+    # Other apps' tables are at their newest: their rows are made with today's models.
+    organization = Organization.objects.create(name="Acme")
+    connection_row = KlaviyoConnection.objects.create(
+        organization=organization, klaviyo_account_id="A1", public_api_key="A1"
+    )
+    party = old.get_model("parties", "Party").objects.create(
+        organization_id=organization.pk,
+        connection_id=connection_row.pk,
+        name="Howl",
+        starts_at=timezone.now(),
+        address="1 Bark St",
+        city="Boston",
+        state="MA",
+    )
+    Attendee = old.get_model("parties", "Attendee")
+    for number in range(3):
+        Attendee.objects.create(
+            party=party,
+            email=f"guest{number}@example.com",
+            first_name="Guest",
+            consented_at=timezone.now(),
+            consent_source="form",
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(AFTER)
+    new = executor.loader.project_state(AFTER).apps
+
+    attendees = new.get_model("parties", "Attendee").objects.all()
+    tokens = {attendee.manage_token for attendee in attendees}
+    assert len(tokens) == 3
+    assert all(len(token) >= 32 for token in tokens)
+    assert {attendee.place for attendee in attendees} == {"registered"}
+    assert new.get_model("parties", "Party").objects.get().seats_taken == 3
+    # Back to the newest state for the tests that follow.
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
