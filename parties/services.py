@@ -19,11 +19,11 @@ from accounts.models import Membership, Organization, User, normalize_email
 from integrations.budgets import list_budget_message, list_budget_reopens_at
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from integrations.scopes import events_missing_scopes
-from parties import tasks
+from parties import places, tasks
+from parties.errors import PartyError
 from parties.events.catalogue import occurrence_of
 from parties.events.flows import FLOWS_REFRESH_GAP
 from parties.events.record import (
-    attendee_event_record,
     events_withdraw,
     party_event_record,
     sample_events_record,
@@ -39,16 +39,13 @@ from parties.models import (
     PartyEvent,
     PartyMetric,
     PartyMoment,
+    Place,
     Reconciliation,
     ReconciliationStatus,
     SyncState,
 )
 
 logger = logging.getLogger(__name__)
-
-
-class PartyError(Exception):
-    """Something the person can fix or needs to know; the message is for them."""
 
 
 # --- Parties --------------------------------------------------------------------------------
@@ -249,7 +246,7 @@ def attendee_register(*, party: Party, data: dict[str, Any], source: str) -> tup
         # constraint on (party, email) settles a race with the same address's other request.
         with transaction.atomic():
             attendee = Attendee.objects.create(party=party, email=email, **answers, **consent)
-            _registered(attendee, party)
+            places.place_new(attendee, party)
             tasks.party_sync_request(party_id=party.pk)
     except IntegrityError:
         return _attendee_merge(party=party, email=email, answers=answers, consent=consent)
@@ -267,7 +264,11 @@ def _attendee_merge(
             party=party, email=email, defaults={**answers, **consent}
         )
         if created:
-            _registered(attendee, party)
+            places.place_new(attendee, party)
+        elif attendee.place == Place.CANCELLED:
+            # They cancelled before: signing up again is a new registration.
+            places.place_again(attendee, party)
+            attendee.refresh_from_db()
         else:
             given = {key: value for key, value in answers.items() if value}
             changed = [key for key, value in given.items() if getattr(attendee, key) != value]
@@ -286,18 +287,6 @@ def _attendee_merge(
         if attendee.sync_state == SyncState.PENDING:
             tasks.party_sync_request(party_id=party.pk)
     return attendee, created
-
-
-def _registered(attendee: Attendee, party: Party) -> None:
-    """A new registration: its `Registered for Party` event, in the signup's transaction."""
-    attendee_event_record(
-        attendee,
-        PartyMetric.REGISTERED,
-        occurrence=occurrence_of(attendee.created_at),
-        extra={"from_waitlist": False},
-        party=party,
-    )
-    tasks.events_send_request(connection_id=party.connection_id)
 
 
 # --- Lifecycle events ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
@@ -28,7 +29,7 @@ from parties.events.config import events_config
 from parties.events.flows import FLOWS_READ_EVERY, flows_due, flows_read, flows_read_claim
 from parties.events.gates import EVENTS_PLAN, events_recover
 from parties.events.schedule import moment_fire, moments_plan
-from parties.models import Party, PartyMoment
+from parties.models import Attendee, Party, PartyMoment, Place
 from parties.sync import party_sync, sync_sweep
 from parties.sync.config import sync_config
 from parties.sync.gates import party_recover
@@ -36,6 +37,8 @@ from parties.sync.outcomes import reason
 
 logger = logging.getLogger(__name__)
 
+# An offer's own task ends it at its deadline; one still open this long after was lost.
+OFFER_GRACE = timedelta(seconds=30)
 # One planned sync per party.
 SYNC_PLAN = RunPlan(Party, "next_sync_at")
 # A list deletion Klaviyo could not take now is tried again this often, this many times.
@@ -164,7 +167,27 @@ def read_flows(*, connection_id: int) -> dict[str, object]:
     return {"outcome": report.outcome, "calls": report.calls}
 
 
+@task()
+def expire_offers(*, party_id: int) -> dict[str, int]:
+    """A claim window has ended: unclaimed offers pass to the next people waiting.
+
+    The one task that runs a service (`parties.places`, which itself plans tasks), so it is
+    imported when the task runs, keeping the module dependency one way."""
+    from parties import places
+
+    with transaction.atomic():
+        party = Party.objects.select_for_update().filter(pk=party_id).first()
+        expired = places.offers_expire(party=party) if party is not None else 0
+    return {"expired": expired}
+
+
 # --- Scheduling -------------------------------------------------------------------------------
+
+
+def offer_expiry_schedule(*, attendee: Attendee) -> None:
+    """Queue the end of the attendee's offer at its deadline."""
+    if attendee.offer_expires_at is not None:
+        expire_offers.using(run_after=attendee.offer_expires_at).enqueue(party_id=attendee.party_id)
 
 
 def sweep_now() -> dict[str, int]:
@@ -180,6 +203,14 @@ def sweep_now() -> dict[str, int]:
         events_send_request(connection_id=connection_id, at=now, force=True)
     for moment_id in events.moment_ids:
         fire_moment.enqueue(moment_id=moment_id)
+    # Offers whose expiry task was lost.
+    lapsed_offers = (
+        Attendee.objects.filter(place=Place.OFFERED, offer_expires_at__lt=now - OFFER_GRACE)
+        .values_list("party_id", flat=True)
+        .distinct()
+    )
+    for party_id in lapsed_offers:
+        expire_offers.enqueue(party_id=party_id)
     for party in Party.objects.select_related("organization").filter(
         pk__in=events.unplanned_party_ids
     ):

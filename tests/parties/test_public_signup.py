@@ -414,16 +414,17 @@ def test_after_a_visit_refused_input_still_shows_its_errors_and_values(client, p
     assert 'value="late@example.com"' in too_many.text
 
 
-def test_a_new_signup_is_two_inserts_and_a_look_at_each_plan(
+def test_a_new_signup_is_two_inserts_a_place_and_a_look_at_each_plan(
     client, party, django_assert_num_queries
 ):
-    """The party (with what its event needs), the attendee's and its `Registered for Party`
-    event's INSERTs, then whether an event run and a sync run are planned already (the first
-    signup plans them), in one transaction (a savepoint inside the test's own)."""
+    """The party (with what its event needs), the attendee's INSERT, one place taken (a
+    conditional UPDATE of the party's seats), its `Registered for Party` event's INSERT, then
+    whether an event run and a sync run are planned already (the first signup plans them), in
+    one transaction (a savepoint inside the test's own)."""
     services.event_sender_ensure(connection=party.connection)
     post_signup(client, party, email="first@example.com")  # plans the runs
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = post_signup(client, party, email="second@example.com")
 
     assert response.status_code == 303
