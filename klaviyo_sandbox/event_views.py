@@ -1,5 +1,6 @@
 """The events and metrics REST endpoints (`/api/events`, `/api/event-bulk-create-jobs`,
-`/api/metrics`): parse the query, call a service, answer a JSON:API document."""
+`/api/metrics`, `/api/metric-aggregates`): parse the query, call a service, answer a JSON:API
+document."""
 
 from __future__ import annotations
 
@@ -19,12 +20,18 @@ from klaviyo_sandbox.jsonapi import (
     filter_datetime,
     invalid,
     list_param,
+    metric_aggregate_resource,
     metric_resource,
     page_size,
     parse_filter,
     profile_resource,
 )
-from klaviyo_sandbox.metrics import metric_get, metric_integration
+from klaviyo_sandbox.metrics import (
+    aggregate_query_check,
+    metric_aggregate,
+    metric_get,
+    metric_integration,
+)
 from klaviyo_sandbox.models import Event, Metric
 from klaviyo_sandbox.routers import DATABASE
 
@@ -163,5 +170,22 @@ def metric_detail(call: ApiCall, metric_id: str) -> HttpResponse:
     fields = list_param(call.request, "fields[metric]")
     resource = metric_resource(
         call.request, metric, integration=metric_integration(metric), fields=fields
+    )
+    return document_response({"data": resource, "links": {"self": resource["links"]["self"]}})
+
+
+@api_endpoint(POST="query_metric_aggregates")
+def metric_aggregates(call: ApiCall) -> HttpResponse:
+    """Without `by` (the only grouping the sandbox computes) the answer is one row with no
+    dimensions, within any `page_size` (at least 1), on one page. The door has applied the
+    due event jobs, so every event recorded by now is counted."""
+    query = aggregate_query_check(account=call.account, attributes=call.body["data"]["attributes"])
+    aggregates = metric_aggregate(query)
+    rows = [{"dimensions": [], "measurements": aggregates.measurements}]
+    resource = metric_aggregate_resource(
+        call.request,
+        dates=aggregates.dates,
+        rows=rows,
+        fields=list_param(call.request, "fields[metric-aggregate]"),
     )
     return document_response({"data": resource, "links": {"self": resource["links"]["self"]}})

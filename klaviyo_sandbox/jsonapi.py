@@ -328,6 +328,24 @@ def metric_resource(
     }
 
 
+def metric_aggregate_resource(
+    request: HttpRequest,
+    *,
+    dates: list[datetime],
+    rows: list[dict[str, Any]],
+    fields: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """A query's answer: the buckets' `dates` and, per row, its `dimensions` and one value per
+    bucket for each measurement. Klaviyo's `id` is ephemeral: a new one per query."""
+    attributes = {"dates": [timestamp(at) for at in dates], "data": rows}
+    return {
+        "type": "metric-aggregate",
+        "id": str(uuid.uuid4()),
+        "attributes": _sparse(attributes, fields),
+        "links": {"self": api_url(request, "metric-aggregates/")},
+    }
+
+
 def event_resource(
     request: HttpRequest, event: Event, *, fields: Iterable[str] | None = None
 ) -> dict[str, Any]:

@@ -55,6 +55,7 @@ urlpatterns = [
         name="api_event_bulk_create_jobs",
     ),
     re_path(_api("metrics"), event_views.metrics, name="api_metrics"),
+    re_path(_api("metric-aggregates"), event_views.metric_aggregates, name="api_metric_aggregates"),
     re_path(_api(r"metrics/(?P<metric_id>[^/]+)"), event_views.metric_detail, name="api_metric"),
     re_path(
         _api(r"metrics/(?P<metric_id>[^/]+)/flow-triggers"),

@@ -1,5 +1,6 @@
-"""Klaviyo's official Python SDK (klaviyo-api 24) parses the sandbox's events, metrics
-and flows answers into its typed models (served for real by `live_server`, as in test_sdk.py)."""
+"""Klaviyo's official Python SDK (klaviyo-api 24) parses the sandbox's events, metrics,
+metric aggregates and flows answers into its typed models (served for real by `live_server`,
+as in test_sdk.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from openapi_client.models.get_flow_v2_response_compound_document import (
 from openapi_client.models.get_metric_response_collection_compound_document import (
     GetMetricResponseCollectionCompoundDocument,
 )
+from openapi_client.models.post_metric_aggregate_response import PostMetricAggregateResponse
 
 from klaviyo_sandbox import testing
 from tests.support.sandbox_requests import SDK_JOB_SECONDS
@@ -123,3 +125,49 @@ def test_flows_parse_into_the_sdks_typed_models(klaviyo):
     triggered = klaviyo.Metrics.get_flows_triggered_by_metric(welcome.trigger_metric_id)
     assert isinstance(triggered, GetFlowResponseCollection)
     assert sorted(item.attributes.name for item in triggered.data) == ["Draft", "Welcome"]
+
+
+def test_metric_aggregates_parse_into_the_sdks_typed_model(klaviyo):
+    for second, email in enumerate(["a@example.com", "b@example.com", "a@example.com"]):
+        event = {
+            "data": {
+                "type": "event",
+                "attributes": {
+                    "metric": metric("Registered for Party"),
+                    "profile": {"data": {"type": "profile", "attributes": {"email": email}}},
+                    "properties": {"party_id": "p_42"},
+                    "time": f"2026-07-20T10:00:0{second}+00:00",
+                    "value": 5,
+                },
+            }
+        }
+        assert klaviyo.Events.create_event(event) is None
+    testing.advance(SDK_JOB_SECONDS)
+    [registered] = klaviyo.Metrics.get_metrics().data
+    testing.advance(1)  # query_metric_aggregates bursts at 3 a second
+
+    answer = klaviyo.Metrics.query_metric_aggregates(
+        {
+            "data": {
+                "type": "metric-aggregate",
+                "attributes": {
+                    "metric_id": registered.id,
+                    "measurements": ["count", "unique", "sum_value"],
+                    "interval": "day",
+                    "filter": [
+                        "greater-or-equal(datetime,2026-07-20T10:00:00+00:00)",
+                        "less-than(datetime,2026-07-20T10:05:00+00:00)",
+                    ],
+                    "timezone": "UTC",
+                },
+            }
+        }
+    )
+
+    assert isinstance(answer, PostMetricAggregateResponse)
+    assert answer.data.type == "metric-aggregate"
+    assert [at.isoformat() for at in answer.data.attributes.dates] == ["2026-07-20T00:00:00+00:00"]
+    [row] = answer.data.attributes.data
+    assert row.dimensions == []
+    assert row.measurements == {"count": [3.0], "unique": [2.0], "sum_value": [15.0]}
+    assert sum(sum(row.measurements["count"]) for row in answer.data.attributes.data) == 3
