@@ -14,6 +14,7 @@ from klaviyo_sandbox.models import Event as SandboxEvent
 from parties import services
 from parties.events import events_send
 from parties.events.gates import EVENTS_GATE, EVENTS_LEASE
+from parties.events.record import party_event_record
 from parties.models import EventSender, EventState, PartyEvent, PartyMetric
 from tests.support.clock import let_time_pass
 from tests.support.signups import signup
@@ -102,8 +103,6 @@ def test_a_rush_is_one_write_call_per_window_for_the_whole_account(party, make_p
 
 def test_a_backlog_goes_out_in_full_batches_back_to_back(party, make_attendee):
     attendees = [make_attendee(party, email=f"guest{n}@example.com") for n in range(2500)]
-    from parties.events.record import party_event_record
-
     party_event_record(
         party, PartyMetric.REGISTERED, occurred_at=timezone.now(), occurrence="backlog"
     )
@@ -217,6 +216,13 @@ def test_klaviyo_dropping_an_event_ends_in_a_state_the_organizer_can_tell_apart(
     run(party)
     let_time_pass(5)
     run(party)
+    # Klaviyo counts 1 of the 2 sent: it may still be recording, so nothing is paged yet.
+    assert testing.call_count("GET", "/api/events") == 0
+    assert states(party=party) == {EventState.SENT: 2}
+    let_time_pass(10)
+    run(party)
+    # The count stopped moving: Klaviyo is done, so the events are read once.
+    assert testing.call_count("GET", "/api/events") == 1
     assert states(party=party) == {EventState.DELIVERED: 1, EventState.SENT: 1}
     let_time_pass(11 * 60)
     run(party)
@@ -225,11 +231,27 @@ def test_klaviyo_dropping_an_event_ends_in_a_state_the_organizer_can_tell_apart(
     assert "drops the events of profiles it rejects" in dropped.reason
 
 
+def test_a_batch_klaviyo_records_slowly_is_read_once_it_is_recorded(party, make_attendee, settings):
+    settings.SANDBOX_JOB_SECONDS = 40  # Klaviyo takes its time over this batch
+    for number in range(450):
+        make_attendee(party, email=f"guest{number}@example.com")
+    party_event_record(party, PartyMetric.REGISTERED, occurred_at=timezone.now(), occurrence="x")
+    run(party)
+    for _look in range(3):  # looks at doubling intervals while Klaviyo records
+        let_time_pass(8)
+        run(party)
+    # Nothing is paged while Klaviyo has not recorded them (its metric does not exist yet).
+    assert testing.call_count("GET", "/api/events") == 0
+    let_time_pass(60)
+    run(party)
+    assert states(party=party) == {EventState.DELIVERED: 450}
+    # Paged once, when Klaviyo held them all: ceil(450 / 200) reads.
+    assert testing.call_count("GET", "/api/events") == 3
+
+
 def test_read_back_costs_at_most_one_read_per_200_events(party, make_attendee):
     for number in range(450):
         make_attendee(party, email=f"guest{number}@example.com")
-    from parties.events.record import party_event_record
-
     party_event_record(party, PartyMetric.REGISTERED, occurred_at=timezone.now(), occurrence="x")
     run(party)
     testing.clear_calls()
