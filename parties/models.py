@@ -183,9 +183,7 @@ class Attendee(models.Model):
     consented_at = models.DateTimeField()
     consent_source = models.CharField(max_length=255)
 
-    place = models.CharField(
-        max_length=16, choices=Place, default=Place.REGISTERED, db_index=True
-    )
+    place = models.CharField(max_length=16, choices=Place, default=Place.REGISTERED, db_index=True)
     # The waitlist's order: when they joined it (signup order).
     waitlisted_at = models.DateTimeField(null=True, blank=True)
     # An offered place is theirs to claim until then.

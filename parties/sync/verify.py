@@ -313,9 +313,9 @@ def _mark_consented(
     party: Party, client: KlaviyoClient, attendees: list[Attendee], report: SyncReport
 ) -> list[Attendee]:
     """One read of consent for attendees kept out of the list (waitlisted, offered):
-    `consented` once Klaviyo holds their consent; sent ones also suppressed, awaiting their
-    confirmation, or not processed yet (sent again after a while). Returns those whose
-    consent is not recorded yet."""
+    `consented` once Klaviyo holds their consent, else suppressed, awaiting their
+    confirmation, or not processed yet (sent ones are sent again after a while). Returns
+    those whose consent is not recorded yet."""
     consents = {
         normalize_email(consent.email): consent
         for consent in client.profiles_with_consent(emails=[a.email for a in attendees])
@@ -337,17 +337,17 @@ def _mark_consented(
             )
             continue
         pending.append(attendee)
-        if attendee.sync_state != SyncState.SENT:
-            continue  # awaiting confirmation: `_recheck_awaiting` keeps looking
         if state == SyncState.AWAITING_CONFIRMATION:
             why = (
                 "Klaviyo emailed them a link to confirm their consent; they are in Klaviyo "
                 "for the waitlist's emails once they click it."
             )
-        if state is None:
-            _not_there_yet(attendee, still, now, "recorded their consent")
-        else:
+        if state is not None:
             still.update(sync_state=state, state_reason=why, checked_at=now, updated_at=now)
+        elif attendee.sync_state == SyncState.SENT:
+            # Only what was just sent is sent again: one awaiting confirmation would get a
+            # second confirmation email (`_recheck_awaiting` gives up on them in time).
+            _not_there_yet(attendee, still, now, "recorded their consent")
     connection_record_success(connection=party.connection)
     return pending
 

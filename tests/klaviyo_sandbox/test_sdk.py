@@ -133,8 +133,7 @@ def test_every_call_the_product_needs_parses_into_the_sdks_typed_models(klaviyo)
 
     step()
     assert (
-        klaviyo.Profiles.bulk_subscribe_profiles(subscribe_body(None, ["una@example.com"]))
-        is None
+        klaviyo.Profiles.bulk_subscribe_profiles(subscribe_body(None, ["una@example.com"])) is None
     )
     testing.advance(SDK_JOB_SECONDS)
     assert testing.profile("una@example.com")["lists"] == []
