@@ -38,6 +38,7 @@ from klaviyo_sandbox.lists import (
     list_get,
     list_profile_count,
     list_update,
+    memberships_remove,
 )
 from klaviyo_sandbox.models import KlaviyoList, Membership, MembershipStatus, Profile
 from klaviyo_sandbox.profiles import profile_create, profile_upsert
@@ -202,6 +203,15 @@ def list_profiles(call: ApiCall, list_id: str) -> HttpResponse:
             "links": collection_links(request, next_cursor),
         }
     )
+
+
+@api_endpoint(DELETE="remove_profiles_from_list")
+def list_profile_relationships(call: ApiCall, list_id: str) -> HttpResponse:
+    klaviyo_list = list_get(account=call.account, list_id=list_id)
+    memberships_remove(
+        klaviyo_list=klaviyo_list, profile_ids=[item["id"] for item in call.body["data"]]
+    )
+    return document_response(None, status=204)
 
 
 @api_endpoint(GET="get_profiles", POST="create_profile")

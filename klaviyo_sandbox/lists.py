@@ -9,6 +9,9 @@ from klaviyo_sandbox.jsonapi import invalid, not_found
 from klaviyo_sandbox.models import Account, KlaviyoList, Membership, MembershipStatus, Profile
 from klaviyo_sandbox.routers import DATABASE
 
+# "This endpoint accepts a maximum of 1000 profiles per call" (remove_profiles_from_list).
+REMOVE_MAX_PROFILES = 1_000
+
 
 def list_get(*, account: Account, list_id: str) -> KlaviyoList:
     klaviyo_list = KlaviyoList.objects.using(DATABASE).filter(account=account, id=list_id).first()
@@ -67,3 +70,22 @@ def membership_add(*, klaviyo_list: KlaviyoList, profile: Profile, status: str) 
         membership.joined_group_at = now
         membership.save(update_fields=["status", "joined_group_at"])
     return membership
+
+
+def memberships_remove(*, klaviyo_list: KlaviyoList, profile_ids: list[str]) -> int:
+    """DELETE /api/lists/{id}/relationships/profiles: the profiles leave this one list (a
+    pending double opt-in request too). Their consent, suppressions and other lists are
+    untouched, as the spec says ("will not impact the profile's consent status"). Ids that
+    are not members (or not profiles) are passed over: removing is idempotent, and the spec
+    documents no error for them. How many memberships it removed."""
+    if len(profile_ids) > REMOVE_MAX_PROFILES:
+        raise invalid(
+            f"At most {REMOVE_MAX_PROFILES} profiles can be removed from a list in one request.",
+            pointer="/data",
+        )
+    removed, _ = (
+        Membership.objects.using(DATABASE)
+        .filter(list=klaviyo_list, profile_id__in=profile_ids)
+        .delete()
+    )
+    return removed

@@ -29,7 +29,7 @@ from klaviyo_sandbox import clock, faults, oauth
 from klaviyo_sandbox.flows import flow_create
 from klaviyo_sandbox.flows import flow_messages as flow_messages_of
 from klaviyo_sandbox.jobs import jobs_process_due
-from klaviyo_sandbox.lists import list_create
+from klaviyo_sandbox.lists import list_create, membership_add
 from klaviyo_sandbox.metrics import metric_for_event
 from klaviyo_sandbox.models import (
     Account,
@@ -191,6 +191,17 @@ def list_members(list_id: str, *, include_pending: bool = False) -> list[dict[st
         }
         for m in memberships.select_related("profile").order_by("pk")
     ]
+
+
+def add_to_list(list_id: str, profile_id: str) -> None:
+    """Make a profile a member of a list, as anything else in the account might (another
+    app, an organizer in Klaviyo, a subscribe job run late)."""
+    jobs_process_due()
+    membership_add(
+        klaviyo_list=KlaviyoList.objects.using(DATABASE).get(id=list_id),
+        profile=Profile.objects.using(DATABASE).get(id=profile_id),
+        status=MembershipStatus.MEMBER,
+    )
 
 
 def confirm_pending(list_id: str, email: str) -> None:

@@ -28,6 +28,11 @@ urlpatterns = [
         api_views.list_profiles,
         name="api_list_profiles",
     ),
+    re_path(
+        _api(r"lists/(?P<list_id>[^/]+)/relationships/profiles"),
+        api_views.list_profile_relationships,
+        name="api_list_profile_relationships",
+    ),
     re_path(_api("profiles"), api_views.profiles, name="api_profiles"),
     re_path(_api("profile-import"), api_views.profile_import, name="api_profile_import"),
     re_path(

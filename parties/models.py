@@ -137,10 +137,16 @@ class SyncState(models.TextChoices):
     SENT = "sent", "Sent to Klaviyo"
     # Read back from Klaviyo: a member of the party's list.
     SYNCED = "synced", "In the list"
+    # Read back from Klaviyo: waitlisted or offered a place, so kept out of the list, with
+    # their profile and email consent in Klaviyo.
+    CONSENTED = "consented", "In Klaviyo, not in the list"
     AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting confirmation"
     SUPPRESSED = "suppressed", "Suppressed by Klaviyo"
     FAILED = "failed", "Rejected by Klaviyo"
     NOT_CONFIRMED = "not_confirmed", "Did not confirm"
+    # Cancelled, and read back from Klaviyo as out of the list (their consent untouched); or
+    # cancelled before anything of theirs was sent.
+    REMOVED = "removed", "Removed from the list"
 
 
 # Klaviyo still has work to do or we still have something to read back.

@@ -18,10 +18,12 @@ from integrations.klaviyo.filters import compare
 JSONDict = dict[str, Any]
 
 # Klaviyo's documented limits (the 2026-07-15 spec states them in the operation descriptions,
-# not as maxItems): "Maximum number of profiles can be submitted for subscription: 1000" and
-# the bulk import job "Accepts up to 10,000 profiles per request".
+# not as maxItems): "Maximum number of profiles can be submitted for subscription: 1000", the
+# bulk import job "Accepts up to 10,000 profiles per request", and removing profiles from a
+# list "accepts a maximum of 1000 profiles per call".
 MAX_SUBSCRIBE_BATCH = 1000
 MAX_BULK_IMPORT_BATCH = 10_000
+MAX_LIST_REMOVAL_BATCH = 1000
 
 
 def create_list_body(*, name: str, opt_in_process: str | None = None) -> JSONDict:
@@ -62,14 +64,19 @@ def bulk_import_body(
 
 
 def subscribe_body(
-    *, list_id: str, emails_with_consent: Sequence[str | Mapping[str, Any]], custom_source: str
+    *,
+    list_id: str | None,
+    emails_with_consent: Sequence[str | Mapping[str, Any]],
+    custom_source: str,
 ) -> JSONDict:
     """`SubscriptionCreateJobCreateQuery`: email marketing consent `SUBSCRIBED` for each
-    profile, and membership of the list.
+    profile, and membership of the list (None: consent only, in no list; the spec's
+    `relationships.list` is optional).
 
     Each item is an email, or a mapping with `email` and optionally the Klaviyo profile `id`.
-    Call this only for people who gave consent: the list's opt-in process (single or double)
-    then applies. `historical_import` is left out (false), so double opt-in is honoured.
+    Call this only for people who gave consent: the list's opt-in process (single or double;
+    without a list, the account's default) then applies. `historical_import` is left out
+    (false), so double opt-in is honoured.
     """
     if not emails_with_consent:
         raise ValueError("A subscribe job needs at least one profile.")
@@ -78,16 +85,31 @@ def subscribe_body(
             f"A subscribe job takes at most {MAX_SUBSCRIBE_BATCH} profiles, "
             f"got {len(emails_with_consent)}."
         )
-    return {
-        "data": {
-            "type": "profile-subscription-bulk-create-job",
-            "attributes": {
-                "custom_source": custom_source,
-                "profiles": {"data": [_subscription(item) for item in emails_with_consent]},
-            },
-            "relationships": {"list": {"data": {"type": "list", "id": list_id}}},
-        }
+    data: JSONDict = {
+        "type": "profile-subscription-bulk-create-job",
+        "attributes": {
+            "custom_source": custom_source,
+            "profiles": {"data": [_subscription(item) for item in emails_with_consent]},
+        },
     }
+    if list_id is not None:
+        data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
+    return {"data": data}
+
+
+def list_removal_body(*, profile_ids: Sequence[str]) -> JSONDict:
+    """`ListMembersDeleteQuery`: the profiles (by Klaviyo id: the endpoint takes no emails)
+    to take out of one list, at most 1,000."""
+    if not profile_ids:
+        raise ValueError("A list removal needs at least one profile.")
+    if len(profile_ids) > MAX_LIST_REMOVAL_BATCH:
+        raise ValueError(
+            f"A list removal takes at most {MAX_LIST_REMOVAL_BATCH} profiles, "
+            f"got {len(profile_ids)}."
+        )
+    if not all(profile_ids):
+        raise ValueError("Every profile to remove needs its Klaviyo id.")
+    return {"data": [{"type": "profile", "id": profile_id} for profile_id in profile_ids]}
 
 
 def _subscription(item: str | Mapping[str, Any]) -> JSONDict:

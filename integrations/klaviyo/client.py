@@ -14,6 +14,7 @@ from typing import Any
 from integrations.klaviyo.bodies import (
     bulk_import_body,
     create_list_body,
+    list_removal_body,
     subscribe_body,
     update_list_body,
 )
@@ -128,6 +129,16 @@ class KlaviyoClient(EventOperations):
         )
         return (ListMember.from_resource(resource) for resource in resources)
 
+    def remove_profiles_from_list(self, *, list_id: str, profile_ids: Sequence[str]) -> None:
+        """Take up to 1,000 profiles (by Klaviyo id) out of one list (204). Their consent and
+        their other lists are untouched: this is never an unsubscribe."""
+        self._transport.request(
+            "DELETE",
+            f"/api/lists/{segment(list_id)}/relationships/profiles/",
+            operation="remove_profiles_from_list",
+            json=list_removal_body(profile_ids=profile_ids),
+        )
+
     def list_members_among(self, *, list_id: str, emails: Sequence[str]) -> list[ListMember]:
         """Which of up to 100 `emails` are members of the list: one read call, or a few when
         the addresses are too long for one request line."""
@@ -192,11 +203,12 @@ class KlaviyoClient(EventOperations):
     def subscribe_profiles(
         self,
         *,
-        list_id: str,
+        list_id: str | None,
         emails_with_consent: Sequence[str | Mapping[str, Any]],
         custom_source: str,
     ) -> None:
-        """Subscribe up to 1,000 consenting profiles to email marketing and the list.
+        """Subscribe up to 1,000 consenting profiles to email marketing and the list (None:
+        record their consent only, in no list).
 
         Klaviyo answers 202 with no body and applies it asynchronously.
         """

@@ -16,9 +16,10 @@ DEFAULT_REVISION = "2026-07-15"
 # Least privilege for what the client calls, in two groups by what needs them (each scope is
 # the `x-klaviyo-scopes` of the operations named beside it in Klaviyo's OpenAPI spec).
 # The list pipeline: accounts (who connected: get_accounts), lists (one per party: get_lists,
-# create_list, update_list, delete_list, get_profiles_for_list), profiles (bulk import,
-# upsert, lookup: bulk_import_profiles and its job reads, get_profiles) and subscriptions
-# (email marketing consent: bulk_subscribe_profiles). A connection lacking one cannot work.
+# create_list, update_list, delete_list, get_profiles_for_list, remove_profiles_from_list),
+# profiles (bulk import, upsert, lookup: bulk_import_profiles and its job reads,
+# get_profiles) and subscriptions (email marketing consent: bulk_subscribe_profiles). A
+# connection lacking one cannot work.
 LIST_SCOPES: tuple[str, ...] = (
     "accounts:read",
     "lists:read",

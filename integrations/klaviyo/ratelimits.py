@@ -44,6 +44,7 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "create_list": RateLimit(burst=10, steady=150, daily=150),
     "update_list": RateLimit(burst=10, steady=150),
     "delete_list": RateLimit(burst=10, steady=150),
+    "remove_profiles_from_list": RateLimit(burst=10, steady=150),
     "get_profiles_for_list": RateLimit(burst=75, steady=750),
     "get_profiles": RateLimit(burst=75, steady=750),
     "bulk_import_profiles": RateLimit(burst=10, steady=150),

@@ -10,8 +10,9 @@ from django.conf import settings
 
 @dataclass(frozen=True)
 class SyncConfig:
-    # The coalescing window: at most one import and one subscribe per party within it while a
-    # rush lasts (PARTY_SYNC_WINDOW_SECONDS).
+    # The coalescing window: at most one call of each kind (import, subscribe, consent-only
+    # subscribe, list removal) per party within it while a rush lasts
+    # (PARTY_SYNC_WINDOW_SECONDS).
     window: timedelta
     # A run holds its party's lease this long, renewed by a heartbeat every third of it, so a
     # killed worker's lease runs out within one lease (PARTY_SYNC_LEASE_SECONDS).

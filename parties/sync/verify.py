@@ -41,6 +41,7 @@ from integrations.services import connection_record_success
 from parties.models import Attendee, OptInProcess, Party, SyncState
 from parties.sync.config import sync_config
 from parties.sync.outcomes import SyncReport, later, reason, stop_for
+from parties.sync.send import CONSENT_PLACES, LIST_PLACES, REMOVAL_PLACES
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ SUPPRESSION_REASONS = {
 
 
 def follow_and_verify(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
-    """Read back what was sent: follow the import jobs, verify membership, re-check those
-    awaiting confirmation.
+    """Read back what was sent: follow the import jobs, verify each sent attendee as their
+    place asks (in the list, consent recorded, or out of the list), re-check those awaiting
+    confirmation.
 
     Its failures are its own: they never move the send gate (`next_send_at`) or the count of
     failed sends (`sync_failures`), so sending never waits for a read. A read Klaviyo refuses
@@ -206,7 +208,9 @@ def next_check_at(sent_at: datetime | None, checked_at: datetime | None) -> date
 
 
 def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
-    """Sent attendees whose import is done: members now, or why not."""
+    """Sent attendees whose import is done, each read back as their place asks: members
+    of the list now (registered), their consent recorded (waitlisted or offered), out of
+    the list (cancelled); or why not."""
     now = timezone.now()
     sent = Attendee.objects.filter(
         party=party,
@@ -214,11 +218,13 @@ def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> Non
         import_job_id="",
         sent_at__lte=now - sync_config().verify_interval,
     )
-    due = (
-        attendee
-        for attendee in _each(sent)
-        if next_check_at(attendee.sent_at, attendee.checked_at) <= now
-    )
+
+    def due(places: tuple[str, ...]) -> Iterator[Attendee]:
+        return (
+            attendee
+            for attendee in _each(sent.filter(place__in=places))
+            if next_check_at(attendee.sent_at, attendee.checked_at) <= now
+        )
 
     def members(attendees: list[Attendee]) -> list[Attendee]:
         return _mark_members(party, client, attendees, report)
@@ -227,14 +233,27 @@ def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> Non
         _classify_non_members(party, client, attendees)
         return []
 
-    for chunk in _chunks(due, MAX_PAGE_SIZE):
+    def consented(attendees: list[Attendee]) -> list[Attendee]:
+        _mark_consented(party, client, attendees, report)
+        return []
+
+    def removed(attendees: list[Attendee]) -> list[Attendee]:
+        _mark_removed(party, client, attendees, report)
+        return []
+
+    for chunk in _chunks(due(LIST_PLACES), MAX_PAGE_SIZE):
         missing = _read_in_halves(party, chunk, members, report)
         if missing:
             _read_in_halves(party, missing, classify, report)
+    for chunk in _chunks(due(CONSENT_PLACES), MAX_PAGE_SIZE):
+        _read_in_halves(party, chunk, consented, report)
+    for chunk in _chunks(due(REMOVAL_PLACES), MAX_PAGE_SIZE):
+        _read_in_halves(party, chunk, removed, report)
 
 
 def _recheck_awaiting(party: Party, client: KlaviyoClient, report: SyncReport) -> None:
-    """Double opt-in: has the person confirmed yet? Read slowly, give up after a while."""
+    """Double opt-in: has the person confirmed yet (joined the list, or, waiting for a
+    place, recorded their consent)? Read slowly, give up after a while."""
     now = timezone.now()
     config = sync_config()
     waiting = Attendee.objects.filter(party=party, sync_state=SyncState.AWAITING_CONFIRMATION)
@@ -254,9 +273,13 @@ def _recheck_awaiting(party: Party, client: KlaviyoClient, report: SyncReport) -
     def members(attendees: list[Attendee]) -> list[Attendee]:
         return _mark_members(party, client, attendees, report)
 
-    for chunk in _chunks(_each(due), MAX_PAGE_SIZE):
-        missing = _read_in_halves(party, chunk, members, report)
-        Attendee.objects.filter(pk__in=[a.pk for a in missing]).update(checked_at=now)
+    def consented(attendees: list[Attendee]) -> list[Attendee]:
+        return _mark_consented(party, client, attendees, report)
+
+    for places, read in ((LIST_PLACES, members), (CONSENT_PLACES, consented)):
+        for chunk in _chunks(_each(due.filter(place__in=places)), MAX_PAGE_SIZE):
+            missing = _read_in_halves(party, chunk, read, report)
+            Attendee.objects.filter(pk__in=[a.pk for a in missing]).update(checked_at=now)
 
 
 def _mark_members(
@@ -286,6 +309,80 @@ def _mark_members(
     return [a for a in attendees if a.email not in found]
 
 
+def _mark_consented(
+    party: Party, client: KlaviyoClient, attendees: list[Attendee], report: SyncReport
+) -> list[Attendee]:
+    """One read of consent for attendees kept out of the list (waitlisted, offered):
+    `consented` once Klaviyo holds their consent, else suppressed, awaiting their
+    confirmation, or not processed yet (sent ones are sent again after a while). Returns
+    those whose consent is not recorded yet."""
+    consents = {
+        normalize_email(consent.email): consent
+        for consent in client.profiles_with_consent(emails=[a.email for a in attendees])
+    }
+    double_opt_in = party.klaviyo_opt_in_process == OptInProcess.DOUBLE
+    now = timezone.now()
+    pending: list[Attendee] = []
+    for attendee in attendees:
+        consent = consents.get(attendee.email)
+        still = Attendee.objects.filter(pk=attendee.pk, sync_state=attendee.sync_state)
+        state, why = _state_from_profile(consent, party, double_opt_in)
+        if consent is not None and state is None and consent.consent == "SUBSCRIBED":
+            report.confirmed += still.update(
+                sync_state=SyncState.CONSENTED,
+                klaviyo_profile_id=consent.profile_id,
+                checked_at=now,
+                state_reason="",
+                updated_at=now,
+            )
+            continue
+        pending.append(attendee)
+        if state == SyncState.AWAITING_CONFIRMATION:
+            why = (
+                "Klaviyo emailed them a link to confirm their consent; they are in Klaviyo "
+                "for the waitlist's emails once they click it."
+            )
+        if state is not None:
+            still.update(sync_state=state, state_reason=why, checked_at=now, updated_at=now)
+        elif attendee.sync_state == SyncState.SENT:
+            # Only what was just sent is sent again: one awaiting confirmation would get a
+            # second confirmation email (`_recheck_awaiting` gives up on them in time).
+            _not_there_yet(attendee, still, now, "recorded their consent")
+    connection_record_success(connection=party.connection)
+    return pending
+
+
+def _mark_removed(
+    party: Party, client: KlaviyoClient, attendees: list[Attendee], report: SyncReport
+) -> None:
+    """One read of the list for cancelled attendees: `removed` once Klaviyo shows them out
+    of it. One still in it (a subscribe job of theirs Klaviyo ran after the removal, say)
+    keeps the profile id the list shows, and is removed again after a while."""
+    found = {
+        normalize_email(member.email): member.profile_id
+        for member in client.list_members_among(
+            list_id=party.klaviyo_list_id, emails=[a.email for a in attendees]
+        )
+    }
+    now = timezone.now()
+    for attendee in attendees:
+        still_sent = Attendee.objects.filter(pk=attendee.pk, sync_state=SyncState.SENT)
+        profile_id = found.get(attendee.email)
+        if profile_id is None:
+            report.confirmed += still_sent.update(
+                sync_state=SyncState.REMOVED,
+                # Out of the list: signing up again subscribes them again.
+                synced_at=None,
+                checked_at=now,
+                state_reason="",
+                updated_at=now,
+            )
+            continue
+        still_sent.update(klaviyo_profile_id=profile_id)
+        _not_there_yet(attendee, still_sent, now, "taken them out of the list")
+    connection_record_success(connection=party.connection)
+
+
 def _classify_non_members(party: Party, client: KlaviyoClient, attendees: list[Attendee]) -> None:
     """One read of consent for sent attendees not in the list: suppressed, awaiting their
     confirmation, or simply not processed yet (left `sent`, sent again after a while)."""
@@ -300,10 +397,8 @@ def _classify_non_members(party: Party, client: KlaviyoClient, attendees: list[A
         still_sent = Attendee.objects.filter(pk=attendee.pk, sync_state=SyncState.SENT)
         if state is not None:
             still_sent.update(sync_state=state, state_reason=why, checked_at=now, updated_at=now)
-        elif attendee.sent_at and attendee.sent_at < now - sync_config().sent_give_up:
-            _send_again_or_give_up(attendee, still_sent, now)
         else:
-            still_sent.update(checked_at=now)
+            _not_there_yet(attendee, still_sent, now, "added them to the list")
 
 
 def _state_from_profile(
@@ -333,13 +428,17 @@ def _state_from_profile(
     return None, ""
 
 
-def _send_again_or_give_up(attendee: Attendee, still_sent: Any, now: datetime) -> None:
-    if attendee.attempts >= sync_config().max_attempts:
+def _not_there_yet(attendee: Attendee, still_sent: Any, now: datetime, done: str) -> None:
+    """Klaviyo does not show what was sent yet (`done`: what it has not done, in words):
+    looked at again later, sent again after `sent_give_up`, at most `max_attempts` times."""
+    if not (attendee.sent_at and attendee.sent_at < now - sync_config().sent_give_up):
+        still_sent.update(checked_at=now)
+    elif attendee.attempts >= sync_config().max_attempts:
         still_sent.update(
             sync_state=SyncState.FAILED,
             state_reason=(
-                f"Klaviyo accepted them {attendee.attempts} times but never added them to the "
-                "list. Check the address in Klaviyo, then retry."
+                f"Klaviyo accepted them {attendee.attempts} times but never {done}. Check "
+                "the address in Klaviyo, then retry."
             ),
             checked_at=now,
             updated_at=now,
@@ -347,7 +446,7 @@ def _send_again_or_give_up(attendee: Attendee, still_sent: Any, now: datetime) -
     else:
         still_sent.update(
             sync_state=SyncState.PENDING,
-            state_reason="Klaviyo had not added them to the list yet; sending again.",
+            state_reason=f"Klaviyo had not {done} yet; sending again.",
             checked_at=now,
             updated_at=now,
         )

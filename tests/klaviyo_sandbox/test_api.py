@@ -451,3 +451,124 @@ def test_consent_shows_with_additional_fields_subscriptions(client, app):
     marketing = response.json()["data"][0]["attributes"]["subscriptions"]["email"]["marketing"]
     assert marketing["consent"] == "SUBSCRIBED"
     assert marketing["can_receive_email_marketing"] is True
+
+
+# --- Removing profiles from a list ---------------------------------------------------------------
+
+
+def removal_body(*profile_ids: str) -> dict:
+    return {"data": [{"type": "profile", "id": profile_id} for profile_id in profile_ids]}
+
+
+def test_removing_a_member_takes_it_out_of_that_list_only_and_keeps_its_consent(client, app):
+    other = testing.create_list(name="Other party").id
+    for list_id in ("AcmNws", other):
+        api(
+            client,
+            "POST",
+            "profile-subscription-bulk-create-jobs",
+            app,
+            subscribe_body(list_id, ["a@example.com", "b@example.com"]),
+        )
+    member = testing.profile("a@example.com")
+
+    response = api(
+        client, "DELETE", "lists/AcmNws/relationships/profiles", app, removal_body(member["id"])
+    )
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert [m["email"] for m in testing.list_members("AcmNws")] == ["b@example.com"]
+    after = testing.profile("a@example.com")
+    # Never an unsubscribe: consent, suppression and the other list are as they were.
+    assert (after["consent"], after["suppression"], after["lists"]) == ("SUBSCRIBED", None, [other])
+
+
+def test_removing_a_non_member_or_unknown_id_is_harmless(client, app):
+    api(client, "POST", "profiles", app, profile("a@example.com"))
+    outsider = testing.profile("a@example.com")["id"]
+
+    response = api(
+        client,
+        "DELETE",
+        "lists/AcmNws/relationships/profiles/",
+        app,
+        removal_body(outsider, "01NOSUCHPROFILE0000000000"),
+    )
+
+    assert response.status_code == 204
+    assert testing.profile("a@example.com")["lists"] == []
+
+
+def test_removing_a_pending_double_opt_in_request_withdraws_it(client):
+    app = testing.install_app(account=testing.BARK)
+    api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body("BrkVip", ["a@example.com"]),
+    )
+    pending = testing.profile("a@example.com", account=testing.BARK)["id"]
+
+    api(client, "DELETE", "lists/BrkVip/relationships/profiles", app, removal_body(pending))
+
+    assert testing.list_members("BrkVip", include_pending=True) == []
+
+
+def test_removal_takes_at_most_1000_profiles_and_needs_ids(client, app):
+    too_many = api(
+        client,
+        "DELETE",
+        "lists/AcmNws/relationships/profiles",
+        app,
+        removal_body(*[f"p{n}" for n in range(1001)]),
+    )
+    no_id = api(
+        client,
+        "DELETE",
+        "lists/AcmNws/relationships/profiles",
+        app,
+        {"data": [{"type": "profile", "email": "a@example.com"}]},
+    )
+
+    assert too_many.status_code == 400
+    assert too_many.json()["errors"][0]["source"] == {"pointer": "/data"}
+    assert no_id.status_code == 400
+
+
+def test_removal_from_another_accounts_list_is_not_found(client, app):
+    response = api(
+        client, "DELETE", "lists/BrkVip/relationships/profiles", app, removal_body("01GDD")
+    )
+
+    assert response.status_code == 404
+
+
+def test_removal_needs_lists_write_and_profiles_write(client):
+    reader = testing.install_app(scopes=["lists:read", "lists:write"])
+
+    response = api(
+        client, "DELETE", "lists/AcmNws/relationships/profiles", reader, removal_body("01GDD")
+    )
+
+    assert response.status_code == 403
+
+
+def test_subscribing_without_a_list_records_consent_and_joins_no_list(client, app):
+    response = api(
+        client,
+        "POST",
+        "profile-subscription-bulk-create-jobs",
+        app,
+        subscribe_body(None, ["a@example.com"]),
+    )
+
+    assert response.status_code == 202
+    assert testing.profile("a@example.com") | {"id": ""} == {
+        "id": "",
+        "email": "a@example.com",
+        "consent": "SUBSCRIBED",
+        "suppression": None,
+        "lists": [],
+    }

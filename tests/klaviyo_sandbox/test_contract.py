@@ -139,6 +139,21 @@ def test_every_operation_answers_with_its_documented_schema(client, app):
         f"lists/{list_id}/profiles?filter=greater-than(joined_group_at,2026-01-01T00:00:00Z)",
         expect=200,
     )
+    member_id = testing.profile("d@example.com")["id"]
+    call(
+        "remove_profiles_from_list",
+        "DELETE",
+        f"lists/{list_id}/relationships/profiles",
+        {"data": [{"type": "profile", "id": member_id}]},
+        expect=204,
+    )
+    call(
+        "remove_profiles_from_list",
+        "DELETE",
+        "lists/nope00/relationships/profiles",
+        {"data": [{"type": "profile", "id": member_id}]},
+        expect=404,
+    )
     testing.suppress("a@example.com", "HARD_BOUNCE")
     suppressed = call(
         "get_profiles",
@@ -187,6 +202,7 @@ def test_every_operation_answers_with_its_documented_schema(client, app):
         "get_bulk_import_profiles_job",
         "get_errors_for_bulk_import_profiles_job",
         "bulk_subscribe_profiles",
+        "remove_profiles_from_list",
     }
 
 

@@ -122,4 +122,21 @@ def test_every_call_the_product_needs_parses_into_the_sdks_typed_models(klaviyo)
     # Rex joined with the import, before the subscription: only Sam joined since.
     assert [item.attributes.email for item in members.data] == ["sam@example.com"]
 
+    step()
+    sam = members.data[0].id
+    removal = {"data": [{"type": "profile", "id": sam}]}
+    assert klaviyo.Lists.remove_profiles_from_list(list_id, removal) is None
+    remaining = klaviyo.Lists.get_profiles_for_list(list_id)
+    assert [item.attributes.email for item in remaining.data] == ["rex@example.com"]
+    # Out of the list, still subscribed: a removal is never an unsubscribe.
+    assert testing.profile("sam@example.com")["consent"] == "SUBSCRIBED"
+
+    step()
+    assert (
+        klaviyo.Profiles.bulk_subscribe_profiles(subscribe_body(None, ["una@example.com"])) is None
+    )
+    testing.advance(SDK_JOB_SECONDS)
+    assert testing.profile("una@example.com")["lists"] == []
+    assert testing.profile("una@example.com")["consent"] == "SUBSCRIBED"
+
     assert klaviyo.Lists.delete_list(double.data.id) is None

@@ -8,7 +8,7 @@ import codecs
 import pytest
 from django.urls import reverse
 
-from parties.models import Reconciliation, ReconciliationStatus
+from parties.models import Place, Reconciliation, ReconciliationStatus, SyncState
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +56,27 @@ def test_an_empty_export_is_the_mark_and_the_header(login, owner, make_party):
 
     assert body.startswith(codecs.BOM_UTF8)
     assert body.decode("utf-8-sig").count("\r\n") == 1
+
+
+def test_the_states_of_places_read_as_words_on_the_page_and_in_the_csv(
+    login, owner, make_party, make_attendee
+):
+    party = make_party(owner.organization)
+    make_attendee(
+        party, email="wait@example.com", place=Place.WAITLISTED, sync_state=SyncState.CONSENTED
+    )
+    make_attendee(
+        party, email="gone@example.com", place=Place.CANCELLED, sync_state=SyncState.REMOVED
+    )
+    client = login(owner)
+
+    csv = body_of(client.get(reverse("parties:attendees_csv", args=[party.pk]))).decode("utf-8-sig")
+    page = client.get(reverse("parties:party_detail", args=[party.pk]))
+
+    assert "In Klaviyo, not in the list" in csv
+    assert "Removed from the list" in csv
+    counts = page.context["counts"]
+    assert (counts[SyncState.CONSENTED], counts[SyncState.REMOVED]) == (1, 1)
+    assert (counts["in_flight"], counts["attention"]) == (0, 0)
+    assert "In Klaviyo, not in the list" in page.text
+    assert "Removed from the list" in page.text

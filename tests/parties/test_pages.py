@@ -258,10 +258,12 @@ def test_party_page_shows_details_public_link_and_counts(login, owner, party, ma
         ("syncing", "Sending", 0),
         ("sent", "Sent to Klaviyo", 0),
         ("synced", "In the list", 1),
+        ("consented", "In Klaviyo, not in the list", 0),
         ("awaiting_confirmation", "Awaiting confirmation", 0),
         ("suppressed", "Suppressed by Klaviyo", 0),
         ("failed", "Rejected by Klaviyo", 0),
         ("not_confirmed", "Did not confirm", 0),
+        ("removed", "Removed from the list", 0),
     ]
 
 

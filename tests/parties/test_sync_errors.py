@@ -15,7 +15,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from parties import services, sync, tasks
-from parties.models import Attendee, ListState, Party, SyncState
+from parties.models import Attendee, ListState, Party, Place, SyncState
 from tests.support.signups import signup
 
 API = "https://klaviyo.test/api"
@@ -344,3 +344,141 @@ def test_the_party_page_says_a_read_back_was_refused_and_what_happens_next(login
     assert page.status_code == 200
     assert "Klaviyo refused a request reading back this party&#x27;s signups" in page.text
     assert "fewer signups at a time" in page.text
+
+
+# --- Places: removals and consent Klaviyo refuses or delays ----------------------------------
+
+REMOVAL_URL = f"{API}/lists/LIST01/relationships/profiles/"
+MEMBERS_URL = f"{API}/lists/LIST01/profiles/"
+NO_ONE = {"data": [], "links": {"next": None}}
+
+
+def cancelled(make_attendee, party, email, **fields):
+    """A cancelled attendee some run claimed before (so possibly in the list)."""
+    return make_attendee(
+        party, email, place=Place.CANCELLED, claimed_at=timezone.now(), attempts=1, **fields
+    )
+
+
+def consent_of(email: str, consent: str) -> dict:
+    return {
+        "type": "profile",
+        "id": f"P-{email}",
+        "attributes": {
+            "email": email,
+            "subscriptions": {"email": {"marketing": {"consent": consent}}},
+        },
+    }
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_removal_klaviyo_refuses_for_one_profile_fails_only_that_attendee(party, make_attendee):
+    for number in range(3):
+        cancelled(make_attendee, party, f"c{number}@example.com", klaviyo_profile_id=f"P{number}")
+    responses.delete(REMOVAL_URL, status=400, json=invalid("/data/1/id", "Unknown profile"))
+    responses.delete(REMOVAL_URL, status=204)
+    responses.get(MEMBERS_URL, json=NO_ONE)
+
+    sync.party_sync(party_id=party.pk)
+
+    assert dict(Attendee.objects.values_list("email", "sync_state")) == {
+        "c0@example.com": SyncState.REMOVED,
+        "c1@example.com": SyncState.FAILED,
+        "c2@example.com": SyncState.REMOVED,
+    }
+    assert Attendee.objects.get(email="c1@example.com").state_reason == "Unknown profile"
+    again = json.loads(responses.calls[1].request.body)["data"]
+    assert [item["id"] for item in again] == ["P0", "P2"]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_list_lookup_klaviyo_refuses_fails_those_cancellations_and_removes_no_one(
+    party, make_attendee
+):
+    for number in range(2):
+        cancelled(make_attendee, party, f"c{number}@example.com")
+    responses.get(MEMBERS_URL, status=400, json=invalid("/filter", "Filter too long"))
+
+    sync.party_sync(party_id=party.pk)
+
+    assert set(Attendee.objects.values_list("sync_state", "state_reason")) == {
+        (SyncState.FAILED, "Filter too long")
+    }
+    assert [call.request.method for call in responses.calls] == ["GET"]
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_waitlisted_attendee_of_a_double_opt_in_list_awaits_then_is_consented(
+    party, make_attendee
+):
+    Party.objects.filter(pk=party.pk).update(klaviyo_opt_in_process="double_opt_in")
+    attendee = make_attendee(party, "wait@example.com", place=Place.WAITLISTED)
+    responses.post(
+        f"{API}/profile-bulk-import-jobs/",
+        status=202,
+        json={"data": {"type": "profile-bulk-import-job", "id": "JOB1", "attributes": {}}},
+    )
+    responses.post(f"{API}/profile-subscription-bulk-create-jobs/", status=202)
+    responses.get(
+        f"{API}/profile-bulk-import-jobs/JOB1/",
+        json={
+            "data": {
+                "type": "profile-bulk-import-job",
+                "id": "JOB1",
+                "attributes": {"status": "complete"},
+            }
+        },
+    )
+    responses.get(
+        f"{API}/profiles/", json={"data": [consent_of("wait@example.com", "NEVER_SUBSCRIBED")]}
+    )
+
+    sync.party_sync(party_id=party.pk)
+
+    attendee.refresh_from_db()
+    assert attendee.sync_state == SyncState.AWAITING_CONFIRMATION
+    assert "confirm their consent" in attendee.state_reason
+    subscribe = json.loads(responses.calls[1].request.body)["data"]
+    assert "relationships" not in subscribe  # consent only: never the party's list
+
+    Attendee.objects.filter(pk=attendee.pk).update(checked_at=None)
+    responses.replace(
+        responses.GET,
+        f"{API}/profiles/",
+        json={"data": [consent_of("wait@example.com", "SUBSCRIBED")]},
+    )
+    sync.party_sync(party_id=party.pk)
+
+    attendee.refresh_from_db()
+    assert (attendee.sync_state, attendee.klaviyo_profile_id) == (
+        SyncState.CONSENTED,
+        "P-wait@example.com",
+    )
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_one_awaiting_confirmation_is_never_sent_again_from_a_consent_read(party, make_attendee):
+    """A second send would be a second confirmation email: only the confirmation wait ends
+    the awaiting (here the list reads single opt-in meanwhile, so no state follows from the
+    consent read)."""
+    attendee = make_attendee(
+        party,
+        "wait@example.com",
+        place=Place.WAITLISTED,
+        sync_state=SyncState.AWAITING_CONFIRMATION,
+        sent_at=timezone.now() - timedelta(hours=1),
+        attempts=1,
+    )
+    responses.get(
+        f"{API}/profiles/", json={"data": [consent_of("wait@example.com", "NEVER_SUBSCRIBED")]}
+    )
+
+    sync.party_sync(party_id=party.pk)
+
+    attendee.refresh_from_db()
+    assert attendee.sync_state == SyncState.AWAITING_CONFIRMATION
+    assert attendee.checked_at is not None

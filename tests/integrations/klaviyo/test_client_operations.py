@@ -9,9 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from integrations.klaviyo.bodies import (
+    MAX_LIST_REMOVAL_BATCH,
     MAX_SUBSCRIBE_BATCH,
     bulk_import_body,
     create_list_body,
+    list_removal_body,
     subscribe_body,
     update_list_body,
 )
@@ -25,6 +27,7 @@ from integrations.klaviyo.records import (
     ListSuppression,
     ProfileConsent,
 )
+from klaviyo_sandbox import spec
 from tests.support.klaviyo_doubles import BASE
 
 LIST = {
@@ -459,3 +462,73 @@ def test_subscribe_profiles_posts_the_job_and_returns_none_on_202(client, mocked
 
     assert result is None
     assert sent(mocked)["data"]["type"] == "profile-subscription-bulk-create-job"
+
+
+def test_subscribe_body_without_a_list_records_consent_only():
+    body = subscribe_body(
+        list_id=None, emails_with_consent=["sarah@example.com"], custom_source="Waitlist"
+    )
+
+    assert "relationships" not in body["data"]
+    assert body["data"]["attributes"]["profiles"]["data"][0]["attributes"]["subscriptions"] == (
+        CONSENT
+    )
+    assert spec.validate_request_body("bulk_subscribe_profiles", body) == []
+
+
+def test_subscribe_profiles_without_a_list_posts_no_list(client, mocked):
+    mocked.post(f"{BASE}/api/profile-subscription-bulk-create-jobs/", status=202, body="")
+
+    client.subscribe_profiles(
+        list_id=None, emails_with_consent=["a@example.com"], custom_source="Waitlist"
+    )
+
+    assert "relationships" not in sent(mocked)["data"]
+
+
+def test_subscribe_body_with_a_list_matches_the_spec():
+    body = subscribe_body(list_id="L1", emails_with_consent=["a@example.com"], custom_source="x")
+
+    assert spec.validate_request_body("bulk_subscribe_profiles", body) == []
+
+
+# --- Removing profiles from a list -------------------------------------------------------------
+
+
+def test_remove_profiles_from_list_deletes_the_relationship_by_profile_id(client, mocked):
+    mocked.delete(f"{BASE}/api/lists/Y6nRLr/relationships/profiles/", status=204)
+
+    result = client.remove_profiles_from_list(list_id="Y6nRLr", profile_ids=["01GDD", "01GDE"])
+
+    assert result is None
+    body = sent(mocked)
+    assert body == {
+        "data": [{"type": "profile", "id": "01GDD"}, {"type": "profile", "id": "01GDE"}]
+    }
+    assert spec.validate_request_body("remove_profiles_from_list", body) == []
+    assert spec.find_operation("DELETE", mocked.calls[0].request.url).operation_id == (
+        "remove_profiles_from_list"
+    )
+
+
+def test_a_removal_lost_to_an_outage_is_sent_again(client, mocked, sleeps):
+    # Removing a profile twice leaves it out of the list once: the call may be repeated.
+    url = f"{BASE}/api/lists/L1/relationships/profiles/"
+    mocked.delete(url, status=503)
+    mocked.delete(url, status=204)
+
+    client.remove_profiles_from_list(list_id="L1", profile_ids=["01GDD"])
+
+    assert len(mocked.calls) == 2
+
+
+def test_list_removal_takes_1_to_1000_profiles_with_ids(client, mocked):
+    assert len(list_removal_body(profile_ids=["p"] * MAX_LIST_REMOVAL_BATCH)["data"]) == 1000
+    with pytest.raises(ValueError, match="at most 1000"):
+        client.remove_profiles_from_list(list_id="L1", profile_ids=["p"] * 1001)
+    with pytest.raises(ValueError, match="at least one"):
+        list_removal_body(profile_ids=[])
+    with pytest.raises(ValueError, match="Klaviyo id"):
+        list_removal_body(profile_ids=["p", ""])
+
+    assert len(mocked.calls) == 0

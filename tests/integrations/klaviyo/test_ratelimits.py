@@ -107,6 +107,7 @@ def every_operation(client: KlaviyoClient) -> None:
     client.find_lists(name="Party")
     client.update_list(list_id="L1", name="Party 2")
     client.delete_list(list_id="L1")
+    client.remove_profiles_from_list(list_id="L1", profile_ids=["01GDD"])
     list(client.iter_list_profiles(list_id="L1"))
     client.list_members_among(list_id="L1", emails=emails)
     client.profiles_with_consent(emails=emails)
