@@ -224,7 +224,13 @@ def party_delete(*, party: Party, delete_klaviyo_list: bool) -> bool:
 ATTENDEE_FIELDS = ("first_name", "last_name", "pet_name", "pet_type")
 # A re-signup with nothing new leaves these alone: confirmed in the list, or on their way
 # (sending them again would only repeat the work, or a confirmation email).
-UNCHANGED_STAYS = (SyncState.SYNCED, SyncState.SYNCING, SyncState.SENT, SyncState.PENDING)
+UNCHANGED_STAYS = (
+    SyncState.SYNCED,
+    SyncState.CONSENTED,
+    SyncState.SYNCING,
+    SyncState.SENT,
+    SyncState.PENDING,
+)
 
 
 def attendee_register(*, party: Party, data: dict[str, Any], source: str) -> tuple[Attendee, bool]:
