@@ -1,0 +1,210 @@
+"""A registration's place: capacity never exceeded, a waitlist that moves by itself in signup
+order, offers claimed or passed on, cancellations; each change writing its event once."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, connections, transaction
+from django.db import connection as db_connection
+from django.utils import timezone
+
+from parties import places, services
+from parties.errors import PartyError, PartyFull
+from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
+from tests.support.database import skip_without_connections
+from tests.support.signups import signup
+
+
+def events(metric: PartyMetric, **filters: object) -> list[PartyEvent]:
+    return list(PartyEvent.objects.filter(metric=metric, **filters).order_by("pk"))
+
+
+def place_of(email: str) -> str:
+    return Attendee.objects.get(email=email).place
+
+
+@pytest.fixture
+def capped(make_party) -> Party:
+    return make_party(capacity=2)
+
+
+def test_at_capacity_a_signup_joins_the_waitlist_with_its_position(capped):
+    for name in ("a", "b", "c", "d"):
+        signup(capped, email=f"{name}@example.com")
+    assert [place_of(f"{n}@example.com") for n in "abcd"] == [
+        Place.REGISTERED,
+        Place.REGISTERED,
+        Place.WAITLISTED,
+        Place.WAITLISTED,
+    ]
+    assert Party.objects.get(pk=capped.pk).seats_taken == 2
+    waiting = events(PartyMetric.JOINED_WAITLIST)
+    assert [(e.email, e.properties["position"]) for e in waiting] == [
+        ("c@example.com", 1),
+        ("d@example.com", 2),
+    ]
+    assert len(events(PartyMetric.REGISTERED)) == 2
+    assert places.waitlist_position(Attendee.objects.get(email="d@example.com")) == 2
+
+
+def test_full_without_a_waitlist_saves_nothing_and_says_so(make_party):
+    party = make_party(capacity=1, waitlist_enabled=False)
+    signup(party, email="a@example.com")
+    with pytest.raises(PartyFull, match="full"):
+        signup(party, email="b@example.com")
+    assert not Attendee.objects.filter(email="b@example.com").exists()
+    assert len(events(PartyMetric.REGISTERED)) == 1
+
+
+def test_a_cancellation_frees_the_place_for_the_first_person_waiting(capped):
+    for name in "abcd":
+        signup(capped, email=f"{name}@example.com")
+    a = Attendee.objects.get(email="a@example.com")
+    assert places.attendee_cancel(attendee=a, by=places.BY_ATTENDEE) is True
+    assert place_of("a@example.com") == Place.CANCELLED
+    assert place_of("c@example.com") == Place.REGISTERED  # first in line
+    assert place_of("d@example.com") == Place.WAITLISTED
+    promoted = events(PartyMetric.REGISTERED, email="c@example.com")
+    assert [e.properties["from_waitlist"] for e in promoted] == [True]
+    cancelled = events(PartyMetric.REGISTRATION_CANCELLED)
+    assert [(e.email, e.properties["cancelled_by"]) for e in cancelled] == [
+        ("a@example.com", "attendee")
+    ]
+    assert Attendee.objects.get(email="c@example.com").sync_state == SyncState.PENDING
+    assert Party.objects.get(pk=capped.pk).seats_taken == 2
+
+
+def test_a_second_cancellation_changes_nothing(capped):
+    signup(capped, email="a@example.com")
+    a = Attendee.objects.get(email="a@example.com")
+    assert places.attendee_cancel(attendee=a, by=places.BY_ATTENDEE) is True
+    # The guard: a double click frees no second place and writes no second event.
+    assert places.attendee_cancel(attendee=a, by=places.BY_ORGANIZER) is False
+    assert len(events(PartyMetric.REGISTRATION_CANCELLED)) == 1
+    assert Attendee.objects.get(pk=a.pk).cancelled_by == places.BY_ATTENDEE  # who really did
+    assert Party.objects.get(pk=capped.pk).seats_taken == 0
+
+
+def test_cancelling_a_waitlisted_person_frees_no_place(capped):
+    for name in "abc":
+        signup(capped, email=f"{name}@example.com")
+    places.attendee_cancel(attendee=Attendee.objects.get(email="c@example.com"), by="organizer")
+    assert Party.objects.get(pk=capped.pk).seats_taken == 2
+    assert place_of("a@example.com") == Place.REGISTERED
+
+
+def test_with_a_claim_window_the_place_is_offered_then_claimed(make_party):
+    party = make_party(capacity=1, claim_window_hours=24)
+    signup(party, email="a@example.com")
+    signup(party, email="b@example.com")
+    places.attendee_cancel(attendee=Attendee.objects.get(email="a@example.com"), by="attendee")
+    b = Attendee.objects.get(email="b@example.com")
+    assert b.place == Place.OFFERED
+    assert timedelta(hours=23) < b.offer_expires_at - timezone.now() <= timedelta(hours=24)
+    offer = events(PartyMetric.OFFERED_SPOT)[0]
+    assert offer.properties["claim_window_hours"] == 24
+    assert offer.properties["offer_expires_at"] == b.offer_expires_at.isoformat()
+    places.offer_claim(attendee=b)
+    assert place_of("b@example.com") == Place.REGISTERED
+    places.offer_claim(attendee=b)  # a second click: still registered, no second event
+    assert len(events(PartyMetric.REGISTERED, email="b@example.com")) == 1
+
+
+def test_an_unclaimed_offer_passes_to_the_next_person(make_party):
+    party = make_party(capacity=1, claim_window_hours=2)
+    for name in "abc":
+        signup(party, email=f"{name}@example.com")
+    places.attendee_cancel(attendee=Attendee.objects.get(email="a@example.com"), by="attendee")
+    b = Attendee.objects.get(email="b@example.com")
+    Attendee.objects.filter(pk=b.pk).update(offer_expires_at=timezone.now() - timedelta(minutes=1))
+    with pytest.raises(PartyError, match="ended"):
+        places.offer_claim(attendee=b)
+    assert places.offers_expire(party=party) == 1
+    assert place_of("b@example.com") == Place.CANCELLED
+    assert Attendee.objects.get(email="b@example.com").cancelled_by == places.BY_OFFER_EXPIRY
+    assert place_of("c@example.com") == Place.OFFERED
+    assert Party.objects.get(pk=party.pk).seats_taken == 1
+
+
+def test_raising_the_capacity_promotes_in_order_and_lowering_below_the_seats_is_refused(capped):
+    for name in "abcde":
+        signup(capped, email=f"{name}@example.com")
+    promoted = places.capacity_change(party=capped, capacity=4)
+    assert [a.email for a in promoted] == ["c@example.com", "d@example.com"]
+    assert place_of("e@example.com") == Place.WAITLISTED
+    with pytest.raises(PartyError, match="4 people hold places"):
+        places.capacity_change(party=capped, capacity=3)
+    assert Party.objects.get(pk=capped.pk).capacity == 4
+    places.capacity_change(party=capped, capacity=None)
+    assert place_of("e@example.com") == Place.REGISTERED
+
+
+def test_someone_who_cancelled_can_register_again_as_a_new_registration(capped):
+    signup(capped, email="a@example.com")
+    places.attendee_cancel(attendee=Attendee.objects.get(email="a@example.com"), by="attendee")
+    signup(capped, email="a@example.com")
+    a = Attendee.objects.get(email="a@example.com")
+    assert (a.place, a.registrations) == (Place.REGISTERED, 2)
+    registered = events(PartyMetric.REGISTERED, email="a@example.com")
+    assert len({e.unique_id for e in registered}) == 2
+
+
+def test_the_database_refuses_more_places_than_the_capacity(capped):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Party.objects.filter(pk=capped.pk).update(seats_taken=3)
+
+
+def test_the_organizer_registers_someone_waiting_only_when_a_place_is_free(capped):
+    for name in "abc":
+        signup(capped, email=f"{name}@example.com")
+    c = Attendee.objects.get(email="c@example.com")
+    with pytest.raises(PartyError, match="full"):
+        places.attendee_promote(attendee=c)
+    places.capacity_change(party=capped, capacity=2)  # unchanged: nothing to promote
+    Party.objects.filter(pk=capped.pk).update(capacity=3)
+    places.attendee_promote(attendee=c)
+    assert place_of("c@example.com") == Place.REGISTERED
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="real concurrent writers need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_a_concurrent_rush_registers_exactly_the_capacity_and_waitlists_the_rest(make_party):
+    threads, signups, capacity = 20, 300, 100
+    skip_without_connections(threads)
+    party = make_party(capacity=capacity)
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def rush(worker: int) -> None:
+        try:
+            start.wait()
+            for number in range(worker, signups, threads):
+                services.attendee_register(
+                    party=party,
+                    data={"email": f"guest{number}@example.com", "first_name": "G"},
+                    source="rush",
+                )
+        except BaseException as error:  # any error answered to a person is a failure
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(rush, range(threads)))
+
+    assert errors == []
+    attendees = Attendee.objects.filter(party=party)
+    assert attendees.count() == signups
+    assert attendees.filter(place=Place.REGISTERED).count() == capacity
+    assert Party.objects.get(pk=party.pk).seats_taken == capacity
+    waiting = list(attendees.filter(place=Place.WAITLISTED).order_by("waitlisted_at", "pk"))
+    assert len(waiting) == signups - capacity
+    assert [places.waitlist_position(a) for a in waiting] == list(range(1, len(waiting) + 1))
+    assert PartyEvent.objects.filter(metric=PartyMetric.REGISTERED).count() == capacity
+    assert PartyEvent.objects.filter(metric=PartyMetric.JOINED_WAITLIST).count() == len(waiting)
