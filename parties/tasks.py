@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 # An offer's own task ends it at its deadline; one still open this long after was lost.
 OFFER_GRACE = timedelta(seconds=30)
+# The soonest an account's sender runs again after a run (see `send_events`).
+EVENTS_FOLLOW_UP_GAP = timedelta(seconds=1)
 # One planned sync per party.
 SYNC_PLAN = RunPlan(Party, "next_sync_at")
 # A list deletion Klaviyo could not take now is tried again this often, this many times.
@@ -132,7 +134,12 @@ def send_events(*, connection_id: int) -> dict[str, object]:
         )
         return {"outcome": "interrupted"}
     if report.next_run_at is not None:
-        events_send_request(connection_id=connection_id, at=report.next_run_at, force=True)
+        # Never a follow-up sooner than a moment from now: work Klaviyo has not finished is
+        # looked at again later, not in a loop that keeps a worker busy.
+        soonest = timezone.now() + EVENTS_FOLLOW_UP_GAP
+        events_send_request(
+            connection_id=connection_id, at=max(report.next_run_at, soonest), force=True
+        )
     return {
         "sent": report.sent,
         "delivered": report.delivered,
