@@ -64,7 +64,7 @@ def test_a_capped_party_fills_up_and_its_waitlist_moves(browser, site, audit: Au
         "link", name="Cancel registration of amy@example.com"
     ).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        "Cancel amy@example.com's registration?"
+        "Cancel the registration of amy@example.com?"
     )
     audit.check(page, "attendee-cancel-confirmation")
     page.get_by_role("button", name="Cancel the registration").click()

@@ -427,7 +427,7 @@ def test_cancel_asks_first_and_changes_nothing_until_confirmed(login, owner, par
     page = login(owner).get(cancel_url(full["reg1"]))
 
     assert page.status_code == 200
-    assert "Cancel reg1@example.com's registration?" in page.text
+    assert "Cancel the registration of reg1@example.com?" in page.text
     assert "the first person on the waitlist moves up" in page.text
     assert place_of(full["reg1"]) == Place.REGISTERED
     assert not events_of(full["reg1"], PartyMetric.REGISTRATION_CANCELLED)
