@@ -22,7 +22,14 @@ PARTY_FIELDS = (
     "state",
     "description",
     "reminder_hours",
+    "capacity",
+    "waitlist_enabled",
+    "claim_window_hours",
 )
+# Beyond this a party is not a party, and a typo (an extra zero) is likelier than a guest list.
+MAX_CAPACITY = 100_000
+# A claim window is at most a week: longer, and the party may be over before the place moves.
+MAX_CLAIM_WINDOW_HOURS = 168
 # A time as a datetime-local input sends it, or typed by hand.
 TIME_INPUTS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
 TIME_INVALID = "Enter a date and time, like 2026-07-04 18:30."
@@ -98,6 +105,42 @@ class PartyForm(forms.Form):
         help_text="Shown on the public signup page.",
     )
     reminder_hours = ReminderHoursField(label="Reminders, in hours before the start (optional)")
+    capacity = forms.IntegerField(
+        label="Capacity (optional)",
+        required=False,
+        min_value=1,
+        max_value=MAX_CAPACITY,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text="How many people may register. Leave empty: no limit.",
+        error_messages={
+            "invalid": "Enter a whole number of people, like 40, or leave it empty.",
+            "min_value": "A party needs room for at least %(limit_value)s person.",
+            "max_value": "Enter at most %(limit_value)s people, or leave it empty for no limit.",
+        },
+    )
+    waitlist_enabled = forms.BooleanField(
+        label="Keep a waitlist once the party is full",
+        required=False,
+        initial=True,
+        help_text="Unticked, the signup page says the party is full.",
+    )
+    claim_window_hours = forms.IntegerField(
+        label="Claim window, in hours (optional)",
+        required=False,
+        min_value=1,
+        max_value=MAX_CLAIM_WINDOW_HOURS,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        help_text=(
+            "When a place frees up, the first person waiting is offered it for this long and "
+            "claims it on their page; unclaimed, it goes to the next. Leave empty: they are "
+            "registered at once."
+        ),
+        error_messages={
+            "invalid": "Enter a whole number of hours, like 24, or leave it empty.",
+            "min_value": "Give people at least %(limit_value)s hour to claim a place.",
+            "max_value": "Enter at most %(limit_value)s hours (a week), or leave it empty.",
+        },
+    )
 
     def __init__(
         self,

@@ -15,13 +15,18 @@ from django.db.models import (
     CharField,
     Count,
     F,
+    IntegerField,
     Max,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
+    Window,
 )
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -36,6 +41,7 @@ from parties.models import (
     Party,
     PartyEvent,
     PartyMetric,
+    Place,
     Reconciliation,
     SyncState,
 )
@@ -89,31 +95,47 @@ def parties_for(*, organization: Organization) -> QuerySet[CountedParty]:
 
 @dataclass(frozen=True)
 class PartySnapshot:
-    """A party's attendees at a glance: counts by state, and when the latest one changed."""
+    """A party's attendees at a glance: counts by state and by place, and when the latest one
+    changed."""
 
     counts: dict[str, int]
     latest_change: datetime | None
+    # Every Place's count (registered, waitlisted, offered, cancelled).
+    places: dict[str, int]
+
+    @property
+    def seats_taken(self) -> int:
+        """Places held: registered, and offered while the offer stands."""
+        return self.places[Place.REGISTERED] + self.places[Place.OFFERED]
 
 
 def party_snapshot(*, party: Party) -> PartySnapshot:
     """One grouped query, whatever the number of attendees. `counts` has every state plus
-    `total`, `in_flight` and `attention`; `latest_change` is the newest attendee `updated_at`
-    (every state change bumps it), which with the party row tells a page what changed."""
+    `total`, `in_flight` and `attention`; `places` every place; `latest_change` is the newest
+    attendee `updated_at` (every state change bumps it), which with the party row tells a page
+    what changed."""
     counts = {state: 0 for state in SyncState.values}
+    places = {place: 0 for place in Place.values}
     latest_change = None
     rows = (
         party.attendees.order_by()
-        .values("sync_state")
+        .values("sync_state", "place")
         .annotate(n=Count("pk"), latest=Max("updated_at"))
     )
     for row in rows:
-        counts[row["sync_state"]] = row["n"]
+        counts[row["sync_state"]] += row["n"]
+        places[row["place"]] += row["n"]
         if latest_change is None or (row["latest"] and row["latest"] > latest_change):
             latest_change = row["latest"]
     counts["total"] = sum(counts.values())
     counts["in_flight"] = sum(counts[state] for state in IN_FLIGHT_STATES)
     counts["attention"] = sum(counts[state] for state in NEEDS_ATTENTION)
-    return PartySnapshot(counts=counts, latest_change=latest_change)
+    return PartySnapshot(counts=counts, latest_change=latest_change, places=places)
+
+
+def place_summary(*, places: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(place, label, count) for every place, in the order a registration moves."""
+    return [(place, label, places[place]) for place, label in Place.choices]
 
 
 def party_state_summary(*, counts: dict[str, int]) -> list[tuple[str, str, int]]:
@@ -132,6 +154,88 @@ def attendees_for(*, party: Party, query: str = "", state: str = "") -> QuerySet
     if state in SyncState.values:
         attendees = attendees.filter(sync_state=state)
     return attendees
+
+
+def with_waitlist_position(attendees: QuerySet[Attendee]) -> QuerySet[Attendee]:
+    """Attendees with `waitlist_position` (1 for the first person waiting; None for anyone
+    not waiting), counted in the same query whatever the filter: for a page of rows (each
+    waiting row counts the people ahead of it, so not for a whole party: see
+    `with_waitlist_rank`)."""
+    ahead = (
+        Attendee.objects.filter(party_id=OuterRef("party_id"), place=Place.WAITLISTED)
+        .filter(
+            Q(waitlisted_at__lt=OuterRef("waitlisted_at"))
+            | Q(waitlisted_at=OuterRef("waitlisted_at"), pk__lt=OuterRef("pk"))
+        )
+        .order_by()
+        .values("party_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return attendees.annotate(
+        waitlist_position=Case(
+            When(
+                place=Place.WAITLISTED,
+                then=Coalesce(Subquery(ahead, output_field=IntegerField()), 0) + 1,
+            ),
+            default=None,
+            output_field=IntegerField(),
+        )
+    )
+
+
+def with_waitlist_rank(attendees: QuerySet[Attendee]) -> QuerySet[Attendee]:
+    """A whole party's attendees with `waitlist_position`, as `with_waitlist_position` has it,
+    ranked in one pass over the rows selected (so only for an unfiltered party: the CSV)."""
+    rank = Window(
+        RowNumber(),
+        partition_by=[F("place")],
+        order_by=[F("waitlisted_at").asc(), F("pk").asc()],
+    )
+    return attendees.annotate(
+        waitlist_position=Case(
+            When(place=Place.WAITLISTED, then=rank), default=None, output_field=IntegerField()
+        )
+    )
+
+
+# The waitlist shown on the party page: the first people, in order (the counts say how many).
+WAITLIST_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class WaitlistEntry:
+    attendee: Attendee
+    # 1 for the first person waiting; None for someone offered a place.
+    position: int | None
+
+
+def waitlist_head(*, party: Party, limit: int = WAITLIST_SHOWN) -> list[WaitlistEntry]:
+    """The people offered a place (soonest deadline first), then the first people waiting in
+    order: one query."""
+    rows = (
+        party.attendees.filter(place__in=(Place.OFFERED, Place.WAITLISTED))
+        .annotate(offered=Case(When(place=Place.OFFERED, then=0), default=1))
+        .order_by("offered", "offer_expires_at", "waitlisted_at", "pk")
+        .only(
+            "pk",
+            "party_id",
+            "email",
+            "first_name",
+            "last_name",
+            "place",
+            "waitlisted_at",
+            "offer_expires_at",
+        )[:limit]
+    )
+    entries, waiting = [], 0
+    for attendee in rows:
+        position = None
+        if attendee.place == Place.WAITLISTED:
+            waiting += 1
+            position = waiting
+        entries.append(WaitlistEntry(attendee=attendee, position=position))
+    return entries
 
 
 # --- A party's lifecycle events ----------------------------------------------------------------

@@ -61,6 +61,8 @@ PARTY_FIELDS = (
     "city",
     "state",
     "description",
+    "waitlist_enabled",
+    "claim_window_hours",
 )
 # A change of these tells each registered attendee (`Party Details Changed`).
 TIME_FIELDS = ("starts_at", "ends_at")
@@ -87,6 +89,8 @@ def party_create(
             opt_in_process=opt_in,
             list_state=ListState.PENDING,
             list_error=list_budget_message(reopens_at=reopens_at) if reopens_at else "",
+            # No one holds a place yet: any capacity fits, and nobody waits to be promoted.
+            capacity=data.get("capacity"),
             **{key: data[key] for key in PARTY_FIELDS if key in data},
         )
         event_sender_ensure(connection=connection)
@@ -101,6 +105,8 @@ class PartyUpdate(NamedTuple):
     renaming: bool
     # Registered attendees told of a new time or place (`Party Details Changed`).
     told: int
+    # People a raised capacity moved up from the waitlist (registered or offered a place).
+    promoted: int = 0
 
 
 def party_update(*, party: Party, data: dict[str, Any]) -> PartyUpdate:
@@ -108,20 +114,32 @@ def party_update(*, party: Party, data: dict[str, Any]) -> PartyUpdate:
     list's fields meanwhile.
 
     A new time or place is told to every registered attendee (`Party Details Changed`), in the
-    same transaction; reminders not sent yet move with the time."""
+    same transaction; reminders not sent yet move with the time. A new capacity goes through
+    `places.capacity_change`: never below the places held now (PartyError, and nothing is
+    saved), and a raise promotes the first people waiting."""
     changed = [key for key in PARTY_FIELDS if key in data and getattr(party, key) != data[key]]
+    before = {key: getattr(party, key) for key in changed}
     for key in changed:
         setattr(party, key, data[key])
     renaming = "name" in changed
     told = 0
-    with transaction.atomic():
-        if changed:
-            party.save(update_fields=changed)
-        if renaming:
-            tasks.party_sync_request(party_id=party.pk, at=timezone.now(), force=True)
-        if not party.is_cancelled:
-            told = _party_changed_events(party, changed)
-    return PartyUpdate(party, renaming, told)
+    promoted: list[Attendee] = []
+    try:
+        with transaction.atomic():
+            if changed:
+                party.save(update_fields=changed)
+            if "capacity" in data and data["capacity"] != party.capacity:
+                # After the save: a raise offers places with the claim window just set.
+                promoted = places.capacity_change(party=party, capacity=data["capacity"])
+            if renaming:
+                tasks.party_sync_request(party_id=party.pk, at=timezone.now(), force=True)
+            if not party.is_cancelled:
+                told = _party_changed_events(party, changed)
+    except PartyError:
+        for key, value in before.items():  # the page shows the party as it still is
+            setattr(party, key, value)
+        raise
+    return PartyUpdate(party, renaming, told, len(promoted))
 
 
 def _party_changed_events(party: Party, changed: list[str]) -> int:

@@ -27,6 +27,16 @@ urlpatterns = [
         views.attendee_retry,
         name="attendee_retry",
     ),
+    path(
+        "parties/<int:pk>/attendees/<int:attendee_pk>/promote/",
+        views.attendee_promote,
+        name="attendee_promote",
+    ),
+    path(
+        "parties/<int:pk>/attendees/<int:attendee_pk>/cancel/",
+        views.attendee_cancel,
+        name="attendee_cancel",
+    ),
     path("p/<slug:slug>/", public_views.signup, name="signup"),
     path("p/<slug:slug>/thanks/", public_views.signup_thanks, name="signup_thanks"),
     path("parties/<int:pk>/flows/refresh/", flow_views.flows_refresh, name="flows_refresh"),

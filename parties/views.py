@@ -30,9 +30,9 @@ from accounts.tenancy import (
 from core.limits import Limit, over_limit
 from core.wording import wait_text
 from integrations.selectors import active_connections_for
-from parties import selectors, services
+from parties import places, selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
-from parties.models import ListState, Party, Reconciliation
+from parties.models import Attendee, ListState, Party, Place, Reconciliation
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ CSV_COLUMNS = (
     ("sent_at", "sent_at"),
     ("in_list_since", "synced_at"),
     ("klaviyo_profile_id", "klaviyo_profile_id"),
+    # Last, so spreadsheets built on the earlier columns keep working.
+    ("place", "get_place_display"),
+    ("waitlist_position", "waitlist_position"),
 )
 # Excel reads a CSV as UTF-8 only when it starts with the byte-order mark.
 CSV_BOM = "\ufeff"
@@ -167,6 +170,9 @@ def _live_context(
         "party": party,
         "counts": counts,
         "state_summary": selectors.party_state_summary(counts=counts),
+        "place_counts": snapshot.places,
+        "place_summary": selectors.place_summary(places=snapshot.places),
+        "seats_taken": snapshot.seats_taken,
         "health": health,
         "events": events,
         "event_columns": selectors.EVENT_COLUMNS,
@@ -196,6 +202,8 @@ def _live_etag(
         party.list_error,
         party.signups_open,
         party.cancelled_at,
+        party.capacity,
+        party.waitlist_enabled,
         party.sync_paused_reason,
         party.read_back_error,
         connection.status,
@@ -203,6 +211,7 @@ def _live_etag(
         connection.last_error,
         health,
         sorted(snapshot.counts.items()),
+        sorted(snapshot.places.items()),
         snapshot.latest_change,
         events,
         request.membership.can_manage,
@@ -221,7 +230,9 @@ def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
     filtered = bool(query or state)
     snapshot = selectors.party_snapshot(party=party)
     attendees = selectors.with_events(
-        selectors.attendees_for(party=party, query=query, state=state)
+        selectors.with_waitlist_position(
+            selectors.attendees_for(party=party, query=query, state=state)
+        )
     )
     if filtered:
         paginator = Paginator(attendees, ATTENDEES_PER_PAGE)
@@ -238,6 +249,7 @@ def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
             "filtered": filtered,
             "page_obj": page,
             "public_url": public_url,
+            "waitlist": selectors.waitlist_head(party=party),
         },
     )
 
@@ -255,11 +267,17 @@ def party_live(request: OrganizationRequest, pk: int) -> HttpResponse:
     response = get_conditional_response(request, etag=etag)
     if response is None:
         paginator = _CountedPaginator(
-            selectors.with_events(selectors.attendees_for(party=party)),
+            selectors.with_events(
+                selectors.with_waitlist_position(selectors.attendees_for(party=party))
+            ),
             ATTENDEES_PER_PAGE,
             count=context["counts"]["total"],
         )
-        context.update(page_obj=paginator.get_page(1), filtered=False)
+        context.update(
+            page_obj=paginator.get_page(1),
+            filtered=False,
+            waitlist=selectors.waitlist_head(party=party),
+        )
         response = render(request, "parties/_live.html", context)
     response["ETag"] = etag
     patch_cache_control(response, private=True, no_cache=True)
@@ -276,9 +294,13 @@ def party_edit(request: OrganizationRequest, pk: int) -> HttpResponse:
         default_reminder_hours=request.organization.reminder_hours,
     )
     if request.method == "POST" and form.is_valid():
-        update = services.party_update(party=party, data=form.party_data)
-        messages.success(request, _saved_message(update))
-        return redirect("parties:party_detail", pk=party.pk)
+        try:
+            update = services.party_update(party=party, data=form.party_data)
+        except services.PartyError as error:  # a capacity below the places held now
+            form.add_error("capacity", str(error))
+        else:
+            messages.success(request, _saved_message(update))
+            return redirect("parties:party_detail", pk=party.pk)
     status = 400 if form.is_bound else 200
     context = {"form": form, "party": party, "registered": party.attendees.count()}
     return render(request, "parties/party_form.html", context, status=status)
@@ -294,6 +316,12 @@ def _saved_message(update: services.PartyUpdate) -> str:
             f"{update.told} registered {attendees} will get a Party Details Changed event "
             "(your Klaviyo flow on it can email them the new details)."
         )
+    if update.promoted:
+        people = "person" if update.promoted == 1 else "people"
+        if update.party.claim_window_hours:
+            said.append(f"{update.promoted} {people} on the waitlist were offered a place.")
+        else:
+            said.append(f"{update.promoted} {people} moved up from the waitlist and registered.")
     return " ".join(said)
 
 
@@ -423,6 +451,74 @@ def party_retry_failed(request: OrganizationRequest, pk: int) -> HttpResponse:
     return redirect("parties:party_detail", pk=party.pk)
 
 
+def _attendee(party: Party, attendee_pk: int) -> Attendee:
+    attendee: Attendee = get_object_or_404(party.attendees, pk=attendee_pk)
+    return attendee
+
+
+def _attendees_anchor(party: Party) -> str:
+    return f"{reverse('parties:party_detail', args=[party.pk])}#attendees"
+
+
+def _waitlist_anchor(party: Party) -> str:
+    return f"{reverse('parties:party_detail', args=[party.pk])}#waitlist"
+
+
+@manager_required
+@require_POST
+def attendee_promote(request: OrganizationRequest, pk: int, attendee_pk: int) -> HttpResponse:
+    """Register someone from the waitlist by hand, ahead of their turn."""
+    party = _party(request, pk)
+    attendee = _attendee(party, attendee_pk)
+    if attendee.place == Place.REGISTERED:  # a second click, or promoted meanwhile
+        messages.info(request, f"{attendee.email} is registered already.")
+        return redirect(_waitlist_anchor(party))
+    try:
+        places.attendee_promote(attendee=attendee)
+    except services.PartyError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            f"{attendee.email} is registered: they get a Registered for Party event and join "
+            "the party's Klaviyo list.",
+        )
+    return redirect(_waitlist_anchor(party))
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def attendee_cancel(request: OrganizationRequest, pk: int, attendee_pk: int) -> HttpResponse:
+    """Ask, then cancel someone's registration, offer or waitlist place (as their own cancel
+    does, `cancelled_by: organizer`). The waitlist's Remove button posts here directly."""
+    party = _party(request, pk)
+    attendee = _attendee(party, attendee_pk)
+    back = _waitlist_anchor(party) if request.POST.get("from") == "waitlist" else None
+    if request.method == "POST":
+        if places.attendee_cancel(attendee=attendee, by=places.BY_ORGANIZER):
+            messages.success(
+                request,
+                f"Cancelled {attendee.email}'s registration: they get a Cancelled Party "
+                "Registration event and leave the party's Klaviyo list (their consent stays).",
+            )
+        else:  # a second click, or cancelled meanwhile
+            messages.info(request, f"{attendee.email}'s registration was already cancelled.")
+        return redirect(back or _attendees_anchor(party))
+    if attendee.place == Place.CANCELLED:
+        messages.info(request, f"{attendee.email}'s registration was already cancelled.")
+        return redirect(_attendees_anchor(party))
+    return render(
+        request,
+        "parties/attendee_cancel.html",
+        {
+            "party": party,
+            "attendee": attendee,
+            "holds_place": attendee.place in (Place.REGISTERED, Place.OFFERED),
+            "position": places.waitlist_position(attendee),
+        },
+    )
+
+
 class _Echo:
     """The file-like object csv.writer needs, handing each row back instead of storing it."""
 
@@ -446,7 +542,8 @@ def _csv_value(attendee: object, attribute: str) -> object:
 
 def _attendee_rows(party: Party) -> Iterator[list[object]]:
     yield [heading for heading, _attribute in CSV_COLUMNS]
-    for attendee in selectors.attendees_for(party=party).iterator(chunk_size=500):
+    attendees = selectors.with_waitlist_rank(selectors.attendees_for(party=party))
+    for attendee in attendees.iterator(chunk_size=500):
         yield [_csv_value(attendee, attribute) for _heading, attribute in CSV_COLUMNS]
 
 

@@ -612,6 +612,8 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "sent_at",
         "in_list_since",
         "klaviyo_profile_id",
+        "place",
+        "waitlist_position",
     ]
     by_email = {row[0]: row for row in rows[1:]}
     assert by_email["zoe@example.com"] == [
@@ -625,6 +627,8 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "",
         "",
         consented.isoformat(),
+        "",
+        "Registered",
         "",
     ]
     assert by_email["bad@example.com"][6:8] == ["Rejected by Klaviyo", "Invalid email"]
