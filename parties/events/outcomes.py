@@ -16,6 +16,9 @@ from parties.events.config import events_config
 from parties.events.gates import EVENTS_GATE
 from parties.models import EventSender
 
+# The run-ending signal both engines share.
+from parties.sync.outcomes import Stop
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,15 +38,6 @@ class EventsReport:
     def run_again_at(self, moment: datetime) -> None:
         if self.next_run_at is None or moment < self.next_run_at:
             self.next_run_at = moment
-
-
-class Stop(Exception):
-    """Klaviyo cannot take more now: stop this run, come back at `retry_at` (or never)."""
-
-    def __init__(self, outcome: str, retry_at: datetime | None) -> None:
-        super().__init__(outcome)
-        self.outcome = outcome
-        self.retry_at = retry_at
 
 
 def stop_for(connection_id: int, error: Exception) -> Stop:
