@@ -97,6 +97,9 @@ with exit_on_configuration_error():
     # venue's guests may share one address.
     SIGNUP_RATE_PER_IP = config_env.rate("SIGNUP_RATE_PER_IP", default="30/m")
     SIGNUP_RATE_PER_PARTY = config_env.rate("SIGNUP_RATE_PER_PARTY", default="12000/m")
+    # Requests to attendees' own pages (reads included) per network: plenty for a household
+    # managing their registrations, and it makes guessing a page's link slower than hopeless.
+    MANAGE_RATE_PER_IP = config_env.rate("MANAGE_RATE_PER_IP", default="60/m")
     # An organizer's "Send me test events" (nine events into the Klaviyo account each time).
     SAMPLE_EVENTS_RATE_PER_PARTY = config_env.rate("SAMPLE_EVENTS_RATE_PER_PARTY", default="1/m")
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django_tasks import task
 
 from accounts.models import MANAGER_ROLES, Membership
+from core.links import absolute_url
 from integrations.models import ConnectionStatus, KlaviyoConnection
 
 logger = logging.getLogger(__name__)
@@ -36,11 +36,6 @@ def connection_health_notify(*, connection_id: int, kind: str) -> None:
     if kind not in _TEMPLATES:
         raise ValueError(f"Unknown connection notice {kind!r}.")
     send_connection_health_email.enqueue(connection_id=connection_id, kind=kind)
-
-
-def absolute_url(path: str) -> str:
-    """`path` on the site people reach Partyline at (SITE_URL): emails have no request."""
-    return f"{settings.SITE_URL.rstrip('/')}{path}"
 
 
 def recipients_for(*, organization_id: int) -> list[str]:

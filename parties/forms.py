@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.forms import ReminderHoursField, reminder_hours_text
 from integrations.models import KlaviyoConnection
-from parties.models import Attendee, OptInProcess, Party, SyncState
+from parties.models import Attendee, OptInProcess, Party, Place, SyncState
 
 PARTY_FIELDS = (
     "name",
@@ -244,11 +244,13 @@ class PartyDeleteForm(forms.Form):
 
 
 class AttendeeFilterForm(forms.Form):
-    """The attendee table's search box and state filter; bad values just mean 'all'."""
+    """The attendee table's search box, place and Klaviyo state filters; bad values just mean
+    'all'."""
 
     q = forms.CharField(label="Email", max_length=254, required=False)
+    place = forms.ChoiceField(label="Place", choices=[("", "All"), *Place.choices], required=False)
     state = forms.ChoiceField(
-        label="State", choices=[("", "All"), *SyncState.choices], required=False
+        label="Klaviyo", choices=[("", "All"), *SyncState.choices], required=False
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -260,8 +262,10 @@ class AttendeeFilterForm(forms.Form):
         return self.cleaned_data.get(name, "") if self.is_valid() else ""
 
 
-class SignupForm(forms.Form):
-    """The public signup form. `website` is a honeypot: people never see or fill it."""
+class AttendeeDetailsForm(forms.Form):
+    """An attendee's name and answers: what the signup form asks besides the address and the
+    consent, and all they can change on their own page (the address is who they are in
+    Klaviyo: another address is another signup)."""
 
     first_name = _text(
         Attendee,
@@ -273,6 +277,21 @@ class SignupForm(forms.Form):
     last_name = _text(
         Attendee, "last_name", widget=forms.TextInput(attrs={"autocomplete": "family-name"})
     )
+    pet_name = _text(Attendee, "pet_name", label="Pet's name")
+    pet_type = _text(
+        Attendee, "pet_type", label="Pet type", help_text="Dog, cat, rabbit, iguana..."
+    )
+
+    def __init__(self, *args: Any, instance: Attendee | None = None, **kwargs: Any) -> None:
+        if instance is not None:
+            details = {name: getattr(instance, name) for name in self.base_fields}
+            kwargs.setdefault("initial", details)
+        super().__init__(*args, **kwargs)
+
+
+class SignupForm(AttendeeDetailsForm):
+    """The public signup form. `website` is a honeypot: people never see or fill it."""
+
     email = forms.EmailField(
         label="Email",
         max_length=Attendee._meta.get_field("email").max_length,
@@ -282,10 +301,6 @@ class SignupForm(forms.Form):
             "invalid": "Enter a valid email address, like name@example.com.",
             "max_length": TOO_LONG,
         },
-    )
-    pet_name = _text(Attendee, "pet_name", label="Pet's name")
-    pet_type = _text(
-        Attendee, "pet_type", label="Pet type", help_text="Dog, cat, rabbit, iguana..."
     )
     consent = forms.BooleanField(
         error_messages={
@@ -299,6 +314,7 @@ class SignupForm(forms.Form):
     )
 
     HONEYPOT = "website"
+    field_order = ("first_name", "last_name", "email", "pet_name", "pet_type")
 
     def __init__(self, *args: Any, organization_name: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

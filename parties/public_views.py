@@ -4,18 +4,22 @@ never waits on Klaviyo."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.timezones import zone_for
 from core.limits import Limit, over_limit
 from core.wording import wait_text
 from parties import services
+from parties.errors import PartyFull
 from parties.forms import SignupForm
-from parties.models import Party
+from parties.models import Attendee, Party
+from parties.places import FULL, waitlist_position
 
 CLOSED_TEMPLATE = "public/closed.html"
 PUBLIC_FIELDS = (
@@ -35,10 +39,21 @@ PUBLIC_FIELDS = (
     "description",
     "organization__name",
     "organization__time_zone",
+    # Whether the party is full, and what a signup then gets.
+    "capacity",
+    "seats_taken",
+    "waitlist_enabled",
+    "claim_window_hours",
 )
 TOO_MANY = "Too many signups from your network right now."
 # Per client address (core.limits.client_address: the real one behind TRUSTED_PROXIES).
 SIGNUP_PER_ADDRESS = Limit("signup-ip", "SIGNUP_RATE_PER_IP")
+# The thank-you page shows a brand-new signup its place and its own page's link, carried there
+# in a signed cookie (never in the URL). Only a new signup: typing someone else's address into
+# the form must not reveal their registration.
+THANKS_COOKIE = "partyline_signup"
+THANKS_COOKIE_SALT = "parties.signup-thanks"
+THANKS_COOKIE_AGE = 60 * 60
 
 
 def _public_party(slug: str) -> Party:
@@ -61,9 +76,26 @@ def _rate_limited(request: HttpRequest, slug: str) -> int:
     return over_limit(request, SIGNUP_PER_ADDRESS, per_party)
 
 
-def _thanks(party: Party) -> HttpResponseRedirect:
+def _thanks(party: Party, attendee: Attendee | None = None) -> HttpResponseRedirect:
     # 303: the browser follows with a GET, so a reload never re-posts the form.
-    return HttpResponseRedirect(reverse("parties:signup_thanks", args=[party.slug]), status=303)
+    path = reverse("parties:signup_thanks", args=[party.slug])
+    response = HttpResponseRedirect(path, status=303)
+    if attendee is not None:
+        response.set_signed_cookie(
+            THANKS_COOKIE,
+            attendee.manage_token,
+            salt=THANKS_COOKIE_SALT,
+            max_age=THANKS_COOKIE_AGE,
+            path=path,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
+
+
+def _full(party: Party) -> bool:
+    return party.capacity is not None and party.seats_taken >= party.capacity
 
 
 @require_http_methods(["GET", "POST"])
@@ -71,10 +103,15 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
     party = _public_party(slug)
     if not party.signups_open:  # a cancelled party's are closed too; the page says why
         return render(request, CLOSED_TEMPLATE, {"party": party})
+    if _full(party) and not party.waitlist_enabled:
+        # The form comes back by itself when the organizer opens a waitlist or adds places.
+        status = 409 if request.method == "POST" else 200
+        return render(request, CLOSED_TEMPLATE, {"party": party, "problem": FULL}, status=status)
     organization_name = party.organization.name
     if request.method == "GET":
         form = SignupForm(organization_name=organization_name)
-        return render(request, "public/signup.html", {"party": party, "form": form})
+        context = {"party": party, "form": form, "full": _full(party)}
+        return render(request, "public/signup.html", context)
 
     wait = _rate_limited(request, slug)
     if wait:
@@ -93,16 +130,34 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return render(request, "public/signup.html", {"party": party, "form": form}, status=400)
     try:
-        services.attendee_register(
+        attendee, created = services.attendee_register(
             party=party,
             data=form.signup_data,
             source=f"Partyline signup page for {party.name}",
         )
+    except PartyFull:
+        # Filled up between the page and the signup: the last places went meanwhile.
+        return render(request, CLOSED_TEMPLATE, {"party": party, "problem": FULL}, status=409)
     except services.PartyError as error:
         return render(request, CLOSED_TEMPLATE, {"party": party, "problem": str(error)})
-    return _thanks(party)
+    return _thanks(party, attendee if created else None)
 
 
 @require_GET
+@never_cache
 def signup_thanks(request: HttpRequest, slug: str) -> HttpResponse:
-    return render(request, "public/thanks.html", {"party": _public_party(slug)})
+    """Thanks; for a new signup, its place (registered, or where on the waitlist) and the link
+    to its own page."""
+    party = _public_party(slug)
+    context: dict[str, object] = {"party": party}
+    token = request.get_signed_cookie(
+        THANKS_COOKIE, default=None, salt=THANKS_COOKIE_SALT, max_age=THANKS_COOKIE_AGE
+    )
+    attendee = Attendee.objects.filter(manage_token=token, party=party).first() if token else None
+    if attendee is not None:
+        context |= {
+            "attendee": attendee,
+            "position": waitlist_position(attendee),
+            "manage_url": reverse("parties:attendee_manage", args=[attendee.manage_token]),
+        }
+    return render(request, "public/thanks.html", context)

@@ -147,10 +147,14 @@ def reconciliation_latest(*, party: Party) -> Reconciliation | None:
     return party.reconciliations.first()
 
 
-def attendees_for(*, party: Party, query: str = "", state: str = "") -> QuerySet[Attendee]:
+def attendees_for(
+    *, party: Party, query: str = "", state: str = "", place: str = ""
+) -> QuerySet[Attendee]:
     attendees = party.attendees.order_by("-created_at", "-pk")
     if query.strip():
         attendees = attendees.filter(email__icontains=query.strip())
+    if place in Place.values:
+        attendees = attendees.filter(place=place)
     if state in SyncState.values:
         attendees = attendees.filter(sync_state=state)
     return attendees

@@ -24,6 +24,7 @@ from parties.errors import PartyError
 from parties.events.catalogue import occurrence_of
 from parties.events.flows import FLOWS_REFRESH_GAP
 from parties.events.record import (
+    concerned_attendees,
     events_withdraw,
     party_event_record,
     sample_events_record,
@@ -43,6 +44,7 @@ from parties.models import (
     Reconciliation,
     ReconciliationStatus,
     SyncState,
+    new_manage_token,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,7 +66,8 @@ PARTY_FIELDS = (
     "waitlist_enabled",
     "claim_window_hours",
 )
-# A change of these tells each registered attendee (`Party Details Changed`).
+# A change of these tells everyone concerned (`Party Details Changed`): registered, offered a
+# place or waiting for one.
 TIME_FIELDS = ("starts_at", "ends_at")
 PLACE_FIELDS = ("address", "address2", "city", "state")
 # A change of these moves the party's reminders and its end.
@@ -113,7 +116,7 @@ def party_update(*, party: Party, data: dict[str, Any]) -> PartyUpdate:
     """Save the fields the organizer changed, and only those: a worker may be writing the
     list's fields meanwhile.
 
-    A new time or place is told to every registered attendee (`Party Details Changed`), in the
+    A new time or place is told to everyone concerned (`Party Details Changed`), in the
     same transaction; reminders not sent yet move with the time. A new capacity goes through
     `places.capacity_change`: never below the places held now (PartyError, and nothing is
     saved), and a raise promotes the first people waiting."""
@@ -144,7 +147,7 @@ def party_update(*, party: Party, data: dict[str, Any]) -> PartyUpdate:
 
 def _party_changed_events(party: Party, changed: list[str]) -> int:
     """What a change of the party means for its events: new reminders, and a
-    `Party Details Changed` for everyone registered when the time or the place changed (how
+    `Party Details Changed` for everyone concerned when the time or the place changed (how
     many)."""
     if any(key in SCHEDULE_FIELDS for key in changed):
         if any(key in TIME_FIELDS for key in changed):
@@ -162,6 +165,7 @@ def _party_changed_events(party: Party, changed: list[str]) -> int:
         party,
         PartyMetric.DETAILS_CHANGED,
         occurred_at=now,
+        attendees=concerned_attendees(party),
         occurrence=f"{int(now.timestamp() * 1000)}",
         extra={
             "changed": ",".join(told),
@@ -175,7 +179,8 @@ def _party_changed_events(party: Party, changed: list[str]) -> int:
 
 def party_cancel(*, party: Party) -> bool:
     """Call the whole party off: signups close, the list is kept, reminders not sent are
-    withdrawn, and everyone registered gets `Party Cancelled`. False if it already was."""
+    withdrawn, and everyone concerned (registered, offered or waiting) gets `Party Cancelled`.
+    False if it already was."""
     now = timezone.now()
     with transaction.atomic():
         # The guard: a party is cancelled once (one `Party Cancelled` each).
@@ -193,6 +198,7 @@ def party_cancel(*, party: Party) -> bool:
             PartyMetric.CANCELLED,
             occurred_at=now,
             occurrence=occurrence_of(now),
+            attendees=concerned_attendees(party),
         )
         tasks.events_send_request(connection_id=party.connection_id, at=now, force=True)
     return True
@@ -295,22 +301,75 @@ def _attendee_merge(
             attendee.refresh_from_db()
         else:
             given = {key: value for key, value in answers.items() if value}
-            changed = [key for key, value in given.items() if getattr(attendee, key) != value]
-            for key in changed:
-                setattr(attendee, key, given[key])
-            for key, value in consent.items():
-                setattr(attendee, key, value)
-            fields = [*changed, *consent, "updated_at"]
-            if attendee.sync_state != SyncState.PENDING and (
-                changed or attendee.sync_state not in UNCHANGED_STAYS
-            ):
-                attendee.sync_state, attendee.state_reason = SyncState.PENDING, ""
-                attendee.attempts = 0
-                fields += ["sync_state", "state_reason", "attempts"]
-            attendee.save(update_fields=fields)
+            _answers_save(attendee, given, also=consent)
         if attendee.sync_state == SyncState.PENDING:
             tasks.party_sync_request(party_id=party.pk)
     return attendee, created
+
+
+def _answers_save(attendee: Attendee, answers: dict[str, str], *, also: dict[str, Any]) -> None:
+    """Save new answers (and `also`, unconditionally); send the attendee to Klaviyo again
+    unless they are confirmed there, or on their way, with nothing new."""
+    changed = [key for key, value in answers.items() if getattr(attendee, key) != value]
+    for key in changed:
+        setattr(attendee, key, answers[key])
+    for key, value in also.items():
+        setattr(attendee, key, value)
+    fields = [*changed, *also, "updated_at"]
+    if attendee.sync_state != SyncState.PENDING and (
+        changed or attendee.sync_state not in UNCHANGED_STAYS
+    ):
+        attendee.sync_state, attendee.state_reason = SyncState.PENDING, ""
+        attendee.attempts = 0
+        fields += ["sync_state", "state_reason", "attempts"]
+    attendee.save(update_fields=fields)
+
+
+# --- An attendee's own page -----------------------------------------------------------------
+
+
+def attendee_update_details(*, attendee: Attendee, data: dict[str, str]) -> bool:
+    """The attendee changes their name or answers on their own page (a blank clears an
+    optional answer: they typed it). Klaviyo's profile follows. Whether anything changed."""
+    if attendee.place == Place.CANCELLED:
+        raise PartyError("This registration was cancelled: sign up again to change it.")
+    answers = {key: (data.get(key) or "").strip() for key in ATTENDEE_FIELDS if key in data}
+    with transaction.atomic():
+        locked = Attendee.objects.select_for_update().get(pk=attendee.pk)
+        changed = any(getattr(locked, key) != value for key, value in answers.items())
+        if changed:
+            _answers_save(locked, answers, also={})
+            if locked.sync_state == SyncState.PENDING:
+                tasks.party_sync_request(party_id=locked.party_id)
+    attendee.refresh_from_db()
+    return changed
+
+
+def attendee_register_again(*, attendee: Attendee) -> str:
+    """Someone who cancelled signs up again from their own page: a new registration, given a
+    place or the end of the waitlist (PartyFull when neither). The place they got."""
+    party = Party.objects.get(pk=attendee.party_id)
+    if party.is_cancelled:
+        raise PartyError("This party was cancelled.")
+    if not party.signups_open:
+        raise PartyError("Signups for this party are closed.")
+    with transaction.atomic():
+        locked = Attendee.objects.select_for_update().get(pk=attendee.pk)
+        if locked.place != Place.CANCELLED:
+            place = locked.place  # a second click: registered already
+        else:
+            place = places.place_again(locked, party)
+            tasks.party_sync_request(party_id=party.pk)
+    attendee.refresh_from_db()
+    return place
+
+
+def attendee_link_renew(*, attendee: Attendee) -> str:
+    """Revoke the attendee's private link (the old one stops working at once) and give them a
+    new one: the organizer does this when a link was shared by mistake. The new token."""
+    attendee.manage_token = new_manage_token()
+    attendee.save(update_fields=["manage_token", "updated_at"])
+    return attendee.manage_token
 
 
 # --- Lifecycle events ---------------------------------------------------------------------------

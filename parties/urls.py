@@ -1,6 +1,6 @@
 from django.urls import path
 
-from parties import flow_views, public_views, views
+from parties import attendee_views, flow_views, public_views, views
 
 app_name = "parties"
 
@@ -37,8 +37,21 @@ urlpatterns = [
         views.attendee_cancel,
         name="attendee_cancel",
     ),
+    path(
+        "parties/<int:pk>/attendees/<int:attendee_pk>/new-link/",
+        views.attendee_link_renew,
+        name="attendee_link_renew",
+    ),
     path("p/<slug:slug>/", public_views.signup, name="signup"),
     path("p/<slug:slug>/thanks/", public_views.signup_thanks, name="signup_thanks"),
+    path("a/<str:token>/", attendee_views.attendee_manage, name="attendee_manage"),
+    path("a/<str:token>/cancel/", attendee_views.attendee_cancel, name="attendee_cancel"),
+    path("a/<str:token>/claim/", attendee_views.attendee_claim, name="attendee_claim"),
+    path(
+        "a/<str:token>/sign-up-again/",
+        attendee_views.attendee_register_again,
+        name="attendee_register_again",
+    ),
     path("parties/<int:pk>/flows/refresh/", flow_views.flows_refresh, name="flows_refresh"),
     path("guides/klaviyo-flows/", flow_views.flows_guide, name="flows_guide"),
 ]

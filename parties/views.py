@@ -226,12 +226,12 @@ def _live_etag(
 def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
     party = _party(request, pk)
     filters = AttendeeFilterForm(request.GET)
-    query, state = filters.value("q"), filters.value("state")
-    filtered = bool(query or state)
+    query, state, place = filters.value("q"), filters.value("state"), filters.value("place")
+    filtered = bool(query or state or place)
     snapshot = selectors.party_snapshot(party=party)
     attendees = selectors.with_events(
         selectors.with_waitlist_position(
-            selectors.attendees_for(party=party, query=query, state=state)
+            selectors.attendees_for(party=party, query=query, state=state, place=place)
         )
     )
     if filtered:
@@ -484,6 +484,23 @@ def attendee_promote(request: OrganizationRequest, pk: int, attendee_pk: int) ->
             "the party's Klaviyo list.",
         )
     return redirect(_waitlist_anchor(party))
+
+
+@manager_required
+@require_POST
+def attendee_link_renew(request: OrganizationRequest, pk: int, attendee_pk: int) -> HttpResponse:
+    """Replace an attendee's private link (shared by mistake, forwarded): the old one stops
+    working at once. The organizer sees the new one, to send it to them."""
+    party = _party(request, pk)
+    attendee = _attendee(party, attendee_pk)
+    token = services.attendee_link_renew(attendee=attendee)
+    link = request.build_absolute_uri(reverse("parties:attendee_manage", args=[token]))
+    messages.success(
+        request,
+        f"{attendee.email}'s old link no longer works. Their new link is {link}: it is in "
+        "every email about the party from now on, and you can send it to them yourself.",
+    )
+    return redirect(_attendees_anchor(party))
 
 
 @manager_required

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.timezones import zone_for
+from core.links import absolute_url
 from parties.models import Attendee, Party, PartyMetric
 
 # What an organizer's sample events show where a real party would be.
@@ -41,10 +41,6 @@ def local_time_words(moment: datetime, zone_name: str) -> str:
     return f"{local:%A} {local.day} {local:%B}, {hour}:{local:%M} {half} {local:%Z}"
 
 
-def absolute_url(path: str) -> str:
-    return f"{settings.SITE_URL.rstrip('/')}{path}"
-
-
 def party_properties(party: Party) -> dict[str, Any]:
     """The properties every event of the party carries, as the party is now."""
     zone_name = party.organization.time_zone
@@ -65,8 +61,17 @@ def party_properties(party: Party) -> dict[str, Any]:
 
 
 def attendee_properties(attendee: Attendee) -> dict[str, Any]:
-    """The attendee's own answers."""
-    return {"pet_name": attendee.pet_name, "pet_type": attendee.pet_type}
+    """The attendee's own answers, and the link to their own page (where they change or
+    cancel their registration, or claim an offered place)."""
+    return {
+        "pet_name": attendee.pet_name,
+        "pet_type": attendee.pet_type,
+        "manage_url": manage_url(attendee),
+    }
+
+
+def manage_url(attendee: Attendee) -> str:
+    return absolute_url(reverse("parties:attendee_manage", args=[attendee.manage_token]))
 
 
 def unique_id(*, metric: str, occurrence: str, attendee_id: int | None = None, **scope: Any) -> str:

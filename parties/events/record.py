@@ -29,6 +29,7 @@ from parties.models import (
     Party,
     PartyEvent,
     PartyMetric,
+    Place,
 )
 
 # Rows written per INSERT when a whole party's attendees get an event.
@@ -36,8 +37,14 @@ WRITE_CHUNK = 1000
 
 
 def registered_attendees(party: Party) -> QuerySet[Attendee]:
-    """The people holding a place at the party: who lifecycle events of the party go to."""
-    return Attendee.objects.filter(party=party)
+    """The people registered for the party: who its reminders and its end go to."""
+    return Attendee.objects.filter(party=party, place=Place.REGISTERED)
+
+
+def concerned_attendees(party: Party) -> QuerySet[Attendee]:
+    """Everyone whose plans the party's news touches (a new time or place, its cancellation):
+    the registered, and those offered a place or waiting for one. Not who cancelled."""
+    return Attendee.objects.filter(party=party).exclude(place=Place.CANCELLED)
 
 
 def attendee_event(
