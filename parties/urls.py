@@ -1,6 +1,6 @@
 from django.urls import path
 
-from parties import flow_views, public_views, views
+from parties import calendar_views, flow_views, public_views, views
 
 app_name = "parties"
 
@@ -39,6 +39,16 @@ urlpatterns = [
     ),
     path("p/<slug:slug>/", public_views.signup, name="signup"),
     path("p/<slug:slug>/thanks/", public_views.signup_thanks, name="signup_thanks"),
+    path(
+        "p/<slug:slug>/calendar.ics",
+        calendar_views.party_calendar_file,
+        name="party_calendar",
+    ),
+    path(
+        "a/<str:token>/calendar.ics",
+        calendar_views.attendee_calendar_file,
+        name="attendee_calendar",
+    ),
     path("parties/<int:pk>/flows/refresh/", flow_views.flows_refresh, name="flows_refresh"),
     path("guides/klaviyo-flows/", flow_views.flows_guide, name="flows_guide"),
 ]
