@@ -21,15 +21,16 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.timezones import zone_for
 from core.limits import Limit, over_limit
 from core.wording import wait_text
-from parties import places, services
-from parties.calendar import attendee_calendar_url, google_calendar_url
+from parties import calendar, places, services
 from parties.forms import AttendeeDetailsForm
+from parties.links import attendee_calendar_url
 from parties.models import Attendee, Place
+from parties.public_views import calendar_response
 
 # Every request, reads included: a guess is a GET.
 MANAGE_PER_ADDRESS = Limit("manage-ip", "MANAGE_RATE_PER_IP", methods=("GET", "HEAD", "POST"))
@@ -100,7 +101,7 @@ def _page(
         "position": places.waitlist_position(attendee),
         "party_over": party.ends_at_or_default <= timezone.now(),
         "calendar_url": attendee_calendar_url(attendee),
-        "google_calendar_url": google_calendar_url(party),
+        "google_calendar_url": calendar.google_calendar_url(party),
     }
     return render(request, "public/manage.html", context, status=400 if form.errors else 200)
 
@@ -179,3 +180,10 @@ def attendee_register_again(request: HttpRequest, attendee: Attendee) -> HttpRes
         else:
             messages.success(request, "You're registered again. See you there!")
     return _back(attendee)
+
+
+@require_GET
+@manage_view
+def attendee_calendar_file(request: HttpRequest, attendee: Attendee) -> HttpResponse:
+    """The attendee's own calendar file: the party's entry, linking to this page."""
+    return calendar_response(calendar.attendee_calendar(attendee), party=attendee.party)

@@ -32,6 +32,11 @@ class OptInProcess(models.TextChoices):
     DOUBLE = "double_opt_in", "Double opt-in"
 
 
+# A party's place, as its fields (a calendar entry's LOCATION, what `Party Details Changed`
+# calls a new place).
+PLACE_FIELDS = ("address", "address2", "city", "state")
+
+
 class Party(models.Model):
     """An event whose public signup form feeds a Klaviyo list through one connection."""
 

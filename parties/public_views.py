@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.timezones import zone_for
 from core.limits import Limit, over_limit
 from core.wording import wait_text
-from parties import services
+from parties import calendar, services
 from parties.errors import PartyFull
 from parties.forms import SignupForm
 from parties.models import Attendee, Party
@@ -161,3 +161,19 @@ def signup_thanks(request: HttpRequest, slug: str) -> HttpResponse:
             "manage_url": reverse("parties:attendee_manage", args=[attendee.manage_token]),
         }
     return render(request, "public/thanks.html", context)
+
+
+@require_GET
+def party_calendar_file(request: HttpRequest, slug: str) -> HttpResponse:
+    """The party's public calendar file (a cancelled party's says so)."""
+    party = get_object_or_404(
+        Party.objects.select_related("organization").only(*PUBLIC_FIELDS, "details_version"),
+        slug=slug,
+    )
+    return calendar_response(calendar.party_calendar(party), party=party)
+
+
+def calendar_response(content: bytes, *, party: Party) -> HttpResponse:
+    response = HttpResponse(content, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{party.slug}.ics"'
+    return response

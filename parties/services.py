@@ -12,7 +12,7 @@ import logging
 from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User, normalize_email
@@ -31,6 +31,7 @@ from parties.events.record import (
 )
 from parties.events.schedule import moments_plan
 from parties.models import (
+    PLACE_FIELDS,
     Attendee,
     EventSender,
     EventState,
@@ -66,10 +67,11 @@ PARTY_FIELDS = (
     "waitlist_enabled",
     "claim_window_hours",
 )
-# A change of these tells everyone concerned (`Party Details Changed`): registered, offered a
-# place or waiting for one.
 TIME_FIELDS = ("starts_at", "ends_at")
-PLACE_FIELDS = ("address", "address2", "city", "state")
+# A change of these tells everyone concerned (`Party Details Changed`: registered, offered a
+# place or waiting for one) and raises the
+# party's `details_version` (its calendar entries' SEQUENCE).
+DETAILS_FIELDS = (*TIME_FIELDS, *PLACE_FIELDS)
 # A change of these moves the party's reminders and its end.
 SCHEDULE_FIELDS = ("starts_at", "ends_at", "reminder_hours")
 
@@ -138,6 +140,9 @@ def party_update(*, party: Party, data: dict[str, Any]) -> PartyUpdate:
                 tasks.party_sync_request(party_id=party.pk, at=timezone.now(), force=True)
             if not party.is_cancelled:
                 told = _party_changed_events(party, changed)
+            if any(key in DETAILS_FIELDS for key in changed):
+                # Last in the transaction: a refusal above leaves the version as it was.
+                _details_version_raise(party)
     except PartyError:
         for key, value in before.items():  # the page shows the party as it still is
             setattr(party, key, value)
@@ -157,7 +162,7 @@ def _party_changed_events(party: Party, changed: list[str]) -> int:
                 "The party's time changed before this reminder was sent.",
             )
         tasks.moments_schedule(moments_plan(party))
-    told = [key for key in (*TIME_FIELDS, *PLACE_FIELDS) if key in changed]
+    told = [key for key in DETAILS_FIELDS if key in changed]
     if not told:
         return 0
     now = timezone.now()
@@ -177,6 +182,14 @@ def _party_changed_events(party: Party, changed: list[str]) -> int:
     return written
 
 
+def _details_version_raise(party: Party) -> None:
+    """The time or the place changed: calendar entries of the party (its SEQUENCE, see
+    `parties.calendar`) must replace the ones people hold. Raised in the database, so two
+    organizers saving at once raise it twice; the party object carries the new value."""
+    Party.objects.filter(pk=party.pk).update(details_version=F("details_version") + 1)
+    party.refresh_from_db(fields=["details_version"])
+
+
 def party_cancel(*, party: Party) -> bool:
     """Call the whole party off: signups close, the list is kept, reminders not sent are
     withdrawn, and everyone concerned (registered, offered or waiting) gets `Party Cancelled`.
@@ -185,10 +198,15 @@ def party_cancel(*, party: Party) -> bool:
     with transaction.atomic():
         # The guard: a party is cancelled once (one `Party Cancelled` each).
         if not Party.objects.filter(pk=party.pk, cancelled_at__isnull=True).update(
-            cancelled_at=now, signups_open=False
+            # A calendar app takes the cancelled entry over the one it holds only when its
+            # SEQUENCE is higher.
+            cancelled_at=now,
+            signups_open=False,
+            details_version=F("details_version") + 1,
         ):
             return False
         party.cancelled_at, party.signups_open = now, False
+        party.refresh_from_db(fields=["details_version"])
         events_withdraw(
             PartyEvent.objects.filter(party=party), "The party was cancelled before it was sent."
         )

@@ -44,13 +44,24 @@ urlpatterns = [
     ),
     path("p/<slug:slug>/", public_views.signup, name="signup"),
     path("p/<slug:slug>/thanks/", public_views.signup_thanks, name="signup_thanks"),
+    path(
+        "p/<slug:slug>/calendar.ics",
+        public_views.party_calendar_file,
+        name="party_calendar",
+    ),
+    # An attendee's own page (its link is the key).
     path("a/<str:token>/", attendee_views.attendee_manage, name="attendee_manage"),
-    path("a/<str:token>/cancel/", attendee_views.attendee_cancel, name="attendee_cancel"),
-    path("a/<str:token>/claim/", attendee_views.attendee_claim, name="attendee_claim"),
+    path("a/<str:token>/cancel/", attendee_views.attendee_cancel, name="attendee_manage_cancel"),
+    path("a/<str:token>/claim/", attendee_views.attendee_claim, name="attendee_manage_claim"),
     path(
         "a/<str:token>/sign-up-again/",
         attendee_views.attendee_register_again,
-        name="attendee_register_again",
+        name="attendee_manage_register_again",
+    ),
+    path(
+        "a/<str:token>/calendar.ics",
+        attendee_views.attendee_calendar_file,
+        name="attendee_calendar",
     ),
     path("parties/<int:pk>/flows/refresh/", flow_views.flows_refresh, name="flows_refresh"),
     path("guides/klaviyo-flows/", flow_views.flows_guide, name="flows_guide"),

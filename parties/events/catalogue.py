@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.timezones import zone_for
-from core.links import absolute_url
+from parties.calendar import google_calendar_url
+from parties.links import attendee_calendar_url, manage_url, party_calendar_url, party_page_url
 from parties.models import Attendee, Party, PartyMetric
 
 # What an organizer's sample events show where a real party would be.
@@ -56,22 +56,23 @@ def party_properties(party: Party) -> dict[str, Any]:
         "address2": party.address2,
         "city": party.city,
         "state": party.state,
-        "party_url": absolute_url(reverse("parties:signup", args=[party.slug])),
+        "party_url": party_page_url(party),
+        # The party's public calendar entry; an attendee's event carries their own instead.
+        "calendar_url": party_calendar_url(party),
+        "google_calendar_url": google_calendar_url(party),
     }
 
 
 def attendee_properties(attendee: Attendee) -> dict[str, Any]:
-    """The attendee's own answers, and the link to their own page (where they change or
-    cancel their registration, or claim an offered place)."""
+    """The attendee's own answers, the link to their own page (where they change or cancel
+    their registration, or claim an offered place) and their own calendar entry (which links
+    to that page)."""
     return {
         "pet_name": attendee.pet_name,
         "pet_type": attendee.pet_type,
         "manage_url": manage_url(attendee),
+        "calendar_url": attendee_calendar_url(attendee),
     }
-
-
-def manage_url(attendee: Attendee) -> str:
-    return absolute_url(reverse("parties:attendee_manage", args=[attendee.manage_token]))
 
 
 def unique_id(*, metric: str, occurrence: str, attendee_id: int | None = None, **scope: Any) -> str:

@@ -10,15 +10,17 @@ it once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from core.links import absolute_url
 from parties.events.catalogue import (
     SAMPLE_PARTY,
     attendee_properties,
+    local_time_words,
     occurrence_of,
     party_properties,
     unique_id,
@@ -126,9 +128,27 @@ def sample_events_record(
     exist in Klaviyo before the first attendee and flows can be built and previewed."""
     now = timezone.now()
     properties = party_properties(party) if party is not None else dict(SAMPLE_PARTY)
-    properties |= {"pet_name": "Biscuit", "pet_type": "dog", "sample": True}
+    # A sample has no attendee, so no page of its own: its links lead to the public page.
+    public_page = properties.get("party_url") or absolute_url("/")
+    properties |= {
+        "pet_name": "Biscuit",
+        "pet_type": "dog",
+        "manage_url": public_page,
+        "calendar_url": properties.get("calendar_url") or public_page,
+        "sample": True,
+    }
+    offer_ends = now + timedelta(hours=24)
     extras: dict[str, dict[str, Any]] = {
         PartyMetric.REGISTERED: {"from_waitlist": False},
+        PartyMetric.JOINED_WAITLIST: {"position": 1},
+        PartyMetric.OFFERED_SPOT: {
+            "offer_expires_at": offer_ends.isoformat(),
+            "offer_expires_at_local": local_time_words(
+                offer_ends, properties.get("time_zone") or "UTC"
+            ),
+            "claim_window_hours": 24,
+        },
+        PartyMetric.REGISTRATION_CANCELLED: {"cancelled_by": "attendee"},
         PartyMetric.STARTING_SOON: {"hours_before": 24},
         PartyMetric.DETAILS_CHANGED: {
             "changed": "starts_at",

@@ -6,16 +6,14 @@ a clear page, and nothing is counted twice."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from parties import places, services
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
 from parties.public_views import THANKS_COOKIE
-from tests.support.clock import let_time_pass
 from tests.support.signups import post_signup, signup
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +45,8 @@ def test_the_link_is_long_random_and_carries_no_personal_data(party):
     assert len(ann.manage_token) >= 22  # at least 128 bits in URL-safe base64
     assert ann.manage_token != bob.manage_token
     url = page_url(ann)
-    assert "ann" not in url.lower() and str(ann.pk) not in url.split("/")
+    assert "ann" not in url.lower()
+    assert str(ann.pk) not in url.split("/")
 
 
 def test_a_registered_attendee_sees_the_party_and_their_place(client: Client, party):
@@ -55,8 +54,10 @@ def test_a_registered_attendee_sees_the_party_and_their_place(client: Client, pa
     response = client.get(page_url(ann))
     assert response.status_code == 200
     text = response.content.decode()
-    assert "Howl-o-ween" in text and "You&#x27;re registered." in text
-    assert "Cancel my registration" in text and "Add it to your calendar" in text
+    assert "Howl-o-ween" in text
+    assert "You're registered." in text
+    assert "Cancel my registration" in text
+    assert "Add it to your calendar" in text
     # Personal data: never stored by a cache, never framed.
     assert "no-store" in response["Cache-Control"]
     assert response["X-Frame-Options"] == "DENY"
@@ -75,7 +76,7 @@ def test_the_waitlist_shows_its_position(client: Client, party):
 
 @pytest.mark.parametrize(
     "token",
-    ["not-a-real-link-at-all-000000", "short", "x" * 200, "../../admin"],
+    ["not-a-real-link-at-all-000000", "short", "x" * 200, "bad!token!bad!token!bad!token"],
 )
 def test_a_link_that_was_never_given_is_a_clear_404(client: Client, party, token):
     response = client.get(f"/a/{token}/")
@@ -121,7 +122,12 @@ def test_details_are_updated_and_sent_to_klaviyo_again(client: Client, party):
     assert response.status_code == 303
     ann = fresh(ann)
     # A blank typed on their own page clears an answer (a re-signup's blank would not).
-    assert (ann.first_name, ann.last_name, ann.pet_name, ann.pet_type) == ("Annie", "Lee", "", "cat")
+    assert (ann.first_name, ann.last_name, ann.pet_name, ann.pet_type) == (
+        "Annie",
+        "Lee",
+        "",
+        "cat",
+    )
     assert ann.sync_state == SyncState.PENDING
     assert "your details are updated" in client.get(page_url(ann)).content.decode()
 
@@ -156,15 +162,16 @@ def test_cancel_asks_first_then_frees_the_place_for_the_first_waiting(client: Cl
     ann = signup(party, "ann@example.com")
     assert ann.place == Place.WAITLISTED
 
-    confirm = client.get(page_url(reg, "attendee_cancel"))
+    confirm = client.get(page_url(reg, "attendee_manage_cancel"))
     assert confirm.status_code == 200
     assert "Your place goes to the next person waiting." in confirm.content.decode()
     assert fresh(reg).place == Place.REGISTERED  # asking changes nothing
 
-    response = client.post(page_url(reg, "attendee_cancel"))
+    response = client.post(page_url(reg, "attendee_manage_cancel"))
     assert response.status_code == 303
     reg = fresh(reg)
-    assert reg.place == Place.CANCELLED and reg.cancelled_by == places.BY_ATTENDEE
+    assert reg.place == Place.CANCELLED
+    assert reg.cancelled_by == places.BY_ATTENDEE
     assert fresh(ann).place == Place.REGISTERED
     cancelled = PartyEvent.objects.get(attendee=reg, metric=PartyMetric.REGISTRATION_CANCELLED)
     assert cancelled.properties["cancelled_by"] == "attendee"
@@ -177,7 +184,7 @@ def test_cancel_asks_first_then_frees_the_place_for_the_first_waiting(client: Cl
 def test_a_double_click_on_cancel_cancels_once(client: Client, party):
     reg = signup(party, "reg@example.com")
     for _ in range(2):
-        assert client.post(page_url(reg, "attendee_cancel")).status_code == 303
+        assert client.post(page_url(reg, "attendee_manage_cancel")).status_code == 303
     assert events_of(reg, PartyMetric.REGISTRATION_CANCELLED) == 1
     party.refresh_from_db()
     assert party.seats_taken == 0
@@ -187,7 +194,7 @@ def test_a_double_click_on_cancel_cancels_once(client: Client, party):
 def test_cancel_needs_the_csrf_token(party):
     reg = signup(party, "reg@example.com")
     client = Client(enforce_csrf_checks=True)
-    assert client.post(page_url(reg, "attendee_cancel")).status_code == 403
+    assert client.post(page_url(reg, "attendee_manage_cancel")).status_code == 403
     assert fresh(reg).place == Place.REGISTERED
 
 
@@ -210,17 +217,17 @@ def offered(party) -> Attendee:
 def test_an_offer_is_claimed_on_the_page(client: Client, offered):
     text = client.get(page_url(offered)).content.decode()
     assert "A place is yours if you claim it by" in text
-    assert client.post(page_url(offered, "attendee_claim")).status_code == 303
+    assert client.post(page_url(offered, "attendee_manage_claim")).status_code == 303
     assert fresh(offered).place == Place.REGISTERED
     assert "The place is yours" in client.get(page_url(offered)).content.decode()
     # A second click is no second registration.
-    client.post(page_url(offered, "attendee_claim"))
+    client.post(page_url(offered, "attendee_manage_claim"))
     assert events_of(offered, PartyMetric.REGISTERED) == 1
 
 
 def test_a_claim_after_the_window_gets_a_clear_answer(client: Client, offered):
-    let_time_pass(timedelta(hours=25))
-    client.post(page_url(offered, "attendee_claim"))
+    Attendee.objects.filter(pk=offered.pk).update(offer_expires_at=timezone.now())
+    client.post(page_url(offered, "attendee_manage_claim"))
     text = client.get(page_url(offered)).content.decode()
     assert "This offer has ended" in text
     assert fresh(offered).place == Place.OFFERED  # the sweep passes it on; never registered
@@ -237,25 +244,26 @@ def test_the_offer_event_carries_the_claim_link(offered):
 
 def test_signing_up_again_after_cancelling_takes_a_free_place(client: Client, party):
     ann = signup(party, "ann@example.com")
-    client.post(page_url(ann, "attendee_cancel"))
+    client.post(page_url(ann, "attendee_manage_cancel"))
     text = client.get(page_url(ann)).content.decode()
     assert "There is room: you can sign up again." in text
-    client.post(page_url(ann, "attendee_register_again"))
+    client.post(page_url(ann, "attendee_manage_register_again"))
     ann = fresh(ann)
-    assert ann.place == Place.REGISTERED and ann.registrations == 2
+    assert ann.place == Place.REGISTERED
+    assert ann.registrations == 2
     assert events_of(ann, PartyMetric.REGISTERED) == 2
     # A double click is one registration.
-    client.post(page_url(ann, "attendee_register_again"))
+    client.post(page_url(ann, "attendee_manage_register_again"))
     assert fresh(ann).registrations == 2
 
 
 def test_signing_up_again_when_full_joins_the_waitlist(client: Client, party):
     ann = signup(party, "ann@example.com")
-    client.post(page_url(ann, "attendee_cancel"))
+    client.post(page_url(ann, "attendee_manage_cancel"))
     signup(party, "b@example.com")
     signup(party, "c@example.com")
     assert "puts you at the end of the waitlist" in client.get(page_url(ann)).content.decode()
-    client.post(page_url(ann, "attendee_register_again"))
+    client.post(page_url(ann, "attendee_manage_register_again"))
     assert fresh(ann).place == Place.WAITLISTED
 
 
@@ -263,12 +271,13 @@ def test_signing_up_again_when_full_without_a_waitlist_changes_nothing(client: C
     Party.objects.filter(pk=party.pk).update(waitlist_enabled=False)
     party.refresh_from_db()
     ann = signup(party, "ann@example.com")
-    client.post(page_url(ann, "attendee_cancel"))
+    client.post(page_url(ann, "attendee_manage_cancel"))
     signup(party, "b@example.com")
     signup(party, "c@example.com")
-    client.post(page_url(ann, "attendee_register_again"))
+    client.post(page_url(ann, "attendee_manage_register_again"))
     ann = fresh(ann)
-    assert ann.place == Place.CANCELLED and ann.registrations == 1
+    assert ann.place == Place.CANCELLED
+    assert ann.registrations == 1
     assert "This party is full." in client.get(page_url(ann)).content.decode()
 
 
@@ -277,7 +286,8 @@ def test_a_cancelled_party_offers_nothing_to_do(client: Client, party):
     services.party_cancel(party=party)
     text = client.get(page_url(ann)).content.decode()
     assert "This party was cancelled." in text
-    assert "Cancel my registration" not in text and "Save my details" not in text
+    assert "Cancel my registration" not in text
+    assert "Save my details" not in text
 
 
 # --- The thank-you page and the public form ------------------------------------------------------
@@ -287,7 +297,8 @@ def test_a_new_signup_sees_its_place_and_link_on_the_thank_you_page(client: Clie
     response = post_signup(client, party, email="ann@example.com")
     assert THANKS_COOKIE in response.cookies
     cookie = response.cookies[THANKS_COOKIE]
-    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
     thanks = client.get(response["Location"])
     ann = Attendee.objects.get(email="ann@example.com")
     assert page_url(ann) in thanks.content.decode()
@@ -318,7 +329,8 @@ def test_the_thank_you_page_gives_a_waitlist_position(client: Client, party):
     assert "Join the waitlist" in page
     response = post_signup(client, party, email="ann@example.com")
     text = client.get(response["Location"]).content.decode()
-    assert "number 1" in text and "waitlist" in text
+    assert "number 1" in text
+    assert "waitlist" in text
 
 
 def test_a_full_party_without_a_waitlist_says_so_and_keeps_nothing(client: Client, party):
@@ -332,7 +344,10 @@ def test_a_full_party_without_a_waitlist_says_so_and_keeps_nothing(client: Clien
     assert not Attendee.objects.filter(email="late@example.com").exists()
     # The organizer opens a waitlist: the form is back.
     Party.objects.filter(pk=party.pk).update(waitlist_enabled=True)
-    assert "Join the waitlist" in client.get(reverse("parties:signup", args=[party.slug])).content.decode()
+    assert (
+        "Join the waitlist"
+        in client.get(reverse("parties:signup", args=[party.slug])).content.decode()
+    )
 
 
 # --- The organizer replaces a link ---------------------------------------------------------------
@@ -355,7 +370,7 @@ def test_the_organizer_replaces_a_link_and_the_old_one_stops_working(login, owne
 
 def test_another_tenant_cannot_replace_a_link(login, make_member, party):
     ann = signup(party, "ann@example.com")
-    stranger = login(make_member(email="other@example.com").user)
+    stranger = login(make_member().user)
     response = stranger.post(reverse("parties:attendee_link_renew", args=[party.pk, ann.pk]))
     assert response.status_code == 404
     assert fresh(ann).manage_token == ann.manage_token
