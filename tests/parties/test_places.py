@@ -175,7 +175,7 @@ def test_the_organizer_registers_someone_waiting_only_when_a_place_is_free(cappe
 )
 @pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
 def test_a_concurrent_rush_registers_exactly_the_capacity_and_waitlists_the_rest(make_party):
-    threads, signups, capacity = 20, 300, 100
+    threads, signups, capacity = 20, 1000, 100
     skip_without_connections(threads)
     party = make_party(capacity=capacity)
     start = threading.Barrier(threads)

@@ -8,7 +8,6 @@ SIGKILL (no graceful shutdown) while signups are in flight, then started again.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -16,12 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import requests
 from django.db import connection as db_connection
 
 from parties.models import Attendee
 from tests.support.processes import free_port, process_env, start_gunicorn, stop
-from tests.support.signups import FORM
+from tests.support.signups import signup_over_http
 
 SIGNUPS = 240
 
@@ -55,20 +53,7 @@ def test_signups_accepted_before_the_web_process_was_killed_are_all_kept(make_pa
     def sign_up(number: int) -> bool:
         """One person's signup; True when they were told it worked (303 to the thanks page)."""
         email = f"rush{number}@example.com"
-        browser = requests.Session()
-        try:
-            page = browser.get(url, timeout=5)
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
-            answer = browser.post(
-                url,
-                data={**FORM, "csrfmiddlewaretoken": token, "first_name": "Rush", "email": email},
-                headers={"Referer": url},
-                allow_redirects=False,
-                timeout=5,
-            )
-        except (requests.RequestException, TypeError):
-            return False
-        if answer.status_code == 303:
+        if signup_over_http(url, email) == 303:
             with lock:
                 accepted.add(email)
             return True

@@ -3,6 +3,9 @@ answers are valid (`signup`), or through the public form itself (`post_signup`).
 
 from __future__ import annotations
 
+import re
+
+import requests
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
@@ -39,3 +42,24 @@ def post_signup(
 ) -> HttpResponse:
     """The public form posted from `address` with `FORM`'s answers, changed by `changes`."""
     return client.post(signup_url(party), {**FORM, **changes}, REMOTE_ADDR=address)
+
+
+def signup_over_http(url: str, email: str) -> int | None:
+    """A person at a browser: the public form at `url` fetched, then posted with its CSRF
+    token as `email`. The answer's status (303: accepted), None when no answer came."""
+    browser = requests.Session()
+    try:
+        page = browser.get(url, timeout=5)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        if token is None:
+            return page.status_code
+        answer = browser.post(
+            url,
+            data={**FORM, "csrfmiddlewaretoken": token[1], "first_name": "Rush", "email": email},
+            headers={"Referer": url},
+            allow_redirects=False,
+            timeout=5,
+        )
+    except requests.RequestException:
+        return None
+    return answer.status_code
