@@ -65,6 +65,14 @@ def place_new(attendee: Attendee, party: Party) -> str:
         return Place.REGISTERED
     if not party.waitlist_enabled:
         raise PartyFull(FULL)
+    # Joining the waitlist queues on the party's row until the signup commits: the position
+    # told is then counted among committed joins only (concurrent joins, each blind to the
+    # others, would all be told the same number), and a place freed by a cancellation that
+    # committed meanwhile (whose promotion could not see this signup yet) is taken here.
+    Party.objects.select_for_update().filter(pk=party.pk).values_list("pk").get()
+    if seat_take(party.pk):
+        _registered(attendee, party, from_waitlist=False)
+        return Place.REGISTERED
     now = timezone.now()
     Attendee.objects.filter(pk=attendee.pk).update(place=Place.WAITLISTED, waitlisted_at=now)
     attendee.place, attendee.waitlisted_at = Place.WAITLISTED, now

