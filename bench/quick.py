@@ -12,8 +12,8 @@ a 202) and every `Registered for Party` event is delivered (read back too), and 
 calls from the sandbox's call log: write calls (bulk import, bulk subscribe) and read calls
 (job status, import errors, list membership, consent) per 1,000 attendees, and the events'
 write calls (single and bulk create) per 1,000. A third column posts the pre-filled queue
-with the signup's event left out (`parties.services._registered` patched to nothing, in this
-process only): the signups/s beside it are what the events outbox costs the signup path.
+with the signup's event left out (`bench.views.without_registered_event`, in this process
+only): the signups/s beside it are what the events outbox costs the signup path.
 Run with `make bench-quick` (`python -m bench.quick`; SQLite in a temporary directory) or
 point DATABASE_URL / SANDBOX_DATABASE_URL at PostgreSQL.
 
@@ -36,7 +36,6 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 from bench.fixtures import make_party
 from bench.load import percentile
@@ -138,6 +137,7 @@ def run_shape(
     """One shape on a fresh party; `events` False posts with the signup's event left out."""
     from django.db import connections
 
+    from bench.views import without_registered_event
     from klaviyo_sandbox import testing
     from parties.models import Attendee, EventState, PartyEvent, PartyMetric, SyncState
     from tests.support.workers import make_worker
@@ -163,7 +163,7 @@ def run_shape(
         if rush_seconds:
             worker_thread = start_worker()
         began = time.monotonic()
-        with patch("parties.services._registered", _no_event) if not events else nullcontext():
+        with without_registered_event() if not events else nullcontext():
             latencies, statuses = post_signups(url, args.signups, args.threads, rush_seconds)
         posted_at = time.monotonic()
         if worker_thread is None:
@@ -219,10 +219,6 @@ def run_shape(
         event_writes_per_1000=round(event_writes * 1000 / max(accepted, 1), 1),
         calls=calls,
     )
-
-
-def _no_event(*_args: object) -> None:
-    """Where the signup would record its event: nothing (the "no events" column)."""
 
 
 def post_signups(
