@@ -12,8 +12,9 @@
 - gunicorn (`config.wsgi`, WEB_CONCURRENCY=3 sync workers) and two `manage.py db_worker`.
 
 Then the scenarios (`--scenario`, all seven by default): 1 and 2, the signup rush (its
-events' write calls per 1,000 signups among its figures, and the form without the events
-outbox beside it) and its baselines (bench/rush.py); 3, the refresh storm (bench/storm.py);
+events' write calls per 1,000 signups among its figures, the form without the events
+outbox and a party capped at 10% of the signups, its waitlist on, beside it) and its
+baselines (bench/rush.py); 3, the refresh storm (bench/storm.py);
 4, the organizer pages at 10,000 attendees (bench/pages.py); 5, the peak memory during 1 and
 4; 7, the reminder minute, 10,000 reminders of one account due at one time
 (bench/reminders.py); 6, a 30 s Klaviyo outage in the middle of a burst, with the sandbox
@@ -84,10 +85,11 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=20.0, help="seconds, the paced shape")
     parser.add_argument(
         "--shapes",
-        default="fast,fast-no-events,spread,queued",
+        default="fast,fast-no-events,capped,spread,queued",
         help=(
             "scenario 1's shapes, of fast, fast-no-events (the form without the events "
-            "outbox), spread and queued (workers stopped while posting)"
+            "outbox), capped (as fast as possible on a party with places for 10%% of the "
+            "signups, the rest waitlisted), spread and queued (workers stopped while posting)"
         ),
     )
     parser.add_argument("--web-concurrency", type=int, default=3)

@@ -48,17 +48,32 @@ def organizer_with_connection(*, name: str, account: str) -> tuple[Membership, K
     return membership, connection
 
 
-def make_party(name: str) -> Party:
-    """A new organizer, connected to the sandbox's ACME account, and its party with its list."""
+def make_party(name: str, *, capacity: int | None = None, waitlist: bool = True) -> Party:
+    """A new organizer, connected to the sandbox's ACME account, and its party with its list;
+    `capacity` places (None: no limit), then the waitlist unless `waitlist` is False."""
     from klaviyo_sandbox import testing
 
     membership, connection = organizer_with_connection(name="Bench", account=testing.ACME)
-    return party_with_list(membership=membership, connection=connection, name=name)
+    return party_with_list(
+        membership=membership,
+        connection=connection,
+        name=name,
+        capacity=capacity,
+        waitlist=waitlist,
+    )
 
 
-def party_with_list(*, membership: Membership, connection: KlaviyoConnection, name: str) -> Party:
+def party_with_list(
+    *,
+    membership: Membership,
+    connection: KlaviyoConnection,
+    name: str,
+    capacity: int | None = None,
+    waitlist: bool = True,
+) -> Party:
     """A party of the organizer's on that connection, its Klaviyo list created (its first
-    sync run) and read back, so every scenario starts alike."""
+    sync run) and read back, so every scenario starts alike. `capacity` and `waitlist` as
+    the organizer sets them on the party form."""
     from django.utils import timezone
 
     from parties import services, sync
@@ -72,6 +87,8 @@ def party_with_list(*, membership: Membership, connection: KlaviyoConnection, na
             "address": "1 Main St",
             "city": "Boston",
             "state": "MA",
+            "capacity": capacity,
+            "waitlist_enabled": waitlist,
         },
     )
     sync.party_sync(party_id=party.pk)

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from bench.fixtures import make_party
-from bench.rush import run_load, wait_until_in_the_list
+from bench.rush import run_load, wait_until_in_klaviyo_as_placed
 from bench.stack import GUNICORN, Context, klaviyo_calls, target, wait_http
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def run(context: Context) -> dict[str, Any]:
         down = injected.result()
     accepted = set(result.pop("accepted_emails"))
     attendees = Attendee.objects.filter(party=party)
-    settled_at = wait_until_in_the_list(
+    settled_at = wait_until_in_klaviyo_as_placed(
         attendees,
         len(accepted),
         deadline=max(time.time(), down["ended_at"]) + args.timeout,

@@ -11,9 +11,13 @@ Both wait until every attendee is confirmed in the Klaviyo list (read back, not 
 a 202) and every `Registered for Party` event is delivered (read back too), and count Klaviyo
 calls from the sandbox's call log: write calls (bulk import, bulk subscribe) and read calls
 (job status, import errors, list membership, consent) per 1,000 attendees, and the events'
-write calls (single and bulk create) per 1,000. A third column posts the pre-filled queue
-with the signup's event left out (`parties.services._registered` patched to nothing, in this
-process only): the signups/s beside it are what the events outbox costs the signup path.
+write calls (single and bulk create) per 1,000. A third column posts the pre-filled queue to
+a party with places for 10% of the signups and its waitlist on: the registered confirmed in
+the list and the waitlisted in Klaviyo outside it, their `Registered for Party` and `Joined
+Party Waitlist` delivered, and its places as `make bench` checks them (bench.rush). A fourth
+posts the pre-filled queue with the signup's event left out
+(`bench.views.without_registered_event`, in this process only): the signups/s beside the
+first column's are what the events outbox costs the signup path.
 Run with `make bench-quick` (`python -m bench.quick`; SQLite in a temporary directory) or
 point DATABASE_URL / SANDBOX_DATABASE_URL at PostgreSQL.
 
@@ -36,10 +40,16 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 from bench.fixtures import make_party
 from bench.load import percentile
+from bench.rush import (
+    CAPPED_SHARE,
+    in_klaviyo_as_placed,
+    places_report,
+    places_rows,
+    signup_events,
+)
 
 WRITES = {
     "bulk import": ("POST", "/api/profile-bulk-import-jobs"),
@@ -100,6 +110,8 @@ class Result:
     event_write_calls: int
     event_writes_per_1000: float
     calls: dict[str, int]
+    # A capped party's places after the rush (bench.rush.places_report); None uncapped.
+    places: dict[str, Any] | None = None
 
 
 def main() -> None:
@@ -126,6 +138,12 @@ def main() -> None:
         results = [
             run_shape("pre-filled queue", args, rush_seconds=0.0),
             run_shape(f"sustained rush over {args.rush_seconds:g} s", args, args.rush_seconds),
+            run_shape(
+                f"pre-filled, capacity {CAPPED_SHARE:.0%}",
+                args,
+                rush_seconds=0.0,
+                capacity=max(1, round(args.signups * CAPPED_SHARE)),
+            ),
             run_shape("pre-filled, no events", args, rush_seconds=0.0, events=False),
         ]
         print_table(results, settings, args.rush_seconds)
@@ -133,17 +151,24 @@ def main() -> None:
 
 
 def run_shape(
-    shape: str, args: argparse.Namespace, rush_seconds: float, *, events: bool = True
+    shape: str,
+    args: argparse.Namespace,
+    rush_seconds: float,
+    *,
+    events: bool = True,
+    capacity: int | None = None,
 ) -> Result:
-    """One shape on a fresh party; `events` False posts with the signup's event left out."""
+    """One shape on a fresh party; `events` False posts with the signup's event left out;
+    `capacity`: the party's places, the waitlist on (None: no limit)."""
     from django.db import connections
 
+    from bench.views import without_registered_event
     from klaviyo_sandbox import testing
-    from parties.models import Attendee, EventState, PartyEvent, PartyMetric, SyncState
+    from parties.models import Attendee, EventState
     from tests.support.workers import make_worker
 
     with testing.route_requests_to_sandbox():
-        party = make_party(shape)
+        party = make_party(shape, capacity=capacity, waitlist=True)
         url = f"/p/{party.slug}/"
         testing.clear_calls()
         worker = make_worker(f"bench-{time.monotonic_ns()}", batch=False, interval=0.05)
@@ -163,34 +188,32 @@ def run_shape(
         if rush_seconds:
             worker_thread = start_worker()
         began = time.monotonic()
-        with patch("parties.services._registered", _no_event) if not events else nullcontext():
+        with without_registered_event() if not events else nullcontext():
             latencies, statuses = post_signups(url, args.signups, args.threads, rush_seconds)
         posted_at = time.monotonic()
         if worker_thread is None:
             worker_thread = start_worker()
         attendees = Attendee.objects.filter(party=party)
-        delivered = PartyEvent.objects.filter(
-            party=party, metric=PartyMetric.REGISTERED, state=EventState.DELIVERED
-        )
+        placed = in_klaviyo_as_placed(attendees)
+        delivered = signup_events(party).filter(state=EventState.DELIVERED)
         expected_events = len(latencies) if events else 0
         events_at: float | None = None
         while time.monotonic() - posted_at < args.timeout:
             if events_at is None and delivered.count() >= expected_events:
                 events_at = time.monotonic()
-            if attendees.filter(sync_state=SyncState.SYNCED).count() >= len(latencies) and (
-                events_at is not None
-            ):
+            if placed.count() >= len(latencies) and events_at is not None:
                 break
             time.sleep(0.2)
         settled = time.monotonic() - posted_at
         worker.running = False
         worker_thread.join(timeout=10)
-        confirmed = attendees.filter(sync_state=SyncState.SYNCED).count()
+        confirmed = placed.count()
         calls = {
             name: testing.call_count(*call)
             for name, call in {**WRITES, **READS, **EVENT_WRITES}.items()
         }
         calls["answered 429"] = sum(1 for call in testing.calls() if call.status == 429)
+        in_list = {m["email"] for m in testing.list_members(party.klaviyo_list_id)}
     # Job status calls share a prefix with nothing else; list reads are the membership reads.
     writes = sum(calls[name] for name in WRITES)
     reads = sum(calls[name] for name in READS)
@@ -218,11 +241,8 @@ def run_shape(
         event_write_calls=event_writes,
         event_writes_per_1000=round(event_writes * 1000 / max(accepted, 1), 1),
         calls=calls,
+        places=places_report(party, accepted, in_list) if capacity else None,
     )
-
-
-def _no_event(*_args: object) -> None:
-    """Where the signup would record its event: nothing (the "no events" column)."""
 
 
 def post_signups(
@@ -286,7 +306,7 @@ def print_table(results: list[Result], settings: Any, rush_seconds: float) -> No
         ("signups accepted", [f"{r.accepted}/{r.signups}" for r in results]),
         ("signups/s while posting", [r.signups_per_s for r in results]),
         ("signup p50 / p99 ms", [f"{r.signup_p50_ms} / {r.signup_p99_ms}" for r in results]),
-        ("confirmed in the list", [r.confirmed for r in results]),
+        ("confirmed in Klaviyo as placed", [r.confirmed for r in results]),
         (
             "s to confirm after last signup",
             [r.seconds_to_confirm_after_last_signup for r in results],
@@ -307,6 +327,7 @@ def print_table(results: list[Result], settings: Any, rush_seconds: float) -> No
         ),
         *((f"  {name} calls", [r.calls[name] for r in results]) for name in EVENT_WRITES),
         ("event write calls / 1,000", [r.event_writes_per_1000 for r in results]),
+        *places_rows([asdict(r) for r in results]),
     ]
     width = max(len(label) for label, _ in rows) + 2
     columns = [max(len(r.shape), 12) + 2 for r in results]
@@ -323,7 +344,8 @@ def print_table(results: list[Result], settings: Any, rush_seconds: float) -> No
     print()
     print(
         f"The window rule allows at most 2 write calls per {window:g} s window while a rush "
-        f"lasts ({2 * windows} for {rush_seconds:g} s), and 2 per 1,000 from a pre-filled queue."
+        f"lasts ({2 * windows} for {rush_seconds:g} s), and 2 per 1,000 from a pre-filled queue; "
+        "a batch with waitlisted people in it adds one consent-only subscribe."
     )
     print("The seed design's synchronous relay makes 2 write calls per signup: 2,000 per 1,000.")
     event_windows = math.ceil(rush_seconds / events_window) + 1 if events_window else 0

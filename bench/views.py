@@ -6,10 +6,11 @@
   subscribe) made while the visitor waits, with the product's client (its token handling,
   rate-limit pacing and retries) for the newest bench party's connection and list;
 - `signup_without_events`: the product's signup page as it was before the events outbox,
-  its `Registered for Party` recording (`parties.services._registered`: the event row and
-  the look at the account's run plan) left out, so scenario 1 prints what the outbox costs
-  the signup path. The bench's gunicorn runs sync workers, one request at a time per
-  process, so leaving it out for one request leaves every other request alone.
+  its `Registered for Party` recording (`parties.places._registered`: the event row and
+  the look at the account's run plan) left out by `without_registered_event` (which
+  `make bench-quick` uses too), so scenario 1 prints what the outbox costs the signup path.
+  The bench's gunicorn runs sync workers, one request at a time per process, so leaving it
+  out for one request leaves every other request alone.
 
 GET serves a bare form with its CSRF token; a POST answers 303 once done, 502 when Klaviyo
 refused.
@@ -17,6 +18,8 @@ refused.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from typing import Any
 from unittest.mock import patch
 
 from django.db import connection
@@ -75,9 +78,15 @@ def relay(request: HttpRequest) -> HttpResponse:
 
 
 def signup_without_events(request: HttpRequest, slug: str) -> HttpResponse:
-    with patch("parties.services._registered", _no_event):
+    with without_registered_event():
         return public_views.signup(request, slug)
 
 
-def _no_event(*_args: object) -> None:
+def without_registered_event() -> AbstractContextManager[Any]:
+    """While it lasts, a signup given a place records no `Registered for Party` (in this
+    process): what the signup path costs without the events outbox."""
+    return patch("parties.places._registered", _no_event)
+
+
+def _no_event(*_args: object, **_kwargs: object) -> None:
     """Where the signup would record its event: nothing."""
