@@ -144,9 +144,8 @@ def attendee_cancel(request: HttpRequest, attendee: Attendee) -> HttpResponse:
     if places.attendee_cancel(attendee=attendee, by=places.BY_ATTENDEE):
         messages.success(
             request,
-            "Cancelled. Your other emails from "
-            f"{attendee.party.organization.name} don't change, and you can sign up again "
-            "here while signups are open.",
+            "Your registration is cancelled. Your other emails from "
+            f"{attendee.party.organization.name} don't change.",
         )
     else:
         messages.info(request, "Your registration is cancelled already.")

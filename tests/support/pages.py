@@ -74,14 +74,16 @@ def public_link(page: Page) -> str:
     return page.get_by_label("Public signup link").input_value()
 
 
-def sign_up_attendee(page: Page, url: str, *, email: str, first_name: str, pet: str) -> None:
+def sign_up_attendee(
+    page: Page, url: str, *, email: str, first_name: str, pet: str, button: str = "Sign up"
+) -> None:
     page.goto(url)
     page.get_by_label(label("First name")).fill(first_name)
     page.get_by_label(label("Email")).fill(email)
     page.get_by_label(label("Pet's name")).fill(pet)
     page.get_by_label(label("Pet type")).fill("Dog")
     page.get_by_label(re.compile("I agree to receive email")).check()
-    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("button", name=button).click()
     expect(page).to_have_url(re.compile(r"/thanks/$"))
 
 
