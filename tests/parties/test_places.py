@@ -17,7 +17,7 @@ from parties.errors import PartyError, PartyFull
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
 from tests.support.database import skip_without_connections
 from tests.support.signups import signup
-from tests.support.waitlist import waitlist_in_order
+from tests.support.waitlist import assert_told_where_they_are, waitlist_in_order
 
 
 def events(metric: PartyMetric, **filters: object) -> list[PartyEvent]:
@@ -221,4 +221,65 @@ def test_a_concurrent_rush_registers_exactly_the_capacity_and_waitlists_the_rest
     assert Party.objects.get(pk=party.pk).seats_taken == capacity
     waiting = waitlist_in_order(party)
     assert len(waiting) == signups - capacity
+    assert_told_where_they_are(waiting)
     assert PartyEvent.objects.filter(metric=PartyMetric.REGISTERED).count() == capacity
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="real concurrent writers need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_cancellations_and_a_capacity_change_at_the_same_moment_keep_every_count(make_party):
+    """Two guests cancel (one of them with a double click, two requests) while the organizer
+    raises the capacity from 3 to 4: four registered at the end, each cancellation counted
+    once, each promotion once, and the line still whole."""
+    skip_without_connections(5)
+    party = make_party(capacity=3)
+    people = [signup(party, email=f"guest{n}@example.com") for n in range(8)]
+    leaving = people[:2]
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def at_once(action) -> None:
+        try:
+            start.wait()
+            action()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    actions = [
+        lambda: places.attendee_cancel(attendee=leaving[0], by=places.BY_ATTENDEE),
+        lambda: places.attendee_cancel(attendee=leaving[0], by=places.BY_ATTENDEE),
+        lambda: places.attendee_cancel(attendee=leaving[1], by=places.BY_ORGANIZER),
+        lambda: places.capacity_change(party=Party.objects.get(pk=party.pk), capacity=4),
+    ]
+    threads = [threading.Thread(target=at_once, args=(action,)) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    party.refresh_from_db()
+    registered = Attendee.objects.filter(party=party, place=Place.REGISTERED)
+    assert party.capacity == 4
+    assert registered.count() == 4
+    assert party.seats_taken == 4
+    cancelled = PartyEvent.objects.filter(metric=PartyMetric.REGISTRATION_CANCELLED)
+    assert sorted(cancelled.values_list("attendee__email", flat=True)) == [
+        "guest0@example.com",
+        "guest1@example.com",
+    ]
+    promoted = PartyEvent.objects.filter(
+        metric=PartyMetric.REGISTERED, properties__from_waitlist=True
+    )
+    # guest1 and guest2 stay; guest3, guest4, guest5 moved up, in the order they joined.
+    assert sorted(promoted.values_list("attendee__email", flat=True)) == [
+        f"guest{n}@example.com" for n in (3, 4, 5)
+    ]
+    assert [a.email for a in waitlist_in_order(party)] == [
+        "guest6@example.com",
+        "guest7@example.com",
+    ]

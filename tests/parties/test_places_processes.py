@@ -15,7 +15,7 @@ from django.db import connection as db_connection
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place
 from tests.support.processes import free_port, process_env, start_gunicorn, stop
 from tests.support.signups import signup_over_http
-from tests.support.waitlist import waitlist_in_order
+from tests.support.waitlist import assert_told_where_they_are, waitlist_in_order
 
 SIGNUPS, CAPACITY = 1000, 100
 
@@ -56,5 +56,6 @@ def test_a_rush_over_http_fills_the_party_and_waitlists_the_rest_in_order(make_p
     assert Party.objects.get(pk=party.pk).seats_taken == CAPACITY
     waiting = waitlist_in_order(party)
     assert len(waiting) == SIGNUPS + 2 - CAPACITY
+    assert_told_where_they_are(waiting)
     assert [a.email for a in waiting[-2:]] == ["late0@example.com", "late1@example.com"]
     assert PartyEvent.objects.filter(metric=PartyMetric.REGISTERED).count() == CAPACITY
