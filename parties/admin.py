@@ -37,12 +37,22 @@ class PartyAdmin(admin.ModelAdmin):
 
 @admin.register(Attendee)
 class AttendeeAdmin(admin.ModelAdmin):
-    list_display = ["email", "party", "sync_state", "state_reason", "attempts", "synced_at"]
-    list_filter = ["sync_state"]
+    list_display = ["email", "party", "place", "sync_state", "state_reason", "synced_at"]
+    list_filter = ["place", "sync_state"]
     search_fields = ["email"]
     list_select_related = ["party"]
     autocomplete_fields = ["party"]
+    # The key to the attendee's own page is theirs: never shown, even to operators (the party
+    # page replaces a leaked one).
+    exclude = ["manage_token"]
     readonly_fields = [
+        # A place moves only through parties.places (the capacity, the line, the events).
+        "place",
+        "waitlisted_at",
+        "offer_expires_at",
+        "cancelled_at",
+        "cancelled_by",
+        "registrations",
         "consented_at",
         "consent_source",
         "sync_state",

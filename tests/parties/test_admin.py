@@ -107,6 +107,19 @@ def test_attendee_pipeline_fields_are_read_only(staff_client, make_party, make_a
     assert "party" in form_fields
 
 
+def test_the_attendee_s_place_is_read_only_and_their_private_link_never_shown(
+    staff_client, make_party, make_attendee
+):
+    attendee = make_attendee(make_party())
+
+    page = staff_client.get(reverse("admin:parties_attendee_change", args=[attendee.pk]))
+
+    form_fields = page.context["adminform"].form.fields
+    for name in ["place", "waitlisted_at", "offer_expires_at", "registrations", "manage_token"]:
+        assert name not in form_fields
+    assert attendee.manage_token not in page.content.decode()
+
+
 def test_retry_sync_action_requeues_failed_attendees(staff_client, make_party, make_attendee):
     party = make_party()
     failed = make_attendee(party, sync_state=SyncState.FAILED, state_reason="Invalid email")
