@@ -10,6 +10,7 @@ from django.db import transaction
 
 from parties import services
 from parties.events.catalogue import local_time_words
+from parties.flow_views import FLOWS_GUIDE
 from parties.models import EventState, PartyEvent, PartyMetric, PartyMoment
 from tests.support.signups import signup
 
@@ -29,6 +30,17 @@ METRIC_NAMES = [
 def test_the_metric_names_are_the_documented_ones():
     # Public interface: organizers' flows trigger on these names (docs/klaviyo-flows.md).
     assert [str(metric.label) for metric in PartyMetric] == METRIC_NAMES
+
+
+def test_the_guide_describes_every_metric_and_every_property(owner, make_connection, make_party):
+    # A party's samples carry one event of each metric with every property a real one has.
+    connection = make_connection(owner.organization)
+    party = make_party(connection=connection)
+    services.sample_events_request(connection=connection, user=owner.user, party=party)
+    sent = {key for event in PartyEvent.objects.all() for key in event.properties}
+    guide = FLOWS_GUIDE.read_text()
+    undocumented = [name for name in (*METRIC_NAMES, *sorted(sent)) if f"`{name}`" not in guide]
+    assert undocumented == []
 
 
 def test_a_signup_writes_one_registered_event_with_flat_properties(make_party, settings):
