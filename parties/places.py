@@ -46,10 +46,13 @@ FULL = "This party is full."
 
 def seat_take(party_id: int) -> bool:
     """Take one of the party's places if one is free (the guard: `seats_taken < capacity`,
-    in the UPDATE itself, so two signups can never take the last place twice)."""
+    in the UPDATE itself, so two signups can never take the last place twice). A cancelled
+    party gives no place, so nobody moves up the line of a party that will not happen."""
     free = Q(capacity__isnull=True) | Q(seats_taken__lt=F("capacity"))
     return bool(
-        Party.objects.filter(pk=party_id).filter(free).update(seats_taken=F("seats_taken") + 1)
+        Party.objects.filter(pk=party_id, cancelled_at__isnull=True)
+        .filter(free)
+        .update(seats_taken=F("seats_taken") + 1)
     )
 
 
@@ -69,7 +72,11 @@ def place_new(attendee: Attendee, party: Party) -> str:
     # told is then counted among committed joins only (concurrent joins, each blind to the
     # others, would all be told the same number), and a place freed by a cancellation that
     # committed meanwhile (whose promotion could not see this signup yet) is taken here.
-    Party.objects.select_for_update().filter(pk=party.pk).values_list("pk").get()
+    cancelled_at = (
+        Party.objects.select_for_update().filter(pk=party.pk).values_list("cancelled_at").get()
+    )[0]
+    if cancelled_at is not None:  # cancelled since the signup page was read
+        raise PartyError("This party was cancelled.")
     if seat_take(party.pk):
         _registered(attendee, party, from_waitlist=False)
         return Place.REGISTERED
@@ -153,6 +160,8 @@ def offer_claim(*, attendee: Attendee) -> None:
         attendee.refresh_from_db()
         if attendee.place == Place.REGISTERED:
             return  # claimed already (a second click)
+        if attendee.party.is_cancelled:
+            raise PartyError("This party was cancelled: there is no place to claim.")
         raise PartyError("This offer has ended: the place went to the next person waiting.")
     attendee.refresh_from_db()
     _registered(attendee, attendee.party, from_waitlist=True)

@@ -206,6 +206,9 @@ def party_cancel(*, party: Party) -> bool:
         ):
             return False
         party.cancelled_at, party.signups_open = now, False
+        # Open offers end with the party: nobody can claim a place at it, and no lapsed offer
+        # passes a place on (`places.seat_take` gives none at a cancelled party).
+        party.attendees.filter(place=Place.OFFERED).update(offer_expires_at=None)
         party.refresh_from_db(fields=["details_version"])
         events_withdraw(
             PartyEvent.objects.filter(party=party), "The party was cancelled before it was sent."

@@ -283,3 +283,23 @@ def test_cancellations_and_a_capacity_change_at_the_same_moment_keep_every_count
         "guest6@example.com",
         "guest7@example.com",
     ]
+
+
+def test_a_cancelled_party_ends_its_offers_and_moves_nobody_up(make_party):
+    party = make_party(capacity=1, claim_window_hours=24)
+    first, offered, waiting = (signup(party, email=f"{n}@example.com") for n in "abc")
+    places.attendee_cancel(attendee=first, by=places.BY_ATTENDEE)
+    offered.refresh_from_db()
+    assert offered.place == Place.OFFERED
+
+    services.party_cancel(party=party)
+    offered.refresh_from_db()
+    assert offered.offer_expires_at is None
+    with pytest.raises(PartyError, match="cancelled"):
+        places.offer_claim(attendee=offered)
+    # Cancelling the offered guest frees a place nobody is given.
+    places.attendee_cancel(attendee=offered, by=places.BY_ORGANIZER)
+    waiting.refresh_from_db()
+    assert waiting.place == Place.WAITLISTED
+    assert not PartyEvent.objects.filter(attendee=waiting, metric=PartyMetric.OFFERED_SPOT).exists()
+    assert places.offers_expire(party=party) == 0
