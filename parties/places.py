@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from parties import tasks
 from parties.errors import PartyError, PartyFull
-from parties.events.catalogue import local_time_words
+from parties.events.catalogue import local_iso, local_time_words
 from parties.events.record import attendee_event_record, events_withdraw
 from parties.models import (
     SEATED_PLACES,
@@ -250,7 +250,8 @@ def _promote(attendee: Attendee, party: Party, *, was: str = Place.WAITLISTED) -
 
 def _offer(attendee: Attendee, party: Party) -> None:
     hours = party.claim_window_hours or 0
-    deadline = timezone.now() + timedelta(hours=hours)
+    # To the second: the deadline people are told is the one that holds.
+    deadline = (timezone.now() + timedelta(hours=hours)).replace(microsecond=0)
     Attendee.objects.filter(pk=attendee.pk, place=Place.WAITLISTED).update(
         place=Place.OFFERED, offer_expires_at=deadline
     )
@@ -261,7 +262,7 @@ def _offer(attendee: Attendee, party: Party) -> None:
         PartyMetric.OFFERED_SPOT,
         occurrence=f"{attendee.registrations}-{int(deadline.timestamp())}",
         extra={
-            "offer_expires_at": deadline.isoformat(),
+            "offer_expires_at": local_iso(deadline, party.organization.time_zone),
             "offer_expires_at_local": local_time_words(deadline, party.organization.time_zone),
             "claim_window_hours": hours,
         },

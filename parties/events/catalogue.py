@@ -41,6 +41,11 @@ def local_time_words(moment: datetime, zone_name: str) -> str:
     return f"{local:%A} {local.day} {local:%B}, {hour}:{local:%M} {half} {local:%Z}"
 
 
+def local_iso(moment: datetime, zone_name: str) -> str:
+    """A moment as ISO 8601 with the zone's offset, to the second: "2031-10-31T18:30:00-04:00"."""
+    return timezone.localtime(moment, zone_for(zone_name)).replace(microsecond=0).isoformat()
+
+
 def party_properties(party: Party) -> dict[str, Any]:
     """The properties every event of the party carries, as the party is now."""
     zone_name = party.organization.time_zone
@@ -48,9 +53,9 @@ def party_properties(party: Party) -> dict[str, Any]:
     return {
         "party_id": party.slug,
         "party_name": party.name,
-        "starts_at": timezone.localtime(party.starts_at, zone_for(zone_name)).isoformat(),
+        "starts_at": local_iso(party.starts_at, zone_name),
         "starts_at_local": local_time_words(party.starts_at, zone_name),
-        "ends_at": timezone.localtime(ends_at, zone_for(zone_name)).isoformat(),
+        "ends_at": local_iso(ends_at, zone_name),
         "time_zone": zone_name,
         "address": party.address,
         "address2": party.address2,

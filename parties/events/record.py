@@ -20,6 +20,7 @@ from core.links import absolute_url
 from parties.events.catalogue import (
     SAMPLE_PARTY,
     attendee_properties,
+    local_iso,
     local_time_words,
     occurrence_of,
     party_properties,
@@ -142,7 +143,7 @@ def sample_events_record(
         PartyMetric.REGISTERED: {"from_waitlist": False},
         PartyMetric.JOINED_WAITLIST: {"position": 1},
         PartyMetric.OFFERED_SPOT: {
-            "offer_expires_at": offer_ends.isoformat(),
+            "offer_expires_at": local_iso(offer_ends, properties.get("time_zone") or "UTC"),
             "offer_expires_at_local": local_time_words(
                 offer_ends, properties.get("time_zone") or "UTC"
             ),
