@@ -10,6 +10,11 @@ registered and the rest join the waitlist in the order their signups committed. 
 waitlist's order is `waitlisted_at` (then the row's id); the first waitlisted person is
 promoted whenever a place frees up, at once or, with a claim window, by an offer they claim
 on their own page.
+
+A party with no capacity counts no places: its signups hold the party's signup gate shared
+(they never wait for one another, where a row lock on the party would queue every signup of a
+rush behind the one before), and what every signup must see at once (a capacity set, the
+party cancelled) holds it exclusively. Setting a capacity then counts the places held.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.gates import hold_exclusive, hold_shared
 from parties import tasks
 from parties.errors import PartyError, PartyFull
 from parties.events.catalogue import local_iso, local_time_words
@@ -42,6 +48,25 @@ BY_ORGANIZER = "organizer"
 BY_OFFER_EXPIRY = "offer_expired"
 
 FULL = "This party is full."
+# The namespace of the parties' signup gates (`core.gates`), keyed by the party's id.
+SIGNUP_GATE = 0x50617274
+
+
+def signups_gate_shut(party_id: int) -> None:
+    """Hold the party's signup gate alone until the transaction commits: signups under way
+    finish first, and those after see what this transaction changes (a capacity, the party
+    cancelled)."""
+    hold_exclusive(SIGNUP_GATE, party_id)
+
+
+def _unlimited(party_id: int) -> bool:
+    """Whether the party still takes everyone (no capacity, not cancelled), read with its
+    signup gate held shared: a capacity set or a cancellation committed before is seen, one
+    coming after waits for this signup to commit."""
+    hold_shared(SIGNUP_GATE, party_id)
+    return Party.objects.filter(
+        pk=party_id, capacity__isnull=True, cancelled_at__isnull=True
+    ).exists()
 
 
 def seat_take(party_id: int) -> bool:
@@ -63,6 +88,9 @@ def seat_give_back(party_id: int) -> None:
 def place_new(attendee: Attendee, party: Party) -> str:
     """Place a new registration: a free place, else the end of the waitlist, else PartyFull
     (the caller's transaction then saves nothing). Writes its event; returns the place."""
+    if party.capacity is None and _unlimited(party.pk):
+        _registered(attendee, party, from_waitlist=False)
+        return Place.REGISTERED
     if seat_take(party.pk):
         _registered(attendee, party, from_waitlist=False)
         return Place.REGISTERED
@@ -226,16 +254,19 @@ def attendee_cancel(*, attendee: Attendee, by: str) -> bool:
 
 @transaction.atomic
 def capacity_change(*, party: Party, capacity: int | None) -> list[Attendee]:
-    """Set the party's capacity (None: no limit); never below the places held now. A raise
-    promotes the first people waiting."""
-    locked = Party.objects.select_for_update().get(pk=party.pk)
-    if capacity is not None and capacity < locked.seats_taken:
+    """Set the party's capacity (None: no limit); never below the places held now, counted
+    afresh (a party without a capacity counts none as it goes). A raise promotes the first
+    people waiting."""
+    signups_gate_shut(party.pk)
+    Party.objects.select_for_update().filter(pk=party.pk).values_list("pk").get()
+    held = Attendee.objects.filter(party_id=party.pk, place__in=SEATED_PLACES).count()
+    if capacity is not None and capacity < held:
         raise PartyError(
-            f"{locked.seats_taken} people hold places: the capacity cannot go below that. "
+            f"{held} people hold places: the capacity cannot go below that. "
             "Cancel someone's place first."
         )
-    Party.objects.filter(pk=party.pk).update(capacity=capacity)
-    party.capacity = capacity
+    Party.objects.filter(pk=party.pk).update(capacity=capacity, seats_taken=held)
+    party.capacity, party.seats_taken = capacity, held
     return waitlist_promote(party)
 
 

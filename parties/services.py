@@ -196,6 +196,8 @@ def party_cancel(*, party: Party) -> bool:
     False if it already was."""
     now = timezone.now()
     with transaction.atomic():
+        # Signups under way finish first (and get `Party Cancelled`); later ones see it.
+        places.signups_gate_shut(party.pk)
         # The guard: a party is cancelled once (one `Party Cancelled` each).
         if not Party.objects.filter(pk=party.pk, cancelled_at__isnull=True).update(
             # A calendar app takes the cancelled entry over the one it holds only when its

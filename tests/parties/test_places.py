@@ -303,3 +303,91 @@ def test_a_cancelled_party_ends_its_offers_and_moves_nobody_up(make_party):
     assert waiting.place == Place.WAITLISTED
     assert not PartyEvent.objects.filter(attendee=waiting, metric=PartyMetric.OFFERED_SPOT).exists()
     assert places.offers_expire(party=party) == 0
+
+
+def rush_with_a_change_midway(party: Party, change, *, signups: int = 400, threads: int = 16):
+    """`signups` arrive on `threads` threads; once a quarter are in, `change()` runs on
+    another, with signups still arriving. The signups refused (closed, full) by email."""
+    skip_without_connections(threads + 1)
+    refused: list[str] = []
+    errors: list[BaseException] = []
+    quarter = threading.Event()
+    start = threading.Barrier(threads + 1)
+
+    def rush(worker: int) -> None:
+        try:
+            start.wait()
+            for number in range(worker, signups, threads):
+                email = f"guest{number}@example.com"
+                try:
+                    services.attendee_register(
+                        party=Party.objects.get(pk=party.pk),
+                        data={"email": email, "first_name": "G"},
+                        source="rush",
+                    )
+                except PartyError:
+                    refused.append(email)
+                if number >= signups // 4:
+                    quarter.set()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def organizer() -> None:
+        try:
+            start.wait()
+            quarter.wait(timeout=60)
+            change()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=rush, args=(n,)) for n in range(threads)]
+    workers.append(threading.Thread(target=organizer))
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert errors == []
+    return refused
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="real concurrent writers need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_a_capacity_set_in_the_middle_of_a_rush_holds_exactly(make_party):
+    """An unlimited party's signups count no places as they go; the organizer sets a
+    capacity mid-rush: signups under way finish first and are counted, later ones see it."""
+    party = make_party()
+    capacity = 300
+
+    def set_capacity() -> None:
+        with transaction.atomic():
+            places.capacity_change(party=Party.objects.get(pk=party.pk), capacity=capacity)
+
+    assert rush_with_a_change_midway(party, set_capacity) == []
+    party.refresh_from_db()
+    assert party.capacity == capacity
+    assert Attendee.objects.filter(party=party, place=Place.REGISTERED).count() == capacity
+    assert party.seats_taken == capacity
+    assert len(waitlist_in_order(party)) == 400 - capacity
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="real concurrent writers need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_a_party_cancelled_in_the_middle_of_a_rush_tells_everyone_it_registered(make_party):
+    party = make_party()
+    refused = rush_with_a_change_midway(party, lambda: services.party_cancel(party=party))
+    assert refused  # the later ones were told the party was cancelled
+    registered = Attendee.objects.filter(party=party, place=Place.REGISTERED)
+    told = PartyEvent.objects.filter(party=party, metric=PartyMetric.CANCELLED)
+    # Everyone registered got `Party Cancelled`: none slipped in after the news was written.
+    assert set(told.values_list("attendee_id", flat=True)) == set(
+        registered.values_list("pk", flat=True)
+    )
+    assert registered.count() + len(refused) == 400
