@@ -6,8 +6,8 @@
   subscribe) made while the visitor waits, with the product's client (its token handling,
   rate-limit pacing and retries) for the newest bench party's connection and list;
 - `signup_without_events`: the product's signup page as it was before the events outbox,
-  its `Registered for Party` recording (`parties.places._registered`: the event row and
-  the look at the account's run plan) left out by `without_registered_event` (which
+  its event (built, its run planned, its row written: `EVENT_STEPS`) left out by
+  `without_registered_event` (which
   `make bench-quick` uses too), so scenario 1 prints what the outbox costs the signup path.
   The bench's gunicorn runs sync workers, one request at a time per process, so leaving it
   out for one request leaves every other request alone.
@@ -18,8 +18,8 @@ refused.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from typing import Any
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from unittest.mock import patch
 
 from django.db import connection
@@ -82,11 +82,25 @@ def signup_without_events(request: HttpRequest, slug: str) -> HttpResponse:
         return public_views.signup(request, slug)
 
 
-def without_registered_event() -> AbstractContextManager[Any]:
-    """While it lasts, a signup given a place records no `Registered for Party` (in this
-    process): what the signup path costs without the events outbox."""
-    return patch("parties.places._registered", _no_event)
+# What a signup does for its event (`parties.places.place_new`): build it, plan the account's
+# run, write it. tests/test_bench_package.py checks each still exists.
+EVENT_STEPS = (
+    "parties.places.party_base",
+    "parties.places.attendee_event",
+    "parties.places.events_write",
+    "parties.tasks.events_send_request",
+)
+
+
+@contextmanager
+def without_registered_event() -> Iterator[None]:
+    """While it lasts, a signup records no event (in this process): what the signup path
+    costs without the events outbox."""
+    with ExitStack() as stack:
+        for step in EVENT_STEPS:
+            stack.enter_context(patch(step, _no_event))
+        yield
 
 
 def _no_event(*_args: object, **_kwargs: object) -> None:
-    """Where the signup would record its event: nothing."""
+    """Where the signup would build, plan or write its event: nothing."""

@@ -30,7 +30,13 @@ from core.gates import hold_exclusive, hold_shared
 from parties import tasks
 from parties.errors import PartyError, PartyFull
 from parties.events.catalogue import local_iso, local_time_words
-from parties.events.record import attendee_event_record, events_withdraw
+from parties.events.record import (
+    attendee_event,
+    attendee_event_record,
+    events_withdraw,
+    events_write,
+    party_base,
+)
 from parties.models import (
     SEATED_PLACES,
     Attendee,
@@ -87,15 +93,35 @@ def seat_give_back(party_id: int) -> None:
 
 def place_new(attendee: Attendee, party: Party) -> str:
     """Place a new registration: a free place, else the end of the waitlist, else PartyFull
-    (the caller's transaction then saves nothing). Writes its event; returns the place."""
-    if party.capacity is None and _unlimited(party.pk):
-        _registered(attendee, party, from_waitlist=False)
-        return Place.REGISTERED
-    if seat_take(party.pk):
-        _registered(attendee, party, from_waitlist=False)
+    (the caller's transaction then saves nothing). Writes its event; returns the place.
+
+    Both events it may write are built first: once a capped party's place is taken, its row
+    stays locked until the signup commits, and the signups behind wait only for the writes.
+    Locks come in one order in every transaction that takes them: the party's signup gate,
+    then its row, then the account's event sender (a change holding the gate alone then
+    never waits for a signup that waits for the gate)."""
+    base = party_base(party)
+    occurrence = f"{attendee.registrations}"
+    registered = attendee_event(
+        attendee,
+        PartyMetric.REGISTERED,
+        occurred_at=timezone.now(),
+        occurrence=occurrence,
+        base=base,
+        extra={"from_waitlist": False},
+    )
+    if (party.capacity is None and _unlimited(party.pk)) or seat_take(party.pk):
+        _write(registered, party)
         return Place.REGISTERED
     if not party.waitlist_enabled:
         raise PartyFull(FULL)
+    joined = attendee_event(
+        attendee,
+        PartyMetric.JOINED_WAITLIST,
+        occurred_at=timezone.now(),
+        occurrence=occurrence,
+        base=base,
+    )
     # Joining the waitlist queues on the party's row until the signup commits: the position
     # told is then counted among committed joins only (concurrent joins, each blind to the
     # others, would all be told the same number), and a place freed by a cancellation that
@@ -106,19 +132,19 @@ def place_new(attendee: Attendee, party: Party) -> str:
     if cancelled_at is not None:  # cancelled since the signup page was read
         raise PartyError("This party was cancelled.")
     if seat_take(party.pk):
-        _registered(attendee, party, from_waitlist=False)
+        _write(registered, party)
         return Place.REGISTERED
     now = timezone.now()
     Attendee.objects.filter(pk=attendee.pk).update(place=Place.WAITLISTED, waitlisted_at=now)
     attendee.place, attendee.waitlisted_at = Place.WAITLISTED, now
-    _event(
-        attendee,
-        party,
-        PartyMetric.JOINED_WAITLIST,
-        occurrence=f"{attendee.registrations}",
-        extra={"position": waitlist_position(attendee) or 0},
-    )
+    joined.properties["position"] = waitlist_position(attendee) or 0
+    _write(joined, party)
     return Place.WAITLISTED
+
+
+def _write(event: PartyEvent, party: Party) -> None:
+    events_write([event])
+    tasks.events_send_request(connection_id=party.connection_id)
 
 
 def place_again(attendee: Attendee, party: Party) -> str:
@@ -192,8 +218,8 @@ def offer_claim(*, attendee: Attendee) -> None:
             raise PartyError("This party was cancelled: there is no place to claim.")
         raise PartyError("This offer has ended: the place went to the next person waiting.")
     attendee.refresh_from_db()
+    tasks.party_sync_request(party_id=attendee.party_id)  # the party's row first
     _registered(attendee, attendee.party, from_waitlist=True)
-    tasks.party_sync_request(party_id=attendee.party_id)
 
 
 @transaction.atomic
@@ -232,6 +258,11 @@ def attendee_cancel(*, attendee: Attendee, by: str) -> bool:
     ):
         return False
     party = locked.party
+    # The party's row before the account's event sender, as a signup takes them.
+    if held:
+        seat_give_back(party.pk)
+        waitlist_promote(party)
+    tasks.party_sync_request(party_id=party.pk)
     events_withdraw(
         PartyEvent.objects.filter(attendee=locked, metric=PartyMetric.STARTING_SOON),
         "The registration was cancelled before this reminder was sent.",
@@ -244,10 +275,6 @@ def attendee_cancel(*, attendee: Attendee, by: str) -> bool:
         occurrence=f"{locked.registrations}",
         extra={"cancelled_by": by},
     )
-    if held:
-        seat_give_back(party.pk)
-        waitlist_promote(party)
-    tasks.party_sync_request(party_id=party.pk)
     attendee.refresh_from_db()
     return True
 

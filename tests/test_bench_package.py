@@ -50,3 +50,23 @@ def test_every_import_in_the_bench_resolves_from_the_project_root():
 
 def test_scripts_holds_no_python_program_but_the_audit():
     assert [path.name for path in (ROOT / "scripts").glob("*.py")] == ["audit.py"]
+
+
+@pytest.mark.django_db
+def test_the_signup_without_events_writes_none_and_plans_no_run(make_party):
+    """The bench's "without events" leaves out exactly the signup's event steps: each still
+    exists where it patches it (a renamed one would silently measure nothing), and a signup
+    under it is saved with no event and no event run planned."""
+    from bench.views import EVENT_STEPS, without_registered_event
+    from parties.models import Attendee, EventSender, PartyEvent
+    from tests.support.signups import signup
+
+    for step in EVENT_STEPS:
+        module, _, name = step.rpartition(".")
+        assert hasattr(sys.modules.get(module) or __import__(module, fromlist=[name]), name), step
+    party = make_party()
+    with without_registered_event():
+        signup(party, email="quiet@example.com")
+    assert Attendee.objects.filter(email="quiet@example.com").exists()
+    assert not PartyEvent.objects.exists()
+    assert EventSender.objects.get(connection=party.connection).next_run_at is None

@@ -97,7 +97,7 @@ def attendee_event_record(
         base=party_base(party),
         extra=extra,
     )
-    return _write([event])
+    return events_write([event])
 
 
 def party_event_record(
@@ -119,7 +119,7 @@ def party_event_record(
         )
         for attendee in people.order_by("pk").iterator(chunk_size=WRITE_CHUNK)
     )
-    return sum(_write(chunk) for chunk in _chunks(events, WRITE_CHUNK))
+    return sum(events_write(chunk) for chunk in _chunks(events, WRITE_CHUNK))
 
 
 def sample_events_record(
@@ -172,7 +172,7 @@ def sample_events_record(
         )
         for metric in PartyMetric
     ]
-    return _write(events)
+    return events_write(events)
 
 
 def events_withdraw(events: QuerySet[PartyEvent], why: str) -> int:
@@ -182,7 +182,7 @@ def events_withdraw(events: QuerySet[PartyEvent], why: str) -> int:
     )
 
 
-def _write(events: list[PartyEvent]) -> int:
+def events_write(events: list[PartyEvent]) -> int:
     if not events:
         return 0
     # A row with the same unique_id is the same event: the database keeps the first.
