@@ -132,6 +132,12 @@ class Party(models.Model):
     def is_cancelled(self) -> bool:
         return self.cancelled_at is not None
 
+    @property
+    def confirms_by_email(self) -> bool:
+        """Whether people join the list only once they click Klaviyo's confirmation email
+        (double opt-in): what Klaviyo reports for the list, else what was asked for."""
+        return (self.klaviyo_opt_in_process or self.opt_in_process) == OptInProcess.DOUBLE
+
 
 class SyncState(models.TextChoices):
     """Where an attendee stands, as far as Klaviyo has shown us (never as far as we hope)."""

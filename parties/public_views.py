@@ -44,6 +44,9 @@ PUBLIC_FIELDS = (
     "seats_taken",
     "waitlist_enabled",
     "claim_window_hours",
+    # Whether the thank-you page asks people to confirm by email.
+    "opt_in_process",
+    "klaviyo_opt_in_process",
 )
 TOO_MANY = "Too many signups from your network right now."
 # Per client address (core.limits.client_address: the real one behind TRUSTED_PROXIES).

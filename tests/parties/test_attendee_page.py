@@ -12,7 +12,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from parties import places, services
-from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
+from parties.models import (
+    Attendee,
+    OptInProcess,
+    Party,
+    PartyEvent,
+    PartyMetric,
+    Place,
+    SyncState,
+)
 from parties.public_views import THANKS_COOKIE
 from tests.support.signups import post_signup, signup
 
@@ -374,3 +382,18 @@ def test_another_tenant_cannot_replace_a_link(login, make_member, party):
     response = stranger.post(reverse("parties:attendee_link_renew", args=[party.pk, ann.pk]))
     assert response.status_code == 404
     assert fresh(ann).manage_token == ann.manage_token
+
+
+def test_a_double_opt_in_signup_is_asked_to_confirm_by_email(client: Client, owner, make_party):
+    party = make_party(owner.organization, opt_in_process=OptInProcess.DOUBLE)
+    response = post_signup(client, party, email="ann@example.com")
+    text = client.get(response["Location"]).content.decode()
+    assert "One more step: confirm your email address." in text
+    ann = Attendee.objects.get(email="ann@example.com")
+    Attendee.objects.filter(pk=ann.pk).update(sync_state=SyncState.AWAITING_CONFIRMATION)
+    assert "Please confirm your email address." in client.get(page_url(ann)).content.decode()
+
+
+def test_a_single_opt_in_signup_is_not_asked_to_confirm(client: Client, party):
+    response = post_signup(client, party, email="ann@example.com")
+    assert "confirm your email" not in client.get(response["Location"]).content.decode()
