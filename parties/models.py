@@ -233,6 +233,13 @@ class Attendee(models.Model):
         indexes = [
             # The party page's newest attendees first, without sorting the party's rows.
             models.Index(fields=["party", "-created_at", "-id"], name="parties_attendee_newest"),
+            # The waitlist in its order: positions counted and the first person found without
+            # reading the party's other attendees.
+            models.Index(
+                fields=["party", "waitlisted_at", "id"],
+                name="parties_attendee_waitlist",
+                condition=Q(place="waitlisted"),
+            ),
             models.Index(
                 fields=["party", "sync_state", "id"],
                 name="parties_attendee_outbox",

@@ -137,7 +137,11 @@ def place_new(attendee: Attendee, party: Party) -> str:
     now = timezone.now()
     Attendee.objects.filter(pk=attendee.pk).update(place=Place.WAITLISTED, waitlisted_at=now)
     attendee.place, attendee.waitlisted_at = Place.WAITLISTED, now
-    joined.properties["position"] = waitlist_position(attendee) or 0
+    # The party's row is ours until the commit, and every earlier join has committed: this
+    # one is the last in line, its position the number waiting.
+    joined.properties["position"] = Attendee.objects.filter(
+        party_id=party.pk, place=Place.WAITLISTED
+    ).count()
     _write(joined, party)
     return Place.WAITLISTED
 
