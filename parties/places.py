@@ -66,13 +66,11 @@ def signups_gate_shut(party_id: int) -> None:
 
 
 def _unlimited(party_id: int) -> bool:
-    """Whether the party still takes everyone (no capacity, not cancelled), read with its
-    signup gate held shared: a capacity set or a cancellation committed before is seen, one
-    coming after waits for this signup to commit."""
-    hold_shared(SIGNUP_GATE, party_id)
-    return Party.objects.filter(
-        pk=party_id, capacity__isnull=True, cancelled_at__isnull=True
-    ).exists()
+    """Whether the party still takes everyone (no capacity, not cancelled). Read with its
+    signup gate held: a capacity set or a cancellation committed before is seen, one coming
+    after waits for this signup to commit."""
+    unlimited = Party.objects.filter(pk=party_id, capacity__isnull=True, cancelled_at__isnull=True)
+    return unlimited.exists()
 
 
 def seat_take(party_id: int) -> bool:
@@ -95,11 +93,12 @@ def place_new(attendee: Attendee, party: Party) -> str:
     """Place a new registration: a free place, else the end of the waitlist, else PartyFull
     (the caller's transaction then saves nothing). Writes its event; returns the place.
 
-    Both events it may write are built first: once a capped party's place is taken, its row
-    stays locked until the signup commits, and the signups behind wait only for the writes.
-    Locks come in one order in every transaction that takes them: the party's signup gate,
-    then its row, then the account's event sender (a change holding the gate alone then
-    never waits for a signup that waits for the gate)."""
+    Its event is built first: once a capped party's place is taken, the party's row stays
+    locked until the signup commits, and the signups behind wait only for the writes. A join
+    of the waitlist locks nothing of the party's: its position is counted when its event is
+    sent (`waitlist_positions_fill`), among committed joins. Locks come in one order in every
+    transaction: the party's signup gate, then its row, then the account's event sender (a
+    change holding the gate alone never waits for a signup that waits for the gate)."""
     base = party_base(party)
     occurrence = f"{attendee.registrations}"
     registered = attendee_event(
@@ -110,40 +109,46 @@ def place_new(attendee: Attendee, party: Party) -> str:
         base=base,
         extra={"from_waitlist": False},
     )
+    # Signups under way finish before a capacity is set or the party cancelled.
+    hold_shared(SIGNUP_GATE, party.pk)
     if (party.capacity is None and _unlimited(party.pk)) or seat_take(party.pk):
         _write(registered, party)
         return Place.REGISTERED
     if not party.waitlist_enabled:
         raise PartyFull(FULL)
-    joined = attendee_event(
-        attendee,
-        PartyMetric.JOINED_WAITLIST,
-        occurred_at=timezone.now(),
-        occurrence=occurrence,
-        base=base,
-    )
-    # Joining the waitlist queues on the party's row until the signup commits: the position
-    # told is then counted among committed joins only (concurrent joins, each blind to the
-    # others, would all be told the same number), and a place freed by a cancellation that
-    # committed meanwhile (whose promotion could not see this signup yet) is taken here.
-    cancelled_at = (
-        Party.objects.select_for_update().filter(pk=party.pk).values_list("cancelled_at").get()
-    )[0]
-    if cancelled_at is not None:  # cancelled since the signup page was read
-        raise PartyError("This party was cancelled.")
-    if seat_take(party.pk):
-        _write(registered, party)
-        return Place.REGISTERED
+    if Party.objects.filter(pk=party.pk, cancelled_at__isnull=False).exists():
+        raise PartyError("This party was cancelled.")  # since the signup page was read
     now = timezone.now()
     Attendee.objects.filter(pk=attendee.pk).update(place=Place.WAITLISTED, waitlisted_at=now)
     attendee.place, attendee.waitlisted_at = Place.WAITLISTED, now
-    # The party's row is ours until the commit, and every earlier join has committed: this
-    # one is the last in line, its position the number waiting.
-    joined.properties["position"] = Attendee.objects.filter(
-        party_id=party.pk, place=Place.WAITLISTED
-    ).count()
+    joined = attendee_event(
+        attendee,
+        PartyMetric.JOINED_WAITLIST,
+        occurred_at=now,
+        occurrence=occurrence,
+        base=base,
+    )
     _write(joined, party)
+    # A place a cancellation freed meanwhile went to nobody if its promotion could not see
+    # this join yet: whoever is first in line gets it once this commits (the sweep is the
+    # safety net should this process die first).
+    transaction.on_commit(lambda: places_left_give(party.pk), robust=True)
     return Place.WAITLISTED
+
+
+def places_left_give(party_id: int) -> int:
+    """Give the party's free places to the first people waiting (a place can be left free
+    when a cancellation's promotion and a waitlist join cross). How many moved up."""
+    free = Party.objects.filter(
+        pk=party_id, cancelled_at__isnull=True, capacity__isnull=False
+    ).filter(seats_taken__lt=F("capacity"))
+    if (
+        not free.exists()
+        or not Attendee.objects.filter(party_id=party_id, place=Place.WAITLISTED).exists()
+    ):
+        return 0
+    party = Party.objects.select_related("organization").get(pk=party_id)
+    return len(waitlist_promote(party))
 
 
 def _write(event: PartyEvent, party: Party) -> None:

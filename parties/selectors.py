@@ -46,6 +46,7 @@ from parties.models import (
     SyncState,
 )
 from parties.sync.outcomes import backoff_seconds
+from parties.waitlist import LINE_ORDER
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -191,11 +192,7 @@ def with_waitlist_position(attendees: QuerySet[Attendee]) -> QuerySet[Attendee]:
 def with_waitlist_rank(attendees: QuerySet[Attendee]) -> QuerySet[Attendee]:
     """A whole party's attendees with `waitlist_position`, as `with_waitlist_position` has it,
     ranked in one pass over the rows selected (so only for an unfiltered party: the CSV)."""
-    rank = Window(
-        RowNumber(),
-        partition_by=[F("place")],
-        order_by=[F("waitlisted_at").asc(), F("pk").asc()],
-    )
+    rank = Window(RowNumber(), partition_by=[F("place")], order_by=list(LINE_ORDER))
     return attendees.annotate(
         waitlist_position=Case(
             When(place=Place.WAITLISTED, then=rank), default=None, output_field=IntegerField()

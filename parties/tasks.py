@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_tasks import task
 
@@ -188,6 +189,15 @@ def expire_offers(*, party_id: int) -> dict[str, int]:
     return {"expired": expired}
 
 
+@task()
+def give_places_left(*, party_id: int) -> dict[str, int]:
+    """Free places of a party with people waiting (left by a crossing the signup could not
+    settle, see `places.place_new`) go to the first in line."""
+    from parties import places
+
+    return {"promoted": places.places_left_give(party_id)}
+
+
 # --- Scheduling -------------------------------------------------------------------------------
 
 
@@ -218,6 +228,16 @@ def sweep_now() -> dict[str, int]:
     )
     for party_id in lapsed_offers:
         expire_offers.enqueue(party_id=party_id)
+    # Free places with people waiting (a join and a cancellation crossed, then the process
+    # that would settle it died).
+    left_free = (
+        Party.objects.filter(cancelled_at__isnull=True, seats_taken__lt=F("capacity"))
+        .filter(attendees__place=Place.WAITLISTED)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    for party_id in left_free:
+        give_places_left.enqueue(party_id=party_id)
     for party in Party.objects.select_related("organization").filter(
         pk__in=events.unplanned_party_ids
     ):

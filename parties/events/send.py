@@ -25,8 +25,9 @@ from parties.events.catalogue import metric_name
 from parties.events.config import events_config
 from parties.events.gates import EVENTS_GATE, EVENTS_LEASE
 from parties.events.outcomes import EventsReport, stop_for
-from parties.models import EventSender, EventState, PartyEvent
+from parties.models import EventSender, EventState, PartyEvent, PartyMetric
 from parties.sync.outcomes import KLAVIYO_STOPS, reason
+from parties.waitlist import positions_now
 
 
 def send_due(
@@ -38,6 +39,7 @@ def send_due(
     while EVENTS_GATE.is_open(connection_id):
         EVENTS_LEASE.renew(connection_id, holder=holder, seconds=config.lease.total_seconds())
         batch, claimed_at = claim_batch(connection_id)
+        batch = waitlist_positions_fill(batch, claimed_at)
         if not batch:
             return
         _send_batch(connection, client, batch, claimed_at, report)
@@ -60,6 +62,33 @@ def claim_batch(connection_id: int) -> tuple[list[PartyEvent], datetime]:
         updates={"claimed_at": claimed_at, "attempts": F("attempts") + 1},
     )
     return list(PartyEvent.objects.filter(pk__in=ids).order_by("pk")), claimed_at
+
+
+def waitlist_positions_fill(batch: list[PartyEvent], claimed_at: datetime) -> list[PartyEvent]:
+    """A `Joined Party Waitlist` tells the person's place in line as it is when it goes out,
+    counted among committed joins (a join cannot count the joins committing beside it, so it
+    leaves `position` to be filled here). Someone no longer waiting by then (moved up, left)
+    gets none: the event is withdrawn. The batch left to send."""
+    joins = [
+        event
+        for event in batch
+        if event.metric == PartyMetric.JOINED_WAITLIST and "position" not in event.properties
+    ]
+    if not joins:
+        return batch
+    positions = positions_now(event.attendee_id for event in joins if event.attendee_id)
+    gone = []
+    for event in joins:
+        position = positions.get(event.attendee_id or 0)
+        if position is None:
+            gone.append(event)
+            continue
+        event.properties["position"] = position
+        _claimed([event], claimed_at).update(properties=event.properties)
+    _claimed(gone, claimed_at).update(
+        state=EventState.WITHDRAWN, reason="They left the waitlist before this was sent."
+    )
+    return [event for event in batch if event not in gone]
 
 
 def outgoing(event: PartyEvent) -> OutgoingEvent:

@@ -12,12 +12,13 @@ from django.db import IntegrityError, connections, transaction
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from parties import places, services
+from parties import places, services, tasks
 from parties.errors import PartyError, PartyFull
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
 from tests.support.database import skip_without_connections
 from tests.support.signups import signup
-from tests.support.waitlist import assert_told_where_they_are, waitlist_in_order
+from tests.support.waitlist import assert_told_where_they_are, told_positions, waitlist_in_order
+from tests.support.workers import run_queued_tasks
 
 
 def events(metric: PartyMetric, **filters: object) -> list[PartyEvent]:
@@ -33,19 +34,33 @@ def capped(make_party) -> Party:
     return make_party(capacity=2)
 
 
-def test_a_place_freed_while_a_signup_waited_for_the_waitlist_is_taken(capped, monkeypatch):
+def test_a_place_freed_while_a_signup_joined_the_waitlist_goes_to_the_first_in_line(
+    capped, monkeypatch, django_capture_on_commit_callbacks
+):
     """A cancellation that commits between a signup's failed try and its waitlist join (its
-    promotion saw nobody waiting) leaves a free place: the signup takes it."""
-    real, tries = places.seat_take, []
-
-    def first_try_fails(party_id: int) -> bool:
-        tries.append(party_id)
-        return len(tries) > 1 and real(party_id)
-
-    monkeypatch.setattr(places, "seat_take", first_try_fails)
-    attendee = signup(capped, email="ann@example.com")
+    promotion saw nobody waiting) leaves a free place: once the join commits, the first
+    person waiting gets it."""
+    monkeypatch.setattr(places, "seat_take", lambda party_id: False)  # the place "was taken"
+    with django_capture_on_commit_callbacks() as after_commit:
+        attendee = signup(capped, email="ann@example.com")
+    monkeypatch.undo()
+    for callback in after_commit:
+        callback()
+    attendee.refresh_from_db()
     assert attendee.place == Place.REGISTERED
-    assert PartyEvent.objects.filter(attendee=attendee, metric=PartyMetric.REGISTERED).exists()
+    registered = PartyEvent.objects.get(attendee=attendee, metric=PartyMetric.REGISTERED)
+    assert registered.properties["from_waitlist"] is True
+    # Moved up before their waitlist event went: it is withdrawn, not sent.
+    assert told_positions(capped) == {}
+
+
+def test_the_sweep_gives_a_free_place_left_by_a_dead_process(capped, monkeypatch):
+    monkeypatch.setattr(places, "seat_take", lambda party_id: False)
+    signup(capped, email="ann@example.com")  # its on-commit promotion never ran
+    monkeypatch.undo()
+    tasks.sweep_now()
+    run_queued_tasks()
+    assert place_of("ann@example.com") == Place.REGISTERED
 
 
 def test_at_capacity_a_signup_joins_the_waitlist_with_its_position(capped):
@@ -58,11 +73,9 @@ def test_at_capacity_a_signup_joins_the_waitlist_with_its_position(capped):
         Place.WAITLISTED,
     ]
     assert Party.objects.get(pk=capped.pk).seats_taken == 2
-    waiting = events(PartyMetric.JOINED_WAITLIST)
-    assert [(e.email, e.properties["position"]) for e in waiting] == [
-        ("c@example.com", 1),
-        ("d@example.com", 2),
-    ]
+    # Their positions are told as their events go out.
+    assert len(events(PartyMetric.JOINED_WAITLIST)) == 2
+    assert told_positions(capped) == {"c@example.com": 1, "d@example.com": 2}
     assert len(events(PartyMetric.REGISTERED)) == 2
     assert places.waitlist_position(Attendee.objects.get(email="d@example.com")) == 2
 
@@ -221,7 +234,7 @@ def test_a_concurrent_rush_registers_exactly_the_capacity_and_waitlists_the_rest
     assert Party.objects.get(pk=party.pk).seats_taken == capacity
     waiting = waitlist_in_order(party)
     assert len(waiting) == signups - capacity
-    assert_told_where_they_are(waiting)
+    assert_told_where_they_are(party, waiting)
     assert PartyEvent.objects.filter(metric=PartyMetric.REGISTERED).count() == capacity
 
 

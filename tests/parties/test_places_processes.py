@@ -56,6 +56,6 @@ def test_a_rush_over_http_fills_the_party_and_waitlists_the_rest_in_order(make_p
     assert Party.objects.get(pk=party.pk).seats_taken == CAPACITY
     waiting = waitlist_in_order(party)
     assert len(waiting) == SIGNUPS + 2 - CAPACITY
-    assert_told_where_they_are(waiting)
+    assert_told_where_they_are(party, waiting)
     assert [a.email for a in waiting[-2:]] == ["late0@example.com", "late1@example.com"]
     assert PartyEvent.objects.filter(metric=PartyMetric.REGISTERED).count() == CAPACITY

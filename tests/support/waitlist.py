@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from parties import places
+from parties.events.send import claim_batch, release, waitlist_positions_fill
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place
 
 
@@ -17,10 +18,30 @@ def waitlist_in_order(party: Party) -> list[Attendee]:
     return waiting
 
 
-def assert_told_where_they_are(waiting: list[Attendee]) -> None:
-    """Nobody has left the line since they joined: each was told, in their one `Joined Party
-    Waitlist` event, exactly the position they hold."""
+def told_positions(party: Party) -> dict[str, int]:
+    """What the party's `Joined Party Waitlist` events waiting to go would tell, by email: the
+    sender's own step (claim a batch, fill the positions), then the batch put back unsent."""
+    told: dict[str, int] = {}
+    batches = []
+    while True:
+        batch, claimed_at = claim_batch(party.connection_id)
+        if not batch:
+            break
+        batches.append((waitlist_positions_fill(batch, claimed_at), claimed_at))
+        told |= {
+            event.email: event.properties["position"]
+            for event in batches[-1][0]
+            if event.metric == PartyMetric.JOINED_WAITLIST
+        }
+    for batch, claimed_at in batches:
+        release(batch, claimed_at)
+    return told
+
+
+def assert_told_where_they_are(party: Party, waiting: list[Attendee]) -> None:
+    """Each person waiting has one `Joined Party Waitlist`, and it tells exactly the position
+    they hold."""
     joined = PartyEvent.objects.filter(attendee__in=waiting, metric=PartyMetric.JOINED_WAITLIST)
     assert joined.count() == len(waiting)
-    told = dict(joined.values_list("attendee_id", "properties__position"))
-    assert [told.get(attendee.pk) for attendee in waiting] == list(range(1, len(waiting) + 1))
+    told = told_positions(party)
+    assert [told.get(attendee.email) for attendee in waiting] == list(range(1, len(waiting) + 1))
