@@ -116,10 +116,13 @@ def place_new(attendee: Attendee, party: Party) -> str:
         return Place.REGISTERED
     if not party.waitlist_enabled:
         raise PartyFull(FULL)
-    if Party.objects.filter(pk=party.pk, cancelled_at__isnull=False).exists():
-        raise PartyError("This party was cancelled.")  # since the signup page was read
     now = timezone.now()
-    Attendee.objects.filter(pk=attendee.pk).update(place=Place.WAITLISTED, waitlisted_at=now)
+    # One statement joins the line and checks the party still stands (the gate makes a
+    # cancellation committed before this signup visible to it).
+    if not Attendee.objects.filter(pk=attendee.pk, party__cancelled_at__isnull=True).update(
+        place=Place.WAITLISTED, waitlisted_at=now
+    ):
+        raise PartyError("This party was cancelled.")  # since the signup page was read
     attendee.place, attendee.waitlisted_at = Place.WAITLISTED, now
     joined = attendee_event(
         attendee,
