@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.tenancy import (
@@ -547,7 +548,7 @@ def _csv_cell(value: object, zone: tzinfo) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        value = timezone.localtime(value, zone).isoformat()
+        value = timezone.localtime(value, zone).replace(microsecond=0).isoformat()
     text = str(value)
     return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
@@ -586,7 +587,10 @@ def _csv_download(rows: Iterator[list[object]], filename: str) -> StreamingHttpR
 @require_GET
 def attendees_csv(request: OrganizationRequest, pk: int) -> StreamingHttpResponse:
     party = _party(request, pk)
-    return _csv_download(_attendee_rows(party), f"party-{party.pk}-attendees.csv")
+    # Named for people's downloads folder: the party and the day it was taken.
+    name = slugify(party.name) or "party"
+    filename = f"{name}-attendees-{timezone.localdate():%Y-%m-%d}.csv"
+    return _csv_download(_attendee_rows(party), filename)
 
 
 @manager_required

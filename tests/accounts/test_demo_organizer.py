@@ -80,3 +80,12 @@ def test_make_run_prints_the_login_last_and_migrates_quietly(settings):
     assert 'migrate --noinput "$@")' in script  # output kept, summarized in one line
     makefile = (settings.BASE_DIR / "Makefile").read_text()
     assert "demo-login:" in makefile
+
+
+def test_the_login_says_where_the_operators_admin_is_and_how_to_get_in(dev):
+    run("--quiet")
+
+    shown = run("--show")
+
+    assert "http://127.0.0.1:8000/admin/" in shown
+    assert "manage.py createsuperuser" in shown

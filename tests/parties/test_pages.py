@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import Role
@@ -596,9 +597,10 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
     assert response.status_code == 200
     assert response.streaming
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert (
-        response["Content-Disposition"] == f'attachment; filename="party-{party.pk}-attendees.csv"'
-    )
+    # Named for a downloads folder: the party's name and the day.
+    day = f"{timezone.localdate():%Y-%m-%d}"
+    filename = f"{slugify(party.name)}-attendees-{day}.csv"
+    assert response["Content-Disposition"] == f'attachment; filename="{filename}"'
     rows = read_csv(response)
     assert rows[0] == [
         "email",

@@ -51,4 +51,7 @@ class Command(BaseCommand):
             + f" (open {settings.SITE_URL}/)"
             + f"\n  email:    {DEMO_EMAIL}\n  password: {password}\n"
             + "  (`make demo-login` prints this again)\n"
+            + f"Operators' admin: {settings.SITE_URL}/admin/ (staff only; make yourself an"
+            + " operator with `.venv/bin/python manage.py createsuperuser`, README"
+            + ' "For operators")\n'
         )
