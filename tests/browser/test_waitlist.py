@@ -34,9 +34,16 @@ def test_a_capped_party_fills_up_and_its_waitlist_moves(browser, site, audit: Au
     guest = page_audit.new_context(browser)
     public = audit.watch(guest.new_page())
     public_url = pages.public_link(page)
-    for name in GUESTS:
+    for number, name in enumerate(GUESTS):
+        # Once the two places are taken, the form offers the waitlist instead.
+        button = "Sign up" if number < 2 else "Join the waitlist"
         pages.sign_up_attendee(
-            public, public_url, email=f"{name}@example.com", first_name=name.title(), pet="Zip"
+            public,
+            public_url,
+            email=f"{name}@example.com",
+            first_name=name.title(),
+            pet="Zip",
+            button=button,
         )
 
     page.goto(party_url)
