@@ -85,7 +85,8 @@ def test_organizer_connects_klaviyo_and_sees_a_signup_reach_the_list_live(
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Export CSV").click()
     download = download_info.value
-    assert re.fullmatch(r"howl-o-ween-attendees-\d{4}-\d{2}-\d{2}\.csv", download.suggested_filename)
+    named = r"howl-o-ween-attendees-\d{4}-\d{2}-\d{2}\.csv"
+    assert re.fullmatch(named, download.suggested_filename)
     content = download.path().read_bytes()
     if not content.startswith(BOM):
         audit.problem(
