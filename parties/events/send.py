@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import F, QuerySet
+from django.db.models import Case, F, JSONField, QuerySet, Value, When
 from django.utils import timezone
 
 from core.outbox import claim_batch as claim_outbox_batch
@@ -77,14 +77,20 @@ def waitlist_positions_fill(batch: list[PartyEvent], claimed_at: datetime) -> li
     if not joins:
         return batch
     positions = positions_now(event.attendee_id for event in joins if event.attendee_id)
-    gone = []
+    gone, told = [], []
     for event in joins:
         position = positions.get(event.attendee_id or 0)
         if position is None:
             gone.append(event)
-            continue
-        event.properties["position"] = position
-        _claimed([event], claimed_at).update(properties=event.properties)
+        else:
+            event.properties["position"] = position
+            told.append(event)
+    if told:  # one statement for the batch, still only for this run's claim
+        _claimed(told, claimed_at).update(
+            properties=Case(
+                *(When(pk=event.pk, then=Value(event.properties, JSONField())) for event in told)
+            )
+        )
     _claimed(gone, claimed_at).update(
         state=EventState.WITHDRAWN, reason="They left the waitlist before this was sent."
     )

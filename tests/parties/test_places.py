@@ -76,6 +76,8 @@ def test_at_capacity_a_signup_joins_the_waitlist_with_its_position(capped):
     # Their positions are told as their events go out.
     assert len(events(PartyMetric.JOINED_WAITLIST)) == 2
     assert told_positions(capped) == {"c@example.com": 1, "d@example.com": 2}
+    # Kept on the rows too: a resend tells the same numbers.
+    assert [e.properties["position"] for e in events(PartyMetric.JOINED_WAITLIST)] == [1, 2]
     assert len(events(PartyMetric.REGISTERED)) == 2
     assert places.waitlist_position(Attendee.objects.get(email="d@example.com")) == 2
 
