@@ -9,7 +9,7 @@ budget is 35 times the bulk one's), more as one bulk create job.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Case, F, JSONField, QuerySet, Value, When
 from django.utils import timezone
@@ -64,6 +64,11 @@ def claim_batch(connection_id: int) -> tuple[list[PartyEvent], datetime]:
     return list(PartyEvent.objects.filter(pk__in=ids).order_by("pk")), claimed_at
 
 
+# How long a signup's transaction may take between joining the waitlist and committing
+# (milliseconds, in practice) before a later join's position is counted.
+JOIN_SETTLE = timedelta(seconds=2)
+
+
 def waitlist_positions_fill(batch: list[PartyEvent], claimed_at: datetime) -> list[PartyEvent]:
     """A `Joined Party Waitlist` tells the person's place in line as it is when it goes out,
     counted among committed joins (a join cannot count the joins committing beside it, so it
@@ -76,6 +81,13 @@ def waitlist_positions_fill(batch: list[PartyEvent], claimed_at: datetime) -> li
     ]
     if not joins:
         return batch
+    # A join stamped a moment before this one may still be committing, unseen: a join is
+    # counted once every join before it has had JOIN_SETTLE to commit (back to waiting
+    # until then: the next run counts it).
+    settled = claimed_at - JOIN_SETTLE
+    unsettled = [event for event in joins if event.occurred_at > settled]
+    release(unsettled, claimed_at)
+    joins = [event for event in joins if event.occurred_at <= settled]
     positions = positions_now(event.attendee_id for event in joins if event.attendee_id)
     gone, told = [], []
     for event in joins:
@@ -94,7 +106,7 @@ def waitlist_positions_fill(batch: list[PartyEvent], claimed_at: datetime) -> li
     _claimed(gone, claimed_at).update(
         state=EventState.WITHDRAWN, reason="They left the waitlist before this was sent."
     )
-    return [event for event in batch if event not in gone]
+    return [event for event in batch if event not in gone and event not in unsettled]
 
 
 def outgoing(event: PartyEvent) -> OutgoingEvent:

@@ -14,7 +14,16 @@ from django.utils import timezone
 
 from parties import places, services, tasks
 from parties.errors import PartyError, PartyFull
-from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
+from parties.events.send import claim_batch, release, waitlist_positions_fill
+from parties.models import (
+    Attendee,
+    EventState,
+    Party,
+    PartyEvent,
+    PartyMetric,
+    Place,
+    SyncState,
+)
 from tests.support.database import skip_without_connections
 from tests.support.signups import signup
 from tests.support.waitlist import assert_told_where_they_are, told_positions, waitlist_in_order
@@ -80,6 +89,20 @@ def test_at_capacity_a_signup_joins_the_waitlist_with_its_position(capped):
     assert [e.properties["position"] for e in events(PartyMetric.JOINED_WAITLIST)] == [1, 2]
     assert len(events(PartyMetric.REGISTERED)) == 2
     assert places.waitlist_position(Attendee.objects.get(email="d@example.com")) == 2
+
+
+def test_a_join_is_told_its_position_only_once_the_joins_before_it_had_time_to_commit(capped):
+    for name in "abc":
+        signup(capped, email=f"{name}@example.com")
+    batch, claimed_at = claim_batch(capped.connection_id)
+    sent_now = waitlist_positions_fill(batch, claimed_at)
+    # c joined a moment ago: its event waits, untold, for the next run.
+    assert [e.metric for e in sent_now] == [PartyMetric.REGISTERED, PartyMetric.REGISTERED]
+    c = PartyEvent.objects.get(email="c@example.com", metric=PartyMetric.JOINED_WAITLIST)
+    assert c.state == EventState.WAITING
+    assert "position" not in c.properties
+    release(sent_now, claimed_at)
+    assert told_positions(capped) == {"c@example.com": 1}
 
 
 def test_full_without_a_waitlist_saves_nothing_and_says_so(make_party):

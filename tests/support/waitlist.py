@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import F
+
 from parties import places
-from parties.events.send import claim_batch, release, waitlist_positions_fill
+from parties.events.send import JOIN_SETTLE, claim_batch, release, waitlist_positions_fill
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place
 
 
@@ -21,6 +23,10 @@ def waitlist_in_order(party: Party) -> list[Attendee]:
 def told_positions(party: Party) -> dict[str, int]:
     """What the party's `Joined Party Waitlist` events waiting to go would tell, by email: the
     sender's own step (claim a batch, fill the positions), then the batch put back unsent."""
+    # Time passes for the joins (JOIN_SETTLE): every one before them has had it to commit.
+    PartyEvent.objects.filter(party=party, metric=PartyMetric.JOINED_WAITLIST).update(
+        occurred_at=F("occurred_at") - JOIN_SETTLE
+    )
     told: dict[str, int] = {}
     batches = []
     while True:
