@@ -7,15 +7,40 @@ the client secret and Authorization headers, in messages, arguments and exceptio
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+# Requests whose lines are routine (a stylesheet, the icon): not worth a line in a terminal.
+QUIET_PATHS = ("/static/", "/favicon.ico")
+
+
+class RoutineRequests(logging.Filter):
+    """Drops what a person would never act on from the request logs: runserver's lines for
+    static files that were served, and Django's warning for every 400 (a form a visitor
+    filled in wrong, answered with the form and its errors). Errors and other statuses
+    stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if record.name == "django.request":
+            return status != 400
+        if isinstance(status, int) and status < 400 and record.args:
+            request_line = str(record.args[0]) if isinstance(record.args, tuple) else ""
+            _method, _, rest = request_line.partition(" ")
+            return not rest.startswith(QUIET_PATHS)
+        return True
 
 
 def logging_config(*, level: str) -> dict[str, Any]:
     """Django's LOGGING for `level` (LOG_LEVEL)."""
+    routine = "DEBUG" if level == "DEBUG" else "WARNING"
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact_secrets": {"()": "integrations.klaviyo.redaction.RedactSecretsFilter"}},
+        "filters": {
+            "redact_secrets": {"()": "integrations.klaviyo.redaction.RedactSecretsFilter"},
+            "routine_requests": {"()": "config.log_config.RoutineRequests"},
+        },
         "formatters": {
             "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
             "django.server": {
@@ -40,7 +65,17 @@ def logging_config(*, level: str) -> dict[str, Any]:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django": {"handlers": ["console"], "level": level, "propagate": False},
-            "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+            "django.server": {
+                "handlers": ["django.server"],
+                "level": "INFO",
+                "propagate": False,
+                "filters": ["routine_requests"],
+            },
+            "django.request": {"filters": ["routine_requests"]},
+            # A line per task run and per file watcher start: routine, unless debugging. A
+            # task that fails is logged as an error, and still shows.
+            "django_tasks": {"level": routine},
+            "django.utils.autoreload": {"level": routine},
             # Its "AXES: BEGIN" banner at every process start; lockouts are warnings and still show.
             "axes.apps": {"level": "WARNING"},
         },

@@ -70,6 +70,13 @@ class ResilientWorker(library.Worker):
 class Command(library.Command):
     help = library.Command.help + " (reconnecting when the database goes away)"
 
+    def configure_logging(self, verbosity: int) -> None:
+        """The levels LOGGING sets stand (a task's run is routine, its failure an error, see
+        config/log_config.py): the library's would log every run at the default verbosity,
+        and none of the failures at 0. `-v 2` and up shows every run."""
+        if verbosity >= 2:
+            super().configure_logging(verbosity)
+
     def handle(
         self,
         *,

@@ -20,20 +20,25 @@ class Command(BaseCommand):
             help="Queue the periodic sweep and keep-alive (once; each re-enqueues itself).",
         )
 
-    def handle(self, *args: object, schedule: bool, **options: object) -> None:
+    def handle(self, *args: object, schedule: bool, verbosity: int, **options: object) -> None:
+        # `-v 0` (what `make run` passes) prints only what found work: a sweep with nothing
+        # to do, or a schedule already in place, is no news.
         report = tasks.sweep_now()
-        self.stdout.write(
-            f"Put back {report['reclaimed']} stuck attendees; enqueued "
-            f"{report['parties_enqueued']} party syncs (signups, lists or checks waiting)."
-        )
+        if verbosity > 0 or report["reclaimed"] or report["parties_enqueued"]:
+            self.stdout.write(
+                f"Put back {report['reclaimed']} stuck attendees; enqueued "
+                f"{report['parties_enqueued']} party syncs (signups, lists or checks waiting)."
+            )
         if schedule:
             queued = tasks.schedule_sweep()
-            self.stdout.write(
-                "Periodic sweep queued." if queued else "Periodic sweep already queued."
-            )
+            if verbosity > 0:
+                self.stdout.write(
+                    "Periodic sweep queued." if queued else "Periodic sweep already queued."
+                )
             queued = integration_tasks.schedule_keep_alive()
-            self.stdout.write(
-                "Connection keep-alive queued."
-                if queued
-                else "Connection keep-alive already queued."
-            )
+            if verbosity > 0:
+                self.stdout.write(
+                    "Connection keep-alive queued."
+                    if queued
+                    else "Connection keep-alive already queued."
+                )
