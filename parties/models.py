@@ -133,6 +133,11 @@ class Party(models.Model):
         return self.cancelled_at is not None
 
     @property
+    def is_full(self) -> bool:
+        """Every place is held (never for a party without a capacity)."""
+        return self.capacity is not None and self.seats_taken >= self.capacity
+
+    @property
     def confirms_by_email(self) -> bool:
         """Whether people join the list only once they click Klaviyo's confirmation email
         (double opt-in): what Klaviyo reports for the list, else what was asked for."""

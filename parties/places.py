@@ -6,8 +6,8 @@ The functions that move someone run in a transaction of their own (a savepoint i
 caller's). The capacity holds because places are taken and given back with conditional
 UPDATEs of the party's `seats_taken` (`seats_taken < capacity`), and a database constraint
 refuses any write that would go over: under a concurrent rush exactly `capacity` people are
-registered and the rest join the waitlist in the order their signups committed. The
-waitlist's order is `waitlisted_at` (then the row's id); the first waitlisted person is
+registered and the rest join the waitlist in the order they arrived. The waitlist's order is
+`waitlisted_at` (then the row's id, see `parties.waitlist`); the first waitlisted person is
 promoted whenever a place frees up, at once or, with a claim window, by an offer they claim
 on their own page.
 

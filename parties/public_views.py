@@ -97,23 +97,19 @@ def _thanks(party: Party, attendee: Attendee | None = None) -> HttpResponseRedir
     return response
 
 
-def _full(party: Party) -> bool:
-    return party.capacity is not None and party.seats_taken >= party.capacity
-
-
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest, slug: str) -> HttpResponse:
     party = _public_party(slug)
     if not party.signups_open:  # a cancelled party's are closed too; the page says why
         return render(request, CLOSED_TEMPLATE, {"party": party})
-    if _full(party) and not party.waitlist_enabled:
+    if party.is_full and not party.waitlist_enabled:
         # The form comes back by itself when the organizer opens a waitlist or adds places.
         status = 409 if request.method == "POST" else 200
         return render(request, CLOSED_TEMPLATE, {"party": party, "problem": FULL}, status=status)
     organization_name = party.organization.name
     if request.method == "GET":
         form = SignupForm(organization_name=organization_name)
-        context = {"party": party, "form": form, "full": _full(party)}
+        context = {"party": party, "form": form, "full": party.is_full}
         return render(request, "public/signup.html", context)
 
     wait = _rate_limited(request, slug)

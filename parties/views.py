@@ -429,7 +429,7 @@ def _events_anchor(party: Party) -> str:
 @require_POST
 def attendee_retry(request: OrganizationRequest, pk: int, attendee_pk: int) -> HttpResponse:
     party = _party(request, pk)
-    attendee = get_object_or_404(party.attendees, pk=attendee_pk)
+    attendee = _attendee(party, attendee_pk)
     if services.attendee_retry(attendee=attendee):
         messages.success(request, f"{attendee.email} will be sent to Klaviyo again shortly.")
     else:
