@@ -260,9 +260,11 @@ def test_signing_up_again_after_cancelling_takes_a_free_place(client: Client, pa
     assert ann.place == Place.REGISTERED
     assert ann.registrations == 2
     assert events_of(ann, PartyMetric.REGISTERED) == 2
-    # A double click is one registration.
+    # A double click is one registration, holding one place.
     client.post(page_url(ann, "attendee_manage_register_again"))
     assert fresh(ann).registrations == 2
+    party.refresh_from_db()
+    assert party.seats_taken == 1
 
 
 def test_signing_up_again_when_full_joins_the_waitlist(client: Client, party):
@@ -397,3 +399,11 @@ def test_a_double_opt_in_signup_is_asked_to_confirm_by_email(client: Client, own
 def test_a_single_opt_in_signup_is_not_asked_to_confirm(client: Client, party):
     response = post_signup(client, party, email="ann@example.com")
     assert "confirm your email" not in client.get(response["Location"]).content.decode()
+
+
+def test_a_cancelled_registration_s_details_cannot_be_changed(client: Client, party):
+    ann = signup(party, "ann@example.com", first_name="Ann")
+    places.attendee_cancel(attendee=ann, by=places.BY_ATTENDEE)
+    client.post(page_url(ann), {"first_name": "Mallory"})
+    assert fresh(ann).first_name == "Ann"
+    assert "sign up again to change it" in client.get(page_url(ann)).content.decode()
