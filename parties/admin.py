@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from parties import services
-from parties.models import Attendee, EventSender, Party, PartyEvent, SyncState
+from parties.models import Attendee, EventSender, Party, PartyEvent
 
 
 @admin.register(Party)
@@ -77,17 +77,17 @@ class AttendeeAdmin(admin.ModelAdmin):
     def retry_sync(self, request: HttpRequest, queryset: QuerySet[Attendee]) -> None:
         retried = skipped = 0
         for attendee in queryset.select_related("party"):
-            if attendee.sync_state == SyncState.FAILED:
-                services.attendee_retry(attendee=attendee)
+            if services.attendee_retry(attendee=attendee):
                 retried += 1
             else:
                 skipped += 1
         if retried:
-            self.message_user(request, f"{retried} failed attendee(s) will sync again shortly.")
+            self.message_user(request, f"{retried} attendee(s) will sync again shortly.")
         if skipped:
             self.message_user(
                 request,
-                f"{skipped} attendee(s) were not failed, so there was nothing to retry.",
+                f"{skipped} attendee(s) had nothing a retry can change (not rejected, or "
+                "refused by Klaviyo as sent), so they were left as they are.",
                 messages.WARNING,
             )
 

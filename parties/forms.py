@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.forms import ReminderHoursField, reminder_hours_text
 from integrations.models import KlaviyoConnection
 from parties.models import Attendee, OptInProcess, Party, Place, SyncState
+from parties.selectors import NEEDS_ATTENTION
 
 PARTY_FIELDS = (
     "name",
@@ -250,7 +251,9 @@ class AttendeeFilterForm(forms.Form):
     q = forms.CharField(label="Email", max_length=254, required=False)
     place = forms.ChoiceField(label="Place", choices=[("", "All"), *Place.choices], required=False)
     state = forms.ChoiceField(
-        label="Klaviyo", choices=[("", "All"), *SyncState.choices], required=False
+        label="Klaviyo",
+        choices=[("", "All"), (NEEDS_ATTENTION, "Needs attention"), *SyncState.choices],
+        required=False,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

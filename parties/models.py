@@ -169,6 +169,15 @@ class SyncState(models.TextChoices):
 IN_FLIGHT_STATES = (SyncState.PENDING, SyncState.SYNCING, SyncState.SENT)
 
 
+def retry_can_help(prefix: str = "") -> Q:
+    """Attendees Klaviyo did not put in the list for a reason sending them again can change:
+    rejected for something other than their own data, or a confirmation never used (a retry
+    asks Klaviyo to email another). `prefix` reaches them through a relation ("attendees__")."""
+    return Q(**{f"{prefix}sync_state": SyncState.NOT_CONFIRMED}) | Q(
+        **{f"{prefix}sync_state": SyncState.FAILED, f"{prefix}refused_as_sent": False}
+    )
+
+
 class Place(models.TextChoices):
     """A registration's place in the party (separate from what Klaviyo holds)."""
 
@@ -222,6 +231,10 @@ class Attendee(models.Model):
     # Why the attendee is in its state, in words an organizer can act on (Klaviyo's import
     # error, its suppression reason, ...).
     state_reason = models.CharField(max_length=500, blank=True)
+    # Rejected because Klaviyo refused their own data (an undeliverable address, a field it
+    # does not take): sent again, it would be refused again, so no retry is offered. Every
+    # write of `failed` sets it; it means nothing in other states.
+    refused_as_sent = models.BooleanField(default=False)
     # The bulk import job carrying the attendee's latest details, until it is seen complete.
     import_job_id = models.CharField(max_length=64, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -255,6 +268,13 @@ class Attendee(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} at {self.party}"
+
+    @property
+    def retry_can_help(self) -> bool:
+        """The row's own `retry_can_help()`: whether the party page offers Retry."""
+        return self.sync_state == SyncState.NOT_CONFIRMED or (
+            self.sync_state == SyncState.FAILED and not self.refused_as_sent
+        )
 
 
 class ReconciliationStatus(models.TextChoices):

@@ -44,6 +44,7 @@ from parties.models import (
     Place,
     Reconciliation,
     SyncState,
+    retry_can_help,
 )
 from parties.sync.outcomes import backoff_seconds
 from parties.waitlist import LINE_ORDER
@@ -51,8 +52,11 @@ from parties.waitlist import LINE_ORDER
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
-# States an organizer should look at: Klaviyo did not put these people in the list.
-NEEDS_ATTENTION = (SyncState.FAILED, SyncState.SUPPRESSED, SyncState.NOT_CONFIRMED)
+# The attendee filter's value for those a retry can help (`retry_can_help`).
+NEEDS_ATTENTION = "attention"
+
+# Klaviyo did not put these people in the list (the parties list's "Not in the list").
+NOT_IN_LIST = (SyncState.FAILED, SyncState.SUPPRESSED, SyncState.NOT_CONFIRMED)
 
 
 def _count(*states: str) -> Count:
@@ -65,14 +69,16 @@ class PartyCounts(TypedDict):
     in_flight_count: int
     synced_count: int
     awaiting_count: int
-    attention_count: int
+    not_in_list_count: int
+    retryable_count: int
     total_count: int
 
 
 class PartyCountsAndHealth(PartyCounts):
-    """The same, once `with_health` has set each party's `health`."""
+    """The same, once `with_health` has set each party's `health` and `attention`."""
 
     health: SyncHealth
+    attention: Attention
 
 
 if TYPE_CHECKING:
@@ -88,7 +94,8 @@ def parties_for(*, organization: Organization) -> QuerySet[CountedParty]:
             in_flight_count=_count(*IN_FLIGHT_STATES),
             synced_count=_count(SyncState.SYNCED),
             awaiting_count=_count(SyncState.AWAITING_CONFIRMATION),
-            attention_count=_count(*NEEDS_ATTENTION),
+            not_in_list_count=_count(*NOT_IN_LIST),
+            retryable_count=Count("attendees", filter=retry_can_help("attendees__")),
             total_count=Count("attendees"),
         )
     )
@@ -112,25 +119,31 @@ class PartySnapshot:
 
 def party_snapshot(*, party: Party) -> PartySnapshot:
     """One grouped query, whatever the number of attendees. `counts` has every state plus
-    `total`, `in_flight` and `attention`; `places` every place; `latest_change` is the newest
-    attendee `updated_at` (every state change bumps it), which with the party row tells a page
-    what changed."""
+    `total`, `in_flight`, `not_in_list`, `retryable` (`retry_can_help`) and `retry_failed`
+    (the rejected among them); `places` every place; `latest_change` is the newest attendee
+    `updated_at` (every state change bumps it), which with the party row tells a page what
+    changed."""
     counts = {state: 0 for state in SyncState.values}
     places = {place: 0 for place in Place.values}
+    retry_failed = 0
     latest_change = None
     rows = (
         party.attendees.order_by()
-        .values("sync_state", "place")
+        .values("sync_state", "place", "refused_as_sent")
         .annotate(n=Count("pk"), latest=Max("updated_at"))
     )
     for row in rows:
         counts[row["sync_state"]] += row["n"]
         places[row["place"]] += row["n"]
+        if row["sync_state"] == SyncState.FAILED and not row["refused_as_sent"]:
+            retry_failed += row["n"]
         if latest_change is None or (row["latest"] and row["latest"] > latest_change):
             latest_change = row["latest"]
     counts["total"] = sum(counts.values())
     counts["in_flight"] = sum(counts[state] for state in IN_FLIGHT_STATES)
-    counts["attention"] = sum(counts[state] for state in NEEDS_ATTENTION)
+    counts["not_in_list"] = sum(counts[state] for state in NOT_IN_LIST)
+    counts["retry_failed"] = retry_failed
+    counts["retryable"] = retry_failed + counts[SyncState.NOT_CONFIRMED]
     return PartySnapshot(counts=counts, latest_change=latest_change, places=places)
 
 
@@ -158,6 +171,8 @@ def attendees_for(
         attendees = attendees.filter(place=place)
     if state in SyncState.values:
         attendees = attendees.filter(sync_state=state)
+    elif state == NEEDS_ATTENTION:
+        attendees = attendees.filter(retry_can_help())
     return attendees
 
 
@@ -522,13 +537,30 @@ def party_health(*, party: Party, in_flight: int, now: datetime | None = None) -
     return SyncHealth(SyncHealthKind.UP_TO_DATE)
 
 
+@dataclass(frozen=True)
+class Attention:
+    """Whether a party needs its organizer, and why: the one rule home, the parties list and
+    the party page share. Only what a person can act on counts: signups a retry can put in
+    the list (`retry_can_help`), or syncing stopped until someone reconnects, fixes the list
+    or resumes it. Signups Klaviyo suppressed or refused as sent are facts the counts show,
+    not tasks: nothing the organizer does here changes them."""
+
+    retryable: int
+    health: SyncHealth
+
+    @property
+    def needed(self) -> bool:
+        return self.retryable > 0 or self.health.is_blocked
+
+
 def with_health(parties: Iterable[CountedParty]) -> list[PartyWithHealth]:
-    """Parties from `parties_for`, each with `.health` set (no query)."""
+    """Parties from `parties_for`, each with `.health` and `.attention` set (no query)."""
     now = timezone.now()
-    # Typed as what the loop makes of them: each gets its `health` before it is returned.
+    # Typed as what the loop makes of them: each gets both before it is returned.
     listed = cast("list[PartyWithHealth]", list(parties))
     for party in listed:
         party.health = party_health(party=party, in_flight=party.in_flight_count, now=now)
+        party.attention = Attention(retryable=party.retryable_count, health=party.health)
     return listed
 
 
@@ -558,8 +590,7 @@ class HomeOverview:
     # The party whose link to share (the newest) while nobody has signed up yet.
     newest_party: Party | None
     upcoming: list[PartyWithHealth]
-    # Parties needing a look: signups Klaviyo did not put in the list, or signups stuck until
-    # someone acts (reconnect, a failed list, a paused sync).
+    # Parties whose `Attention` is needed.
     attention: list[PartyWithHealth]
     connections_to_reconnect: list[KlaviyoConnection]
 
@@ -582,9 +613,9 @@ def home_overview(*, organization: Organization) -> HomeOverview:
     has_signups = Attendee.objects.filter(party__organization=organization).exists()
     parties = parties_for(organization=organization)
     upcoming = parties.filter(starts_at__gte=timezone.now()).order_by("starts_at", "pk")
-    # A superset in SQL, narrowed by the same rules the party pages use.
+    # A superset in SQL (what `SyncHealth.is_blocked` can be), narrowed by `Attention`.
     maybe_attention = parties.filter(
-        Q(attention_count__gt=0)
+        Q(retryable_count__gt=0)
         | ~Q(connection__status=ConnectionStatus.ACTIVE)
         | Q(list_state=ListState.FAILED)
         | ~Q(sync_paused_reason="")
@@ -592,7 +623,7 @@ def home_overview(*, organization: Organization) -> HomeOverview:
     attention = [
         party
         for party in with_health(maybe_attention[:ATTENTION_SHOWN])
-        if party.attention_count or party.health.is_blocked
+        if party.attention.needed
     ]
     return HomeOverview(
         has_connection=bool(connections),

@@ -46,6 +46,7 @@ from parties.models import (
     ReconciliationStatus,
     SyncState,
     new_manage_token,
+    retry_can_help,
 )
 
 logger = logging.getLogger(__name__)
@@ -473,12 +474,14 @@ def flows_refresh(*, connection: KlaviyoConnection) -> bool:
 # --- Retries, resumption and reconciliation ---------------------------------------------------
 
 
-RETRYABLE_STATES = (SyncState.FAILED, SyncState.NOT_CONFIRMED)
-
-
 def attendee_retry(*, attendee: Attendee) -> bool:
-    retried = Attendee.objects.filter(pk=attendee.pk, sync_state__in=RETRYABLE_STATES).update(
-        sync_state=SyncState.PENDING, state_reason="", attempts=0, updated_at=timezone.now()
+    """Send them again, if that can change anything (`retry_can_help`)."""
+    retried = (
+        Attendee.objects.filter(pk=attendee.pk)
+        .filter(retry_can_help())
+        .update(
+            sync_state=SyncState.PENDING, state_reason="", attempts=0, updated_at=timezone.now()
+        )
     )
     if retried:
         tasks.party_sync_request(party_id=attendee.party_id, at=timezone.now(), force=True)
@@ -486,7 +489,8 @@ def attendee_retry(*, attendee: Attendee) -> bool:
 
 
 def party_retry_failed(*, party: Party) -> int:
-    count = party.attendees.filter(sync_state=SyncState.FAILED).update(
+    """Send the party's rejected attendees again, except those Klaviyo refused as sent."""
+    count = party.attendees.filter(sync_state=SyncState.FAILED, refused_as_sent=False).update(
         sync_state=SyncState.PENDING, state_reason="", attempts=0, updated_at=timezone.now()
     )
     if count:

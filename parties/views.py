@@ -33,7 +33,7 @@ from core.wording import wait_text
 from integrations.selectors import active_connections_for
 from parties import places, selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
-from parties.models import Attendee, ListState, Party, Place, Reconciliation
+from parties.models import Attendee, ListState, Party, Place, Reconciliation, SyncState
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +175,7 @@ def _live_context(
         "place_summary": selectors.place_summary(places=snapshot.places),
         "seats_taken": snapshot.seats_taken,
         "health": health,
+        "attention": selectors.Attention(retryable=counts["retryable"], health=health),
         "events": events,
         "event_columns": selectors.EVENT_COLUMNS,
         "can_manage": request.membership.can_manage,
@@ -432,6 +433,12 @@ def attendee_retry(request: OrganizationRequest, pk: int, attendee_pk: int) -> H
     attendee = _attendee(party, attendee_pk)
     if services.attendee_retry(attendee=attendee):
         messages.success(request, f"{attendee.email} will be sent to Klaviyo again shortly.")
+    elif attendee.sync_state == SyncState.FAILED and attendee.refused_as_sent:
+        messages.info(
+            request,
+            f"Klaviyo refused {attendee.email} as sent, so sending it again would be refused "
+            "again. Nothing was retried.",
+        )
     else:
         messages.info(request, f"{attendee.email} has nothing to retry.")
     return redirect("parties:party_detail", pk=party.pk)

@@ -36,12 +36,13 @@ def send_without_refused(
     send: Callable[[list[Item]], object],
     *,
     locate: Callable[[str | None, list[Item]], int | None],
-    refused: Callable[[list[Item], KlaviyoError], object],
+    refused: Callable[[list[Item], KlaviyoError, bool], object],
 ) -> list[Item]:
     """Send `items`; when Klaviyo refuses the request pointing at one of them (`locate`
     reads its index among the items sent from the refusal's `source.pointer`), hand that
     one to `refused` and send the rest again. A refusal that names no item refuses them
-    all. The items Klaviyo accepted.
+    all. `refused`'s third argument says whether Klaviyo pointed at the item itself (its
+    own data is at fault: sent again, it is refused again). The items Klaviyo accepted.
 
     Failures of the request itself (`NOT_REFUSALS`) are raised: the caller retries later."""
     remaining = list(items)
@@ -54,7 +55,7 @@ def send_without_refused(
         except KlaviyoError as error:
             index = locate(error.pointer, remaining)
             if index is None or not 0 <= index < len(remaining):
-                refused(remaining, error)
+                refused(remaining, error, False)
                 return []
-            refused([remaining.pop(index)], error)
+            refused([remaining.pop(index)], error, True)
     return remaining

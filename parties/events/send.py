@@ -141,7 +141,7 @@ def _send_batch(
     def locate(pointer: str | None, events: list[PartyEvent]) -> int | None:
         return bulk_event_index(pointer, [outgoing(event) for event in events])
 
-    def refused(events: list[PartyEvent], error: KlaviyoError) -> None:
+    def refused(events: list[PartyEvent], error: KlaviyoError, at_fault: bool) -> None:
         report.rejected += _claimed(events, claimed_at).update(
             state=EventState.REJECTED, reason=reason(error)
         )

@@ -289,17 +289,22 @@ def _with_refusals(
 ) -> list[Attendee]:
     """Send; when Klaviyo rejects one profile (a 4xx pointing at it, found by `locate`),
     fail only that attendee with Klaviyo's reason and send the rest again. A refusal that
-    points at no one fails them all."""
+    points at no one fails them all, each worth a retry once its cause is fixed."""
 
-    def refused(attendees: list[Attendee], error: KlaviyoError) -> None:
-        report.failed += _fail(attendees, claimed_at, reason(error))
+    def refused(attendees: list[Attendee], error: KlaviyoError, at_fault: bool) -> None:
+        report.failed += _fail(attendees, claimed_at, reason(error), refused_as_sent=at_fault)
 
     return send_without_refused(people, send, locate=locate, refused=refused)
 
 
-def _fail(attendees: Sequence[Attendee], claimed_at: datetime, why: str) -> int:
+def _fail(
+    attendees: Sequence[Attendee], claimed_at: datetime, why: str, *, refused_as_sent: bool
+) -> int:
     return _claimed(attendees, claimed_at).update(
-        sync_state=SyncState.FAILED, state_reason=why[:500], updated_at=timezone.now()
+        sync_state=SyncState.FAILED,
+        state_reason=why[:500],
+        refused_as_sent=refused_as_sent,
+        updated_at=timezone.now(),
     )
 
 

@@ -134,6 +134,7 @@ def _read_in_halves(
                 f"Klaviyo refused to say whether they are in the list ({error}), so Partyline "
                 "stopped asking. Retry them to send them and ask again."
             )[:500],
+            refused_as_sent=False,
             checked_at=now,
             updated_at=now,
         )
@@ -195,7 +196,13 @@ def _reject_from_import_errors(party: Party, client: KlaviyoClient, job_id: str)
     for email, why in rejected.items():
         failed += Attendee.objects.filter(
             party=party, sync_state=SyncState.SENT, import_job_id=job_id, email=email
-        ).update(sync_state=SyncState.FAILED, state_reason=why[:500], updated_at=now)
+        ).update(
+            # The import refused their profile as sent: sending it again changes nothing.
+            sync_state=SyncState.FAILED,
+            state_reason=why[:500],
+            refused_as_sent=True,
+            updated_at=now,
+        )
     return failed
 
 
@@ -440,6 +447,7 @@ def _not_there_yet(attendee: Attendee, still_sent: Any, now: datetime, done: str
                 f"Klaviyo accepted them {attendee.attempts} times but never {done}. Check "
                 "the address in Klaviyo, then retry."
             ),
+            refused_as_sent=False,
             checked_at=now,
             updated_at=now,
         )

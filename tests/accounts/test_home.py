@@ -123,9 +123,10 @@ def test_a_member_is_told_who_does_each_step(login, owner, make_member):
 # --- What needs attention ---------------------------------------------------------------------
 
 
-def test_rejected_and_suppressed_signups_need_attention(login, owner, make_connection, make_party):
+def test_signups_a_retry_can_help_need_attention(login, owner, make_connection, make_party):
     party = make_party(connection=make_connection(owner.organization), name="Howl-o-ween")
-    add_attendee(party, SyncState.FAILED, state_reason="Invalid email")
+    add_attendee(party, SyncState.FAILED, state_reason="Timed out")
+    add_attendee(party, SyncState.NOT_CONFIRMED)
     add_attendee(party, SyncState.SUPPRESSED)
     add_attendee(party, SyncState.SYNCED)
 
@@ -133,7 +134,7 @@ def test_rejected_and_suppressed_signups_need_attention(login, owner, make_conne
 
     attention = page.split('id="needs-attention"')[1].split("</section>")[0]
     assert "Howl-o-ween" in attention
-    assert "2 signups Klaviyo did not put in the list" in attention
+    assert "2 signups Klaviyo did not put in the list; a retry may." in attention
 
 
 def test_a_connection_needing_reconnect_and_its_paused_party_need_attention(

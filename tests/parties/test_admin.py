@@ -122,24 +122,32 @@ def test_the_attendee_s_place_is_read_only_and_their_private_link_never_shown(
 
 def test_retry_sync_action_requeues_failed_attendees(staff_client, make_party, make_attendee):
     party = make_party()
-    failed = make_attendee(party, sync_state=SyncState.FAILED, state_reason="Invalid email")
+    failed = make_attendee(party, sync_state=SyncState.FAILED, state_reason="Timed out")
+    refused = make_attendee(
+        party, sync_state=SyncState.FAILED, state_reason="Invalid email", refused_as_sent=True
+    )
     synced = make_attendee(party, sync_state=SyncState.SYNCED)
 
     response = staff_client.post(
         reverse("admin:parties_attendee_changelist"),
-        {"action": "retry_sync", "_selected_action": [failed.pk, synced.pk]},
+        {"action": "retry_sync", "_selected_action": [failed.pk, refused.pk, synced.pk]},
         follow=True,
     )
 
     assert response.status_code == 200
-    failed.refresh_from_db()
-    synced.refresh_from_db()
+    for attendee in (failed, refused, synced):
+        attendee.refresh_from_db()
     assert failed.sync_state == SyncState.PENDING
+    # Klaviyo refused its address as sent: sending it again would be refused again.
+    assert refused.sync_state == SyncState.FAILED
     assert synced.sync_state == SyncState.SYNCED
     assert queued_syncs() >= 1
     text = [str(m) for m in response.context["messages"]]
-    assert "1 failed attendee(s) will sync again shortly." in text
-    assert "1 attendee(s) were not failed, so there was nothing to retry." in text
+    assert "1 attendee(s) will sync again shortly." in text
+    assert (
+        "2 attendee(s) had nothing a retry can change (not rejected, or refused by Klaviyo as "
+        "sent), so they were left as they are."
+    ) in text
 
 
 def test_retry_sync_action_on_parties_asks_for_a_sync(staff_client, make_party, make_attendee):

@@ -77,6 +77,6 @@ def test_the_states_of_places_read_as_words_on_the_page_and_in_the_csv(
     assert "Removed from the list" in csv
     counts = page.context["counts"]
     assert (counts[SyncState.CONSENTED], counts[SyncState.REMOVED]) == (1, 1)
-    assert (counts["in_flight"], counts["attention"]) == (0, 0)
+    assert (counts["in_flight"], counts["not_in_list"]) == (0, 0)
     assert "In Klaviyo, not in the list" in page.text
     assert "Removed from the list" in page.text

@@ -83,6 +83,9 @@ def test_one_rejected_profile_fails_only_that_attendee(party):
     failed = Attendee.objects.get(sync_state=SyncState.FAILED)
     assert failed.email == "a1@example.com"
     assert failed.state_reason == "Invalid email address"
+    # Its own data was refused: sending it again would be refused again, so no retry.
+    assert failed.refused_as_sent
+    assert not failed.retry_can_help
     retried = json.loads(responses.calls[1].request.body)["data"]["attributes"]["profiles"]
     assert [p["attributes"]["email"] for p in retried["data"]] == [
         "a0@example.com",
@@ -103,8 +106,9 @@ def test_rejection_without_a_profile_pointer_fails_the_batch_with_the_reason(par
 
     sync.party_sync(party_id=party.pk)
 
-    assert set(Attendee.objects.values_list("sync_state", "state_reason")) == {
-        (SyncState.FAILED, "Malformed body")
+    # Klaviyo pointed at no one: each is worth a retry once the cause is fixed.
+    assert set(Attendee.objects.values_list("sync_state", "state_reason", "refused_as_sent")) == {
+        (SyncState.FAILED, "Malformed body", False)
     }
 
 

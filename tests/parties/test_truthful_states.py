@@ -98,9 +98,11 @@ def test_an_address_klaviyo_rejects_is_marked_rejected_with_klaviyos_words(party
     assert "not a deliverable email address" in why
     assert state_of("sarah@example.com") == (SyncState.SYNCED, "")
     assert testing.call_count("GET", "/api/profile-bulk-import-jobs/") == 2  # job, then errors
-    assert Attendee.objects.get(email="nobody@bounce.invalid").get_sync_state_display() == (
-        "Rejected by Klaviyo"
-    )
+    rejected = Attendee.objects.get(email="nobody@bounce.invalid")
+    assert rejected.get_sync_state_display() == "Rejected by Klaviyo"
+    # The import refused the address itself: a retry would be refused again.
+    assert rejected.refused_as_sent
+    assert not rejected.retry_can_help
 
 
 def test_a_suppressed_address_is_not_subscribed_and_the_reason_is_shown(party):
