@@ -621,9 +621,7 @@ def home_overview(*, organization: Organization) -> HomeOverview:
         | ~Q(sync_paused_reason="")
     ).order_by("starts_at", "pk")
     attention = [
-        party
-        for party in with_health(maybe_attention[:ATTENTION_SHOWN])
-        if party.attention.needed
+        party for party in with_health(maybe_attention[:ATTENTION_SHOWN]) if party.attention.needed
     ]
     return HomeOverview(
         has_connection=bool(connections),

@@ -29,11 +29,12 @@ from accounts.tenancy import (
     organization_required,
 )
 from core.limits import Limit, over_limit
+from core.snapshots import one_snapshot
 from core.wording import wait_text
 from integrations.selectors import active_connections_for
 from parties import places, selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
-from parties.models import Attendee, ListState, Party, Place, Reconciliation, SyncState
+from parties.models import Attendee, Party, Place, Reconciliation, SyncState
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +132,11 @@ def party_create(request: OrganizationRequest) -> HttpResponse:
                     "already: signups are kept and sent once the list exists.",
                 )
             else:
+                # Only what stays true: the list's progress is the page's live status.
                 messages.success(
                     request,
-                    f"Created {party.name}. Its Klaviyo list is being created; this page shows "
-                    "when it is ready. You can share the signup link already: nothing is lost.",
+                    f"Created {party.name}. You can share its signup link already: every "
+                    "signup is kept and goes to Klaviyo once the party's list is ready.",
                 )
             return redirect("parties:party_detail", pk=party.pk)
     status = 400 if form.is_bound else 200
@@ -179,9 +181,6 @@ def _live_context(
         "events": events,
         "event_columns": selectors.EVENT_COLUMNS,
         "can_manage": request.membership.can_manage,
-        # Poll often while Klaviyo has work to do or the list is being created.
-        "live_in_flight": bool(counts["in_flight"] or events.in_flight)
-        or party.list_state == ListState.PENDING,
         "live_etag": _live_etag(request, party, snapshot, health, events),
     }
 
@@ -193,21 +192,15 @@ def _live_etag(
     health: selectors.SyncHealth,
     events: selectors.PartyEvents,
 ) -> str:
-    """Changes whenever anything the live parts show does: the party's and connection's
-    fields they read, the counts, the newest attendee change, the health (with its times),
-    the events' counts (an attendee's event changing state changes them), and who is looking
+    """Changes whenever anything the live parts show does: every field of the party (its
+    Details are live), the connection's fields they read, the organization's default
+    reminders, the counts, the newest attendee change, the health (with its times), the
+    events' counts (an attendee's event changing state changes them), and who is looking
     (managers see Retry buttons; times are in the current time zone)."""
     connection = party.connection
     version = (
-        party.name,
-        party.list_state,
-        party.list_error,
-        party.signups_open,
-        party.cancelled_at,
-        party.capacity,
-        party.waitlist_enabled,
-        party.sync_paused_reason,
-        party.read_back_error,
+        [getattr(party, field.attname) for field in Party._meta.concrete_fields],
+        request.organization.reminder_hours,
         connection.status,
         connection.display_name,
         connection.last_error,
@@ -226,61 +219,66 @@ def _live_etag(
 @organization_required
 @require_GET
 def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
-    party = _party(request, pk)
     filters = AttendeeFilterForm(request.GET)
     query, state, place = filters.value("q"), filters.value("state"), filters.value("place")
     filtered = bool(query or state or place)
-    snapshot = selectors.party_snapshot(party=party)
-    attendees = selectors.with_events(
-        selectors.with_waitlist_position(
-            selectors.attendees_for(party=party, query=query, state=state, place=place)
+    # Counts, status, Details and rows from one moment: they never contradict each other.
+    with one_snapshot():
+        party = _party(request, pk)
+        snapshot = selectors.party_snapshot(party=party)
+        attendees = selectors.with_events(
+            selectors.with_waitlist_position(
+                selectors.attendees_for(party=party, query=query, state=state, place=place)
+            )
         )
-    )
-    if filtered:
-        paginator = Paginator(attendees, ATTENDEES_PER_PAGE)
-    else:
-        paginator = _CountedPaginator(attendees, ATTENDEES_PER_PAGE, count=snapshot.counts["total"])
-    page = paginator.get_page(request.GET.get("page"))
-    public_url = request.build_absolute_uri(reverse("parties:signup", args=[party.slug]))
-    return render(
-        request,
-        "parties/party_detail.html",
-        {
-            **_live_context(request, party, snapshot),
-            "filters": filters,
-            "filtered": filtered,
-            "page_obj": page,
-            "public_url": public_url,
-            "waitlist": selectors.waitlist_head(party=party),
-        },
-    )
+        if filtered:
+            paginator = Paginator(attendees, ATTENDEES_PER_PAGE)
+        else:
+            paginator = _CountedPaginator(
+                attendees, ATTENDEES_PER_PAGE, count=snapshot.counts["total"]
+            )
+        public_url = request.build_absolute_uri(reverse("parties:signup", args=[party.slug]))
+        return render(
+            request,
+            "parties/party_detail.html",
+            {
+                **_live_context(request, party, snapshot),
+                "filters": filters,
+                "filtered": filtered,
+                "page_obj": paginator.get_page(request.GET.get("page")),
+                "public_url": public_url,
+                "waitlist": selectors.waitlist_head(party=party),
+            },
+        )
 
 
 @organization_required
 @require_GET
 def party_live(request: OrganizationRequest, pk: int) -> HttpResponse:
-    """The party page's live parts (badges, status, counts, the first page of attendees) as
-    one HTML fragment, polled by static/js/party-live.js. After the tenant door's query, one
-    for the counts and one for the page of attendees, whatever their number; a 304 (the
-    If-None-Match ETag is current) skips the page."""
-    party = _party(request, pk)
-    context = _live_context(request, party, selectors.party_snapshot(party=party))
-    etag = context["live_etag"]
-    response = get_conditional_response(request, etag=etag)
-    if response is None:
-        paginator = _CountedPaginator(
-            selectors.with_events(
-                selectors.with_waitlist_position(selectors.attendees_for(party=party))
-            ),
-            ATTENDEES_PER_PAGE,
-            count=context["counts"]["total"],
-        )
-        context.update(
-            page_obj=paginator.get_page(1),
-            filtered=False,
-            waitlist=selectors.waitlist_head(party=party),
-        )
-        response = render(request, "parties/_live.html", context)
+    """The party page's live parts (badges, status, Details, counts, the first page of
+    attendees) as one HTML fragment read in one snapshot, polled by static/js/party-live.js
+    every few seconds. After the tenant door's query, one for the counts and one for the
+    page of attendees, whatever their number; a 304 (the If-None-Match ETag is current)
+    skips the page."""
+    with one_snapshot():
+        party = _party(request, pk)
+        context = _live_context(request, party, selectors.party_snapshot(party=party))
+        etag = context["live_etag"]
+        response = get_conditional_response(request, etag=etag)
+        if response is None:
+            paginator = _CountedPaginator(
+                selectors.with_events(
+                    selectors.with_waitlist_position(selectors.attendees_for(party=party))
+                ),
+                ATTENDEES_PER_PAGE,
+                count=context["counts"]["total"],
+            )
+            context.update(
+                page_obj=paginator.get_page(1),
+                filtered=False,
+                waitlist=selectors.waitlist_head(party=party),
+            )
+            response = render(request, "parties/_live.html", context)
     response["ETag"] = etag
     patch_cache_control(response, private=True, no_cache=True)
     return response

@@ -1,22 +1,24 @@
-// The live party page: while it is open, new signups, the counts by state and the sync's
-// status refresh without a reload. <div id="party-live" data-live-url=...> says where to
-// poll; every element marked [data-live-part] with an id is replaced by the element of the
-// same id in the fragment the server sends back (parties.views.party_live). The page decides
-// what is live: a filtered or later page of attendees leaves its table unmarked.
-// Polls every 3 s while anything is in flight (data-live-in-flight="1"), every 15 s when
-// nothing is, and not at all while the tab is hidden. The server answers 304 (If-None-Match)
-// when nothing changed. A static file: the Content-Security-Policy allows no inline script.
+// The live party page: while it is open, new signups, the counts by state, the Details and
+// the sync's status refresh without a reload. <div id="party-live" data-live-url=...> says
+// where to poll; every element marked [data-live-part] with an id is replaced by the element
+// of the same id in the fragment the server sends back (parties.views.party_live, read in one
+// database snapshot so the parts agree). The page decides what is live: a filtered or later
+// page of attendees leaves its table unmarked.
+// Polls every 3 s while the tab is visible, whatever is happening (a signup can come at any
+// moment, and the page promises to show it within 5 s), and not at all while it is hidden;
+// a visible tab polls at once. The server answers 304 (If-None-Match) when nothing changed,
+// at a constant cost. After an error (logged out, offline), it tries again every 15 s.
+// A static file: the Content-Security-Policy allows no inline script.
 (function () {
   "use strict";
-  var FAST = 3000;
-  var SLOW = 15000;
+  var EVERY = 3000;
+  var AFTER_ERROR = 15000;
   var config = document.getElementById("party-live");
   if (!config || !window.fetch || !window.DOMParser) {
     return;
   }
   var url = config.getAttribute("data-live-url");
   var etag = config.getAttribute("data-live-etag") || "";
-  var inFlight = config.getAttribute("data-live-in-flight") === "1";
   var timer = null;
   var busy = false;
 
@@ -24,7 +26,7 @@
     clearTimeout(timer);
     timer = null;
     if (!document.hidden) {
-      timer = setTimeout(poll, delay === undefined ? (inFlight ? FAST : SLOW) : delay);
+      timer = setTimeout(poll, delay === undefined ? EVERY : delay);
     }
   }
 
@@ -51,10 +53,6 @@
 
   function apply(html) {
     var fragment = new DOMParser().parseFromString(html, "text/html");
-    var root = fragment.getElementById("party-live");
-    if (root) {
-      inFlight = root.getAttribute("data-live-in-flight") === "1";
-    }
     fragment.querySelectorAll("[data-live-part][id]").forEach(function (source) {
       var target = document.getElementById(source.id);
       if (target && target.hasAttribute("data-live-part") && !swap(target, source)) {
@@ -94,7 +92,7 @@
       .catch(function () {
         // Logged out, offline or a server error: try again, slowly.
         busy = false;
-        schedule(SLOW);
+        schedule(AFTER_ERROR);
       });
   }
 

@@ -4,6 +4,7 @@ pages, derived from what the engine records."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -51,32 +52,41 @@ def test_live_fragment_has_the_counts_the_status_and_the_newest_signups(
 
     assert response.status_code == 200
     text = response.text
-    for part in ("live-badges", "live-status", "live-counts", "live-attendee-actions"):
-        assert f'id="{part}" data-live-part' in text
-    assert 'id="live-attendees" data-live-part' in text
+    parts = ("badges", "status", "details", "counts", "attendee-actions", "attendees")
+    for part in parts:
+        assert f'id="live-{part}" data-live-part' in text
     assert "rex@example.com" in text
     assert "<dt>Waiting</dt><dd>1</dd>" in text
-    assert 'data-live-in-flight="1"' in text
     assert "<html" not in text  # a fragment, not a page
     assert response["ETag"]
     assert "no-cache" in response["Cache-Control"]
     assert "private" in response["Cache-Control"]
 
 
-def test_live_fragment_polls_slowly_when_nothing_is_in_flight(login, owner, party, make_attendee):
-    make_attendee(party, sync_state=SyncState.SYNCED)
+def test_the_details_are_live_and_follow_what_the_sync_learns(login, owner, make_party):
+    party = make_party(
+        owner.organization, list_state=ListState.PENDING, klaviyo_list_id="", last_synced_at=None
+    )
+    client = login(owner)
+    before = client.get(live_url(party))
+    assert "Klaviyo has not confirmed it yet" in before.text
+    assert "not yet" in before.text.split("Last sync")[1]
 
-    response = login(owner).get(live_url(party))
+    # What the sync records once the list exists and a run has finished.
+    Party.objects.filter(pk=party.pk).update(
+        list_state=ListState.READY,
+        klaviyo_list_id="L1",
+        klaviyo_opt_in_process="double_opt_in",
+        last_synced_at=timezone.now(),
+    )
+    after = client.get(live_url(party), headers={"if-none-match": before["ETag"]})
 
-    assert 'data-live-in-flight="0"' in response.text
-
-
-def test_live_fragment_polls_fast_while_the_list_is_being_created(login, owner, make_party):
-    party = make_party(owner.organization, list_state=ListState.PENDING, klaviyo_list_id="")
-
-    response = login(owner).get(live_url(party))
-
-    assert 'data-live-in-flight="1"' in response.text
+    assert after.status_code == 200
+    details = after.text.split('id="live-details"')[1].split("</dl>")[0]
+    assert "Double opt-in" in details
+    assert "as Klaviyo reports it" in details
+    assert "not yet" not in details.split("Last sync")[1]
+    assert "The Klaviyo list is not created yet" not in after.text
 
 
 def test_another_organizations_party_is_a_404(login, make_member, party):
@@ -140,6 +150,8 @@ def test_the_page_carries_the_etag_so_its_first_poll_is_a_304(login, owner, part
         "signups_closed",
         "klaviyo_fails",
         "read_back_refused",
+        "details_edited",
+        "organization_reminders",
     ],
 )
 def test_any_change_the_page_shows_changes_the_etag(
@@ -164,6 +176,12 @@ def test_any_change_the_page_shows_changes_the_etag(
         )
     elif change == "signups_closed":
         Party.objects.filter(pk=party.pk).update(signups_open=False)
+    elif change == "details_edited":
+        Party.objects.filter(pk=party.pk).update(city="Boulder")
+    elif change == "organization_reminders":
+        party.organization.__class__.objects.filter(pk=party.organization_id).update(
+            reminder_hours=[2]
+        )
     elif change == "read_back_refused":
         Party.objects.filter(pk=party.pk).update(read_back_error="Klaviyo refused a read-back.")
     else:
@@ -388,3 +406,42 @@ def test_an_outage_starts_no_earlier_than_klaviyos_last_answer(owner, party):
 
     assert health.kind == selectors.SyncHealthKind.UNREACHABLE
     assert health.since == party.connection.last_successful_call_at
+
+
+# --- One snapshot ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql",
+    reason="a write committed between two reads of one request needs a database server",
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("view", ["party_live", "party_detail"])
+def test_the_page_reads_one_moment_even_when_a_signup_commits_in_between(
+    login, owner, make_party, make_attendee, monkeypatch, view
+):
+    party = make_party(owner.organization)
+    make_attendee(party, email="first@example.com", sync_state=SyncState.PENDING)
+    counted = selectors.party_snapshot
+
+    def snapshot_then_a_signup_commits(*, party: Party) -> selectors.PartySnapshot:
+        snapshot = counted(party=party)
+
+        def sign_up() -> None:
+            make_attendee(party, email="between@example.com", sync_state=SyncState.PENDING)
+            db_connection.close()
+
+        other = threading.Thread(target=sign_up)
+        other.start()
+        other.join()
+        return snapshot
+
+    monkeypatch.setattr(selectors, "party_snapshot", snapshot_then_a_signup_commits)
+
+    text = login(owner).get(reverse(f"parties:{view}", args=[party.pk])).text
+
+    # Counted before the signup committed, so its row is not shown beside those counts.
+    assert "<dt>Total</dt><dd>1</dd>" in text
+    assert "first@example.com" in text
+    assert "between@example.com" not in text
+    assert Attendee.objects.filter(party=party).count() == 2

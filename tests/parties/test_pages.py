@@ -138,7 +138,7 @@ def test_creating_a_party_creates_its_klaviyo_list(login, owner, sandbox, sandbo
     assert party.starts_at == STARTS_AT
     assert testing.call_count("POST", "/api/lists") == 0  # not in the organizer's request
     assert party.list_state == ListState.PENDING
-    assert "Its Klaviyo list is being created" in " ".join(messages_of(response))
+    assert "goes to Klaviyo once the party's list is ready" in " ".join(messages_of(response))
     assert "List being created" in response.text
 
     run_queued_tasks()
