@@ -336,6 +336,8 @@ MIDDLEWARE = [
     "accounts.tenancy.OrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # With DEBUG on (`make run`), a public page that does not exist answers the product's 404.
+    "config.not_found.PublicNotFoundMiddleware",
     # A stored token the server's keys cannot decrypt: a page saying the operator must fix
     # the keys (503), never a server error.
     "integrations.middleware.SecretKeysProblemMiddleware",

@@ -105,3 +105,33 @@ def test_the_500_page_needs_no_request_context(client, monkeypatch):
     assert response.status_code == 500
     assert "Something went wrong on our side" in response.text
     assert 'rel="stylesheet"' in response.text
+
+
+# --- Public pages under DEBUG (`make run`) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "/p/no-such-party/",  # a view's 404: no party has this link
+        "/p/no-such-party/extra/words/",  # no URL pattern at all
+        "/p/no-such-party",  # the missing slash is added first, then the same 404
+    ],
+)
+def test_a_mistyped_public_link_shows_the_products_404_even_with_debug_on(address, settings):
+    settings.DEBUG = True
+
+    response = Client().get(address, follow=True)
+
+    assert response.status_code == 404
+    assert "Page not found" in response.text
+    assert "Using the URLconf" not in response.text  # Django's debug page lists them all
+
+
+def test_organizer_pages_keep_djangos_debug_404_for_developers(settings):
+    settings.DEBUG = True
+
+    response = Client().get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert "Using the URLconf" in response.text

@@ -65,6 +65,13 @@ def test_navigation_shows_the_organization_switcher(login, make_member, owner):
 
 
 @pytest.mark.django_db
+def test_a_member_of_one_organization_has_no_switcher(login, owner):
+    response = login(owner).get(reverse("home"))
+
+    assert "org-switcher" not in response.text
+
+
+@pytest.mark.django_db
 def test_user_creates_another_organization_and_works_in_it(login, owner):
     client = login(owner)
 

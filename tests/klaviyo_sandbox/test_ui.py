@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.test import Client
 
 from klaviyo_sandbox import testing
-from klaviyo_sandbox.models import Fault, Flow, Membership, Profile
+from klaviyo_sandbox.models import CallLog, Fault, Flow, Membership, Profile
 from tests.support.sandbox_requests import SANDBOX, api, subscribe_body, token_post
 
 BANNER = "Sandbox Klaviyo: nothing is sent to Klaviyo"
@@ -293,3 +295,20 @@ def test_the_flows_page_lists_the_messages_live_flows_would_have_sent(client, ap
     assert "registered:a@example.com" in page  # the event, by the unique_id it was sent with
     assert page.count("would send</span>") == 1
     assert "skipped: hard bounce" in page
+
+
+def test_call_log_times_are_in_utc_as_its_column_says(login, owner, app):
+    # The product's pages show the organization's zone; the sandbox's log says UTC and is UTC.
+    owner.organization.time_zone = "Pacific/Auckland"
+    owner.organization.save()
+    owner.user.is_staff = True
+    owner.user.save()
+    client = login(owner)
+    api(client, "GET", "lists", app)
+    call = CallLog.objects.latest("id")
+
+    page = client.get(f"{SANDBOX}/calls/").content.decode()
+
+    assert "Time (UTC)" in page
+    utc = call.created_at.astimezone(datetime.UTC)
+    assert f'datetime="{utc.isoformat()}">{utc:%H:%M:%S}</time>' in page
