@@ -42,14 +42,17 @@ TOO_LONG = "Use at most %(limit_value)d characters (this has %(show_value)d)."
 def _text(
     model: type[Model], name: str, *, required: bool | None = None, **kwargs: Any
 ) -> forms.Field:
-    """A CharField sized and labelled like the model's column, with a plain length message."""
+    """A CharField sized and labelled like the model's column, with a plain length message;
+    the label says "(optional)" when it may be left blank, as every form of the product does."""
     column = model._meta.get_field(name)
     if not isinstance(column, Field):  # a reverse relation has no column to size a text by
         raise TypeError(f"{model.__name__}.{name} is not a column.")
+    required = not column.blank if required is None else required
+    label = kwargs.pop("label", column.verbose_name.capitalize())
     return forms.CharField(
-        label=kwargs.pop("label", column.verbose_name.capitalize()),
+        label=label if required else f"{label} (optional)",
         max_length=column.max_length,
-        required=not column.blank if required is None else required,
+        required=required,
         error_messages={"max_length": TOO_LONG, **kwargs.pop("error_messages", {})},
         **kwargs,
     )

@@ -39,6 +39,21 @@ def test_signup_page_shows_the_party_and_the_form_without_login(client, party):
     assert "csrfmiddlewaretoken" in page.text
 
 
+def test_the_form_says_which_fields_may_be_left_blank(client, party):
+    form = client.get(signup_url(party)).context["form"]
+
+    labels = {field.name: field.label for field in form.visible_fields()}
+    assert labels["first_name"] == "First name"
+    assert labels["email"] == "Email"
+    assert labels["last_name"] == "Last name (optional)"
+    assert labels["pet_name"] == "Pet's name (optional)"
+    assert labels["pet_type"] == "Pet type (optional)"
+    # Nothing required is called optional, nothing optional goes unmarked.
+    for field in form.visible_fields():
+        if field.name not in ("consent", form.HONEYPOT):
+            assert field.field.required != field.label.endswith("(optional)"), field.name
+
+
 def test_consent_label_names_the_organization(client, party):
     page = client.get(signup_url(party))
 
