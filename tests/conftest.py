@@ -1,4 +1,5 @@
-"""Fixture factories shared by every test: users, organizations, memberships, logged-in clients."""
+"""Fixture factories shared by every test: users, organizations, memberships, logged-in clients,
+connections, parties and attendees."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from accounts.models import Membership, Organization, Role, User
 from accounts.tenancy import SESSION_KEY
 from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.models import ConnectionStatus, KlaviyoConnection
-from parties.models import EventSender, ListState, Party
+from parties.models import Attendee, EventSender, ListState, Party, SyncState
 from tests.support.accounts import PASSWORD
 
 _sequence = itertools.count(1)
@@ -145,6 +146,24 @@ def make_party(make_connection) -> Callable[..., Party]:
         EventSender.objects.get_or_create(connection=connection)
         return Party.objects.create(
             organization=connection.organization, connection=connection, **values
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_attendee() -> Callable[..., Attendee]:
+    def make(party: Party, email: str | None = None, **fields: object) -> Attendee:
+        number = next(_sequence)
+        values: dict[str, object] = {
+            "first_name": "Sarah",
+            "consented_at": timezone.now(),
+            "consent_source": "test",
+            "sync_state": SyncState.PENDING,
+            **fields,
+        }
+        return Attendee.objects.create(
+            party=party, email=email or f"guest{number}@example.com", **values
         )
 
     return make

@@ -105,8 +105,8 @@ def test_a_first_signup_ends_the_checklist_and_shows_upcoming_parties(
     upcoming = page.split('id="upcoming-parties"')[1].split("</section>")[0]
     assert "Howl-o-ween" in upcoming
     assert "Last year" not in upcoming
-    assert '<td class="num">2</td>' in upcoming  # signups
-    assert '<td class="num">1</td>' in upcoming  # in the list
+    assert '<td class="num" data-label="Signups">2</td>' in upcoming
+    assert '<td class="num" data-label="In the list">1</td>' in upcoming
     assert "Sending to Klaviyo" in upcoming
 
 

@@ -129,12 +129,7 @@ class Audit:
         where = f"{name} ({_path(page.url)})"
 
         page.set_viewport_size(DESKTOP)
-        for violation in self._axe(page):
-            if violation["impact"] in BLOCKING_IMPACTS:
-                self.findings.append(
-                    f"axe {violation['impact']} {violation['id']} on {where}: "
-                    f"{violation['help']}; targets: {violation['targets']}"
-                )
+        self.axe(page, where)
         self._shoot(page, number, name, "desktop")
 
         page.set_viewport_size(PHONE)
@@ -147,10 +142,17 @@ class Audit:
         self._shoot(page, number, name, "phone")
         page.set_viewport_size(DESKTOP)
 
-    def _axe(self, page: Page) -> list[dict[str, Any]]:
+    def axe(self, page: Page, where: str) -> None:
+        """axe-core on the page at its present width; serious and critical violations are
+        findings."""
         if not page.evaluate("() => typeof window.axe !== 'undefined'"):
             page.add_script_tag(url=AXE_PATH)
-        return page.evaluate(AXE_RUN)
+        for violation in page.evaluate(AXE_RUN):
+            if violation["impact"] in BLOCKING_IMPACTS:
+                self.findings.append(
+                    f"axe {violation['impact']} {violation['id']} on {where}: "
+                    f"{violation['help']}; targets: {violation['targets']}"
+                )
 
     def _shoot(self, page: Page, number: int, name: str, width: str) -> None:
         path = self.shots / f"{number:02d}-{name}-{width}.png"
