@@ -37,7 +37,10 @@ TIMEOUT_MS = 10_000
 # The README's screenshots: (page name given to `Audit.check`, width) -> file name.
 README_SHOTS = {
     ("integrations-connected", "desktop"): "integrations.png",
+    ("integrations-connected", "phone"): "integrations-phone.png",
     ("party-mid-sync", "desktop"): "party-mid-sync.png",
+    ("party-mid-sync", "phone"): "party-mid-sync-phone.png",
+    ("public-signup", "desktop"): "public-signup.png",
     ("public-signup", "phone"): "public-signup-phone.png",
     ("consent", "desktop"): "consent.png",
 }
