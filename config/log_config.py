@@ -78,5 +78,8 @@ def logging_config(*, level: str) -> dict[str, Any]:
             "django.utils.autoreload": {"level": routine},
             # Its "AXES: BEGIN" banner at every process start; lockouts are warnings and still show.
             "axes.apps": {"level": "WARNING"},
+            # Four lines per successful login ("Cleaned up 0 expired access attempts"...):
+            # routine. Repeated failures and lockouts are warnings and still show.
+            "axes.handlers": {"level": routine},
         },
     }

@@ -47,6 +47,7 @@ def test_task_runs_are_routine_unless_debugging_and_the_filters_are_attached():
     config = logging_config(level="INFO")
     assert config["loggers"]["django_tasks"]["level"] == "WARNING"
     assert config["loggers"]["django.utils.autoreload"]["level"] == "WARNING"
+    assert config["loggers"]["axes.handlers"]["level"] == "WARNING"  # a login's four lines
     assert "routine_requests" in config["loggers"]["django.server"]["filters"]
     assert "routine_requests" in config["loggers"]["django.request"]["filters"]
     assert logging_config(level="DEBUG")["loggers"]["django_tasks"]["level"] == "DEBUG"
