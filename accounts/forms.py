@@ -207,6 +207,17 @@ class OrganizationSettingsForm(forms.Form):
             "own. Leave empty for no reminders."
         ),
     )
+    marketing_consent_text = forms.CharField(
+        label="Marketing consent on signup forms (optional)",
+        max_length=Organization._meta.get_field("marketing_consent_text").max_length,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=(
+            "The optional checkbox's words, in your own; leave empty for Partyline's, which "
+            "name your organization. Registering never depends on it. Every wording shown is "
+            "kept, and each attendee's record keeps the one they saw."
+        ),
+    )
 
 
 class InviteForm(forms.Form):

@@ -118,6 +118,10 @@ class Organization(models.Model):
     # Hours before each party's start at which its attendees are reminded (a party may set
     # its own); the `Party Starting Soon` event a Klaviyo flow sends the reminder from.
     reminder_hours = models.JSONField(default=default_reminder_hours)
+    # The marketing consent its signup forms ask for, in its own words (blank: Partyline's
+    # sentence naming the organization). Every wording shown is kept as a version
+    # (parties.ConsentWording), and each attendee's record points at the one they saw.
+    marketing_consent_text = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="organizations"

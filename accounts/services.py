@@ -88,9 +88,10 @@ def organization_update(
     name: str,
     time_zone: str,
     reminder_hours: list[int] | None = None,
+    marketing_consent_text: str | None = None,
 ) -> Organization:
-    """Rename the organization, change its time zone or its default reminder lead times
-    (None: unchanged), for owners and admins.
+    """Rename the organization, change its time zone, its default reminder lead times or its
+    signup forms' marketing consent wording (None: unchanged), for owners and admins.
 
     Stored times are instants, so a new zone shows each party at the same moment in the new
     zone's local time. Reminders are reckoned in the zone's wall clock and from the lead
@@ -110,6 +111,10 @@ def organization_update(
     if reminder_hours is not None:
         organization.reminder_hours = reminder_hours
         fields.append("reminder_hours")
+    if marketing_consent_text is not None:
+        # The forms show it as a new version from their next visit (parties.services).
+        organization.marketing_consent_text = marketing_consent_text.strip()
+        fields.append("marketing_consent_text")
     with transaction.atomic():
         organization.save(update_fields=fields)
         if moves_reminders:

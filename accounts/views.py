@@ -126,7 +126,8 @@ def organization_create(request: AuthenticatedRequest) -> HttpResponse:
 @manager_required
 @require_http_methods(["GET", "POST"])
 def organization_settings(request: OrganizationRequest) -> HttpResponse:
-    """The organization's name, time zone and default reminders (owners and admins)."""
+    """The organization's name, time zone, default reminders and marketing consent wording
+    (owners and admins)."""
     organization = request.organization
     form = OrganizationSettingsForm(
         request.POST or None,
@@ -134,6 +135,7 @@ def organization_settings(request: OrganizationRequest) -> HttpResponse:
             "name": organization.name,
             "time_zone": organization.time_zone,
             "reminder_hours": organization.reminder_hours,
+            "marketing_consent_text": organization.marketing_consent_text,
         },
     )
     if request.method == "POST" and form.is_valid():
@@ -144,6 +146,7 @@ def organization_settings(request: OrganizationRequest) -> HttpResponse:
             time_zone=form.cleaned_data["time_zone"],
             # Left empty: no reminders unless a party sets its own.
             reminder_hours=form.cleaned_data["reminder_hours"] or [],
+            marketing_consent_text=form.cleaned_data["marketing_consent_text"],
         )
         messages.success(request, "Saved the organization's settings.")
         return redirect("accounts:organization_settings")

@@ -94,7 +94,7 @@ def main() -> None:
                         "email": email,
                         "pet_name": "Rex",
                         "pet_type": "dog",
-                        "consent": "on",
+                        "marketing_consent": "on",
                         "website": "",
                     },
                     headers={**headers, "Referer": args.url},

@@ -164,7 +164,7 @@ def fill(party: Any, size: int) -> None:
                 pet_name="Rex" if number % 3 else "",
                 pet_type="dog" if number % 3 else "",
                 consented_at=now - timedelta(minutes=number % 600),
-                consent_source=f"Partyline signup form for {party.name}",
+                marketing_consent=True,
                 sync_state=state,
                 state_reason=reason,
                 attempts=1 if sent else 0,

@@ -277,7 +277,7 @@ def post_signups(
                 "email": f"guest{number}@example.com",
                 "pet_name": "Rex",
                 "pet_type": "dog",
-                "consent": "on",
+                "marketing_consent": "on",
                 "website": "",
             },
         )

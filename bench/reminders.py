@@ -63,7 +63,7 @@ def prepare(due_at: Any) -> list[int]:
                     email=f"reminded-{party.pk}-{n}@example.com",
                     first_name="Guest",
                     consented_at=now,
-                    consent_source="bench",
+                    marketing_consent=True,
                     sync_state=SyncState.SYNCED,
                 )
                 for n in range(per_party)

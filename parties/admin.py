@@ -53,8 +53,11 @@ class AttendeeAdmin(admin.ModelAdmin):
         "cancelled_at",
         "cancelled_by",
         "registrations",
+        # The consent record is what the person gave: never edited after the fact.
+        "marketing_consent",
+        "consent_wording",
         "consented_at",
-        "consent_source",
+        "signup_source",
         "sync_state",
         "claimed_at",
         "klaviyo_profile_id",

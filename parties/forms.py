@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.forms import ReminderHoursField, reminder_hours_text
 from integrations.models import KlaviyoConnection
-from parties.models import Attendee, OptInProcess, Party, Place, SyncState
+from parties.models import Attendee, ConsentWording, OptInProcess, Party, Place, SyncState
 from parties.selectors import NEEDS_ATTENTION
 
 PARTY_FIELDS = (
@@ -308,11 +308,12 @@ class SignupForm(AttendeeDetailsForm):
             "max_length": TOO_LONG,
         },
     )
-    consent = forms.BooleanField(
-        error_messages={
-            "required": "Tick this box to sign up: we need your permission to email you."
-        }
-    )
+    # Optional and unticked: registering never depends on it (the party's own emails come
+    # with the registration; this is for everything else).
+    marketing_consent = forms.BooleanField(required=False)
+    # The wording version the page showed, so the record keeps what they saw even if the
+    # organization edits it meanwhile.
+    consent_wording = forms.IntegerField(widget=forms.HiddenInput, required=False)
     website = forms.CharField(
         label="Leave this field empty",
         required=False,
@@ -322,11 +323,26 @@ class SignupForm(AttendeeDetailsForm):
     HONEYPOT = "website"
     field_order = ("first_name", "last_name", "email", "pet_name", "pet_type")
 
-    def __init__(self, *args: Any, organization_name: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, wording: ConsentWording, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        consent = f"I agree to receive email from {organization_name} about this party"
-        self.fields["consent"].label = f"{consent} and future events."
+        self.wording = wording
+        self.fields["marketing_consent"].label = wording.marketing
+        self.fields["consent_wording"].initial = wording.pk
 
     @property
-    def signup_data(self) -> dict[str, str]:
-        return {name: self.cleaned_data[name] for name in SIGNUP_FIELDS}
+    def signup_data(self) -> dict[str, Any]:
+        return {
+            **{name: self.cleaned_data[name] for name in SIGNUP_FIELDS},
+            "marketing_consent": self.cleaned_data["marketing_consent"],
+        }
+
+    def wording_seen(self) -> ConsentWording:
+        """The version the person answered: the page's, or the current one when the page's
+        is missing or not the organization's (a tampered form is no reason to refuse)."""
+        version_id = self.cleaned_data.get("consent_wording")
+        if version_id is None or version_id == self.wording.pk:
+            return self.wording
+        seen = ConsentWording.objects.filter(
+            pk=version_id, organization_id=self.wording.organization_id
+        ).first()
+        return seen or self.wording

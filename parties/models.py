@@ -196,6 +196,40 @@ def new_manage_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class ConsentWording(models.Model):
+    """The exact words a signup form showed about email, one version per change: what an
+    attendee agreed to (or declined) stays provable after the organization edits it."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="consent_wordings"
+    )
+    version = models.PositiveIntegerField()
+    # The optional marketing consent's checkbox label.
+    marketing = models.TextField()
+    # What registering means: the emails about the party that come with it, consent or not.
+    registration = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "version"], name="parties_one_wording_per_version"
+            ),
+        ]
+        ordering = ["organization", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.organization} wording v{self.version}"
+
+
+class SignupSource(models.TextChoices):
+    """Where a registration, and its consent decision, was given."""
+
+    PUBLIC_PAGE = "public_page", "Public signup page"
+    EMBEDDED = "embedded", "Embedded form"
+    DOOR = "door", "At the door"
+
+
 class Attendee(models.Model):
     """A signup: saved the moment it is accepted, then relayed to Klaviyo (the outbox row)."""
 
@@ -205,8 +239,16 @@ class Attendee(models.Model):
     last_name = models.CharField(max_length=100, blank=True)
     pet_name = models.CharField(max_length=100, blank=True)
     pet_type = models.CharField(max_length=50, blank=True)
-    consented_at = models.DateTimeField()
-    consent_source = models.CharField(max_length=255)
+    # The consent record: whether they agreed to marketing email (registering needs no
+    # consent: the party's own emails come with it), the words they saw, when, and where.
+    marketing_consent = models.BooleanField(default=False)
+    consent_wording = models.ForeignKey(
+        ConsentWording, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    consented_at = models.DateTimeField("consent decided at")
+    signup_source = models.CharField(
+        max_length=16, choices=SignupSource, default=SignupSource.PUBLIC_PAGE
+    )
 
     place = models.CharField(max_length=16, choices=Place, default=Place.REGISTERED, db_index=True)
     # The waitlist's order: when they joined it (signup order).

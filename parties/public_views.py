@@ -18,7 +18,7 @@ from core.wording import wait_text
 from parties import calendar, services
 from parties.errors import PartyFull
 from parties.forms import SignupForm
-from parties.models import Attendee, Party
+from parties.models import Attendee, Party, SignupSource
 from parties.places import FULL, waitlist_position
 
 CLOSED_TEMPLATE = "public/closed.html"
@@ -38,6 +38,7 @@ PUBLIC_FIELDS = (
     "state",
     "description",
     "organization__name",
+    "organization__marketing_consent_text",
     "organization__time_zone",
     # Whether the party is full, and what a signup then gets.
     "capacity",
@@ -106,9 +107,9 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
         # The form comes back by itself when the organizer opens a waitlist or adds places.
         status = 409 if request.method == "POST" else 200
         return render(request, CLOSED_TEMPLATE, {"party": party, "problem": FULL}, status=status)
-    organization_name = party.organization.name
+    wording = services.consent_wording_current(organization=party.organization)
     if request.method == "GET":
-        form = SignupForm(organization_name=organization_name)
+        form = SignupForm(wording=wording)
         context = {"party": party, "form": form, "full": party.is_full}
         return render(request, "public/signup.html", context)
 
@@ -116,7 +117,7 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
     if wait:
         # Keep what they typed, without judging it: the only problem to show is the wait.
         typed = {name: request.POST.get(name, "") for name in SignupForm.base_fields}
-        form = SignupForm(initial=typed, organization_name=organization_name)
+        form = SignupForm(initial=typed, wording=wording)
         too_many = f"{TOO_MANY} Please try again in {wait_text(wait)}."
         context = {"party": party, "form": form, "too_many": too_many}
         response = render(request, "public/signup.html", context, status=429)
@@ -125,14 +126,15 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
     if request.POST.get(SignupForm.HONEYPOT, "").strip():
         # A bot filled the field people never see: it gets the usual answer, we keep nothing.
         return _thanks(party)
-    form = SignupForm(request.POST, organization_name=organization_name)
+    form = SignupForm(request.POST, wording=wording)
     if not form.is_valid():
         return render(request, "public/signup.html", {"party": party, "form": form}, status=400)
     try:
         attendee, created = services.attendee_register(
             party=party,
             data=form.signup_data,
-            source=f"Partyline signup page for {party.name}",
+            signup_source=SignupSource.PUBLIC_PAGE,
+            wording=form.wording_seen(),
         )
     except PartyFull:
         # Filled up between the page and the signup: the last places went meanwhile.
@@ -148,11 +150,17 @@ def signup_thanks(request: HttpRequest, slug: str) -> HttpResponse:
     """Thanks; for a new signup, its place (registered, or where on the waitlist) and the link
     to its own page."""
     party = _public_party(slug)
-    context: dict[str, object] = {"party": party}
     token = request.get_signed_cookie(
         THANKS_COOKIE, default=None, salt=THANKS_COOKIE_SALT, max_age=THANKS_COOKIE_AGE
     )
     attendee = Attendee.objects.filter(manage_token=token, party=party).first() if token else None
+    context: dict[str, object] = {
+        "party": party,
+        # A double opt-in list emails a confirmation only to those who asked for marketing:
+        # one who declined joins the list without it.
+        "confirms_by_email": party.confirms_by_email
+        and (attendee is None or attendee.marketing_consent),
+    }
     if attendee is not None:
         context |= {
             "attendee": attendee,

@@ -33,6 +33,7 @@ from parties.events.schedule import moments_plan
 from parties.models import (
     PLACE_FIELDS,
     Attendee,
+    ConsentWording,
     EventSender,
     EventState,
     ListState,
@@ -44,6 +45,7 @@ from parties.models import (
     Place,
     Reconciliation,
     ReconciliationStatus,
+    SignupSource,
     SyncState,
     new_manage_token,
     retry_can_help,
@@ -266,6 +268,42 @@ def party_delete(*, party: Party, delete_klaviyo_list: bool) -> bool:
     return queued
 
 
+# --- Consent wording --------------------------------------------------------------------------
+
+
+def consent_texts(organization: Organization) -> tuple[str, str]:
+    """What the organization's signup forms say now: the optional marketing consent's label
+    (its own words, or Partyline's naming it), and what registering brings without it."""
+    marketing = organization.marketing_consent_text.strip() or (
+        f"Yes, {organization.name} may also email me about future events and news. "
+        "I can unsubscribe at any time."
+    )
+    registration = (
+        f"Signing up registers you for this party: {organization.name} will email you about "
+        "it (your confirmation, reminders and any change), whether or not you tick the box."
+    )
+    return marketing, registration
+
+
+def consent_wording_current(*, organization: Organization) -> ConsentWording:
+    """The version of the organization's consent wording that its forms show now: the latest
+    one, or a new version when the words changed (an edit, a new name)."""
+    marketing, registration = consent_texts(organization)
+    latest = organization.consent_wordings.order_by("-version").first()
+    if latest is not None and (latest.marketing, latest.registration) == (marketing, registration):
+        return latest
+    try:
+        with transaction.atomic():
+            return ConsentWording.objects.create(
+                organization=organization,
+                version=(latest.version + 1) if latest else 1,
+                marketing=marketing,
+                registration=registration,
+            )
+    except IntegrityError:  # another request made this version first
+        return consent_wording_current(organization=organization)
+
+
 # --- Signups --------------------------------------------------------------------------------
 
 
@@ -281,20 +319,35 @@ UNCHANGED_STAYS = (
 )
 
 
-def attendee_register(*, party: Party, data: dict[str, Any], source: str) -> tuple[Attendee, bool]:
+def attendee_register(
+    *,
+    party: Party,
+    data: dict[str, Any],
+    signup_source: str = SignupSource.PUBLIC_PAGE,
+    wording: ConsentWording | None = None,
+) -> tuple[Attendee, bool]:
     """Save a signup, or merge it into the same email's earlier one, and plan the sync.
 
+    Registering needs no marketing consent: `data["marketing_consent"]` says whether they
+    gave it, in answer to `wording` (the version the form showed; the organization's current
+    one when not given), through `signup_source`.
+
     A re-signup never erases an earlier answer with a blank (the latest non-blank answers are
-    what Klaviyo receives), and anyone not yet confirmed in the list is sent again: only a
-    confirmed attendee with nothing new stays as they are. The task row is written in the same
-    transaction as the attendee, so the sync is enqueued exactly when the signup commits.
+    what Klaviyo receives), nor withdraws a consent given before (unsubscribing is Klaviyo's),
+    and anyone not yet confirmed in the list is sent again: only a confirmed attendee with
+    nothing new stays as they are. The task row is written in the same transaction as the
+    attendee, so the sync is enqueued exactly when the signup commits.
     """
     if not party.signups_open:
         raise PartyError("Signups for this party are closed.")
     email = normalize_email(data["email"])
     answers = {key: (data.get(key) or "").strip() for key in ATTENDEE_FIELDS}
-    now = timezone.now()
-    consent = {"consented_at": now, "consent_source": source[:255]}
+    consent = {
+        "marketing_consent": bool(data.get("marketing_consent")),
+        "consent_wording": wording or consent_wording_current(organization=party.organization),
+        "consented_at": timezone.now(),
+        "signup_source": signup_source,
+    }
     try:
         # Almost every signup in a rush is a new address: one INSERT, and the unique
         # constraint on (party, email) settles a race with the same address's other request.
@@ -325,15 +378,24 @@ def _attendee_merge(
             attendee.refresh_from_db()
         else:
             given = {key: value for key, value in answers.items() if value}
-            _answers_save(attendee, given, also=consent)
+            if consent["marketing_consent"] and not attendee.marketing_consent:
+                # Consent given now: the record is this one, and they are subscribed (even
+                # if already in the list, which did not record their consent).
+                _answers_save(attendee, given, also=consent, resend=True)
+                attendee.synced_at = None
+                attendee.save(update_fields=["synced_at"])
+            else:
+                _answers_save(attendee, given, also={})
         if attendee.sync_state == SyncState.PENDING:
             tasks.party_sync_request(party_id=party.pk)
     return attendee, created
 
 
-def _answers_save(attendee: Attendee, answers: dict[str, str], *, also: dict[str, Any]) -> None:
+def _answers_save(
+    attendee: Attendee, answers: dict[str, str], *, also: dict[str, Any], resend: bool = False
+) -> None:
     """Save new answers (and `also`, unconditionally); send the attendee to Klaviyo again
-    unless they are confirmed there, or on their way, with nothing new."""
+    unless they are confirmed there, or on their way, with nothing new (`resend`: there is)."""
     changed = [key for key, value in answers.items() if getattr(attendee, key) != value]
     for key in changed:
         setattr(attendee, key, answers[key])
@@ -341,7 +403,7 @@ def _answers_save(attendee: Attendee, answers: dict[str, str], *, also: dict[str
         setattr(attendee, key, value)
     fields = [*changed, *also, "updated_at"]
     if attendee.sync_state != SyncState.PENDING and (
-        changed or attendee.sync_state not in UNCHANGED_STAYS
+        changed or resend or attendee.sync_state not in UNCHANGED_STAYS
     ):
         attendee.sync_state, attendee.state_reason = SyncState.PENDING, ""
         attendee.attempts = 0

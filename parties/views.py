@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -57,6 +58,11 @@ CSV_COLUMNS = (
     # Last, so spreadsheets built on the earlier columns keep working.
     ("place", "get_place_display"),
     ("waitlist_position", "waitlist_position"),
+    # The consent record: what they decided, the words they saw (version and text), where.
+    ("marketing_consent", "marketing_consent"),
+    ("consent_wording_version", "consent_wording_version"),
+    ("consent_wording", "consent_wording_text"),
+    ("signup_source", "get_signup_source_display"),
 )
 # Excel reads a CSV as UTF-8 only when it starts with the byte-order mark.
 CSV_BOM = "\ufeff"
@@ -552,6 +558,8 @@ class _Echo:
 def _csv_cell(value: object, zone: tzinfo) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, datetime):
         value = timezone.localtime(value, zone).replace(microsecond=0).isoformat()
     text = str(value)
@@ -565,7 +573,10 @@ def _csv_value(attendee: object, attribute: str) -> object:
 
 def _attendee_rows(party: Party) -> Iterator[list[object]]:
     yield [heading for heading, _attribute in CSV_COLUMNS]
-    attendees = selectors.with_waitlist_rank(selectors.attendees_for(party=party))
+    attendees = selectors.with_waitlist_rank(selectors.attendees_for(party=party)).annotate(
+        consent_wording_version=F("consent_wording__version"),
+        consent_wording_text=F("consent_wording__marketing"),
+    )
     for attendee in attendees.iterator(chunk_size=500):
         yield [_csv_value(attendee, attribute) for _heading, attribute in CSV_COLUMNS]
 

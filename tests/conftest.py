@@ -158,7 +158,7 @@ def make_attendee() -> Callable[..., Attendee]:
         values: dict[str, object] = {
             "first_name": "Sarah",
             "consented_at": timezone.now(),
-            "consent_source": "test",
+            "marketing_consent": True,
             "sync_state": SyncState.PENDING,
             **fields,
         }

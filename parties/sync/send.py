@@ -1,18 +1,22 @@
 """Sending: claim a batch of pending attendees and send what each one's place calls for,
 within the window rule.
 
-Each place asks Klaviyo for something else (`PLACE_WORK`): a registered attendee joins the
-party's list (profile import, then a subscribe job with the list); one waitlisted or offered
-a place is not in the list yet, so their profile is imported and their consent recorded with
-a subscribe job naming no list; a cancelled one leaves the list (`DELETE
+Each place asks Klaviyo for something else: a registered attendee joins the party's list
+(profile import, then a subscribe job with the list); one waitlisted or offered a place is
+not in the list yet, so their profile is imported and their consent recorded with a
+subscribe job naming no list; a cancelled one leaves the list (`DELETE
 /api/lists/{id}/relationships/profiles`, never an unsubscribe), unless nothing of theirs was
-ever sent, which needs no call at all.
+ever sent, which needs no call at all. Registering needs no marketing consent: a registered
+attendee who declined it joins the list through an import job naming the list (which
+changes no consent, and asks no confirmation of a double opt-in list), and one waiting who
+declined it is imported only.
 
 The window rule: *while a rush lasts, a party sends per coalescing window
-(`PARTY_SYNC_WINDOW_SECONDS`) at most one import, one subscribe to the list, one
-consent-only subscribe and one list removal; only a full batch of 1,000 may be followed at
-once by another.* The party's send gate (`gates.SEND_GATE`) holds it; Klaviyo's Retry-After
-and the backoff after an outage move the gate too.
+(`PARTY_SYNC_WINDOW_SECONDS`) at most one import, one import into the list (those who
+declined marketing), one subscribe to the list, one consent-only subscribe and one list
+removal; only a full batch of 1,000 may be followed at once by another.* The party's send
+gate (`gates.SEND_GATE`) holds it; Klaviyo's Retry-After and the backoff after an outage move
+the gate too.
 """
 
 from __future__ import annotations
@@ -129,18 +133,23 @@ def _send_batch(
     claimed_at: datetime,
     report: SyncReport,
 ) -> None:
-    """One import job for everyone joining or waiting, one subscribe job to the list, one
-    consent-only subscribe job and one list removal; each group becomes `sent` as soon as
-    its call went through, so a later call Klaviyo cannot take never repeats an earlier one
-    (nor a confirmation email)."""
+    """One import job for everyone joining or waiting, one import into the list for the
+    registered who declined marketing, one subscribe job to the list, one consent-only
+    subscribe job and one list removal; each group becomes `sent` as soon as its call went
+    through, so a later call Klaviyo cannot take never repeats an earlier one (nor a
+    confirmation email)."""
     leaving = [attendee for attendee in batch if attendee.place in REMOVAL_PLACES]
     staying = [attendee for attendee in batch if attendee.place not in REMOVAL_PLACES]
+    # In the list without a marketing subscription: the import itself adds them.
+    listed = [a for a in staying if a.place in LIST_PLACES and not a.marketing_consent]
     try:
-        imported = _import(client, staying, claimed_at, report)
+        imported = _import(client, [a for a in staying if a not in listed], claimed_at, report)
+        imported += _import(client, listed, claimed_at, report, list_id=party.klaviyo_list_id)
         # Someone already confirmed in the list (and back with new details) needs only the
         # profile update: never a second subscription (or a second confirmation email).
-        joining = [a for a in imported if a.place in LIST_PLACES and a.synced_at is None]
-        waiting = [a for a in imported if a.place in CONSENT_PLACES]
+        consenting = [a for a in imported if a.marketing_consent]
+        joining = [a for a in consenting if a.place in LIST_PLACES and a.synced_at is None]
+        waiting = [a for a in consenting if a.place in CONSENT_PLACES]
         subscribing = {a.pk for a in joining + waiting}
         report.sent += _mark_sent([a for a in imported if a.pk not in subscribing], claimed_at)
         for people, list_id in ((joining, party.klaviyo_list_id), (waiting, None)):
@@ -158,9 +167,15 @@ def _send_batch(
 
 
 def _import(
-    client: KlaviyoClient, people: list[Attendee], claimed_at: datetime, report: SyncReport
+    client: KlaviyoClient,
+    people: list[Attendee],
+    claimed_at: datetime,
+    report: SyncReport,
+    *,
+    list_id: str | None = None,
 ) -> list[Attendee]:
-    """One import job with these attendees' details; those Klaviyo took."""
+    """One import job with these attendees' details (adding them to `list_id`, consent
+    untouched, when given); those Klaviyo took."""
     if not people:
         return []
     job_ids: list[str] = []
@@ -169,7 +184,7 @@ def _import(
         claimed_at,
         report,
         lambda some: job_ids.append(
-            client.bulk_import_profiles(profiles=[_profile(a) for a in some]).id
+            client.bulk_import_profiles(profiles=[_profile(a) for a in some], list_id=list_id).id
         ),
     )
     # Progress is written down before the next call, so a run killed between two calls is

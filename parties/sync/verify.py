@@ -333,6 +333,21 @@ def _mark_consented(
     for attendee in attendees:
         consent = consents.get(attendee.email)
         still = Attendee.objects.filter(pk=attendee.pk, sync_state=attendee.sync_state)
+        if not attendee.marketing_consent:
+            # Declined marketing: done once Klaviyo holds their profile, whatever its consent.
+            if consent is not None:
+                report.confirmed += still.update(
+                    sync_state=SyncState.CONSENTED,
+                    klaviyo_profile_id=consent.profile_id,
+                    checked_at=now,
+                    state_reason="",
+                    updated_at=now,
+                )
+            else:
+                pending.append(attendee)
+                if attendee.sync_state == SyncState.SENT:
+                    _not_there_yet(attendee, still, now, "imported their profile")
+            continue
         state, why = _state_from_profile(consent, party, double_opt_in)
         if consent is not None and state is None and consent.consent == "SUBSCRIBED":
             report.confirmed += still.update(
@@ -401,6 +416,10 @@ def _classify_non_members(party: Party, client: KlaviyoClient, attendees: list[A
     now = timezone.now()
     for attendee in attendees:
         state, why = _state_from_profile(consents.get(attendee.email), party, double_opt_in)
+        if not attendee.marketing_consent:
+            # Imported into the list, consent untouched: neither a suppression nor a double
+            # opt-in keeps them out, so not being there yet is all it can be.
+            state = None
         still_sent = Attendee.objects.filter(pk=attendee.pk, sync_state=SyncState.SENT)
         if state is not None:
             still_sent.update(sync_state=state, state_reason=why, checked_at=now, updated_at=now)

@@ -27,7 +27,7 @@ def add_attendee(party: Party, state: str = SyncState.SYNCED, **fields: object) 
         email=f"guest{Attendee.objects.count()}@example.com",
         first_name="Gus",
         consented_at=timezone.now(),
-        consent_source="test",
+        marketing_consent=True,
         sync_state=state,
         **fields,
     )

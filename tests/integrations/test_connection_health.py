@@ -61,7 +61,7 @@ def add_party(connection: KlaviyoConnection, *states: str) -> Party:
             email=f"guest{number}@example.com",
             first_name="Guest",
             consented_at=timezone.now(),
-            consent_source="test",
+            marketing_consent=True,
             sync_state=state,
         )
         for number, state in enumerate(states)

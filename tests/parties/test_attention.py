@@ -22,7 +22,7 @@ def add(party: Party, state: str, **fields: object) -> Attendee:
         email=f"guest{Attendee.objects.count()}@example.com",
         first_name="Gus",
         consented_at=timezone.now(),
-        consent_source="test",
+        marketing_consent=True,
         sync_state=state,
         **fields,
     )

@@ -132,7 +132,7 @@ def test_a_refused_update_leaves_the_version_as_it_was(party):
     party.refresh_from_db()
     for number in range(2):
         data = {"email": f"guest{number}@example.com", "first_name": "Sam"}
-        services.attendee_register(party=party, data=data, source="test")
+        services.attendee_register(party=party, data=data)
     party.refresh_from_db()
 
     with pytest.raises(PartyError):

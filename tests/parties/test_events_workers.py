@@ -58,7 +58,7 @@ def events_waiting(party: Party, owner, per_party: int) -> list[str]:
                 email=f"guest{number}-{each.pk}@example.com",
                 first_name="Guest",
                 consented_at=now,
-                consent_source="test",
+                marketing_consent=True,
             )
             for number in range(per_party)
         )

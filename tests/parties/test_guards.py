@@ -181,7 +181,6 @@ def test_one_address_signing_up_from_six_requests_at_once_keeps_one_signup(make_
                     "first_name": "Twin",
                     "pet_name": f"Pet {number}",
                 },
-                source="test",
             )
             return created
         finally:

@@ -224,7 +224,7 @@ def test_the_fragment_costs_the_same_queries_at_100_and_at_10000_attendees(
                 email=f"later{number}@example.com",
                 first_name="Later",
                 consented_at=timezone.now(),
-                consent_source="test",
+                marketing_consent=True,
                 sync_state=SyncState.PENDING,
             )
             for number in range(5_000)

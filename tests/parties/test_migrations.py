@@ -58,3 +58,54 @@ def test_earlier_signups_get_their_own_links_and_parties_count_their_seats():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_earlier_signups_keep_the_consent_they_gave_and_the_words_they_saw():
+    before = [("parties", "0010_attendee_refused_as_sent")]
+    after = [("parties", "0011_consent_records")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    organization = Organization.objects.create(name="Acme")
+    quiet = Organization.objects.create(name="No signups yet")
+    connection_row = KlaviyoConnection.objects.create(
+        organization=organization, klaviyo_account_id="A1", public_api_key="A1"
+    )
+    party = old.get_model("parties", "Party").objects.create(
+        organization_id=organization.pk,
+        connection_id=connection_row.pk,
+        name="Howl",
+        starts_at=timezone.now(),
+        address="1 Bark St",
+        city="Boston",
+        state="MA",
+    )
+    for number in range(2):
+        old.get_model("parties", "Attendee").objects.create(
+            party=party,
+            email=f"guest{number}@example.com",
+            first_name="Guest",
+            consented_at=timezone.now(),
+            consent_source="Partyline signup page for Howl",
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    new = executor.loader.project_state(after).apps
+
+    wording = new.get_model("parties", "ConsentWording").objects.get()
+    assert (wording.organization_id, wording.version) == (organization.pk, 1)
+    # The one box the form had, which every earlier signup ticked.
+    assert wording.marketing == (
+        "I agree to receive email from Acme about this party and future events."
+    )
+    attendees = new.get_model("parties", "Attendee").objects.all()
+    assert {(a.marketing_consent, a.consent_wording_id, a.signup_source) for a in attendees} == {
+        (True, wording.pk, "public_page")
+    }
+    assert not new.get_model("parties", "ConsentWording").objects.filter(organization_id=quiet.pk)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())

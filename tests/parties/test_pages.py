@@ -583,8 +583,11 @@ def test_retry_all_failed_with_none_failed_says_so(login, owner, party):
 
 def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, party, make_attendee):
     consented = timezone.now()
+    wording = services.consent_wording_current(organization=party.organization)
     make_attendee(
         party,
+        consent_wording=wording,
+        signup_source="embedded",
         email="zoe@example.com",
         first_name="Zoë",
         last_name="Ñúñez",
@@ -622,6 +625,10 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "klaviyo_profile_id",
         "place",
         "waitlist_position",
+        "marketing_consent",
+        "consent_wording_version",
+        "consent_wording",
+        "signup_source",
     ]
     by_email = {row[0]: row for row in rows[1:]}
     assert by_email["zoe@example.com"] == [
@@ -638,6 +645,10 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "",
         "Registered",
         "",
+        "yes",
+        "1",
+        wording.marketing,  # the words they were shown
+        "Embedded form",
     ]
     assert by_email["bad@example.com"][6:8] == ["Rejected by Klaviyo", "Invalid email"]
 

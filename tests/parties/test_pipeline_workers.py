@@ -67,7 +67,7 @@ def test_two_workers_draining_one_party_never_send_an_attendee_twice(party, sand
             email=f"rush{number}@example.com",
             first_name="Rush",
             consented_at=now,
-            consent_source="test",
+            marketing_consent=True,
         )
         for number in range(2500)
     )
@@ -97,7 +97,7 @@ def test_concurrent_claims_skip_each_others_rows(party):
             email=f"claim{number}@example.com",
             first_name="Claim",
             consented_at=now,
-            consent_source="test",
+            marketing_consent=True,
         )
         for number in range(3000)
     )
@@ -126,7 +126,7 @@ def test_periodic_sweep_runs_on_the_worker(party, settings):
         email="lost@example.com",
         first_name="Lost",
         consented_at=timezone.now(),
-        consent_source="test",
+        marketing_consent=True,
         sync_state=SyncState.SYNCING,
         claimed_at=timezone.now() - timedelta(hours=1),
     )

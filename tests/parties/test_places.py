@@ -242,7 +242,6 @@ def test_a_concurrent_rush_registers_exactly_the_capacity_and_waitlists_the_rest
                 services.attendee_register(
                     party=party,
                     data={"email": f"guest{number}@example.com", "first_name": "G"},
-                    source="rush",
                 )
         except BaseException as error:  # any error answered to a person is a failure
             errors.append(error)
@@ -361,7 +360,6 @@ def rush_with_a_change_midway(party: Party, change, *, signups: int = 400, threa
                     services.attendee_register(
                         party=Party.objects.get(pk=party.pk),
                         data={"email": email, "first_name": "G"},
-                        source="rush",
                     )
                 except PartyError:
                     refused.append(email)

@@ -34,7 +34,7 @@ def test_signup_page_shows_the_party_and_the_form_without_login(client, party):
     assert "1 Bark Street" in page.text
     assert "Boston, MA" in page.text
     assert "Costumes encouraged." in page.text
-    for name in ["first_name", "last_name", "email", "pet_name", "pet_type", "consent"]:
+    for name in ["first_name", "last_name", "email", "pet_name", "pet_type", "marketing_consent"]:
         assert f'name="{name}"' in page.text
     assert "csrfmiddlewaretoken" in page.text
 
@@ -50,17 +50,26 @@ def test_the_form_says_which_fields_may_be_left_blank(client, party):
     assert labels["pet_type"] == "Pet type (optional)"
     # Nothing required is called optional, nothing optional goes unmarked.
     for field in form.visible_fields():
-        if field.name not in ("consent", form.HONEYPOT):
+        if field.name not in ("marketing_consent", form.HONEYPOT):
             assert field.field.required != field.label.endswith("(optional)"), field.name
 
 
-def test_consent_label_names_the_organization(client, party):
+def test_the_form_asks_marketing_consent_apart_unticked_and_says_what_registering_brings(
+    client, party
+):
     page = client.get(signup_url(party))
 
+    box = page.text.split('name="marketing_consent"')[0].rsplit("<input", 1)[1]
+    assert "checked" not in box
+    assert "required" not in box
     assert (
-        "I agree to receive email from Acme Pets Shop about this party and future events."
-        in page.text
-    )
+        "Yes, Acme Pets Shop may also email me about future events and news. I can "
+        "unsubscribe at any time."
+    ) in page.text
+    assert (
+        "Signing up registers you for this party: Acme Pets Shop will email you about it "
+        "(your confirmation, reminders and any change), whether or not you tick the box."
+    ) in page.text
 
 
 def test_honeypot_is_hidden_from_people_and_assistive_technology(client, party):
@@ -150,7 +159,6 @@ def test_whitespace_around_input_is_stripped(client, party):
         ({"email": ""}, "Enter your email address."),
         ({"first_name": ""}, "Enter your first name."),
         ({"first_name": "   "}, "Enter your first name."),
-        ({"consent": ""}, "Tick this box to sign up: we need your permission to email you."),
         ({"first_name": "x" * 10_240}, "Use at most 100 characters (this has 10240)."),
         ({"last_name": "x" * 10_240}, "Use at most 100 characters (this has 10240)."),
         ({"pet_name": "🐶" * 101}, "Use at most 100 characters (this has 101)."),
@@ -167,13 +175,54 @@ def test_bad_input_is_refused_with_a_message_and_nothing_saved(client, party, ch
     assert not Attendee.objects.exists()
 
 
-def test_missing_consent_is_refused_even_without_the_field(client, party):
-    data = {key: value for key, value in FORM.items() if key != "consent"}
+@pytest.mark.parametrize("ticked", [True, False])
+def test_registering_stands_with_or_without_marketing_consent(client, party, ticked):
+    data = {key: value for key, value in FORM.items() if key != "marketing_consent"}
+    if ticked:
+        data["marketing_consent"] = "on"
 
     response = client.post(signup_url(party), data)
 
-    assert response.status_code == 400
-    assert not Attendee.objects.exists()
+    assert response.status_code == 303
+    attendee = Attendee.objects.get()
+    assert attendee.place == "registered"
+    assert attendee.marketing_consent is ticked
+    # The record keeps the words the page showed, when, and where.
+    assert attendee.consent_wording.marketing.startswith("Yes, Acme Pets Shop may also email")
+    assert attendee.consent_wording.version == 1
+    assert attendee.signup_source == "public_page"
+    assert attendee.consented_at is not None
+
+
+def test_the_record_keeps_the_version_the_page_showed_after_an_edit(client, party):
+    page = client.get(signup_url(party))
+    shown = page.context["form"].wording
+    organization = party.organization
+    organization.marketing_consent_text = "Send me the monthly dog newsletter."
+    organization.save()
+
+    post_signup(client, party, consent_wording=str(shown.pk))
+    later = client.get(signup_url(party)).context["form"].wording
+    post_signup(client, party, email="later@example.com", consent_wording=str(later.pk))
+
+    assert Attendee.objects.get(email="sarah@example.com").consent_wording == shown
+    newer = Attendee.objects.get(email="later@example.com").consent_wording
+    assert (newer.version, newer.marketing) == (2, "Send me the monthly dog newsletter.")
+    # The earlier version is kept as it was.
+    shown.refresh_from_db()
+    assert shown.marketing.startswith("Yes, Acme Pets Shop")
+
+
+def test_a_wording_of_another_organization_is_not_recorded(client, party, make_party):
+    stranger = make_party(name="Elsewhere")
+    theirs = client.get(signup_url(stranger)).context["form"].wording
+
+    post_signup(client, party, consent_wording=str(theirs.pk))
+
+    # Not theirs to claim: the signup records the version this organization's page shows.
+    recorded = Attendee.objects.get().consent_wording
+    assert recorded.organization == party.organization
+    assert recorded != theirs
 
 
 def test_an_empty_form_gets_messages_for_the_required_fields(client, party):
@@ -182,7 +231,6 @@ def test_an_empty_form_gets_messages_for_the_required_fields(client, party):
     assert response.status_code == 400
     assert "Enter your first name." in response.text
     assert "Enter your email address." in response.text
-    assert "Tick this box to sign up" in response.text
     assert not Attendee.objects.exists()
 
 
@@ -410,7 +458,7 @@ def test_an_edit_shows_on_the_signup_page_at_once(client, party):
 
     page = client.get(signup_url(party))
 
-    assert "I agree to receive email from Acme Pets &amp; Treats about this party" in page.text
+    assert "Yes, Acme Pets &amp; Treats may also email me" in page.text
     assert "Acme Pets &amp; Treats invites you to" in page.text
 
 
@@ -433,16 +481,17 @@ def test_after_a_visit_refused_input_still_shows_its_errors_and_values(client, p
 def test_a_new_signup_is_two_inserts_a_place_and_a_look_at_each_plan(
     client, party, django_assert_num_queries
 ):
-    """The party (with what its event needs), the attendee's INSERT, its place (this party has
-    no capacity: the party's signup gate held shared on PostgreSQL, then a look that it still
-    takes everyone; nothing of the party's is locked), its `Registered for Party` event's
-    INSERT, then whether an event run and a sync run are planned already (the first signup
-    plans them), in one transaction (a savepoint inside the test's own)."""
+    """The party (with what its event needs), the organization's consent wording shown now
+    (the record's version), the attendee's INSERT, its place (this party has no capacity:
+    the party's signup gate held shared on PostgreSQL, then a look that it still takes
+    everyone; nothing of the party's is locked), its `Registered for Party` event's INSERT,
+    then whether an event run and a sync run are planned already (the first signup plans
+    them), in one transaction (a savepoint inside the test's own)."""
     services.event_sender_ensure(connection=party.connection)
     post_signup(client, party, email="first@example.com")  # plans the runs
     gate = 1 if connection.vendor == "postgresql" else 0
 
-    with django_assert_num_queries(8 + gate):
+    with django_assert_num_queries(9 + gate):
         response = post_signup(client, party, email="second@example.com")
 
     assert response.status_code == 303

@@ -58,7 +58,7 @@ def test_two_workers_drain_5000_attendees_of_one_account_without_a_429(
             email=f"guest{n}@party{party.pk}.example.com",
             first_name="Guest",
             consented_at=now,
-            consent_source="test",
+            marketing_consent=True,
         )
         for party in parties
         for n in range(ATTENDEES_PER_PARTY)
@@ -111,7 +111,7 @@ def test_reading_back_holds_no_read_open_across_calls_that_write(make_party, mon
             email=f"guest{n}@example.com",
             first_name="Guest",
             consented_at=timezone.now(),
-            consent_source="test",
+            marketing_consent=True,
             sync_state=SyncState.SENT,
             sent_at=timezone.now(),
         )

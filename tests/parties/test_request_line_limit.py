@@ -69,7 +69,7 @@ def test_a_party_of_long_addresses_reaches_the_list_through_a_server_with_a_line
             email=address(number),
             first_name="Guest",
             consented_at=now,
-            consent_source="test",
+            marketing_consent=True,
         )
         for number in range(ATTENDEES)
     )

@@ -176,7 +176,8 @@ def test_registering_a_signup_makes_no_http_call(party):
     """The request never waits for Klaviyo: registering makes no HTTP call at all."""
     with responses.RequestsMock() as mock:  # any HTTP call would fail the test
         attendee, created = services.attendee_register(
-            party=party, data={"email": "x@example.com", "first_name": "X"}, source="test"
+            party=party,
+            data={"email": "x@example.com", "first_name": "X", "marketing_consent": True},
         )
         assert len(mock.calls) == 0
     assert created
@@ -223,7 +224,7 @@ def member_reads() -> list[str]:
 def test_a_read_back_refused_as_too_long_is_not_retried_and_does_not_back_the_party_off(party):
     sent_a_while_ago(party, 4)
     newcomer = services.attendee_register(
-        party=party, data={"email": "new@example.com", "first_name": "N"}, source="test"
+        party=party, data={"email": "new@example.com", "first_name": "N", "marketing_consent": True}
     )[0]
     accept_sends()
     # gunicorn's answer to a request line over its limit: HTML, not Klaviyo's JSON.
@@ -299,7 +300,7 @@ def test_a_refused_import_job_read_is_not_followed_again_and_membership_is_read(
 def test_a_read_back_klaviyo_cannot_answer_moves_neither_the_send_gate_nor_the_failures(party):
     sent_a_while_ago(party, 2)
     newcomer = services.attendee_register(
-        party=party, data={"email": "new@example.com", "first_name": "N"}, source="test"
+        party=party, data={"email": "new@example.com", "first_name": "N", "marketing_consent": True}
     )[0]
     accept_sends()
     responses.get(MEMBERS, status=503, json={"errors": [{"status": 503, "detail": "Down."}]})

@@ -53,7 +53,7 @@ def lost(settings, owner, make_connection, make_party):
         email="guest@example.com",
         first_name="Sarah",
         consented_at=timezone.now(),
-        consent_source="test",
+        marketing_consent=True,
         sync_state=SyncState.PENDING,
     )
 

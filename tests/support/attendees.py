@@ -25,7 +25,7 @@ def add_attendees(
                 first_name="Guest",
                 pet_name="Rex",
                 consented_at=now,
-                consent_source="test",
+                marketing_consent=True,
                 sync_state=state,
                 state_reason="Klaviyo's reason" if state in WITH_REASON else "",
                 sent_at=None if state == SyncState.PENDING else now,

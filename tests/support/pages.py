@@ -82,7 +82,7 @@ def sign_up_attendee(
     page.get_by_label(label("Email")).fill(email)
     page.get_by_label(label("Pet's name (optional)")).fill(pet)
     page.get_by_label(label("Pet type (optional)")).fill("Dog")
-    page.get_by_label(re.compile("I agree to receive email")).check()
+    page.get_by_label(re.compile("may also email me about future events")).check()
     page.get_by_role("button", name=button).click()
     expect(page).to_have_url(re.compile(r"/thanks/$"))
 

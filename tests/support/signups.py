@@ -20,7 +20,7 @@ FORM = {
     "email": "sarah@example.com",
     "pet_name": "Rex",
     "pet_type": "dog",
-    "consent": "on",
+    "marketing_consent": "on",
     "website": "",
 }
 
@@ -28,8 +28,8 @@ FORM = {
 def signup(party: Party, email: str = "sarah@example.com", **answers: str) -> Attendee:
     """`email` signs up for `party` (as Sarah, unless `answers` say otherwise): the attendee
     saved, or merged into the same address's earlier signup."""
-    data = {"email": email, "first_name": "Sarah", **answers}
-    attendee, _created = services.attendee_register(party=party, data=data, source="test form")
+    data = {"email": email, "first_name": "Sarah", "marketing_consent": True, **answers}
+    attendee, _created = services.attendee_register(party=party, data=data)
     return attendee
 
 
