@@ -122,6 +122,13 @@ class Organization(models.Model):
     # sentence naming the organization). Every wording shown is kept as a version
     # (parties.ConsentWording), and each attendee's record points at the one they saw.
     marketing_consent_text = models.CharField(max_length=500, blank=True)
+    # Days attendees' details are kept after their party ends, then erased (counts stay);
+    # None keeps them until someone erases them.
+    attendee_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    # Erasing a person may also ask Klaviyo to delete their profile from the whole account
+    # (every list and event there, not only Partyline's): off unless an owner turns it on,
+    # and only then does connecting ask Klaviyo for the `data-privacy:write` scope.
+    klaviyo_deletion_enabled = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="organizations"
