@@ -317,6 +317,7 @@ INSTALLED_APPS = [
     "accounts",
     "integrations",
     "parties",
+    "privacy",
     "django_tasks_db",
     "django_ratelimit",
     "axes",

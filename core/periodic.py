@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_tasks import TaskResultStatus
 from django_tasks.base import Task
 from django_tasks_db.models import DBTaskResult
@@ -45,3 +46,13 @@ def periodic_task_register(periodic_task: PeriodicTask) -> None:
 
 def periodic_tasks() -> dict[str, PeriodicTask]:
     return dict(_registry)
+
+
+def periodic_tasks_schedule() -> list[str]:
+    """Queue a first pass of every registered chain that has none waiting (the apps' own
+    chains, each registered from its AppConfig.ready()); the names of those queued."""
+    queued = []
+    for periodic_task in _registry.values():
+        if schedule_next_pass(import_string(periodic_task.task_path)):
+            queued.append(periodic_task.name)
+    return queued

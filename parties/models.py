@@ -263,6 +263,10 @@ class Attendee(models.Model):
     registrations = models.PositiveSmallIntegerField(default=1)
     # The secret link to their own page (revocable: a new one replaces it).
     manage_token = models.CharField(max_length=64, unique=True, default=new_manage_token)
+    # Erased on request or by retention (the privacy app): their details are gone, the row
+    # stays so the party's counts stay true, and they leave the Klaviyo list whatever their
+    # place; their address goes too once Klaviyo shows them out of it.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     sync_state = models.CharField(
         max_length=24, choices=SyncState, default=SyncState.PENDING, db_index=True

@@ -52,6 +52,8 @@ BY_ATTENDEE = "attendee"
 BY_ORGANIZER = "organizer"
 # An offer nobody claimed in time.
 BY_OFFER_EXPIRY = "offer_expired"
+# The person asked for their data to be erased (or the retention limit did).
+BY_ERASURE = "erasure"
 
 FULL = "This party is full."
 # The namespace of the parties' signup gates (`core.gates`), keyed by the party's id.
@@ -249,10 +251,11 @@ def offers_expire(*, party: Party) -> int:
 
 
 @transaction.atomic
-def attendee_cancel(*, attendee: Attendee, by: str) -> bool:
+def attendee_cancel(*, attendee: Attendee, by: str, announce: bool = True) -> bool:
     """Cancel a registration, an offer or a waitlist place: a held place is freed and goes to
     the first person waiting, the party's Klaviyo list loses them (their consent stays), and
-    `Cancelled Party Registration` is written. False if it was cancelled already."""
+    `Cancelled Party Registration` is written unless `announce` is off (an erasure: nobody
+    is emailed about it). False if it was cancelled already."""
     locked = Attendee.objects.select_for_update().select_related("party").get(pk=attendee.pk)
     held = locked.place in SEATED_PLACES
     # The guard: a registration is cancelled once (one event, one place freed).
@@ -280,13 +283,14 @@ def attendee_cancel(*, attendee: Attendee, by: str) -> bool:
         "The registration was cancelled before this reminder was sent.",
     )
     locked.refresh_from_db()
-    _event(
-        locked,
-        party,
-        PartyMetric.REGISTRATION_CANCELLED,
-        occurrence=f"{locked.registrations}",
-        extra={"cancelled_by": by},
-    )
+    if announce:
+        _event(
+            locked,
+            party,
+            PartyMetric.REGISTRATION_CANCELLED,
+            occurrence=f"{locked.registrations}",
+            extra={"cancelled_by": by},
+        )
     attendee.refresh_from_db()
     return True
 

@@ -8,7 +8,7 @@ import hashlib
 import itertools
 import logging
 from collections.abc import Iterator
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import cached_property
 from typing import Any
 
@@ -184,11 +184,18 @@ def _live_context(
         "seats_taken": snapshot.seats_taken,
         "health": health,
         "attention": selectors.Attention(retryable=counts["retryable"], health=health),
+        # The organization's retention limit, as a date for this party (None: kept).
+        "details_erased_on": _details_erased_on(request, party),
         "events": events,
         "event_columns": selectors.EVENT_COLUMNS,
         "can_manage": request.membership.can_manage,
         "live_etag": _live_etag(request, party, snapshot, health, events),
     }
+
+
+def _details_erased_on(request: OrganizationRequest, party: Party) -> datetime | None:
+    days = request.organization.attendee_retention_days
+    return party.ends_at_or_default + timedelta(days=days) if days is not None else None
 
 
 def _live_etag(
@@ -207,6 +214,7 @@ def _live_etag(
     version = (
         [getattr(party, field.attname) for field in Party._meta.concrete_fields],
         request.organization.reminder_hours,
+        request.organization.attendee_retention_days,
         connection.status,
         connection.display_name,
         connection.last_error,

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import normalize_email
@@ -53,6 +53,15 @@ LIST_PLACES = (Place.REGISTERED,)
 # list, their consent recorded, so they are in Klaviyo for the waitlist's emails.
 CONSENT_PLACES = (Place.WAITLISTED, Place.OFFERED)
 REMOVAL_PLACES = (Place.CANCELLED,)
+# Who leaves the list: a cancelled place, or an erased person whatever their place was.
+LEAVES_LIST = Q(place__in=REMOVAL_PLACES) | Q(erased_at__isnull=False)
+
+
+def leaves_list(attendee: Attendee) -> bool:
+    """The row's own `LEAVES_LIST`."""
+    return attendee.place in REMOVAL_PLACES or attendee.erased_at is not None
+
+
 # A batch is one call of each kind: it fits both a subscribe job and a list removal.
 BATCH_SIZE = min(MAX_SUBSCRIBE_BATCH, MAX_LIST_REMOVAL_BATCH)
 
@@ -79,8 +88,8 @@ def settle_unsent_cancellations(party: Party) -> int:
     run that claimed them once may have subscribed them, and they are removed for real."""
     now = timezone.now()
     return Attendee.objects.filter(
+        LEAVES_LIST,
         party=party,
-        place__in=REMOVAL_PLACES,
         sync_state=SyncState.PENDING,
         claimed_at__isnull=True,
     ).update(
@@ -138,8 +147,8 @@ def _send_batch(
     subscribe job and one list removal; each group becomes `sent` as soon as its call went
     through, so a later call Klaviyo cannot take never repeats an earlier one (nor a
     confirmation email)."""
-    leaving = [attendee for attendee in batch if attendee.place in REMOVAL_PLACES]
-    staying = [attendee for attendee in batch if attendee.place not in REMOVAL_PLACES]
+    leaving = [attendee for attendee in batch if leaves_list(attendee)]
+    staying = [attendee for attendee in batch if not leaves_list(attendee)]
     # In the list without a marketing subscription: the import itself adds them.
     listed = [a for a in staying if a.place in LIST_PLACES and not a.marketing_consent]
     try:

@@ -41,7 +41,7 @@ from integrations.services import connection_record_success
 from parties.models import Attendee, OptInProcess, Party, SyncState
 from parties.sync.config import sync_config
 from parties.sync.outcomes import SyncReport, later, reason, stop_for
-from parties.sync.send import CONSENT_PLACES, LIST_PLACES, REMOVAL_PLACES
+from parties.sync.send import CONSENT_PLACES, LEAVES_LIST, LIST_PLACES
 
 logger = logging.getLogger(__name__)
 
@@ -226,10 +226,10 @@ def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> Non
         sent_at__lte=now - sync_config().verify_interval,
     )
 
-    def due(places: tuple[str, ...]) -> Iterator[Attendee]:
+    def due(which: Q) -> Iterator[Attendee]:
         return (
             attendee
-            for attendee in _each(sent.filter(place__in=places))
+            for attendee in _each(sent.filter(which))
             if next_check_at(attendee.sent_at, attendee.checked_at) <= now
         )
 
@@ -248,13 +248,14 @@ def _verify_sent(party: Party, client: KlaviyoClient, report: SyncReport) -> Non
         _mark_removed(party, client, attendees, report)
         return []
 
-    for chunk in _chunks(due(LIST_PLACES), MAX_PAGE_SIZE):
+    staying = Q(erased_at__isnull=True)
+    for chunk in _chunks(due(staying & Q(place__in=LIST_PLACES)), MAX_PAGE_SIZE):
         missing = _read_in_halves(party, chunk, members, report)
         if missing:
             _read_in_halves(party, missing, classify, report)
-    for chunk in _chunks(due(CONSENT_PLACES), MAX_PAGE_SIZE):
+    for chunk in _chunks(due(staying & Q(place__in=CONSENT_PLACES)), MAX_PAGE_SIZE):
         _read_in_halves(party, chunk, consented, report)
-    for chunk in _chunks(due(REMOVAL_PLACES), MAX_PAGE_SIZE):
+    for chunk in _chunks(due(LEAVES_LIST), MAX_PAGE_SIZE):
         _read_in_halves(party, chunk, removed, report)
 
 

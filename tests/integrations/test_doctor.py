@@ -13,6 +13,7 @@ from django.db import OperationalError
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from core.periodic import periodic_tasks_schedule
 from integrations import checks, doctor
 from integrations.klaviyo.config import DEFAULT_SCOPES, LIST_SCOPES
 from integrations.klaviyo.revision import revision_status
@@ -43,8 +44,10 @@ def months_ago(months: int) -> str:
 
 @pytest.fixture
 def healthy(db):
-    """A worker has just run the periodic sweep, which queued its next run."""
+    """A worker has just run the periodic sweep (and every other app's periodic pass), which
+    queued its next run."""
     tasks.schedule_sweep()
+    periodic_tasks_schedule()
     run_queued_tasks()
     assert DBTaskResult.objects.filter(task_path=tasks.sweep.module_path).count() == 2
 
@@ -67,13 +70,13 @@ def test_a_healthy_setup_passes(healthy):
     output, error = run_doctor()
 
     assert error is None, output
-    assert "All 9 checks passed" in output
+    assert "All 10 checks passed" in output
     assert "test-worker worked on a task" in line_of(output, "Task worker")
 
 
 @pytest.mark.django_db
 def test_pre_deploy_run_can_skip_the_runtime_checks():
-    output, error = run_doctor("--skip", "worker", "--skip", "sweep")
+    output, error = run_doctor("--skip", "worker", "--skip", "sweep", "--skip", "privacy")
 
     assert error is None, output
     assert "All 7 checks passed" in output
@@ -308,6 +311,7 @@ def test_unapplied_migrations_fail(healthy, monkeypatch):
 @pytest.mark.django_db
 def test_no_worker_ever_seen_fails():
     tasks.schedule_sweep()
+    periodic_tasks_schedule()
 
     assert_fails("Task worker", "no worker has ever run a task", "db_worker")
 
@@ -320,9 +324,15 @@ def test_a_worker_not_seen_for_minutes_fails(healthy):
 
 
 def test_no_periodic_sweep_queued_fails(healthy):
-    DBTaskResult.objects.filter(status="READY").delete()
+    DBTaskResult.objects.filter(status="READY", task_path=tasks.sweep.module_path).delete()
 
     assert_fails("Periodic sweep", "no periodic sweep is queued", "klaviyo_sync --schedule")
+
+
+def test_no_personal_data_pass_queued_fails(healthy):
+    DBTaskResult.objects.filter(status="READY", task_path__startswith="privacy.").delete()
+
+    assert_fails("Personal-data pass", "no personal-data pass is queued", "klaviyo_sync --schedule")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from core.periodic import periodic_tasks_schedule
 from integrations import tasks as integration_tasks
 from parties import tasks
 
@@ -42,3 +43,7 @@ class Command(BaseCommand):
                     if queued
                     else "Connection keep-alive already queued."
                 )
+            # Every other app's periodic chain (the personal-data pass...), as registered.
+            for name in periodic_tasks_schedule():
+                if verbosity > 0:
+                    self.stdout.write(f"Periodic task {name} queued.")

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import normalize_email
+
+
+class PersonForm(forms.Form):
+    """Whose data: an address, looked up in the organization's parties."""
+
+    email = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        error_messages={
+            "required": "Enter the address the person signed up with.",
+            "invalid": "Enter a valid email address, like name@example.com.",
+        },
+    )
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
+class EraseForm(PersonForm):
+    """The erasure, confirmed."""
+
+    confirm = forms.BooleanField(
+        label="I understand that this cannot be undone.",
+        error_messages={"required": "Tick this box to erase their data."},
+    )
