@@ -257,3 +257,50 @@ class ApiTokenForm(forms.Form):
         help_text="What the token is for, such as “Zapier” or “reporting script”.",
         error_messages={"required": "Name the token so you can recognise it later."},
     )
+
+
+class OrganizationDeleteForm(forms.Form):
+    """The owner confirms a deletion by typing the organization's name."""
+
+    name = forms.CharField(
+        label="Type the organization's name to confirm",
+        max_length=Organization.NAME_MAX_LENGTH,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        error_messages={"required": "Type the organization's name to confirm."},
+    )
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        self.fields["name"].help_text = f"Type “{organization.name}”, exactly as shown."
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if name != self.organization.name:
+            raise forms.ValidationError(
+                f"That is not the organization's name. Type “{self.organization.name}” "
+                "exactly as shown, or cancel."
+            )
+        return name
+
+
+class AccountDeleteForm(forms.Form):
+    """The person confirms deleting their account with their password."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": "Enter your password to confirm."},
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password. Nothing was deleted.")
+        return password

@@ -7,7 +7,9 @@ changes a role or a membership.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,6 +19,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.deletion import account_deletion_plan, organization_parts
 from accounts.models import (
     MANAGER_ROLES,
     ApiToken,
@@ -31,9 +34,19 @@ from accounts.models import (
 from accounts.signals import organization_schedule_changed
 from accounts.timezones import DEFAULT_TIME_ZONE, validate_time_zone
 
+logger = logging.getLogger(__name__)
+
 
 class MembershipError(Exception):
     """A membership change that the organization's rules forbid (the message says why)."""
+
+
+class AccountDeletionRefused(Exception):
+    """Deleting this account would leave organizations with members and no owner."""
+
+    def __init__(self, organizations: list[Organization]) -> None:
+        super().__init__("The only owner of organizations with other members.")
+        self.organizations = organizations
 
 
 class InviteError(Exception):
@@ -327,3 +340,70 @@ def api_token_authenticate(*, raw: str) -> Membership | None:
     if membership is not None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return membership
+
+
+# --- Leaving: deleting an organization or an account -------------------------------------------
+
+
+def organization_delete(*, organization: Organization, actor: Membership) -> dict[str, int]:
+    """Delete the organization and everything it holds, for its owners: one transaction.
+
+    Its members are detached (their accounts and other organizations stay). Each registered
+    part releases its rows first (`accounts.deletion`: the parties go, each Klaviyo
+    connection's revoke is queued, run by a worker after commit); the rest cascades from the
+    organization's row. Returns the rows deleted by model label; the log has the
+    organization's id and those counts, nothing about anyone.
+    """
+    with transaction.atomic():
+        # The organization's row, then the actor's membership, locked: two owners deleting at
+        # once delete once, and a demotion cannot let a former owner through.
+        list(Organization.objects.select_for_update().filter(pk=organization.pk))
+        still_owner = (
+            Membership.objects.select_for_update()
+            .filter(pk=actor.pk, organization=organization, role=Role.OWNER)
+            .first()
+        )
+        if still_owner is None:
+            raise PermissionDenied("Only owners delete the organization.")
+        return _organization_delete(organization)
+
+
+def _organization_delete(organization: Organization) -> dict[str, int]:
+    """The deletion itself, inside the caller's transaction, whoever asked."""
+    organization_id = organization.pk
+    deleted: Counter[str] = Counter()
+    for part in organization_parts():
+        deleted.update(part.release(organization))
+    _total, cascaded = organization.delete()
+    deleted.update(cascaded)
+    logger.info(
+        "Deleted organization %s: %s",
+        organization_id,
+        ", ".join(f"{label} {count}" for label, count in sorted(deleted.items()) if count),
+    )
+    return dict(deleted)
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> list[int]:
+    """Delete a user's account, and the organizations they are the only member of.
+
+    Refused (AccountDeletionRefused) while they are the only owner of an organization with
+    other members. Pending invites they sent go (an invite outlives its sender otherwise);
+    their memberships, API tokens and connect attempts go with the user row, and rows that
+    name them as author (a party's creator, an audit event's actor) keep the row without them.
+    Returns the ids of the organizations deleted with the account.
+    """
+    # Their organizations locked: nobody joins, leaves or changes role while this decides.
+    list(Organization.objects.select_for_update().filter(memberships__user=user))
+    plan = account_deletion_plan(user=user)
+    if plan.blocked_by:
+        raise AccountDeletionRefused(plan.blocked_by)
+    deleted = [organization.pk for organization, _contents in plan.deleted]
+    for organization, _contents in plan.deleted:
+        _organization_delete(organization)
+    Invite.objects.pending().filter(invited_by=user).delete()
+    user_id = user.pk
+    user.delete()
+    logger.info("Deleted user %s with organizations %s", user_id, deleted or "none")
+    return deleted

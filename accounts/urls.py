@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts import limits, views
+from accounts import deletion_views, limits, views
 from accounts.forms import EmailAuthenticationForm
 from core.limits import limited
 
@@ -34,6 +34,8 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("accounts/delete/", deletion_views.account_delete, name="account_delete"),
+    path("accounts/deleted/", deletion_views.account_deleted, name="account_deleted"),
     path(
         "accounts/password/reset/",
         limited(
@@ -70,6 +72,16 @@ urlpatterns = [
     path("organizations/new/", views.organization_create, name="organization_create"),
     path("organizations/switch/", views.organization_switch, name="organization_switch"),
     path("organization/settings/", views.organization_settings, name="organization_settings"),
+    path(
+        "organizations/<int:pk>/delete/",
+        deletion_views.organization_delete,
+        name="organization_delete",
+    ),
+    path(
+        "organizations/deleted/",
+        deletion_views.organization_deleted,
+        name="organization_deleted",
+    ),
     path("organization/members/", views.member_list, name="member_list"),
     path(
         "organization/members/<int:pk>/role/", views.member_change_role, name="member_change_role"

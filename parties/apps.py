@@ -8,6 +8,7 @@ class PartiesConfig(AppConfig):
     verbose_name = "Parties and attendees"
 
     def ready(self) -> None:
+        from accounts.deletion import organization_part_register
         from accounts.signals import organization_schedule_changed
         from core.periodic import PeriodicTask, periodic_task_register
         from integrations.pipelines import pipeline_register
@@ -15,6 +16,7 @@ class PartiesConfig(AppConfig):
         from parties.receivers import (
             attendee_pipeline,
             events_pipeline,
+            parties_part,
             replan_moments,
             resume_parties,
         )
@@ -25,6 +27,8 @@ class PartiesConfig(AppConfig):
         # Integrations shows this work in each connection's health without importing parties.
         pipeline_register(attendee_pipeline())
         pipeline_register(events_pipeline())
+        # Deleting an organization deletes its parties without accounts importing them.
+        organization_part_register(parties_part())
         # `manage.py klaviyo_doctor` checks that a worker keeps the sweep queued.
         periodic_task_register(
             PeriodicTask(

@@ -1,9 +1,11 @@
-"""How parties answer what integrations tells them, and what they tell integrations."""
+"""How parties answer what integrations tells them, and what they tell integrations and
+accounts."""
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from accounts.deletion import OrganizationPart
 from accounts.models import Organization
 from integrations.models import KlaviyoConnection
 from integrations.pipelines import ConnectionTrouble, Pipeline
@@ -13,6 +15,7 @@ from parties.models import (
     IN_FLIGHT_STATES,
     Attendee,
     EventSender,
+    Party,
     PartyEvent,
 )
 
@@ -29,6 +32,25 @@ def replan_moments(sender: type, *, organization: Organization, **kwargs: Any) -
     """An organization's time zone or default reminders changed: its parties' reminders
     move."""
     services.organization_moments_replan(organization=organization)
+
+
+def parties_part() -> OrganizationPart:
+    """The organization's parties as its deletion sees them: counted with their attendees,
+    and deleted first, with everything of theirs (attendees, events, moments, checks), since
+    a party protects the connection it sends through from the organization's cascade."""
+    return OrganizationPart(name="parties", count=_parties_count, release=_parties_release)
+
+
+def _parties_count(organization: Organization) -> Mapping[str, int]:
+    return {
+        "parties": Party.objects.filter(organization=organization).count(),
+        "attendees": Attendee.objects.filter(party__organization=organization).count(),
+    }
+
+
+def _parties_release(organization: Organization) -> Mapping[str, int]:
+    _total, deleted = Party.objects.filter(organization=organization).delete()
+    return deleted
 
 
 def attendee_pipeline() -> Pipeline:

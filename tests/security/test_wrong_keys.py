@@ -14,14 +14,19 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from accounts import services as accounts_services
+from integrations import tasks as integration_tasks
 from integrations.fields import OPERATOR_MUST_FIX_KEYS, SecretDecryptionError
 from integrations.klaviyo import pkce
+from integrations.klaviyo.config import klaviyo_config
 from integrations.middleware import SecretKeysProblemMiddleware
 from integrations.models import ConnectionStatus, KlaviyoConnection, OAuthState
 from parties import tasks
 from parties.models import Attendee, ReconciliationStatus, SyncState
+from tests import settings as test_settings
 from tests.support.workers import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
@@ -170,6 +175,33 @@ def test_deleting_a_list_retries_later_without_calling_klaviyo(lost, no_klaviyo)
 
     assert outcome == "retrying"
     assert len(no_klaviyo.calls) == 0
+
+
+def test_deleting_the_organization_keeps_its_revoke_until_the_keys_are_back(
+    settings, login, owner, lost, no_klaviyo
+):
+    """The organization goes at once; its sealed refresh token waits in the queue, unreadable
+    and unsent, and is revoked once the operator restores the keys."""
+    organization = owner.organization
+    client = login(owner)
+    url = reverse("accounts:organization_delete", args=[organization.pk])
+
+    response = assert_not_500(client.post(url, {"name": organization.name}))
+    run_queued_tasks()
+
+    assert response.status_code == 302
+    assert not KlaviyoConnection.objects.exists()
+    assert len(no_klaviyo.calls) == 0
+    (waiting,) = DBTaskResult.objects.filter(
+        task_path=integration_tasks.revoke_installation.module_path, status=TaskResultStatus.READY
+    )
+    assert waiting.args_kwargs["kwargs"]["attempt"] == 2
+    settings.SALT_KEY = test_settings.SALT_KEY  # the operator puts the server's keys back
+    no_klaviyo.post(klaviyo_config().revoke_url, status=200)
+    run_queued_tasks(include_deferred=True)
+    assert [call.request.body for call in no_klaviyo.calls] == [
+        "token=refresh-token-1&token_type_hint=refresh_token"
+    ]
 
 
 def test_operators_see_the_error_in_the_admin_and_commands(client, make_user, lost, no_klaviyo):
