@@ -8,4 +8,12 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Klaviyo connections"
 
     def ready(self) -> None:
+        from accounts.signals import klaviyo_deletion_reconnects_asked
         from integrations import checks  # noqa: F401  (registers the system checks)
+        from integrations.selectors import deletion_reconnects
+
+        # The organization settings page names the connections to reconnect without
+        # importing integrations.
+        klaviyo_deletion_reconnects_asked.connect(
+            deletion_reconnects, dispatch_uid="integrations.deletion_reconnects"
+        )
