@@ -218,6 +218,26 @@ class OrganizationSettingsForm(forms.Form):
             "kept, and each attendee's record keeps the one they saw."
         ),
     )
+    klaviyo_deletion_enabled = forms.BooleanField(
+        label="Also ask Klaviyo to delete an erased person's profile",
+        required=False,
+        help_text=(
+            "When you erase a person, Partyline will also ask Klaviyo to delete their profile "
+            "from your whole Klaviyo account: every list, every event and every flow history "
+            "there, not only Partyline's, and Klaviyo cannot undo it. Turning it on means "
+            "reconnecting Klaviyo to grant Partyline the data-privacy:write permission."
+        ),
+    )
+
+    def __init__(self, *args: Any, may_change_deletion: bool, **kwargs: Any) -> None:
+        """`may_change_deletion`: whether the person is an owner, the only role that turns
+        Klaviyo deletion on or off; others see it read-only (a disabled field keeps its
+        initial value whatever is posted)."""
+        super().__init__(*args, **kwargs)
+        if not may_change_deletion:
+            field = self.fields["klaviyo_deletion_enabled"]
+            field.disabled = True
+            field.help_text = f"{field.help_text} Only owners change it."
 
 
 class InviteForm(forms.Form):

@@ -102,9 +102,12 @@ def organization_update(
     time_zone: str,
     reminder_hours: list[int] | None = None,
     marketing_consent_text: str | None = None,
+    klaviyo_deletion_enabled: bool | None = None,
 ) -> Organization:
-    """Rename the organization, change its time zone, its default reminder lead times or its
-    signup forms' marketing consent wording (None: unchanged), for owners and admins.
+    """Rename the organization, change its time zone, its default reminder lead times, its
+    signup forms' marketing consent wording or whether erasing a person also asks Klaviyo to
+    delete their profile (None: unchanged), for owners and admins; only an owner turns that
+    last one on or off.
 
     Stored times are instants, so a new zone shows each party at the same moment in the new
     zone's local time. Reminders are reckoned in the zone's wall clock and from the lead
@@ -112,6 +115,13 @@ def organization_update(
     """
     if not actor.can_manage or actor.organization_id != organization.pk:
         raise PermissionDenied("Only owners and admins change the organization's settings.")
+    deletion_changes = (
+        klaviyo_deletion_enabled is not None
+        and klaviyo_deletion_enabled != organization.klaviyo_deletion_enabled
+    )
+    if deletion_changes and actor.role != Role.OWNER:
+        # It deletes people from the whole Klaviyo account: the owners' decision alone.
+        raise PermissionDenied("Only owners turn Klaviyo deletion on or off.")
     validate_time_zone(time_zone)
     if reminder_hours is not None:
         validate_reminder_hours(reminder_hours)
@@ -128,6 +138,9 @@ def organization_update(
         # The forms show it as a new version from their next visit (parties.services).
         organization.marketing_consent_text = marketing_consent_text.strip()
         fields.append("marketing_consent_text")
+    if deletion_changes:
+        organization.klaviyo_deletion_enabled = bool(klaviyo_deletion_enabled)
+        fields.append("klaviyo_deletion_enabled")
     with transaction.atomic():
         organization.save(update_fields=fields)
         if moves_reminders:

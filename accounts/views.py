@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import limits, services
@@ -27,6 +28,7 @@ from accounts.forms import (
 from accounts.models import ApiToken, Invite, Membership, Role
 from accounts.redirects import allowed_next, safe_next_url
 from accounts.services import InviteError, MembershipError
+from accounts.signals import klaviyo_deletion_reconnects
 from accounts.tenancy import (
     AuthenticatedRequest,
     OrganizationRequest,
@@ -126,9 +128,10 @@ def organization_create(request: AuthenticatedRequest) -> HttpResponse:
 @manager_required
 @require_http_methods(["GET", "POST"])
 def organization_settings(request: OrganizationRequest) -> HttpResponse:
-    """The organization's name, time zone, default reminders and marketing consent wording
-    (owners and admins)."""
+    """The organization's name, time zone, default reminders, marketing consent wording
+    (owners and admins) and Klaviyo deletion (owners; admins see it)."""
     organization = request.organization
+    deletion_was_on = organization.klaviyo_deletion_enabled
     form = OrganizationSettingsForm(
         request.POST or None,
         initial={
@@ -136,7 +139,9 @@ def organization_settings(request: OrganizationRequest) -> HttpResponse:
             "time_zone": organization.time_zone,
             "reminder_hours": organization.reminder_hours,
             "marketing_consent_text": organization.marketing_consent_text,
+            "klaviyo_deletion_enabled": deletion_was_on,
         },
+        may_change_deletion=request.membership.role == Role.OWNER,
     )
     if request.method == "POST" and form.is_valid():
         services.organization_update(
@@ -147,8 +152,26 @@ def organization_settings(request: OrganizationRequest) -> HttpResponse:
             # Left empty: no reminders unless a party sets its own.
             reminder_hours=form.cleaned_data["reminder_hours"] or [],
             marketing_consent_text=form.cleaned_data["marketing_consent_text"],
+            klaviyo_deletion_enabled=form.cleaned_data["klaviyo_deletion_enabled"],
         )
-        messages.success(request, "Saved the organization's settings.")
+        reconnects = (
+            klaviyo_deletion_reconnects(organization=organization)
+            if organization.klaviyo_deletion_enabled and not deletion_was_on
+            else []
+        )
+        if reconnects:
+            messages.success(
+                request,
+                format_html(
+                    "Saved the organization's settings. For erasure to ask Klaviyo to delete "
+                    'profiles, reconnect {} on the <a href="{}">Integrations page</a> to grant '
+                    "Partyline data-privacy:write.",
+                    ", ".join(reconnects),
+                    reverse("integrations:settings"),
+                ),
+            )
+        else:
+            messages.success(request, "Saved the organization's settings.")
         return redirect("accounts:organization_settings")
     status = 400 if form.is_bound else 200
     return render(request, "accounts/organization_settings.html", {"form": form}, status=status)

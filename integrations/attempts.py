@@ -15,6 +15,7 @@ from integrations.fields import reveal
 from integrations.klaviyo import oauth, pkce
 from integrations.klaviyo.config import KlaviyoConfig, klaviyo_config
 from integrations.models import KlaviyoConnection, OAuthState
+from integrations.scopes import connect_config
 
 
 class ConnectAttemptInvalid(Exception):
@@ -68,8 +69,10 @@ def attempt_prepare(
 
 
 def authorize_url_for(*, attempt: OAuthState, config: KlaviyoConfig | None = None) -> str:
+    """Klaviyo's consent page for the attempt, asking for the scopes of its organization."""
+    config = connect_config(organization=attempt.organization, config=config or klaviyo_config())
     return oauth.build_authorize_url(
-        config=config or klaviyo_config(),
+        config=config,
         state=attempt.state,
         code_challenge=pkce.code_challenge(reveal(attempt.code_verifier)),
         redirect_uri=attempt.redirect_uri,

@@ -19,6 +19,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
 from integrations.klaviyo.config import (
+    DATA_PRIVACY_SCOPES,
     DEFAULT_REVISION,
     DEFAULT_SCOPES,
     EVENT_SCOPES,
@@ -111,12 +112,14 @@ def _leads_to_callback(path: str) -> bool:
 @register(KLAVIYO, SCOPES)
 def klaviyo_scopes_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Without a list scope no connection can work (an error); without an event scope the
-    lists still work and only lifecycle events cannot be sent (a warning)."""
+    lists still work and only lifecycle events cannot be sent (a warning). `data-privacy:write`
+    named there changes nothing (a warning): it is asked per organization."""
     requested = klaviyo_config().scopes
     messages: list[CheckMessage] = []
     hint = (
         f"Set KLAVIYO_SCOPES={' '.join(DEFAULT_SCOPES)!r} (or unset it), and give the Klaviyo "
-        "app those scopes; connected accounts gain them when they reconnect."
+        f"app those scopes and {' '.join(DATA_PRIVACY_SCOPES)} (asked only of organizations "
+        "that turn on Klaviyo deletion); connected accounts gain them when they reconnect."
     )
     missing = [scope for scope in LIST_SCOPES if scope not in requested]
     if missing:
@@ -137,7 +140,20 @@ def klaviyo_scopes_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="integrations.W006",
             )
         )
-    extra = [scope for scope in requested if scope not in DEFAULT_SCOPES]
+    named = [scope for scope in requested if scope in DATA_PRIVACY_SCOPES]
+    if named:
+        messages.append(
+            Warning(
+                f"KLAVIYO_SCOPES names {', '.join(named)}, which Partyline asks only of "
+                "organizations that turn on Klaviyo deletion, never of every organization.",
+                hint=(
+                    "Remove it from KLAVIYO_SCOPES (it changes nothing there), and keep it "
+                    "among the Klaviyo app's scopes."
+                ),
+                id="integrations.W007",
+            )
+        )
+    extra = [scope for scope in requested if scope not in DEFAULT_SCOPES + DATA_PRIVACY_SCOPES]
     if extra:
         messages.append(
             Warning(

@@ -23,7 +23,13 @@ from integrations.models import (
 )
 from integrations.pipelines import pipelines
 from integrations.refresh_budget import refreshes_this_minute
-from integrations.scopes import events_missing_scopes, events_missing_scopes_reason
+from integrations.scopes import (
+    connect_config,
+    events_missing_scopes,
+    events_missing_scopes_reason,
+    profile_deletion_missing_scopes,
+    profile_deletion_missing_scopes_reason,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -40,6 +46,10 @@ SCOPE_DESCRIPTIONS = {
     "events:read": "Read those events back, to check Klaviyo recorded them",
     "metrics:read": "See your metrics, to find the ones Partyline's events are recorded under",
     "flows:read": "See which of your flows Partyline's events start",
+    "data-privacy:write": (
+        "Delete a person's profile from your whole Klaviyo account when you erase them "
+        "(asked only because your organization turned this on)"
+    ),
 }
 
 
@@ -47,8 +57,11 @@ def describe_scopes(scopes: list[str] | tuple[str, ...]) -> list[tuple[str, str]
     return [(scope, SCOPE_DESCRIPTIONS.get(scope, scope)) for scope in scopes]
 
 
-def requested_scopes() -> list[tuple[str, str]]:
-    return describe_scopes(klaviyo_config().scopes)
+def requested_scopes(*, organization: Organization) -> list[tuple[str, str]]:
+    """What connecting asks Klaviyo for on the organization's behalf, in words."""
+    return describe_scopes(
+        connect_config(organization=organization, config=klaviyo_config()).scopes
+    )
 
 
 def events_waiting_reason(connection: KlaviyoConnection) -> str:
@@ -57,17 +70,49 @@ def events_waiting_reason(connection: KlaviyoConnection) -> str:
     return events_missing_scopes_reason(missing) if missing else ""
 
 
+def deletion_missing_scopes(connection: KlaviyoConnection) -> list[str]:
+    """The data-privacy scopes the connection lacks while its organization has Klaviyo
+    deletion on: reconnecting grants them ([] with the option off: nothing waits for them)."""
+    if not connection.organization.klaviyo_deletion_enabled:
+        return []
+    return profile_deletion_missing_scopes(connection)
+
+
+def deletion_waiting_reason(connection: KlaviyoConnection) -> str:
+    """Why erasure cannot ask the connection's Klaviyo account to delete profiles ("" when it
+    can, or the organization does not ask it to)."""
+    missing = deletion_missing_scopes(connection)
+    return profile_deletion_missing_scopes_reason(missing) if missing else ""
+
+
 def connections_for(*, organization: Organization) -> QuerySet[KlaviyoConnection]:
-    """The organization's connections, live ones first."""
+    """The organization's connections, live ones first (each with its organization, whose
+    Klaviyo deletion option its health reads)."""
     return (
         KlaviyoConnection.objects.filter(organization=organization)
-        .select_related("connected_by")
+        .select_related("connected_by", "organization")
         .order_by("status", "klaviyo_organization_name", "pk")
     )
 
 
 def active_connections_for(*, organization: Organization) -> QuerySet[KlaviyoConnection]:
     return connections_for(organization=organization).filter(status=ConnectionStatus.ACTIVE)
+
+
+def connections_lacking_deletion_scope(*, organization: Organization) -> list[KlaviyoConnection]:
+    """The organization's connections (disconnected ones aside) that Klaviyo has not granted
+    `data-privacy:write`: each must be reconnected before erasure can ask its account to
+    delete a profile."""
+    live = connections_for(organization=organization).exclude(status=ConnectionStatus.REVOKED)
+    return [connection for connection in live if profile_deletion_missing_scopes(connection)]
+
+
+def deletion_reconnects(
+    sender: object, *, organization: Organization, **kwargs: object
+) -> list[str]:
+    """The answer to accounts' `klaviyo_deletion_reconnects_asked`: the names of the
+    connections to reconnect for Klaviyo deletion to work."""
+    return [c.display_name for c in connections_lacking_deletion_scope(organization=organization)]
 
 
 def connections_needing_reconnect(*, organization: Organization) -> list[KlaviyoConnection]:
@@ -106,10 +151,13 @@ class ConnectionHealth:
     # An active connection's missing event scopes: its list sync works, its lifecycle
     # events wait (`integrations.scopes`).
     events_missing: tuple[str, ...] = ()
+    # An active connection's missing data-privacy scopes, its organization having Klaviyo
+    # deletion on: everything works but erasure asking this account to delete profiles.
+    deletion_missing: tuple[str, ...] = ()
 
     @property
     def can_reconnect(self) -> bool:
-        return bool(self.events_missing) or self.kind in (
+        return bool(self.events_missing or self.deletion_missing) or self.kind in (
             HealthKind.NEEDS_RECONNECT,
             HealthKind.DISCONNECTED,
         )
@@ -118,14 +166,21 @@ class ConnectionHealth:
     def events_waiting_reason(self) -> str:
         return events_missing_scopes_reason(self.events_missing) if self.events_missing else ""
 
+    @property
+    def deletion_waiting_reason(self) -> str:
+        if not self.deletion_missing:
+            return ""
+        return profile_deletion_missing_scopes_reason(self.deletion_missing)
+
 
 def connections_health(
     *, connections: Sequence[KlaviyoConnection], now: datetime | None = None
 ) -> list[ConnectionHealth]:
     """Each connection's health, from its status, its own last error (a failed token
-    refresh), the event scopes an active one lacks, and the troubles the pipelines using it
-    report (`integrations.pipelines`): one query per pipeline, and one more when a refresh is
-    failing, whatever the number of connections."""
+    refresh), the event scopes an active one lacks (and the data-privacy scope, when its
+    organization has Klaviyo deletion on), and the troubles the pipelines using it report
+    (`integrations.pipelines`): one query per pipeline, and one more when a refresh is
+    failing, whatever the number of connections (read with their organization)."""
     now = now or timezone.now()
     active = [connection for connection in connections if connection.is_active]
     unreachable: dict[int, list[tuple[datetime | None, datetime | None]]] = {}
@@ -194,7 +249,11 @@ def connections_health(
         else:
             health.append(ConnectionHealth(connection, HealthKind.WORKING))
     return [
-        replace(row, events_missing=tuple(events_missing_scopes(row.connection)))
+        replace(
+            row,
+            events_missing=tuple(events_missing_scopes(row.connection)),
+            deletion_missing=tuple(deletion_missing_scopes(row.connection)),
+        )
         if row.connection.is_active
         else row
         for row in health

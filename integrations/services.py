@@ -33,6 +33,7 @@ from integrations.models import (
     OAuthState,
 )
 from integrations.scopes import (
+    connect_config,
     event_scopes_missing_from,
     list_missing_scopes,
     list_missing_scopes_reason,
@@ -82,8 +83,10 @@ def connection_complete(
     Raises ConnectAttemptInvalid, ConnectDeclined, or a KlaviyoError from the token
     exchange (KlaviyoInvalidGrant, KlaviyoInvalidClient, KlaviyoUnavailable...).
     """
-    config = config or klaviyo_config()
     attempt = attempt_consume(state_value=state_value, user=user, browser_nonce=browser_nonce)
+    # The scopes asked are the organization's: a token answer that does not restate them
+    # was granted those (RFC 6749 section 5.1).
+    config = connect_config(organization=attempt.organization, config=config or klaviyo_config())
     if error:
         raise ConnectDeclined(error)
     if not code:

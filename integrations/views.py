@@ -72,7 +72,7 @@ def settings_page(request: OrganizationRequest) -> HttpResponse:
         {
             "health_rows": selectors.connections_health(connections=list(connections)),
             "connect_form": ConnectForm(),
-            "scopes": selectors.requested_scopes(),
+            "scopes": selectors.requested_scopes(organization=request.organization),
             "can_manage": request.membership.can_manage,
             "revision": selectors.api_revision(),
         },
@@ -82,7 +82,7 @@ def settings_page(request: OrganizationRequest) -> HttpResponse:
 @organization_required
 def connection_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
     connection = get_for_org_or_404(
-        KlaviyoConnection.objects.select_related("connected_by"),
+        KlaviyoConnection.objects.select_related("connected_by", "organization"),
         organization=request.organization,
         pk=pk,
     )
@@ -140,15 +140,20 @@ def _act_for_organization_of(request: AuthenticatedRequest, *, connection_pk: in
 
 @manager_required
 def _reconnect(request: OrganizationRequest, pk: int) -> HttpResponse:
-    connection = get_for_org_or_404(KlaviyoConnection, organization=request.organization, pk=pk)
+    connection = get_for_org_or_404(
+        KlaviyoConnection.objects.select_related("organization"),
+        organization=request.organization,
+        pk=pk,
+    )
     if request.method == "GET":
         return render(
             request,
             "integrations/reconnect.html",
             {
                 "connection": connection,
-                "scopes": selectors.requested_scopes(),
+                "scopes": selectors.requested_scopes(organization=request.organization),
                 "events_waiting_reason": selectors.events_waiting_reason(connection),
+                "deletion_waiting_reason": selectors.deletion_waiting_reason(connection),
             },
         )
     authorize_url = attempts.attempt_start(
@@ -169,7 +174,10 @@ def install(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "integrations/install.html",
-        {"connect_form": ConnectForm(), "scopes": selectors.requested_scopes()},
+        {
+            "connect_form": ConnectForm(),
+            "scopes": selectors.requested_scopes(organization=request.organization),
+        },
     )
 
 

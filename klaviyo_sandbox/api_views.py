@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 
 from klaviyo_sandbox import clock
 from klaviyo_sandbox.bulk_import import import_job_create, import_job_get
+from klaviyo_sandbox.data_privacy import deletion_job_create
 from klaviyo_sandbox.endpoint import ApiCall, api_endpoint
 from klaviyo_sandbox.jsonapi import (
     ApiError,
@@ -307,6 +308,12 @@ def bulk_import_job_errors(call: ApiCall, job_id: str) -> HttpResponse:
 @api_endpoint(POST="bulk_subscribe_profiles")
 def subscription_jobs(call: ApiCall) -> HttpResponse:
     subscription_job_create(account=call.account, data=call.body["data"])
+    return document_response(None, status=202)
+
+
+@api_endpoint(POST="request_profile_deletion")
+def data_privacy_deletion_jobs(call: ApiCall) -> HttpResponse:
+    deletion_job_create(account=call.account, data=call.body["data"])
     return document_response(None, status=202)
 
 

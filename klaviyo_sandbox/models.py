@@ -365,6 +365,30 @@ class EventJob(models.Model):
         return self.id
 
 
+class DeletionJob(models.Model):
+    """A data privacy deletion request (request_profile_deletion), accepted with 202 and no
+    body, applied once due: the account's profiles whose `identifier` (email, phone_number or
+    id) is `value` are deleted with their list memberships, consent and events. The job stays
+    as the account's record of the deletion (Klaviyo's Deleted Profiles page)."""
+
+    id = models.CharField(primary_key=True, max_length=26)  # a ULID: creation order
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="deletion_jobs")
+    created_at = models.DateTimeField()
+    ready_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    identifier = models.CharField(max_length=12)
+    value = models.CharField(max_length=255)
+    # How many profiles it deleted (none for an address without one); None until applied.
+    deleted_count = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["processed_at", "ready_at"], name="sandbox_deletion_due")]
+
+    def __str__(self) -> str:
+        return f"deletion of {self.identifier} {self.value}"
+
+
 class Installation(models.Model):
     """The OAuth app installed in one account; uninstalling kills every token it issued."""
 

@@ -43,6 +43,7 @@ APP_SCOPES = (
     "events:write",
     "metrics:read",
     "flows:read",
+    "data-privacy:write",
 )
 SCOPE_DESCRIPTIONS = {
     "accounts:read": "See your account's name, address and settings",
@@ -55,6 +56,7 @@ SCOPE_DESCRIPTIONS = {
     "events:write": "Record events on profiles (and create their metrics)",
     "metrics:read": "See your metrics",
     "flows:read": "See your flows",
+    "data-privacy:write": "Delete profiles from your account (data privacy requests)",
 }
 CODE_LIFETIME = timedelta(minutes=5)  # Klaviyo's authorization codes live 5 minutes
 REFRESH_IDLE_LIMIT = timedelta(days=90)  # unused refresh tokens die after 90 days

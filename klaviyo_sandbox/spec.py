@@ -1,8 +1,8 @@
 """Klaviyo's OpenAPI slices (revision 2026-07-15), as data the sandbox and the tests share.
 
 `openapi/` holds verbatim copies of klaviyo/openapi's `accounts`, `lists`, `profiles`,
-`events` and `metrics` category files, and `flows` trimmed to its read operations (see
-openapi/SOURCE). From them this module gives each operation's method,
+`events`, `metrics` and `data_privacy` category files, and `flows` trimmed to its read
+operations (see openapi/SOURCE). From them this module gives each operation's method,
 path, scopes and rate limits, and validates bodies against its schemas:
 
 - `validate_request_body(operation_id, body)`: what the sandbox answers 400 with, and what a
@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match, relevance
 
 SPEC_DIR = Path(__file__).resolve().parent / "openapi"
-SLICES = ("accounts", "lists", "profiles", "events", "metrics", "flows")
+SLICES = ("accounts", "lists", "profiles", "events", "metrics", "flows", "data_privacy")
 HTTP_METHODS = ("get", "post", "patch", "put", "delete")
 MEDIA_TYPE = "application/vnd.api+json"
 

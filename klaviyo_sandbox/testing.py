@@ -34,6 +34,7 @@ from klaviyo_sandbox.metrics import metric_for_event
 from klaviyo_sandbox.models import (
     Account,
     CallLog,
+    DeletionJob,
     FaultKind,
     Flow,
     FlowStatus,
@@ -232,6 +233,19 @@ def profile(email: str, *, account: Account | str = ACME) -> dict[str, Any] | No
         "suppression": found.email_suppression or None,
         "lists": sorted(found.memberships.values_list("list_id", flat=True)),
     }
+
+
+def deletion_requests(*, account: Account | str = ACME) -> list[dict[str, Any]]:
+    """The account's profile deletion requests (request_profile_deletion), oldest first: the
+    identifier they named (`identifier`: email, phone_number or id, and its `value`) and how
+    many profiles each deleted once applied (`deleted`; None while it waits)."""
+    jobs_process_due()
+    return [
+        {"identifier": job.identifier, "value": job.value, "deleted": job.deleted_count}
+        for job in DeletionJob.objects.using(DATABASE)
+        .filter(account=_account(account))
+        .order_by("created_at", "id")
+    ]
 
 
 def suppress(

@@ -53,6 +53,11 @@ urlpatterns = [
         api_views.subscription_jobs,
         name="api_subscription_jobs",
     ),
+    re_path(
+        _api("data-privacy-deletion-jobs"),
+        api_views.data_privacy_deletion_jobs,
+        name="api_data_privacy_deletion_jobs",
+    ),
     re_path(_api("events"), event_views.events, name="api_events"),
     re_path(
         _api("event-bulk-create-jobs"),

@@ -1,5 +1,5 @@
-"""The sandbox's own pages: accounts, lists and members, suppressions, flows, installed
-apps, faults, call log.
+"""The sandbox's own pages: accounts, lists and members, suppressions, deleted profiles,
+flows, installed apps, faults, call log.
 
 Each view reads or calls one service and redirects; every POST is CSRF-protected. Pages
 that show profiles first apply the jobs that are due, as the API does. Outside DEBUG every
@@ -39,6 +39,7 @@ from klaviyo_sandbox.routers import DATABASE
 
 CALL_LOG_PAGE = 200
 FLOW_MESSAGES_PAGE = 200
+DELETIONS_SHOWN = 50
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -110,6 +111,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
         "installations": installations,
         "suppressed": suppression.suppressed_profiles(account=account),
         "suppress_form": SuppressForm(),
+        "deletions": account.deletion_jobs.all()[:DELETIONS_SHOWN],
     }
     return render(request, "klaviyo_sandbox/account.html", context)
 

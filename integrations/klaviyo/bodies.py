@@ -112,6 +112,22 @@ def list_removal_body(*, profile_ids: Sequence[str]) -> JSONDict:
     return {"data": [{"type": "profile", "id": profile_id} for profile_id in profile_ids]}
 
 
+def profile_deletion_body(*, email: str) -> JSONDict:
+    """`DataPrivacyCreateDeletionJobQuery`: delete the profiles with this email. The email is
+    the only identifier sent: "If multiple identifiers are provided, we will return an error."
+    """
+    if not email:
+        raise ValueError("A profile deletion needs the profile's email.")
+    return {
+        "data": {
+            "type": "data-privacy-deletion-job",
+            "attributes": {
+                "profile": {"data": {"type": "profile", "attributes": {"email": email}}}
+            },
+        }
+    }
+
+
 def _subscription(item: str | Mapping[str, Any]) -> JSONDict:
     email: object
     profile_id: object = None

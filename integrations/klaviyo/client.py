@@ -15,6 +15,7 @@ from integrations.klaviyo.bodies import (
     bulk_import_body,
     create_list_body,
     list_removal_body,
+    profile_deletion_body,
     subscribe_body,
     update_list_body,
 )
@@ -220,6 +221,24 @@ class KlaviyoClient(EventOperations):
             "/api/profile-subscription-bulk-create-jobs/",
             operation="bulk_subscribe_profiles",
             json=body,
+        )
+
+    # Data privacy -----------------------------------------------------------------------------
+
+    def request_profile_deletion(self, *, email: str) -> None:
+        """Ask Klaviyo to delete every profile with this email from the whole account: every
+        list, event and flow history there, not only Partyline's (scope data-privacy:write).
+
+        Klaviyo answers 202 with no body and deletes asynchronously: no API reports when it
+        is done (its Deleted Profiles page shows it), and the spec documents no error for an
+        address without a profile. Replayed after an outage like any idempotent call: asking
+        twice to delete an address's profiles ends as asking once does.
+        """
+        self._transport.request(
+            "POST",
+            "/api/data-privacy-deletion-jobs/",
+            operation="request_profile_deletion",
+            json=profile_deletion_body(email=email),
         )
 
     # Filtered reads ---------------------------------------------------------------------------

@@ -34,6 +34,11 @@ LIST_SCOPES: tuple[str, ...] = (
 # keeps its list sync; only its lifecycle events wait (`integrations.scopes`).
 EVENT_SCOPES: tuple[str, ...] = ("events:write", "events:read", "metrics:read", "flows:read")
 DEFAULT_SCOPES: tuple[str, ...] = LIST_SCOPES + EVENT_SCOPES
+# Erasure asking Klaviyo to delete a person's profile: request_profile_deletion. It deletes
+# from the whole account, so it is asked only of organizations that turn the option on
+# (`integrations.scopes.connect_scopes`), never as part of KLAVIYO_SCOPES; lacking it only
+# keeps erasure from asking Klaviyo.
+DATA_PRIVACY_SCOPES: tuple[str, ...] = ("data-privacy:write",)
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_RETRY_WAIT = 30.0

@@ -58,6 +58,7 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "query_metric_aggregates": RateLimit(burst=3, steady=60),
     "get_flows_triggered_by_metric": RateLimit(burst=10, steady=150),
     "get_flow": RateLimit(burst=3, steady=60),
+    "request_profile_deletion": RateLimit(burst=3, steady=60),
 }
 
 

@@ -206,6 +206,37 @@ def test_every_operation_answers_with_its_documented_schema(client, app):
     }
 
 
+def test_a_profile_deletion_answers_with_its_documented_schema(client, app):
+    """request_profile_deletion: 202 with no body, and the spec's error document for a bad
+    body (400), a token without data-privacy:write (403) and a throttled call (429)."""
+    profile = {"type": "profile", "attributes": {"email": "a@example.com"}}
+    body = {
+        "data": {
+            "type": "data-privacy-deletion-job",
+            "attributes": {"profile": {"data": profile}},
+        }
+    }
+    without_scope = testing.install_app(account=testing.BARK, scopes="accounts:read")
+    two_identifiers = {
+        "data": {
+            **body["data"],
+            "attributes": {"profile": {"data": {**profile, "id": "01GDD"}}},
+        }
+    }
+
+    answers = [
+        (api(client, "POST", "data-privacy-deletion-jobs", app, body), 202),
+        (api(client, "POST", "data-privacy-deletion-jobs", app, two_identifiers), 400),
+        (api(client, "POST", "data-privacy-deletion-jobs", without_scope, body), 403),
+        (api(client, "POST", "data-privacy-deletion-jobs", app, body), 202),
+        (api(client, "POST", "data-privacy-deletion-jobs", app, body), 429),  # 3 a second
+    ]
+
+    assert [response.status_code for response, _ in answers] == [s for _, s in answers]
+    for response, _ in answers:
+        check(response, "request_profile_deletion")
+
+
 def test_an_import_job_matches_its_schema_in_every_state(client, app, settings):
     settings.SANDBOX_JOB_SECONDS = 2
     body = import_body("AcmNws", [{"email": "a@example.com"}, {"email": "b@bounce.invalid"}])
@@ -241,6 +272,11 @@ def test_an_import_job_matches_its_schema_in_every_state(client, app, settings):
             "bulk_subscribe_profiles",
             {"data": {"type": "profile-subscription-bulk-create-job", "attributes": {}}},
             "/data/attributes/profiles",
+        ),
+        (
+            "request_profile_deletion",
+            {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": {}}}},
+            "/data/attributes/profile/data",
         ),
     ],
 )

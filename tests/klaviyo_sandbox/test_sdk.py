@@ -140,3 +140,20 @@ def test_every_call_the_product_needs_parses_into_the_sdks_typed_models(klaviyo)
     assert testing.profile("una@example.com")["consent"] == "SUBSCRIBED"
 
     assert klaviyo.Lists.delete_list(double.data.id) is None
+
+
+def test_the_sdk_requests_a_profile_deletion(klaviyo):
+    testing.suppress("gone@example.com", "UNSUBSCRIBE")  # a profile to delete
+    profile = {"type": "profile", "attributes": {"email": "gone@example.com"}}
+    body = {
+        "data": {
+            "type": "data-privacy-deletion-job",
+            "attributes": {"profile": {"data": profile}},
+        }
+    }
+
+    assert klaviyo.Data_Privacy.request_profile_deletion(body) is None
+    assert testing.profile("gone@example.com") is not None  # deleted asynchronously
+    testing.advance(SDK_JOB_SECONDS)
+    assert testing.profile("gone@example.com") is None
+    assert testing.calls()[-1].operation == "request_profile_deletion"

@@ -14,10 +14,16 @@ from integrations.klaviyo.bodies import (
     bulk_import_body,
     create_list_body,
     list_removal_body,
+    profile_deletion_body,
     subscribe_body,
     update_list_body,
 )
-from integrations.klaviyo.errors import KlaviyoError, KlaviyoNotFound
+from integrations.klaviyo.errors import (
+    KlaviyoError,
+    KlaviyoNotFound,
+    KlaviyoPermissionDenied,
+    KlaviyoValidationError,
+)
 from integrations.klaviyo.records import (
     Account,
     BulkImportJob,
@@ -28,7 +34,7 @@ from integrations.klaviyo.records import (
     ProfileConsent,
 )
 from klaviyo_sandbox import spec
-from tests.support.klaviyo_doubles import BASE
+from tests.support.klaviyo_doubles import BASE, error_document
 
 LIST = {
     "type": "list",
@@ -530,5 +536,75 @@ def test_list_removal_takes_1_to_1000_profiles_with_ids(client, mocked):
         list_removal_body(profile_ids=[])
     with pytest.raises(ValueError, match="Klaviyo id"):
         list_removal_body(profile_ids=["p", ""])
+
+    assert len(mocked.calls) == 0
+
+
+# --- Data privacy: deleting a person's profile -------------------------------------------------
+
+DELETION_URL = f"{BASE}/api/data-privacy-deletion-jobs/"
+
+
+def test_request_profile_deletion_posts_the_email_alone_and_returns_none_on_202(client, mocked):
+    mocked.post(DELETION_URL, status=202, body="")
+
+    result = client.request_profile_deletion(email="sarah@example.com")
+
+    assert result is None
+    body = sent(mocked)
+    assert body == {
+        "data": {
+            "type": "data-privacy-deletion-job",
+            "attributes": {
+                "profile": {
+                    "data": {"type": "profile", "attributes": {"email": "sarah@example.com"}}
+                }
+            },
+        }
+    }
+    assert spec.validate_request_body("request_profile_deletion", body) == []
+    assert spec.find_operation("POST", mocked.calls[0].request.url).operation_id == (
+        "request_profile_deletion"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "raised"),
+    [
+        (400, "invalid", KlaviyoValidationError),
+        (403, "permission_denied", KlaviyoPermissionDenied),
+    ],
+)
+def test_a_deletion_klaviyo_refuses_is_rejected_once(client, mocked, sleeps, status, code, raised):
+    # 403: the connection was not granted data-privacy:write (it must be reconnected).
+    mocked.post(
+        DELETION_URL,
+        status=status,
+        json=error_document(status, code, "Refused.", pointer="/data/attributes/profile"),
+    )
+
+    with pytest.raises(raised) as caught:
+        client.request_profile_deletion(email="sarah@example.com")
+
+    assert (caught.value.status, caught.value.code) == (status, code)
+    assert len(mocked.calls) == 1
+    assert sleeps == []
+
+
+def test_a_deletion_lost_to_an_outage_is_sent_again(client, mocked, sleeps):
+    # Asking twice to delete an address's profiles ends as asking once: the call may repeat.
+    mocked.post(DELETION_URL, status=503)
+    mocked.post(DELETION_URL, status=202, body="")
+
+    client.request_profile_deletion(email="sarah@example.com")
+
+    assert len(mocked.calls) == 2
+
+
+def test_a_profile_deletion_needs_an_email(client, mocked):
+    with pytest.raises(ValueError, match="email"):
+        client.request_profile_deletion(email="")
+    with pytest.raises(ValueError, match="email"):
+        profile_deletion_body(email="")
 
     assert len(mocked.calls) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from integrations.klaviyo.config import (
+    DATA_PRIVACY_SCOPES,
     DEFAULT_SCOPES,
     EVENT_SCOPES,
     LIST_SCOPES,
@@ -105,16 +106,24 @@ def test_config_repr_hides_the_client_secret():
 @pytest.mark.parametrize("operation", sorted(RATE_LIMITS))
 def test_each_operation_the_client_calls_needs_scopes_of_its_group(operation):
     """The `x-klaviyo-scopes` of each operation in the vendored spec: an event operation needs
-    only event scopes (so lacking them never stops the lists), a list one only list scopes."""
-    group = EVENT_SCOPES if operation in EVENT_OPERATIONS else LIST_SCOPES
+    only event scopes (so lacking them never stops the lists), the profile deletion only the
+    data-privacy scope, a list one only list scopes."""
+    group = LIST_SCOPES
+    if operation in EVENT_OPERATIONS:
+        group = EVENT_SCOPES
+    elif operation == "request_profile_deletion":
+        group = DATA_PRIVACY_SCOPES
 
     assert set(spec.operation(operation).scopes) <= set(group)
 
 
-def test_the_default_scopes_are_exactly_those_the_client_calls_need():
+def test_the_scopes_are_exactly_those_the_client_calls_need():
     needed = {scope for operation in RATE_LIMITS for scope in spec.operation(operation).scopes}
 
-    assert set(DEFAULT_SCOPES) == needed
+    assert set(DEFAULT_SCOPES + DATA_PRIVACY_SCOPES) == needed
     assert len(DEFAULT_SCOPES) == len(set(DEFAULT_SCOPES))
     assert DEFAULT_SCOPES == LIST_SCOPES + EVENT_SCOPES
+    # Asked per organization, never by default: it deletes from the whole Klaviyo account.
+    assert DATA_PRIVACY_SCOPES == ("data-privacy:write",)
+    assert not set(DATA_PRIVACY_SCOPES) & set(DEFAULT_SCOPES)
     assert set(EVENT_OPERATIONS) <= set(RATE_LIMITS)

@@ -75,6 +75,10 @@ def test_creating_a_list_has_a_daily_budget_of_150():
     assert RATE_LIMITS["create_list"].windows == ((SECOND, 10), (MINUTE, 150), (DAY, 150))
 
 
+def test_requesting_a_profile_deletion_has_a_budget_of_3_a_second_and_60_a_minute():
+    assert RATE_LIMITS["request_profile_deletion"].windows == ((SECOND, 3), (MINUTE, 60))
+
+
 def test_the_spec_the_table_was_checked_against_is_revision_2026_07_15():
     assert spec.revision() == "2026-07-15"
 
@@ -129,6 +133,7 @@ def every_operation(client: KlaviyoClient) -> None:
     client.count_events(metric_id="M1", since=event.time, until=event.time + timedelta(hours=1))
     client.get_flows_triggered_by_metric(metric_id="M1")
     client.get_flow(flow_id="F1")
+    client.request_profile_deletion(email=emails[0])
 
 
 def test_every_call_is_paced_under_the_operation_the_spec_says_it_is(paced, budget, klaviyo):
