@@ -218,6 +218,22 @@ class OrganizationSettingsForm(forms.Form):
             "kept, and each attendee's record keeps the one they saw."
         ),
     )
+    attendee_retention_days = forms.IntegerField(
+        label="Days to keep attendees' details after a party (optional)",
+        min_value=1,
+        max_value=3650,
+        required=False,
+        help_text=(
+            "That many days after each party ends, its attendees' names, emails, answers and "
+            "consent records are erased (the counts stay) and they leave its Klaviyo list. "
+            "Leave empty to keep them until you erase them."
+        ),
+        error_messages={
+            "min_value": "Keep them at least 1 day, or leave it empty.",
+            "max_value": "At most 3650 days (ten years), or leave it empty.",
+            "invalid": "Enter a whole number of days, or leave it empty.",
+        },
+    )
     klaviyo_deletion_enabled = forms.BooleanField(
         label="Also ask Klaviyo to delete an erased person's profile",
         required=False,

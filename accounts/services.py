@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -149,6 +149,20 @@ def organization_update(
                     sender=Organization, organization=organization
                 )
             )
+    return organization
+
+
+def organization_retention_set(
+    *, organization: Organization, actor: Membership, days: int | None
+) -> Organization:
+    """How many days attendees' details are kept after their party ends (None: until someone
+    erases them); the privacy app's periodic pass applies it. Owners and admins."""
+    if not actor.can_manage or actor.organization_id != organization.pk:
+        raise PermissionDenied("Only owners and admins change the organization's settings.")
+    if days is not None and not 1 <= days <= 3650:
+        raise ValidationError("Keep attendees' details between 1 and 3650 days, or always.")
+    organization.attendee_retention_days = days
+    organization.save(update_fields=["attendee_retention_days"])
     return organization
 
 

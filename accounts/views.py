@@ -139,6 +139,7 @@ def organization_settings(request: OrganizationRequest) -> HttpResponse:
             "time_zone": organization.time_zone,
             "reminder_hours": organization.reminder_hours,
             "marketing_consent_text": organization.marketing_consent_text,
+            "attendee_retention_days": organization.attendee_retention_days,
             "klaviyo_deletion_enabled": deletion_was_on,
         },
         may_change_deletion=request.membership.role == Role.OWNER,
@@ -153,6 +154,11 @@ def organization_settings(request: OrganizationRequest) -> HttpResponse:
             reminder_hours=form.cleaned_data["reminder_hours"] or [],
             marketing_consent_text=form.cleaned_data["marketing_consent_text"],
             klaviyo_deletion_enabled=form.cleaned_data["klaviyo_deletion_enabled"],
+        )
+        services.organization_retention_set(
+            organization=organization,
+            actor=request.membership,
+            days=form.cleaned_data["attendee_retention_days"],
         )
         reconnects = (
             klaviyo_deletion_reconnects(organization=organization)

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Organization
+from integrations.fields import EncryptedSecretField
+from integrations.models import KlaviyoConnection
 
 
 class RequestKind(models.TextChoices):
@@ -42,3 +44,22 @@ class PrivacyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} in {self.organization_id} at {self.created_at}"
+
+
+class KlaviyoDeletion(models.Model):
+    """An erased person's deletion asked of one Klaviyo account (`POST
+    /api/data-privacy-deletion-jobs`), sent by a task. Klaviyo runs it later and has no status
+    to read: `sent_at` is when Klaviyo accepted it. The address is kept, encrypted, only until
+    then (or until Partyline gives up), so a queued task never carries it."""
+
+    record = models.ForeignKey(PrivacyRecord, on_delete=models.CASCADE, related_name="deletions")
+    connection = models.ForeignKey(KlaviyoConnection, on_delete=models.CASCADE, related_name="+")
+    email = EncryptedSecretField(null=True, blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Why it could not be sent, in words an owner can act on ("" while it waits or once sent).
+    error = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"Klaviyo deletion {self.pk} ({'sent' if self.sent_at else 'waiting'})"

@@ -39,9 +39,9 @@ def _page(request: OrganizationRequest, **context: object) -> HttpResponse:
             "is_owner": is_owner,
             # The audit is the owners' (it names who asked, never whose data).
             "records": (
-                PrivacyRecord.objects.filter(organization=organization).select_related("actor")[
-                    :AUDIT_SHOWN
-                ]
+                PrivacyRecord.objects.filter(organization=organization)
+                .select_related("actor")
+                .prefetch_related("deletions")[:AUDIT_SHOWN]
                 if is_owner
                 else []
             ),
@@ -71,7 +71,7 @@ def person_find(request: OrganizationRequest) -> HttpResponse:
         form=form,
         email=email,
         registrations=registrations,
-        erase_form=EraseForm(initial={"email": email}),
+        erase_form=_erase_form(request, initial={"email": email}),
     )
 
 
@@ -90,11 +90,15 @@ def person_export(request: OrganizationRequest) -> HttpResponse:
 @manager_required
 @require_POST
 def person_erase(request: OrganizationRequest) -> HttpResponse:
-    form = EraseForm(request.POST)
+    form = _erase_form(request, data=request.POST)
     if not form.is_valid():
         return _page(request, form=PersonForm(request.POST), erase_form=form)
+    klaviyo_delete = bool(form.cleaned_data.get("klaviyo_delete"))
     erasure = services.person_erase(
-        organization=request.organization, email=form.cleaned_data["email"], actor=request.user
+        organization=request.organization,
+        email=form.cleaned_data["email"],
+        actor=request.user,
+        klaviyo_delete=klaviyo_delete,
     )
     n = erasure.registrations
     messages.success(
@@ -103,7 +107,19 @@ def person_erase(request: OrganizationRequest) -> HttpResponse:
         "private links are gone, and unsent events were dropped. They leave the parties' "
         "Klaviyo lists at the next sync; their address goes once Klaviyo shows them out.",
     )
+    if klaviyo_delete and n:
+        # Klaviyo has no status to read for it: what is known is when it was asked.
+        messages.info(
+            request,
+            f"Deletion of their Klaviyo profile requested at {timezone.localtime():%H:%M}. "
+            "Klaviyo runs it later and does not report back; the requests below show when "
+            "Klaviyo accepted it.",
+        )
     return _page(request)
+
+
+def _erase_form(request: OrganizationRequest, **kwargs: object) -> EraseForm:
+    return EraseForm(klaviyo_deletion=request.organization.klaviyo_deletion_enabled, **kwargs)
 
 
 # --- The attendee's own ---------------------------------------------------------------------

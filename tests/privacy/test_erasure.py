@@ -15,8 +15,8 @@ from django.utils import timezone
 from klaviyo_sandbox import testing
 from parties import services as party_services
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
-from privacy import services
-from privacy.models import PrivacyRecord, RequestKind
+from privacy import erasure, services
+from privacy.models import KlaviyoDeletion, PrivacyRecord, RequestKind
 from tests.support.parties import PARTY
 from tests.support.signups import signup
 from tests.support.workers import run_queued_tasks
@@ -74,11 +74,11 @@ def test_an_erased_person_is_gone_from_every_table_and_from_the_lists(owner, par
     assert testing.profile(ADDRESS)["lists"] == sorted([howl.klaviyo_list_id, bark.klaviyo_list_id])
     assert text_rows_holding(ADDRESS)  # the scan finds them before
 
-    erasure = services.person_erase(organization=owner.organization, email=PERSON, actor=owner.user)
+    done = services.person_erase(organization=owner.organization, email=PERSON, actor=owner.user)
     run_queued_tasks(include_deferred=True)
-    services.erasures_finish()
+    erasure.erasures_finish()
 
-    assert erasure.registrations == 2
+    assert done.registrations == 2
     for needle in (ADDRESS, "Erasedsson", "Fluffernutter"):
         assert text_rows_holding(needle) == [], needle
     # Out of both lists in Klaviyo; the profile itself stays (the organizer's to delete).
@@ -108,9 +108,9 @@ def test_unsent_events_are_dropped_and_sent_ones_keep_only_their_counts(owner, p
         properties={"pet_name": "Rex"},
     )
 
-    erasure = services.person_erase(organization=owner.organization, email=PERSON, actor=None)
+    done = services.person_erase(organization=owner.organization, email=PERSON, actor=None)
 
-    assert erasure.events_dropped == 1
+    assert done.events_dropped == 1
     assert not PartyEvent.objects.filter(pk=waiting.pk).exists()
     sent.refresh_from_db()
     assert (sent.metric, sent.state) == (PartyMetric.REGISTERED, "sent")
@@ -135,7 +135,7 @@ def test_the_audit_recognises_a_repeated_request_without_the_address(owner, part
     first, second = PrivacyRecord.objects.order_by("pk")
     assert (first.records, second.records) == (1, 0)  # nothing left the second time
     assert first.email_digest == second.email_digest
-    assert first.email_digest == services.email_digest(
+    assert first.email_digest == erasure.email_digest(
         organization=owner.organization, email=ADDRESS
     )
     # The audit holds no address, in any of its fields.
@@ -146,8 +146,8 @@ def test_the_audit_recognises_a_repeated_request_without_the_address(owner, part
 def test_the_same_address_elsewhere_is_another_fingerprint(owner, make_org):
     other = make_org()
 
-    assert services.email_digest(organization=owner.organization, email=ADDRESS) != (
-        services.email_digest(organization=other, email=ADDRESS)
+    assert erasure.email_digest(organization=owner.organization, email=ADDRESS) != (
+        erasure.email_digest(organization=other, email=ADDRESS)
     )
 
 
@@ -169,9 +169,9 @@ def test_an_address_klaviyo_never_confirms_out_of_the_list_goes_after_a_week(own
     # Klaviyo never answers: the sync cannot show them out of the list.
     Attendee.objects.filter(pk=attendee.pk).update(sync_state=SyncState.SENT)
 
-    assert services.erasures_finish() == 0
-    later = timezone.now() + services.REMOVAL_WAIT + timedelta(minutes=1)
-    assert services.erasures_finish(now=later) == 1
+    assert erasure.erasures_finish() == 0
+    later = timezone.now() + erasure.REMOVAL_WAIT + timedelta(minutes=1)
+    assert erasure.erasures_finish(now=later) == 1
 
     attendee.refresh_from_db()
     assert attendee.email.endswith("@erased.invalid")
@@ -214,3 +214,49 @@ def test_the_address_never_reaches_a_url(login, owner, parties):
 
     assert 'method="post"' in page
     assert 'method="get"' not in page
+
+
+def test_with_the_option_klaviyo_is_asked_to_delete_the_profile(login, owner, parties):
+    owner.organization.klaviyo_deletion_enabled = True
+    owner.organization.save()
+    signup(parties[0], PERSON)
+    run_queued_tasks(include_deferred=True)
+    assert testing.profile(ADDRESS) is not None
+    client = login(owner)
+
+    page = client.post(reverse("privacy:person_find"), {"email": PERSON}).text
+    erased = client.post(
+        reverse("privacy:person_erase"), {"email": PERSON, "confirm": "on", "klaviyo_delete": "on"}
+    )
+    run_queued_tasks(include_deferred=True)
+    testing.advance(60)  # Klaviyo runs the deletion job later
+
+    assert "deletes the person from the whole Klaviyo account" in page
+    assert "Deletion of their Klaviyo profile requested at" in erased.text
+    assert testing.profile(ADDRESS) is None
+    deletion = KlaviyoDeletion.objects.get()
+    assert deletion.sent_at is not None
+    assert deletion.email is None  # kept only until Klaviyo accepted the request
+    record = PrivacyRecord.objects.get(kind=RequestKind.KLAVIYO_DELETION)
+    assert record.email_digest == erasure.email_digest(
+        organization=owner.organization, email=ADDRESS
+    )
+    services_erase_again = client.post(reverse("privacy:person_find"), {"email": PERSON})
+    assert "Klaviyo accepted it at" in services_erase_again.text
+
+
+def test_without_the_option_klaviyo_is_never_asked(login, owner, parties):
+    signup(parties[0], PERSON)
+    run_queued_tasks(include_deferred=True)
+    client = login(owner)
+
+    page = client.post(reverse("privacy:person_find"), {"email": PERSON}).text
+    client.post(
+        reverse("privacy:person_erase"), {"email": PERSON, "confirm": "on", "klaviyo_delete": "on"}
+    )
+    run_queued_tasks(include_deferred=True)
+    testing.advance(60)
+
+    assert "klaviyo_delete" not in page
+    assert not KlaviyoDeletion.objects.exists()
+    assert testing.profile(ADDRESS) is not None

@@ -13,7 +13,7 @@ from django.utils import timezone
 from klaviyo_sandbox import testing
 from parties import services as party_services
 from parties.models import Attendee, Party, Place
-from privacy import services
+from privacy import erasure
 from privacy.models import PrivacyRecord, RequestKind
 from privacy.tasks import privacy_sweep
 from tests.privacy.test_erasure import text_rows_holding
@@ -74,7 +74,7 @@ def test_details_are_erased_after_the_limit_and_nothing_of_them_is_left(ended_pa
 def test_nothing_is_erased_before_the_limit(ended_party):
     ended(ended_party, days_ago=29)
 
-    assert services.retention_apply() == 0
+    assert erasure.retention_apply() == 0
     assert Attendee.objects.filter(erased_at__isnull=True).count() == 2
 
 
@@ -83,11 +83,11 @@ def test_without_a_limit_nothing_is_erased(ended_party):
     ended_party.organization.attendee_retention_days = None
     ended_party.organization.save()
 
-    assert services.retention_apply() == 0
+    assert erasure.retention_apply() == 0
 
 
 def test_an_upcoming_party_is_never_erased_by_retention(ended_party):
-    assert services.retention_apply() == 0  # it has not even started
+    assert erasure.retention_apply() == 0  # it has not even started
 
 
 def test_the_pass_queues_the_next_one(ended_party):
@@ -118,3 +118,22 @@ def test_the_schedule_command_queues_the_personal_data_pass_once():
     call_command("klaviyo_sync", "--schedule", verbosity=0)
 
     assert DBTaskResult.objects.filter(task_path=privacy_sweep.module_path).count() == 1
+
+
+def test_an_admin_sets_the_retention_limit_in_the_settings(login, owner, make_member):
+    admin = make_member(role="admin", organization=owner.organization)
+    form = {"name": owner.organization.name, "time_zone": "UTC", "reminder_hours": "24"}
+    client = login(admin)
+
+    saved = client.post("/organization/settings/", {**form, "attendee_retention_days": "90"})
+    refused = client.post("/organization/settings/", {**form, "attendee_retention_days": "0"})
+    owner.organization.refresh_from_db()
+    kept = owner.organization.attendee_retention_days
+    client.post("/organization/settings/", {**form, "attendee_retention_days": ""})
+    owner.organization.refresh_from_db()
+
+    assert saved.status_code == 302
+    assert refused.status_code == 400
+    assert "Keep them at least 1 day" in refused.text
+    assert kept == 90
+    assert owner.organization.attendee_retention_days is None  # emptied: kept until erased

@@ -21,6 +21,7 @@ from integrations import attempts
 from integrations.models import ConnectionEvent, EventKind, KlaviyoConnection
 from parties import services as party_services
 from parties.models import Party, Reconciliation
+from privacy import services as privacy_services
 from tests.support.parties import PARTY
 from tests.support.signups import signup
 
@@ -85,7 +86,8 @@ def fill_organization(
 ) -> Party:
     """Give the owner's organization a row of every kind it can own: a party with attendees,
     their events and moments, a consent wording and a reconciliation; the connection's audit
-    events, event sender and connect attempts; another member with an API token; an invite.
+    events, event sender and connect attempts; another member with an API token; an invite;
+    a personal-data request with its Klaviyo deletion.
     Returns the party."""
     organization = owner.organization
     party = party_services.party_create(membership=owner, connection=connection, data=PARTY)
@@ -106,5 +108,12 @@ def fill_organization(
     account_services.api_token_create(membership=colleague, name="Reports")
     account_services.invite_create(
         organization=organization, email="new@example.com", role=Role.MEMBER, invited_by=owner
+    )
+    # A personal-data request, and the Klaviyo deletion it asked for.
+    privacy_services.klaviyo_deletion_request(
+        organization=organization,
+        email="guest0@example.com",
+        actor=owner.user,
+        connection_ids={connection.pk},
     )
     return party
