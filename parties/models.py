@@ -196,6 +196,14 @@ def new_manage_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+# An erased registration's address (the privacy app's tombstones): unique per row, nobody's.
+ERASED_DOMAIN = "erased.invalid"
+
+
+def erased_address(attendee_id: int) -> str:
+    return f"erased-{attendee_id}@{ERASED_DOMAIN}"
+
+
 class ConsentWording(models.Model):
     """The exact words a signup form showed about email, one version per change: what an
     attendee agreed to (or declined) stays provable after the organization edits it."""

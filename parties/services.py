@@ -47,6 +47,7 @@ from parties.models import (
     ReconciliationStatus,
     SignupSource,
     SyncState,
+    erased_address,
     new_manage_token,
     retry_can_help,
 )
@@ -370,6 +371,19 @@ def _attendee_merge(
         attendee, created = Attendee.objects.select_for_update().get_or_create(
             party=party, email=email, defaults={**answers, **consent}
         )
+        if not created and attendee.erased_at is not None:
+            # Erased, and back before their address left the tombstone: the tombstone lets
+            # it go (this signup puts them in the list again anyway), and this is a new one.
+            Attendee.objects.filter(pk=attendee.pk).update(
+                email=erased_address(attendee.pk),
+                klaviyo_profile_id="",
+                import_job_id="",
+                sync_state=SyncState.REMOVED,
+                state_reason="Erased; they signed up again, as a new registration.",
+                updated_at=timezone.now(),
+            )
+            attendee = Attendee.objects.create(party=party, email=email, **answers, **consent)
+            created = True
         if created:
             places.place_new(attendee, party)
         elif attendee.place == Place.CANCELLED:

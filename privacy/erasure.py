@@ -13,6 +13,7 @@ from django.utils.crypto import salted_hmac
 from accounts.models import Organization, normalize_email
 from parties import places, tasks
 from parties.models import (
+    ERASED_DOMAIN,
     Attendee,
     EventState,
     Party,
@@ -20,12 +21,11 @@ from parties.models import (
     Place,
     Reconciliation,
     SyncState,
+    erased_address,
     new_manage_token,
 )
 from privacy.models import PrivacyRecord, RequestKind
 
-# A tombstone's address: unique per row (the party's one-signup-per-address rule), nobody's.
-ERASED_DOMAIN = "erased.invalid"
 # How long an erased person's address waits for Klaviyo to show them out of the list.
 REMOVAL_WAIT = timedelta(days=7)
 # Events never sent (waiting, or withdrawn by the cancellation of their place) are dropped; the
@@ -77,7 +77,7 @@ def tombstone(attendee: Attendee) -> int:
 
 def _forget_address(attendee_id: int, now: datetime, why: str = "") -> None:
     Attendee.objects.filter(pk=attendee_id).update(
-        email=f"erased-{attendee_id}@{ERASED_DOMAIN}",
+        email=erased_address(attendee_id),
         klaviyo_profile_id="",
         import_job_id="",
         sync_state=SyncState.FAILED if why else SyncState.REMOVED,

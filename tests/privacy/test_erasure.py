@@ -260,3 +260,24 @@ def test_without_the_option_klaviyo_is_never_asked(login, owner, parties):
     assert "klaviyo_delete" not in page
     assert not KlaviyoDeletion.objects.exists()
     assert testing.profile(ADDRESS) is not None
+
+
+def test_signing_up_again_after_erasing_is_a_new_registration(owner, parties):
+    bark = parties[1]
+    signup(bark, PERSON, last_name="Erasedsson")
+    run_queued_tasks(include_deferred=True)  # in the list: the tombstone keeps the address
+    services.person_erase(organization=owner.organization, email=PERSON, actor=None)
+    tombstone = Attendee.objects.get(party=bark)
+
+    again = signup(bark, PERSON, first_name="Zoe")
+    run_queued_tasks(include_deferred=True)
+    erasure.erasures_finish()
+
+    assert again.pk != tombstone.pk
+    again.refresh_from_db()
+    tombstone.refresh_from_db()
+    assert (again.place, again.erased_at, again.last_name) == (Place.REGISTERED, None, "")
+    assert again.sync_state == SyncState.SYNCED
+    assert testing.profile(ADDRESS)["lists"] == [bark.klaviyo_list_id]
+    assert tombstone.email.endswith("@erased.invalid")
+    assert tombstone.erased_at is not None
