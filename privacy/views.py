@@ -61,17 +61,20 @@ def person_find(request: OrganizationRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, form=form)
     email = form.cleaned_data["email"]
+    return _person(request, form, _erase_form(request, initial={"email": email}), email)
+
+
+def _person(
+    request: OrganizationRequest, form: PersonForm, erase_form: EraseForm, email: str
+) -> HttpResponse:
+    """The page with what the organization's parties hold about `email`, and its actions."""
     registrations = (
         Attendee.objects.filter(party__organization=request.organization, email=email)
         .select_related("party")
         .order_by("-created_at")
     )
     return _page(
-        request,
-        form=form,
-        email=email,
-        registrations=registrations,
-        erase_form=_erase_form(request, initial={"email": email}),
+        request, form=form, email=email, registrations=registrations, erase_form=erase_form
     )
 
 
@@ -92,7 +95,11 @@ def person_export(request: OrganizationRequest) -> HttpResponse:
 def person_erase(request: OrganizationRequest) -> HttpResponse:
     form = _erase_form(request, data=request.POST)
     if not form.is_valid():
-        return _page(request, form=PersonForm(request.POST), erase_form=form)
+        person = PersonForm(request.POST)
+        if not person.is_valid():
+            return _page(request, form=person)
+        # Not confirmed: the same page again, the box's error beside it.
+        return _person(request, person, form, person.cleaned_data["email"])
     klaviyo_delete = bool(form.cleaned_data.get("klaviyo_delete"))
     erasure = services.person_erase(
         organization=request.organization,
