@@ -100,6 +100,9 @@ def logged_in(browser: Browser, base: str, membership: Membership, audit: Audit)
 
 
 def expect_no_sideways_scroll(page: Page) -> None:
+    # The stylesheet in: a click's navigation may be measured before it applies, when the
+    # page is unstyled and a long word is as wide as it is long.
+    page.wait_for_load_state("load")
     width = page.viewport_size["width"]
     found = page.evaluate(SIDEWAYS)
     assert found["page"] <= width, f"{page.url} scrolls sideways: {found['page']} > {width}"
