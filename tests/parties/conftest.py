@@ -24,3 +24,19 @@ def sandbox_party(owner, sandbox, sandbox_connection) -> Party:
     Party.objects.filter(pk=party.pk).update(next_sync_at=None)
     DBTaskResult.objects.all().delete()
     return party
+
+
+@pytest.fixture
+def double_opt_in_party(owner, sandbox, sandbox_connection) -> Party:
+    """The same, its list double opt-in as Klaviyo reports it."""
+    party = services.party_create(
+        membership=owner,
+        connection=sandbox_connection(owner.organization),
+        data={**PARTY, "name": "Confirm-a-pawty", "opt_in_process": "double_opt_in"},
+    )
+    sync.party_sync(party_id=party.pk)
+    DBTaskResult.objects.all().delete()
+    Party.objects.filter(pk=party.pk).update(next_sync_at=None)
+    party.refresh_from_db()
+    assert party.klaviyo_opt_in_process == "double_opt_in"
+    return party

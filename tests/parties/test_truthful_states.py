@@ -15,12 +15,11 @@ from django_tasks_db.models import DBTaskResult
 
 from integrations.klaviyo.client import KlaviyoClient
 from klaviyo_sandbox import testing
-from parties import services, sync, tasks
+from parties import sync, tasks
 from parties.models import Attendee, Party, SyncState
 from parties.sync import verify
 from parties.sync.config import sync_config
 from tests.support.clock import let_time_pass
-from tests.support.parties import PARTY
 from tests.support.signups import signup
 from tests.support.workers import run_queued_tasks
 
@@ -39,20 +38,6 @@ def no_window(settings):
 @pytest.fixture
 def party(sandbox_party) -> Party:
     return sandbox_party
-
-
-@pytest.fixture
-def double_opt_in_party(owner, sandbox, sandbox_connection) -> Party:
-    party = services.party_create(
-        membership=owner,
-        connection=sandbox_connection(owner.organization),
-        data={**PARTY, "name": "Confirm-a-pawty", "opt_in_process": "double_opt_in"},
-    )
-    sync.party_sync(party_id=party.pk)
-    DBTaskResult.objects.all().delete()
-    Party.objects.filter(pk=party.pk).update(next_sync_at=None)
-    party.refresh_from_db()
-    return party
 
 
 def state_of(email: str) -> tuple[str, str]:

@@ -8,13 +8,11 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
-from django_tasks_db.models import DBTaskResult
 
 from integrations.klaviyo.client import KlaviyoClient
 from klaviyo_sandbox import testing
-from parties import services, sync
+from parties import sync
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
-from tests.support.parties import PARTY
 from tests.support.signups import FORM, signup, signup_url
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
@@ -33,21 +31,6 @@ def no_window(settings):
 def party(sandbox_party) -> Party:
     testing.clear_calls()
     return sandbox_party
-
-
-@pytest.fixture
-def double_opt_in_party(owner, sandbox, sandbox_connection) -> Party:
-    party = services.party_create(
-        membership=owner,
-        connection=sandbox_connection(owner.organization),
-        data={**PARTY, "name": "Confirm-a-pawty", "opt_in_process": "double_opt_in"},
-    )
-    sync.party_sync(party_id=party.pk)
-    DBTaskResult.objects.all().delete()
-    party.refresh_from_db()
-    assert party.klaviyo_opt_in_process == "double_opt_in"
-    testing.clear_calls()
-    return party
 
 
 def declined(party: Party, email: str = "quiet@example.com") -> Attendee:
@@ -79,6 +62,7 @@ def test_on_a_double_opt_in_list_they_are_in_the_list_never_awaiting_confirmatio
     double_opt_in_party,
 ):
     party = double_opt_in_party
+    testing.clear_calls()
     attendee = declined(party)
 
     sync.party_sync(party_id=party.pk)
