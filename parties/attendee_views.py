@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.timezones import zone_for
 from core.limits import Limit, over_limit
 from core.wording import wait_text
-from parties import calendar, places, services
+from parties import calendar, places, questions, services
 from parties.forms import AttendeeDetailsForm
 from parties.links import attendee_calendar_url
 from parties.models import Attendee, Place
@@ -93,7 +93,7 @@ def _page(
 ) -> HttpResponse:
     party = attendee.party
     if form is None:
-        form = AttendeeDetailsForm(instance=attendee)
+        form = AttendeeDetailsForm(questions=questions.questions_asked(party), instance=attendee)
     context = {
         "attendee": attendee,
         "party": party,
@@ -112,11 +112,14 @@ def attendee_manage(request: HttpRequest, attendee: Attendee) -> HttpResponse:
     """Their place at the party, and their details to change."""
     if request.method == "GET":
         return _page(request, attendee)
-    form = AttendeeDetailsForm(request.POST, instance=attendee)
+    asked = questions.questions_asked(attendee.party)
+    form = AttendeeDetailsForm(request.POST, questions=asked, instance=attendee)
     if not form.is_valid():
         return _page(request, attendee, form)
     try:
-        changed = services.attendee_update_details(attendee=attendee, data=form.cleaned_data)
+        changed = services.attendee_update_details(
+            attendee=attendee, data=form.details, asked=[question.key for question in asked]
+        )
     except services.PartyError as error:
         messages.error(request, str(error))
     else:

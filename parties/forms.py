@@ -6,11 +6,35 @@ from typing import Any
 
 from django import forms
 from django.db.models import Field, Model, QuerySet
+from django.http import QueryDict
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import ReminderHoursField, reminder_hours_text
 from integrations.models import KlaviyoConnection
-from parties.models import Attendee, ConsentWording, OptInProcess, Party, Place, SyncState
+from parties.models import (
+    CHOICE_KINDS,
+    Attendee,
+    ConsentWording,
+    OptInProcess,
+    Party,
+    Place,
+    Question,
+    QuestionKind,
+    SyncState,
+)
+from parties.questions import (
+    MAX_CHOICE_LENGTH,
+    MAX_CHOICES,
+    RESERVED_KEYS,
+    answer_field,
+    answers_from_form,
+    form_version,
+    key_from,
+    profile_property_from,
+    property_problem,
+)
 from parties.selectors import NEEDS_ATTENTION
 
 PARTY_FIELDS = (
@@ -34,9 +58,8 @@ MAX_CLAIM_WINDOW_HOURS = 168
 # A time as a datetime-local input sends it, or typed by hand.
 TIME_INPUTS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
 TIME_INVALID = "Enter a date and time, like 2026-07-04 18:30."
-SIGNUP_FIELDS = ("email", "first_name", "last_name", "pet_name", "pet_type")
 
-TOO_LONG = "Use at most %(limit_value)d characters (this has %(show_value)d)."
+TOO_LONG = _("Use at most %(limit_value)d characters (this has %(show_value)d).")
 
 
 def _text(
@@ -50,7 +73,7 @@ def _text(
     required = not column.blank if required is None else required
     label = kwargs.pop("label", column.verbose_name.capitalize())
     return forms.CharField(
-        label=label if required else f"{label} (optional)",
+        label=label if required else format_lazy(_("{label} (optional)"), label=label),
         max_length=column.max_length,
         required=required,
         error_messages={"max_length": TOO_LONG, **kwargs.pop("error_messages", {})},
@@ -269,42 +292,65 @@ class AttendeeFilterForm(forms.Form):
 
 
 class AttendeeDetailsForm(forms.Form):
-    """An attendee's name and answers: what the signup form asks besides the address and the
-    consent, and all they can change on their own page (the address is who they are in
-    Klaviyo: another address is another signup)."""
+    """An attendee's name and answers to the party's questions: what the signup form asks
+    besides the address and the consent, and all they can change on their own page (the
+    address is who they are in Klaviyo: another address is another signup)."""
 
     first_name = _text(
         Attendee,
         "first_name",
         required=True,
+        label=_("First name"),
         widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
-        error_messages={"required": "Enter your first name."},
+        error_messages={"required": _("Enter your first name.")},
     )
     last_name = _text(
-        Attendee, "last_name", widget=forms.TextInput(attrs={"autocomplete": "family-name"})
-    )
-    pet_name = _text(Attendee, "pet_name", label="Pet's name")
-    pet_type = _text(
-        Attendee, "pet_type", label="Pet type", help_text="Dog, cat, rabbit, iguana..."
+        Attendee,
+        "last_name",
+        label=_("Last name"),
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
     )
 
-    def __init__(self, *args: Any, instance: Attendee | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        questions: list[Question],
+        instance: Attendee | None = None,
+        **kwargs: Any,
+    ) -> None:
+        answers = instance.answers if instance is not None else {}
         if instance is not None:
-            details = {name: getattr(instance, name) for name in self.base_fields}
-            kwargs.setdefault("initial", details)
+            details = {"first_name": instance.first_name, "last_name": instance.last_name}
+            kwargs.setdefault("initial", {**details, **answers})
         super().__init__(*args, **kwargs)
+        self.questions = questions
+        for question in questions:
+            self.fields[question.key] = answer_field(question, kept=answers.get(question.key))
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        """The answers given, as stored (blanks left out)."""
+        return answers_from_form(self.questions, self.cleaned_data)
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return {
+            "first_name": self.cleaned_data["first_name"],
+            "last_name": self.cleaned_data["last_name"],
+            "answers": self.answers,
+        }
 
 
 class SignupForm(AttendeeDetailsForm):
     """The public signup form. `website` is a honeypot: people never see or fill it."""
 
     email = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         max_length=Attendee._meta.get_field("email").max_length,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
         error_messages={
-            "required": "Enter your email address.",
-            "invalid": "Enter a valid email address, like name@example.com.",
+            "required": _("Enter your email address."),
+            "invalid": _("Enter a valid email address, like name@example.com."),
             "max_length": TOO_LONG,
         },
     )
@@ -315,24 +361,50 @@ class SignupForm(AttendeeDetailsForm):
     # organization edits it meanwhile.
     consent_wording = forms.IntegerField(widget=forms.HiddenInput, required=False)
     website = forms.CharField(
-        label="Leave this field empty",
+        label=_("Leave this field empty"),
         required=False,
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
 
     HONEYPOT = "website"
-    field_order = ("first_name", "last_name", "email", "pet_name", "pet_type")
+    # The party's questions come after the email, then the consent and the honeypot.
+    field_order = ("first_name", "last_name", "email")
 
     def __init__(self, *args: Any, wording: ConsentWording, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.order_fields(
+            [
+                *self.field_order,
+                *(question.key for question in self.questions),
+                "marketing_consent",
+                "consent_wording",
+                "website",
+            ]
+        )
         self.wording = wording
         self.fields["marketing_consent"].label = wording.marketing
         self.fields["consent_wording"].initial = wording.pk
 
+    def typed(self, data: QueryDict) -> dict[str, Any]:
+        """What was typed into the form, as initial values: kept, not judged (a refused POST
+        whose only problem is something else, like a rate limit)."""
+        typed: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            if name != self.HONEYPOT:
+                many = isinstance(field, forms.MultipleChoiceField)
+                typed[name] = data.getlist(name) if many else data.get(name, "")
+        return typed
+
+    @property
+    def cache_version(self) -> str:
+        """What the cached blank form is keyed by: the questions and the consent wording."""
+        return f"{form_version(self.questions)}:{self.wording.pk}"
+
     @property
     def signup_data(self) -> dict[str, Any]:
         return {
-            **{name: self.cleaned_data[name] for name in SIGNUP_FIELDS},
+            "email": self.cleaned_data["email"],
+            **self.details,
             "marketing_consent": self.cleaned_data["marketing_consent"],
         }
 
@@ -346,3 +418,110 @@ class SignupForm(AttendeeDetailsForm):
             pk=version_id, organization_id=self.wording.organization_id
         ).first()
         return seen or self.wording
+
+
+class QuestionForm(forms.Form):
+    """A question of the signup form, as the organizer writes it. The key is chosen once, at
+    creation (`creating`): answers are stored and sent to Klaviyo under it."""
+
+    label = forms.CharField(
+        label="Question",
+        max_length=Question._meta.get_field("label").max_length,
+        error_messages={"required": "Write the question.", "max_length": TOO_LONG},
+    )
+    help_text = _text(
+        Question, "help_text", label="Help text", help_text="Shown under the question."
+    )
+    kind = forms.ChoiceField(label="Answer", choices=QuestionKind.choices)
+    choices = forms.CharField(
+        label="Options (for a choice)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=f"One per line, at most {MAX_CHOICES}.",
+    )
+    required = forms.BooleanField(
+        label="Required",
+        required=False,
+        help_text="People cannot sign up without answering (a required checkbox must be ticked).",
+    )
+    profile_property = forms.CharField(
+        label="Klaviyo profile property (optional)",
+        required=False,
+        max_length=200,
+        help_text=(
+            "Also save the answer on the person's Klaviyo profile under this name, for "
+            "segments and personalisation. Leave empty: it goes with their events only."
+        ),
+    )
+    key = forms.CharField(
+        label="Key (optional)",
+        required=False,
+        max_length=Question._meta.get_field("key").max_length,
+        help_text=(
+            "The answer's name in Klaviyo events and the CSV, like dietary_needs. Leave empty: "
+            "made from the question. It cannot change later."
+        ),
+    )
+
+    def __init__(self, *args: Any, creating: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not creating:
+            del self.fields["key"]
+
+    @classmethod
+    def initial_for(cls, question: Question) -> dict[str, Any]:
+        return {
+            "label": question.label,
+            "help_text": question.help_text,
+            "kind": question.kind,
+            "choices": "\n".join(question.choices),
+            "required": question.required,
+            "profile_property": question.profile_property,
+        }
+
+    def clean_key(self) -> str:
+        typed = self.cleaned_data["key"].strip()
+        if not typed:
+            return ""
+        key = key_from(typed)
+        if key != typed:
+            raise forms.ValidationError(
+                f"Use lowercase letters, digits and underscores, like {key or 'dietary_needs'}."
+            )
+        if key in RESERVED_KEYS:
+            raise forms.ValidationError(f"“{key}” is a name the form already uses.")
+        return key
+
+    def clean_profile_property(self) -> str:
+        name = profile_property_from(self.cleaned_data["profile_property"])
+        if self.cleaned_data["profile_property"].strip() and not name:
+            raise forms.ValidationError("Use letters or digits in the property name.")
+        if problem := property_problem(name):
+            raise forms.ValidationError(problem)
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = self.cleaned_data
+        kind = cleaned.get("kind")
+        options: list[str] = []
+        for line in (cleaned.get("choices") or "").splitlines():
+            option = " ".join(line.split())
+            if option and option not in options:
+                options.append(option)
+        if kind in CHOICE_KINDS:
+            if len(options) < 2:
+                self.add_error("choices", "Give at least two options, one per line.")
+            elif len(options) > MAX_CHOICES:
+                self.add_error("choices", f"Give at most {MAX_CHOICES} options.")
+            elif any(len(option) > MAX_CHOICE_LENGTH for option in options):
+                self.add_error("choices", f"Keep each option to {MAX_CHOICE_LENGTH} characters.")
+        cleaned["choices"] = options if kind in CHOICE_KINDS else []
+        label = cleaned.get("label")
+        if label and "key" in self.fields and not cleaned.get("key") and not key_from(label):
+            self.add_error("key", "Give a key of letters or digits, like dietary_needs.")
+        return cleaned
+
+    @property
+    def question_data(self) -> dict[str, Any]:
+        names = ("label", "help_text", "kind", "choices", "required", "profile_property", "key")
+        return {name: self.cleaned_data[name] for name in names if name in self.cleaned_data}

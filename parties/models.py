@@ -230,6 +230,54 @@ class ConsentWording(models.Model):
         return f"{self.organization} wording v{self.version}"
 
 
+class QuestionKind(models.TextChoices):
+    SHORT_TEXT = "short_text", "Short text"
+    LONG_TEXT = "long_text", "Long text"
+    SINGLE_CHOICE = "single_choice", "Single choice"
+    MULTIPLE_CHOICE = "multiple_choice", "Multiple choice"
+    CHECKBOX = "checkbox", "Checkbox"
+    NUMBER = "number", "Number"
+
+
+# The kinds whose answers are picked from `Question.choices`.
+CHOICE_KINDS = (QuestionKind.SINGLE_CHOICE, QuestionKind.MULTIPLE_CHOICE)
+
+
+class Question(models.Model):
+    """One question of a party's signup form, beyond the name and the address. Its `key`
+    never changes once made: answers are stored under it and go to Klaviyo under it, where
+    flows and segments name it."""
+
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="questions")
+    key = models.SlugField(max_length=40, allow_unicode=False)
+    kind = models.CharField(max_length=16, choices=QuestionKind, default=QuestionKind.SHORT_TEXT)
+    label = models.CharField(max_length=200)
+    help_text = models.CharField(max_length=300, blank=True)
+    required = models.BooleanField(default=False)
+    # The options of a choice question, in their order.
+    choices = models.JSONField(default=list, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+    # Also sent as this Klaviyo profile property ("" : the events carry it only).
+    profile_property = models.CharField(max_length=64, blank=True)
+    # Removed by the organizer after people answered it: off the form, and the answers stay
+    # readable under its label on the party page, in the CSV and in exports.
+    removed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["party", "key"], name="parties_one_question_per_key"),
+        ]
+        ordering = ["party", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+
 class SignupSource(models.TextChoices):
     """Where a registration, and its consent decision, was given."""
 
@@ -245,8 +293,10 @@ class Attendee(models.Model):
     email = models.EmailField(max_length=254)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
-    pet_name = models.CharField(max_length=100, blank=True)
-    pet_type = models.CharField(max_length=50, blank=True)
+    # Their answers to the party's questions ({question key: value}; see parties.questions):
+    # strings, a list of strings (multiple choice), a boolean (checkbox) or a number. Kept
+    # by key, so a question reworded or removed later leaves them readable.
+    answers = models.JSONField(default=dict, blank=True)
     # The consent record: whether they agreed to marketing email (registering needs no
     # consent: the party's own emails come with it), the words they saw, when, and where.
     marketing_consent = models.BooleanField(default=False)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.timezones import zone_for
 from core.limits import Limit, over_limit
 from core.wording import wait_text
-from parties import calendar, services
+from parties import calendar, questions, services
 from parties.errors import PartyFull
 from parties.forms import SignupForm
 from parties.models import Attendee, Party, SignupSource
@@ -108,16 +108,17 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
         status = 409 if request.method == "POST" else 200
         return render(request, CLOSED_TEMPLATE, {"party": party, "problem": FULL}, status=status)
     wording = services.consent_wording_current(organization=party.organization)
+    asked = questions.questions_asked(party)
     if request.method == "GET":
-        form = SignupForm(wording=wording)
+        form = SignupForm(questions=asked, wording=wording)
         context = {"party": party, "form": form, "full": party.is_full}
         return render(request, "public/signup.html", context)
 
     wait = _rate_limited(request, slug)
     if wait:
         # Keep what they typed, without judging it: the only problem to show is the wait.
-        typed = {name: request.POST.get(name, "") for name in SignupForm.base_fields}
-        form = SignupForm(initial=typed, wording=wording)
+        form = SignupForm(questions=asked, wording=wording)
+        form.initial = form.typed(request.POST)
         too_many = f"{TOO_MANY} Please try again in {wait_text(wait)}."
         context = {"party": party, "form": form, "too_many": too_many}
         response = render(request, "public/signup.html", context, status=429)
@@ -126,7 +127,7 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
     if request.POST.get(SignupForm.HONEYPOT, "").strip():
         # A bot filled the field people never see: it gets the usual answer, we keep nothing.
         return _thanks(party)
-    form = SignupForm(request.POST, wording=wording)
+    form = SignupForm(request.POST, questions=asked, wording=wording)
     if not form.is_valid():
         return render(request, "public/signup.html", {"party": party, "form": form}, status=400)
     try:

@@ -9,6 +9,7 @@ once; the outbox engine (`parties.sync`) relays it to Klaviyo and records what K
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
@@ -19,7 +20,7 @@ from accounts.models import Membership, Organization, User, normalize_email
 from integrations.budgets import list_budget_message, list_budget_reopens_at
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from integrations.scopes import events_missing_scopes
-from parties import places, tasks
+from parties import places, questions, tasks
 from parties.errors import PartyError
 from parties.events.catalogue import occurrence_of
 from parties.events.flows import FLOWS_REFRESH_GAP
@@ -81,11 +82,16 @@ SCHEDULE_FIELDS = ("starts_at", "ends_at", "reminder_hours")
 
 
 def party_create(
-    *, membership: Membership, connection: KlaviyoConnection, data: dict[str, Any]
+    *,
+    membership: Membership,
+    connection: KlaviyoConnection,
+    data: dict[str, Any],
+    questions_from: Party | None = None,
 ) -> Party:
     """Save the party; its Klaviyo list is created in the background straight after, or,
     when today's new lists are all used in the Klaviyo account, once the next day's budget
-    opens: `list_error` then says so, and the party's sync is planned for then."""
+    opens: `list_error` then says so, and the party's sync is planned for then. Its form asks
+    the questions `questions_from` asks, or the starter ones."""
     if connection.organization_id != membership.organization_id:
         raise PartyError("Choose one of your organization's Klaviyo connections.")
     opt_in = data.get("opt_in_process") or OptInProcess.SINGLE
@@ -102,10 +108,20 @@ def party_create(
             capacity=data.get("capacity"),
             **{key: data[key] for key in PARTY_FIELDS if key in data},
         )
+        if questions_from is None:
+            questions.starter_questions_add(party)
+        else:
+            questions.questions_copy(source=questions_from, target=party)
         event_sender_ensure(connection=connection)
         tasks.party_sync_request(party_id=party.pk, at=reopens_at or timezone.now(), force=True)
         tasks.moments_schedule(moments_plan(party))
     return party
+
+
+def copy_name(name: str) -> str:
+    """ "Summer BBQ" -> "Summer BBQ (copy)", within the name's length."""
+    suffix = " (copy)"
+    return name[: Party.NAME_MAX_LENGTH - len(suffix)] + suffix
 
 
 class PartyUpdate(NamedTuple):
@@ -308,7 +324,8 @@ def consent_wording_current(*, organization: Organization) -> ConsentWording:
 # --- Signups --------------------------------------------------------------------------------
 
 
-ATTENDEE_FIELDS = ("first_name", "last_name", "pet_name", "pet_type")
+# The names a signup gives besides its answers (`data["answers"]`, see parties.questions).
+NAME_FIELDS = ("first_name", "last_name")
 # A re-signup with nothing new leaves these alone: confirmed in the list, or on their way
 # (sending them again would only repeat the work, or a confirmation email).
 UNCHANGED_STAYS = (
@@ -342,7 +359,8 @@ def attendee_register(
     if not party.signups_open:
         raise PartyError("Signups for this party are closed.")
     email = normalize_email(data["email"])
-    answers = {key: (data.get(key) or "").strip() for key in ATTENDEE_FIELDS}
+    answers: dict[str, Any] = {key: (data.get(key) or "").strip() for key in NAME_FIELDS}
+    answers["answers"] = dict(data.get("answers") or {})
     consent = {
         "marketing_consent": bool(data.get("marketing_consent")),
         "consent_wording": wording or consent_wording_current(organization=party.organization),
@@ -362,7 +380,7 @@ def attendee_register(
 
 
 def _attendee_merge(
-    *, party: Party, email: str, answers: dict[str, str], consent: dict[str, Any]
+    *, party: Party, email: str, answers: dict[str, Any], consent: dict[str, Any]
 ) -> tuple[Attendee, bool]:
     """The same address signed up before: keep its non-blank answers, re-send unless it is
     confirmed with nothing new."""
@@ -391,7 +409,10 @@ def _attendee_merge(
             places.place_again(attendee, party)
             attendee.refresh_from_db()
         else:
-            given = {key: value for key, value in answers.items() if value}
+            given = {key: value for key, value in answers.items() if value and key in NAME_FIELDS}
+            if answers["answers"]:
+                # Each question answered now replaces its earlier answer; the others stay.
+                given["answers"] = {**attendee.answers, **answers["answers"]}
             if consent["marketing_consent"] and not attendee.marketing_consent:
                 # Consent given now: the record is this one, and they are subscribed (even
                 # if already in the list, which did not record their consent).
@@ -406,7 +427,7 @@ def _attendee_merge(
 
 
 def _answers_save(
-    attendee: Attendee, answers: dict[str, str], *, also: dict[str, Any], resend: bool = False
+    attendee: Attendee, answers: dict[str, Any], *, also: dict[str, Any], resend: bool = False
 ) -> None:
     """Save new answers (and `also`, unconditionally); send the attendee to Klaviyo again
     unless they are confirmed there, or on their way, with nothing new (`resend`: there is)."""
@@ -428,17 +449,25 @@ def _answers_save(
 # --- An attendee's own page -----------------------------------------------------------------
 
 
-def attendee_update_details(*, attendee: Attendee, data: dict[str, str]) -> bool:
+def attendee_update_details(
+    *, attendee: Attendee, data: dict[str, Any], asked: Collection[str] = ()
+) -> bool:
     """The attendee changes their name or answers on their own page (a blank clears an
-    optional answer: they typed it). Klaviyo's profile follows. Whether anything changed."""
+    optional answer: they typed it). `asked`: the keys of the questions the form asked; an
+    answer to one of them missing from `data["answers"]` was cleared, and answers to others
+    (a question removed since) stay. Klaviyo's profile follows. Whether anything changed."""
     if attendee.place == Place.CANCELLED:
         raise PartyError("This registration was cancelled: sign up again to change it.")
-    answers = {key: (data.get(key) or "").strip() for key in ATTENDEE_FIELDS if key in data}
+    names = {key: (data.get(key) or "").strip() for key in NAME_FIELDS if key in data}
     with transaction.atomic():
         locked = Attendee.objects.select_for_update().get(pk=attendee.pk)
-        changed = any(getattr(locked, key) != value for key, value in answers.items())
+        details: dict[str, Any] = dict(names)
+        if "answers" in data:
+            kept = {key: value for key, value in locked.answers.items() if key not in asked}
+            details["answers"] = {**kept, **data["answers"]}
+        changed = any(getattr(locked, key) != value for key, value in details.items())
         if changed:
-            _answers_save(locked, answers, also={})
+            _answers_save(locked, details, also={})
             if locked.sync_state == SyncState.PENDING:
                 tasks.party_sync_request(party_id=locked.party_id)
     attendee.refresh_from_db()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from parties import attendee_views, flow_views, public_views, views
+from parties import attendee_views, flow_views, public_views, question_views, views
 
 app_name = "parties"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("parties/<int:pk>/", views.party_detail, name="party_detail"),
     path("parties/<int:pk>/live/", views.party_live, name="party_live"),
     path("parties/<int:pk>/edit/", views.party_edit, name="party_edit"),
+    path("parties/<int:pk>/duplicate/", views.party_duplicate, name="party_duplicate"),
     path("parties/<int:pk>/signups/", views.party_signups, name="party_signups"),
     path("parties/<int:pk>/cancel/", views.party_cancel, name="party_cancel"),
     path("parties/<int:pk>/delete/", views.party_delete, name="party_delete"),
@@ -41,6 +42,27 @@ urlpatterns = [
         "parties/<int:pk>/attendees/<int:attendee_pk>/new-link/",
         views.attendee_link_renew,
         name="attendee_link_renew",
+    ),
+    path("parties/<int:pk>/questions/", question_views.question_list, name="question_list"),
+    path(
+        "parties/<int:pk>/questions/<int:question_pk>/",
+        question_views.question_edit,
+        name="question_edit",
+    ),
+    path(
+        "parties/<int:pk>/questions/<int:question_pk>/move/",
+        question_views.question_move,
+        name="question_move",
+    ),
+    path(
+        "parties/<int:pk>/questions/<int:question_pk>/remove/",
+        question_views.question_remove,
+        name="question_remove",
+    ),
+    path(
+        "parties/<int:pk>/questions/<int:question_pk>/restore/",
+        question_views.question_restore,
+        name="question_restore",
     ),
     path("p/<slug:slug>/", public_views.signup, name="signup"),
     path("p/<slug:slug>/thanks/", public_views.signup_thanks, name="signup_thanks"),

@@ -33,7 +33,7 @@ from core.limits import Limit, over_limit
 from core.snapshots import one_snapshot
 from core.wording import wait_text
 from integrations.selectors import active_connections_for
-from parties import places, selectors, services
+from parties import places, questions, selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
 from parties.models import Attendee, Party, Place, Reconciliation, SyncState
 
@@ -43,12 +43,14 @@ ATTENDEES_PER_PAGE = 50
 # Differences listed on the reconcile page; the CSV has all that were kept.
 RECONCILE_SHOWN = 50
 # (heading, attendee attribute or method): the state is the label an organizer reads.
-CSV_COLUMNS = (
+CSV_NAME_COLUMNS = (
     ("email", "email"),
     ("first_name", "first_name"),
     ("last_name", "last_name"),
-    ("pet_name", "pet_name"),
-    ("pet_type", "pet_type"),
+)
+# Then one column per question, headed by its key (a new party's first two are pet_name and
+# pet_type, where those columns always were), then these.
+CSV_COLUMNS = (
     ("consented_at", "consented_at"),
     ("status", "get_sync_state_display"),
     ("status_reason", "state_reason"),
@@ -115,18 +117,42 @@ def party_list(request: OrganizationRequest) -> HttpResponse:
 @manager_required
 @require_http_methods(["GET", "POST"])
 def party_create(request: OrganizationRequest) -> HttpResponse:
+    return _party_create_page(request)
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def party_duplicate(request: OrganizationRequest, pk: int) -> HttpResponse:
+    """The new-party form filled in from a party (its details, capacity, settings, and its
+    questions when saved), for the organizer to change the date and save."""
+    return _party_create_page(request, source=_party(request, pk))
+
+
+def _party_create_page(request: OrganizationRequest, source: Party | None = None) -> HttpResponse:
     connections = active_connections_for(organization=request.organization)
     if not connections.exists():
         return render(request, "parties/party_form.html", {"no_connection": True})
+    initial = {}
+    if source is not None:
+        initial = {
+            **PartyForm.initial_for(source),
+            "name": services.copy_name(source.name),
+            "opt_in_process": source.opt_in_process,
+            "connection": source.connection_id,
+        }
     form = PartyForm(
         _posted(request),
+        initial=initial,
         connections=connections,
         default_reminder_hours=request.organization.reminder_hours,
     )
     if request.method == "POST" and form.is_valid():
         try:
             party = services.party_create(
-                membership=request.membership, connection=form.connection, data=form.party_data
+                membership=request.membership,
+                connection=form.connection,
+                data=form.party_data,
+                questions_from=source,
             )
         except services.PartyError as error:
             messages.error(request, str(error))
@@ -150,7 +176,12 @@ def party_create(request: OrganizationRequest) -> HttpResponse:
     return render(
         request,
         "parties/party_form.html",
-        {"form": form, "list_budget_notices": notices},
+        {
+            "form": form,
+            "list_budget_notices": notices,
+            "source": source,
+            "source_questions": questions.questions_asked(source) if source else [],
+        },
         status=status,
     )
 
@@ -262,6 +293,7 @@ def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
                 "page_obj": paginator.get_page(request.GET.get("page")),
                 "public_url": public_url,
                 "waitlist": selectors.waitlist_head(party=party),
+                "questions": questions.questions_all(party),
             },
         )
 
@@ -291,6 +323,7 @@ def party_live(request: OrganizationRequest, pk: int) -> HttpResponse:
                 page_obj=paginator.get_page(1),
                 filtered=False,
                 waitlist=selectors.waitlist_head(party=party),
+                questions=questions.questions_all(party),
             )
             response = render(request, "parties/_live.html", context)
     response["ETag"] = etag
@@ -580,13 +613,22 @@ def _csv_value(attendee: object, attribute: str) -> object:
 
 
 def _attendee_rows(party: Party) -> Iterator[list[object]]:
-    yield [heading for heading, _attribute in CSV_COLUMNS]
+    asked = questions.questions_all(party)
+    yield [
+        *(heading for heading, _attribute in CSV_NAME_COLUMNS),
+        *(question.key for question in asked),
+        *(heading for heading, _attribute in CSV_COLUMNS),
+    ]
     attendees = selectors.with_waitlist_rank(selectors.attendees_for(party=party)).annotate(
         consent_wording_version=F("consent_wording__version"),
         consent_wording_text=F("consent_wording__marketing"),
     )
     for attendee in attendees.iterator(chunk_size=500):
-        yield [_csv_value(attendee, attribute) for _heading, attribute in CSV_COLUMNS]
+        yield [
+            *(_csv_value(attendee, attribute) for _heading, attribute in CSV_NAME_COLUMNS),
+            *(questions.answer_text(attendee.answers.get(q.key)) for q in asked),
+            *(_csv_value(attendee, attribute) for _heading, attribute in CSV_COLUMNS),
+        ]
 
 
 def _csv_download(rows: Iterator[list[object]], filename: str) -> StreamingHttpResponse:

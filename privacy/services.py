@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Organization, User, normalize_email
 from parties.models import Attendee, Party
+from parties.questions import answer_text
 from privacy import tasks as privacy_tasks
 from privacy.erasure import email_digest, reconciliations_forget, tombstone
 from privacy.models import KlaviyoDeletion, PrivacyRecord, RequestKind
@@ -133,7 +134,8 @@ def _erase(
 def person_data(*, attendees: QuerySet[Attendee]) -> dict[str, Any]:
     """Everything Partyline holds about these registrations (one person's), as plain data."""
     registrations = []
-    for attendee in attendees.select_related("party", "consent_wording").order_by("pk"):
+    rows = attendees.select_related("party", "consent_wording").prefetch_related("party__questions")
+    for attendee in rows.order_by("pk"):
         wording = attendee.consent_wording
         registrations.append(
             {
@@ -142,7 +144,11 @@ def person_data(*, attendees: QuerySet[Attendee]) -> dict[str, Any]:
                 "email": attendee.email,
                 "first_name": attendee.first_name,
                 "last_name": attendee.last_name,
-                "answers": {"pet_name": attendee.pet_name, "pet_type": attendee.pet_type},
+                # Under each question's words then (a removed question's too), and its key.
+                "answers": [
+                    {"question": label, "key": key, "answer": attendee.answers[key]}
+                    for key, label in _answer_labels(attendee)
+                ],
                 "place": attendee.get_place_display(),
                 "signed_up_at": attendee.created_at.isoformat(),
                 "cancelled_at": _iso(attendee.cancelled_at),
@@ -175,6 +181,13 @@ def person_data(*, attendees: QuerySet[Attendee]) -> dict[str, Any]:
     return {"exported_at": timezone.now().isoformat(), "registrations": registrations}
 
 
+def _answer_labels(attendee: Attendee) -> list[tuple[str, str]]:
+    """Each of the attendee's answer keys with its question's words (the key itself when
+    the question is gone)."""
+    labels = {question.key: question.label for question in attendee.party.questions.all()}
+    return [(key, labels.get(key, key)) for key in attendee.answers]
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -196,8 +209,7 @@ def _registration_rows(data: dict[str, Any]) -> list[list[object]]:
             "email",
             "first_name",
             "last_name",
-            "pet_name",
-            "pet_type",
+            "answers",
             "place",
             "signed_up_at",
             "marketing_consent",
@@ -215,8 +227,7 @@ def _registration_rows(data: dict[str, Any]) -> list[list[object]]:
                 r["email"],
                 r["first_name"],
                 r["last_name"],
-                r["answers"]["pet_name"],
-                r["answers"]["pet_type"],
+                "; ".join(f"{a['question']}: {answer_text(a['answer'])}" for a in r["answers"]),
                 r["place"],
                 r["signed_up_at"],
                 "yes" if consent["marketing_consent"] else "no",

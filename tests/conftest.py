@@ -17,6 +17,7 @@ from accounts.tenancy import SESSION_KEY
 from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from parties.models import Attendee, EventSender, ListState, Party, SyncState
+from parties.questions import starter_questions_add
 from tests.support.accounts import PASSWORD
 
 _sequence = itertools.count(1)
@@ -144,9 +145,12 @@ def make_party(make_connection) -> Callable[..., Party]:
         }
         # The account's event sender, as `services.party_create` makes it.
         EventSender.objects.get_or_create(connection=connection)
-        return Party.objects.create(
+        party = Party.objects.create(
             organization=connection.organization, connection=connection, **values
         )
+        # The questions every new party starts with, as `services.party_create` adds them.
+        starter_questions_add(party)
+        return party
 
     return make
 
@@ -162,6 +166,11 @@ def make_attendee() -> Callable[..., Attendee]:
             "sync_state": SyncState.PENDING,
             **fields,
         }
+        # Anything not a column is an answer to the question of that key (pet_name="Rex").
+        columns = {field.name for field in Attendee._meta.get_fields()}
+        answers = {key: values.pop(key) for key in list(values) if key not in columns}
+        if answers:
+            values["answers"] = {**answers, **values.get("answers", {})}  # type: ignore[dict-item]
         return Attendee.objects.create(
             party=party, email=email or f"guest{number}@example.com", **values
         )

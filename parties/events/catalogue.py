@@ -1,8 +1,9 @@
 """What Partyline tells Klaviyo about a party: the metric names and the event properties, one
 fixed shape for every party (docs/klaviyo-flows.md is their public description).
 
-Properties are flat strings, numbers and booleans: what Klaviyo's flow filters and template
-tags handle best (`{{ event.party_name }}`, `party_id` equals ...).
+Properties are flat strings, numbers and booleans (a multiple-choice answer is a list of
+strings): what Klaviyo's flow filters and template tags handle best (`{{ event.party_name }}`,
+`party_id` equals ...).
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def attendee_properties(attendee: Attendee) -> dict[str, Any]:
     their registration, or claim an offered place) and their own calendar entry (which links
     to that page)."""
     return {
-        "pet_name": attendee.pet_name,
-        "pet_type": attendee.pet_type,
+        # Under their questions' keys, which cannot be the catalogue's own names
+        # (parties.questions.RESERVED_KEYS); spread first, so they never could override one.
+        **attendee.answers,
         "manage_url": manage_url(attendee),
         "calendar_url": attendee_calendar_url(attendee),
     }

@@ -36,7 +36,8 @@ from integrations.klaviyo.client import MAX_PAGE_SIZE, KlaviyoClient
 from integrations.klaviyo.errors import KlaviyoError
 from integrations.klaviyo.refusals import indexed_by, send_without_refused
 from integrations.services import connection_record_success
-from parties.models import Attendee, Party, Place, SyncState
+from parties.models import Attendee, Party, Place, Question, SyncState
+from parties.questions import mapped_questions, profile_properties
 from parties.sync.config import sync_config
 from parties.sync.gates import SEND_GATE, renew_party_lease
 from parties.sync.outcomes import KLAVIYO_STOPS, SyncReport, reason, stop_for
@@ -126,13 +127,17 @@ def claim_batch(party: Party) -> tuple[list[Attendee], datetime]:
     return list(Attendee.objects.filter(pk__in=ids).order_by("pk")), claimed_at
 
 
-def _profile(attendee: Attendee) -> dict[str, Any]:
-    return {
+def _profile(attendee: Attendee, mapped: list[Question]) -> dict[str, Any]:
+    """The attendee's profile: their name, and their answers to the questions the organizer
+    mapped to profile properties."""
+    profile: dict[str, Any] = {
         "email": attendee.email,
         "first_name": attendee.first_name,
         "last_name": attendee.last_name,
-        "properties": {"pet_name": attendee.pet_name, "pet_type": attendee.pet_type},
     }
+    if properties := profile_properties(attendee, mapped):
+        profile["properties"] = properties
+    return profile
 
 
 def _send_batch(
@@ -151,9 +156,14 @@ def _send_batch(
     staying = [attendee for attendee in batch if not leaves_list(attendee)]
     # In the list without a marketing subscription: the import itself adds them.
     listed = [a for a in staying if a.place in LIST_PLACES and not a.marketing_consent]
+    mapped = mapped_questions(party.pk)
     try:
-        imported = _import(client, [a for a in staying if a not in listed], claimed_at, report)
-        imported += _import(client, listed, claimed_at, report, list_id=party.klaviyo_list_id)
+        imported = _import(
+            client, [a for a in staying if a not in listed], mapped, claimed_at, report
+        )
+        imported += _import(
+            client, listed, mapped, claimed_at, report, list_id=party.klaviyo_list_id
+        )
         # Someone already confirmed in the list (and back with new details) needs only the
         # profile update: never a second subscription (or a second confirmation email).
         consenting = [a for a in imported if a.marketing_consent]
@@ -178,6 +188,7 @@ def _send_batch(
 def _import(
     client: KlaviyoClient,
     people: list[Attendee],
+    mapped: list[Question],
     claimed_at: datetime,
     report: SyncReport,
     *,
@@ -193,7 +204,9 @@ def _import(
         claimed_at,
         report,
         lambda some: job_ids.append(
-            client.bulk_import_profiles(profiles=[_profile(a) for a in some], list_id=list_id).id
+            client.bulk_import_profiles(
+                profiles=[_profile(a, mapped) for a in some], list_id=list_id
+            ).id
         ),
     )
     # Progress is written down before the next call, so a run killed between two calls is

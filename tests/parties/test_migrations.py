@@ -109,3 +109,77 @@ def test_earlier_signups_keep_the_consent_they_gave_and_the_words_they_saw():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pet_fields_become_questions_with_nothing_lost():
+    before = [("parties", "0012_attendee_erased_at")]
+    after = [("parties", "0013_questions")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    organization = Organization.objects.create(name="Acme")
+    connection_row = KlaviyoConnection.objects.create(
+        organization=organization, klaviyo_account_id="A1", public_api_key="A1"
+    )
+    parties = [
+        old.get_model("parties", "Party").objects.create(
+            organization_id=organization.pk,
+            connection_id=connection_row.pk,
+            name=name,
+            starts_at=timezone.now(),
+            address="1 Bark St",
+            city="Boston",
+            state="MA",
+        )
+        for name in ("Howl", "No one yet")
+    ]
+    Attendee = old.get_model("parties", "Attendee")
+    for email, pet_name, pet_type in (
+        ("both@example.com", "Rex", "dog"),
+        ("name@example.com", "Tiddles", ""),
+        ("none@example.com", "", ""),
+    ):
+        Attendee.objects.create(
+            party=parties[0],
+            email=email,
+            first_name="Guest",
+            pet_name=pet_name,
+            pet_type=pet_type,
+            consented_at=timezone.now(),
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    new = executor.loader.project_state(after).apps
+
+    answers = dict(new.get_model("parties", "Attendee").objects.values_list("email", "answers"))
+    assert answers == {
+        "both@example.com": {"pet_name": "Rex", "pet_type": "dog"},
+        "name@example.com": {"pet_name": "Tiddles"},
+        "none@example.com": {},
+    }
+    # Every party asks them, under the same keys, still sent as the same profile properties.
+    questions = new.get_model("parties", "Question").objects.order_by("party_id", "position")
+    assert [(q.party_id, q.key, q.label, q.profile_property) for q in questions] == [
+        (party.pk, key, label, key)
+        for party in parties
+        for key, label in (("pet_name", "Pet's name"), ("pet_type", "Pet type"))
+    ]
+
+    # And back: the answers return to their columns.
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(before)
+    back = executor.loader.project_state(before).apps
+    attendees = back.get_model("parties", "Attendee").objects
+    rows = attendees.values_list("email", "pet_name", "pet_type")
+    assert set(rows) == {
+        ("both@example.com", "Rex", "dog"),
+        ("name@example.com", "Tiddles", ""),
+        ("none@example.com", "", ""),
+    }
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())

@@ -191,11 +191,10 @@ def test_re_signup_with_blank_optional_fields_keeps_earlier_answers(party, sandb
     run_queued_tasks()
 
     again.refresh_from_db()
-    assert (again.first_name, again.last_name, again.pet_name, again.pet_type) == (
+    assert (again.first_name, again.last_name, again.answers) == (
         "Sally",
         "Mason",
-        "Rex",
-        "dog",
+        {"pet_name": "Rex", "pet_type": "dog"},
     )
     last_import = [
         json.loads(call.request.body)

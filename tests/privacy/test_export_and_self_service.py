@@ -42,7 +42,10 @@ def test_the_export_holds_every_registration_answer_consent_and_event(login, own
     registrations = {r["party"]: r for r in data["registrations"]}
     assert set(registrations) == {"Howl-o-ween", "Bark in the Park"}
     howl_record = registrations["Howl-o-ween"]
-    assert howl_record["answers"] == {"pet_name": "Rex", "pet_type": "dog"}
+    assert howl_record["answers"] == [
+        {"question": "Pet's name", "key": "pet_name", "answer": "Rex"},
+        {"question": "Pet type", "key": "pet_type", "answer": "dog"},
+    ]
     assert howl_record["consent"]["marketing_consent"] is True
     assert howl_record["consent"]["wording_version"] == 1
     assert howl_record["consent"]["wording"].startswith("Yes, ")

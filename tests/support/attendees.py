@@ -23,7 +23,7 @@ def add_attendees(
                 party=party,
                 email=f"guest{number}@example.com",
                 first_name="Guest",
-                pet_name="Rex",
+                answers={"pet_name": "Rex"},
                 consented_at=now,
                 marketing_consent=True,
                 sync_state=state,

@@ -4,6 +4,7 @@ answers are valid (`signup`), or through the public form itself (`post_signup`).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import requests
 from django.http import HttpResponse
@@ -25,10 +26,22 @@ FORM = {
 }
 
 
-def signup(party: Party, email: str = "sarah@example.com", **answers: str) -> Attendee:
-    """`email` signs up for `party` (as Sarah, unless `answers` say otherwise): the attendee
-    saved, or merged into the same address's earlier signup."""
-    data = {"email": email, "first_name": "Sarah", "marketing_consent": True, **answers}
+# What `signup` takes as the signup's own fields; any other keyword is a question's answer.
+SIGNUP_DATA = ("first_name", "last_name", "marketing_consent")
+
+
+def signup(party: Party, email: str = "sarah@example.com", **given: Any) -> Attendee:
+    """`email` signs up for `party` (as Sarah, unless `given` says otherwise, with `given`'s
+    other keywords as answers: pet_name="Rex"): the attendee saved, or merged into the same
+    address's earlier signup. A blank answer is no answer, as the form leaves it out."""
+    answers = {key: value for key, value in given.items() if key not in SIGNUP_DATA and value}
+    data = {
+        "email": email,
+        "first_name": "Sarah",
+        "marketing_consent": True,
+        **{key: value for key, value in given.items() if key in SIGNUP_DATA},
+        "answers": answers,
+    }
     attendee, _created = services.attendee_register(party=party, data=data)
     return attendee
 
