@@ -1,8 +1,8 @@
 """What Partyline tells Klaviyo about a party: the metric names and the event properties, one
 fixed shape for every party (docs/klaviyo-flows.md is their public description).
 
-Properties are flat strings, numbers and booleans (a multiple-choice answer is a list of
-strings): what Klaviyo's flow filters and template tags handle best (`{{ event.party_name }}`,
+Properties are flat strings, numbers and booleans (a multiple-choice answer is its options
+joined by ", "): what Klaviyo's flow filters and template tags handle best (`{{ event.party_name }}`,
 `party_id` equals ...).
 """
 
@@ -76,10 +76,18 @@ def attendee_properties(attendee: Attendee) -> dict[str, Any]:
     return {
         # Under their questions' keys, which cannot be the catalogue's own names
         # (parties.questions.RESERVED_KEYS); spread first, so they never could override one.
-        **attendee.answers,
+        **{key: flat_answer(value) for key, value in attendee.answers.items()},
         "manage_url": manage_url(attendee),
         "calendar_url": attendee_calendar_url(attendee),
     }
+
+
+def flat_answer(value: Any) -> str | int | float | bool:
+    """An answer as an event property: a multiple choice's options joined ("Vegan, Gluten-free":
+    a flow filter's "contains" finds one), anything else as it is."""
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return value  # type: ignore[no-any-return]
 
 
 def unique_id(*, metric: str, occurrence: str, attendee_id: int | None = None, **scope: Any) -> str:
