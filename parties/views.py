@@ -33,7 +33,7 @@ from core.limits import Limit, over_limit
 from core.snapshots import one_snapshot
 from core.wording import wait_text
 from integrations.selectors import active_connections_for
-from parties import places, questions, selectors, services
+from parties import charts, places, questions, selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
 from parties.models import Attendee, Party, Place, Reconciliation, SyncState
 
@@ -240,7 +240,9 @@ def _live_etag(
     Details are live), the connection's fields they read, the organization's default
     reminders, the counts, the newest attendee change, the health (with its times), the
     events' counts (an attendee's event changing state changes them), and who is looking
-    (managers see Retry buttons; times are in the current time zone)."""
+    (managers see Retry buttons; times are in the current time zone). The signups chart
+    needs nothing more: what it counts moves with a signup (the total), a waitlist join or a
+    cancellation, or a new registration after one (the counts by place)."""
     connection = party.connection
     version = (
         [getattr(party, field.attname) for field in Party._meta.concrete_fields],
@@ -294,6 +296,7 @@ def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
                 "public_url": public_url,
                 "waitlist": selectors.waitlist_head(party=party),
                 "questions": questions.questions_all(party),
+                "chart": charts.party_signups_chart(party=party),
             },
         )
 
@@ -301,11 +304,11 @@ def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
 @organization_required
 @require_GET
 def party_live(request: OrganizationRequest, pk: int) -> HttpResponse:
-    """The party page's live parts (badges, status, Details, counts, the first page of
-    attendees) as one HTML fragment read in one snapshot, polled by static/js/party-live.js
-    every few seconds. After the tenant door's query, one for the counts and one for the
-    page of attendees, whatever their number; a 304 (the If-None-Match ETag is current)
-    skips the page."""
+    """The party page's live parts (badges, status, Details, counts, the signups chart, the
+    first page of attendees) as one HTML fragment read in one snapshot, polled by
+    static/js/party-live.js every few seconds. After the tenant door's query, one for the
+    counts, two for the chart, one for the questions and one for the page of attendees,
+    whatever their number; a 304 (the If-None-Match ETag is current) skips the page."""
     with one_snapshot():
         party = _party(request, pk)
         context = _live_context(request, party, selectors.party_snapshot(party=party))
@@ -324,6 +327,7 @@ def party_live(request: OrganizationRequest, pk: int) -> HttpResponse:
                 filtered=False,
                 waitlist=selectors.waitlist_head(party=party),
                 questions=questions.questions_all(party),
+                chart=charts.party_signups_chart(party=party),
             )
             response = render(request, "parties/_live.html", context)
     response["ETag"] = etag

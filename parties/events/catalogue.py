@@ -2,8 +2,8 @@
 fixed shape for every party (docs/klaviyo-flows.md is their public description).
 
 Properties are flat strings, numbers and booleans (a multiple-choice answer is its options
-joined by ", "): what Klaviyo's flow filters and template tags handle best (`{{ event.party_name }}`,
-`party_id` equals ...).
+joined by ", "): what Klaviyo's flow filters and template tags handle best
+(`{{ event.party_name }}`, `party_id` equals ...).
 """
 
 from __future__ import annotations

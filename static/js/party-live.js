@@ -31,7 +31,8 @@
   }
 
   // Swap one live part, keeping keyboard focus on the same control (matched by id) if it was
-  // inside. A part holding focus on a control without an id waits (returns false).
+  // inside, and each disclosure the person opened (a <details> with an id) open. A part
+  // holding focus on a control without an id waits (returns false).
   function swap(target, source) {
     if (target.innerHTML === source.innerHTML) {
       return true;
@@ -41,7 +42,17 @@
     if (hadFocus && !active.id) {
       return false;
     }
+    var opened = [];
+    target.querySelectorAll("details[open][id]").forEach(function (details) {
+      opened.push(details.id);
+    });
     target.innerHTML = source.innerHTML;
+    opened.forEach(function (id) {
+      var details = document.getElementById(id);
+      if (details) {
+        details.open = true;
+      }
+    });
     if (hadFocus) {
       var again = document.getElementById(active.id);
       if (again) {

@@ -481,11 +481,11 @@ def test_a_new_signup_is_two_inserts_a_place_and_a_look_at_each_plan(
     client, party, django_assert_num_queries
 ):
     """The party (with what its event needs), the organization's consent wording shown now
-    (the record's version), the party's questions, the attendee's INSERT, its place (this party has no capacity:
-    the party's signup gate held shared on PostgreSQL, then a look that it still takes
-    everyone; nothing of the party's is locked), its `Registered for Party` event's INSERT,
-    then whether an event run and a sync run are planned already (the first signup plans
-    them), in one transaction (a savepoint inside the test's own)."""
+    (the record's version), the party's questions, the attendee's INSERT, its place (this
+    party has no capacity: the party's signup gate held shared on PostgreSQL, then a look
+    that it still takes everyone; nothing of the party's is locked), its `Registered for
+    Party` event's INSERT, then whether an event run and a sync run are planned already (the
+    first signup plans them), in one transaction (a savepoint inside the test's own)."""
     services.event_sender_ensure(connection=party.connection)
     post_signup(client, party, email="first@example.com")  # plans the runs
     gate = 1 if connection.vendor == "postgresql" else 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role
-
 from klaviyo_sandbox import testing
 from klaviyo_sandbox.models import Event as SandboxEvent
 from parties import questions, services
@@ -196,9 +194,7 @@ def page_url(party: Party) -> str:
     return reverse("parties:question_list", args=[party.pk])
 
 
-def test_an_organizer_adds_a_choice_question_and_its_key_comes_from_the_label(
-    owner_client, party
-):
+def test_an_organizer_adds_a_choice_question_and_its_key_comes_from_the_label(owner_client, party):
     response = owner_client.post(
         page_url(party),
         {"label": "T-shirt size?", "kind": "single_choice", "choices": "S\nM\n\n M \nL"},
@@ -246,7 +242,8 @@ def test_two_questions_cannot_share_a_key(owner_client, party):
 def test_questions_move_up_and_down(owner_client, party):
     ask(party, "diet", QuestionKind.LONG_TEXT)
     diet = party.questions.get(key="diet")
-    owner_client.post(reverse("parties:question_move", args=[party.pk, diet.pk]), {"direction": "up"})
+    move = reverse("parties:question_move", args=[party.pk, diet.pk])
+    owner_client.post(move, {"direction": "up"})
     assert [q.key for q in questions.questions_asked(party)] == ["pet_name", "diet", "pet_type"]
     owner_client.post(
         reverse("parties:question_move", args=[party.pk, diet.pk]), {"direction": "down"}
@@ -294,9 +291,7 @@ def csv_text(client, party: Party) -> str:
     return b"".join(response.streaming_content).decode("utf-8-sig")
 
 
-def test_an_attendee_keeps_an_answer_whose_option_was_renamed_and_changes_the_rest(
-    client, party
-):
+def test_an_attendee_keeps_an_answer_whose_option_was_renamed_and_changes_the_rest(client, party):
     ask(party, "diet", QuestionKind.MULTIPLE_CHOICE, choices=DIETS)
     ann = signup(party, "ann@example.com", diet=["Vegan"], pet_name="Rex")
     question = party.questions.get(key="diet")
