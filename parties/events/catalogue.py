@@ -87,7 +87,7 @@ def flat_answer(value: Any) -> str | int | float | bool:
     a flow filter's "contains" finds one), anything else as it is."""
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def unique_id(*, metric: str, occurrence: str, attendee_id: int | None = None, **scope: Any) -> str:
