@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from klaviyo_sandbox import testing
+from parties import questions
 from parties import services as party_services
 from parties.models import Attendee, Party, PartyEvent, PartyMetric, Place, SyncState
 from privacy import erasure, services
@@ -67,19 +68,36 @@ def text_rows_holding(needle: str) -> list[str]:
 
 def test_an_erased_person_is_gone_from_every_table_and_from_the_lists(owner, parties):
     howl, bark = parties
-    signup(howl, PERSON, last_name="Erasedsson", pet_name="Fluffernutter")
+    # The party's own questions: their answers are personal data too.
+    questions.question_add(party=howl, data={"label": "Allergies", "kind": "long_text"})
+    diet = questions.question_add(
+        party=howl,
+        data={"label": "Diet", "kind": "multiple_choice", "choices": ["Vegan", "Pescatarian"]},
+    )
+    signup(
+        howl,
+        PERSON,
+        last_name="Erasedsson",
+        pet_name="Fluffernutter",
+        allergies="Snapdragonitis",
+        diet=["Pescatarian"],
+    )
     signup(howl, "next@example.com")  # waitlisted behind them
     signup(bark, PERSON, last_name="Erasedsson")
     run_queued_tasks(include_deferred=True)
     assert testing.profile(ADDRESS)["lists"] == sorted([howl.klaviyo_list_id, bark.klaviyo_list_id])
     assert text_rows_holding(ADDRESS)  # the scan finds them before
+    # Their answers: in the attendee row and in their event's properties.
+    assert len(text_rows_holding("Snapdragonitis")) == 2
 
     done = services.person_erase(organization=owner.organization, email=PERSON, actor=owner.user)
     run_queued_tasks(include_deferred=True)
     erasure.erasures_finish()
 
     assert done.registrations == 2
-    for needle in (ADDRESS, "Erasedsson", "Fluffernutter"):
+    # The option they picked stays the question's, and is nobody's answer any more.
+    assert text_rows_holding("Pescatarian") == [f"Question.choices #{diet.pk}"]
+    for needle in (ADDRESS, "Erasedsson", "Fluffernutter", "Snapdragonitis"):
         assert text_rows_holding(needle) == [], needle
     # Out of both lists in Klaviyo; the profile itself stays (the organizer's to delete).
     assert testing.profile(ADDRESS)["lists"] == []
