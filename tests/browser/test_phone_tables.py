@@ -303,7 +303,7 @@ def test_a_hundred_character_word_keeps_the_columns_after_it_in_view(
 
     page.goto(f"{live_server.url}/parties/{party.pk}/")
     attendees = page.get_by_role("region", name="Attendees")
-    for column in ("Pet", "Signed up", "Place", "Klaviyo"):
+    for column in ("Answers", "Signed up", "Place", "Klaviyo"):
         expect_in_view(attendees.get_by_role("columnheader", name=column, exact=True))
     attendee = pages.attendee_row(page, LONG_EMAIL)
     # Cut to two lines, the whole value in its title.
