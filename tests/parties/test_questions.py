@@ -417,3 +417,11 @@ def test_the_signup_form_still_takes_the_old_field_names(client, make_party):
     assert FORM["pet_name"] == "Rex"
     post_signup(client, party)
     assert Attendee.objects.get().answers == {"pet_name": "Rex", "pet_type": "dog"}
+
+
+def test_the_service_refuses_a_key_the_form_or_the_events_already_use(make_party):
+    party = make_party()
+    for key in ("email", "manage_url", "party_name"):
+        with pytest.raises(questions.QuestionError, match="already uses"):
+            questions.question_add(party=party, data={"label": "x", "key": key})
+    assert party.questions.count() == 2
