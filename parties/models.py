@@ -196,6 +196,12 @@ def new_manage_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_checkin_code() -> str:
+    """What an attendee's QR code holds for the door: 72 random bits, short enough for a small
+    code, and not their private link (a photo of it lets nobody cancel their place)."""
+    return secrets.token_urlsafe(9)
+
+
 # An erased registration's address (the privacy app's tombstones): unique per row, nobody's.
 ERASED_DOMAIN = "erased.invalid"
 
@@ -321,6 +327,8 @@ class Attendee(models.Model):
     registrations = models.PositiveSmallIntegerField(default=1)
     # The secret link to their own page (revocable: a new one replaces it).
     manage_token = models.CharField(max_length=64, unique=True, default=new_manage_token)
+    # Shown as a QR code on their page and thank-you page; door staff scan it to check them in.
+    checkin_code = models.CharField(max_length=24, unique=True, default=new_checkin_code)
     # Erased on request or by retention (the privacy app): their details are gone, the row
     # stays so the party's counts stay true, and they leave the Klaviyo list whatever their
     # place; their address goes too once Klaviyo shows them out of it.

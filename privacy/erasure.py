@@ -22,6 +22,7 @@ from parties.models import (
     Reconciliation,
     SyncState,
     erased_address,
+    new_checkin_code,
     new_manage_token,
 )
 from privacy.models import PrivacyRecord, RequestKind
@@ -59,6 +60,7 @@ def tombstone(attendee: Attendee) -> int:
             answers={},
             # The old link stops working; the new one is given to nobody.
             manage_token=new_manage_token(),
+            checkin_code=new_checkin_code(),
             consent_wording=None,
             marketing_consent=False,
             offer_expires_at=None,
