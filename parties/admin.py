@@ -8,11 +8,33 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from parties import services
-from parties.models import Attendee, EventSender, Party, PartyEvent
+from parties.models import Attendee, EventSender, Party, PartyEvent, Question
+
+
+class QuestionInline(admin.TabularInline):
+    """The party's signup questions, read-only: organizers change them on the party's
+    questions page (a key changed here would strand every answer given under it)."""
+
+    model = Question
+    fields = readonly_fields = (
+        "position",
+        "key",
+        "label",
+        "kind",
+        "required",
+        "profile_property",
+        "removed_at",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Party | None = None) -> bool:
+        return False
 
 
 @admin.register(Party)
 class PartyAdmin(admin.ModelAdmin):
+    inlines = [QuestionInline]
     list_display = ["name", "organization", "connection", "list_state", "signups_open", "starts_at"]
     list_filter = ["list_state", "signups_open"]
     search_fields = ["name", "slug"]
@@ -44,7 +66,7 @@ class AttendeeAdmin(admin.ModelAdmin):
     autocomplete_fields = ["party"]
     # The key to the attendee's own page is theirs: never shown, even to operators (the party
     # page replaces a leaked one).
-    exclude = ["manage_token"]
+    exclude = ["manage_token", "checkin_code"]
     readonly_fields = [
         # A place moves only through parties.places (the capacity, the line, the events).
         "place",

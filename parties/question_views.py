@@ -99,6 +99,10 @@ def question_remove(request: OrganizationRequest, pk: int, question_pk: int) -> 
 @require_POST
 def question_restore(request: OrganizationRequest, pk: int, question_pk: int) -> HttpResponse:
     question = _question(request, pk, question_pk)
-    questions.question_restore(question=question)
-    messages.success(request, f"“{question.label}” is back on the form, at the end.")
+    try:
+        questions.question_restore(question=question)
+    except questions.QuestionError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"“{question.label}” is back on the form, at the end.")
     return redirect("parties:question_list", pk=pk)

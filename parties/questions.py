@@ -95,7 +95,6 @@ KLAVIYO_PROFILE_ATTRIBUTES = frozenset(
         "id",
     }
 )
-MAX_PROPERTY_LENGTH = 64
 
 
 class QuestionError(Exception):
@@ -357,6 +356,8 @@ def question_remove(*, question: Question) -> bool:
 
 def question_restore(*, question: Question) -> None:
     """Put a removed question back at the end of the form."""
+    if len(questions_asked(question.party)) >= MAX_QUESTIONS:
+        raise QuestionError(f"A form asks at most {MAX_QUESTIONS} questions: remove one first.")
     last = question.party.questions.aggregate(last=Max("position"))["last"] or 0
     Question.objects.filter(pk=question.pk).update(
         removed_at=None, position=last + 1, updated_at=timezone.now()

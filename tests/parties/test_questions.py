@@ -425,3 +425,15 @@ def test_the_service_refuses_a_key_the_form_or_the_events_already_use(make_party
         with pytest.raises(questions.QuestionError, match="already uses"):
             questions.question_add(party=party, data={"label": "x", "key": key})
     assert party.questions.count() == 2
+
+
+def test_a_form_asks_at_most_its_limit_even_when_a_question_is_put_back(party, settings):
+    for number in range(questions.MAX_QUESTIONS - 2):
+        ask(party, f"q{number}", QuestionKind.SHORT_TEXT)
+    with pytest.raises(questions.QuestionError, match="at most"):
+        ask(party, "one_more", QuestionKind.SHORT_TEXT)
+    first = party.questions.get(key="q0")
+    Question.objects.filter(pk=first.pk).update(removed_at=timezone.now())
+    ask(party, "one_more", QuestionKind.SHORT_TEXT)
+    with pytest.raises(questions.QuestionError, match="remove one first"):
+        questions.question_restore(question=first)
