@@ -7,7 +7,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run demo-login test bench bench-quick lint format check audit install install-dev lock upgrade clean
+.PHONY: run demo-login test bench bench-quick lint format check audit messages install install-dev lock \
+	upgrade clean
 
 run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} ./scripts/run
@@ -57,6 +58,18 @@ check: lint
 # bandit on the code, pip-audit on the pinned dependencies (scripts/audit.py).
 audit: $(VENV)/.dev
 	$(PY) scripts/audit.py
+
+# The public pages' translations (README "Languages"): collect the strings marked in the
+# project's own code and templates into locale/<language>/LC_MESSAGES/django.po, then compile
+# the .mo files, which are committed (CI has no gettext tools; tests/test_translations.py
+# checks they match). Needs GNU gettext: `apt-get install gettext`.
+MESSAGES_IGNORE := --ignore='.venv/*' --ignore='staticfiles/*' --ignore='tests/*' \
+	--ignore='bench/*' --ignore='docs/*' --ignore='scripts/*' \
+	--ignore='klaviyo_sandbox/*' --ignore='templates/admin/*'
+
+messages: $(VENV)/.runtime
+	DEBUG=true $(PY) manage.py makemessages --locale de --add-location file $(MESSAGES_IGNORE)
+	DEBUG=true $(PY) manage.py compilemessages --locale de $(MESSAGES_IGNORE)
 
 install: $(VENV)/.runtime
 

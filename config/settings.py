@@ -332,6 +332,10 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Public pages in their party's language (or the browser's), every other page in
+    # English; nothing a request activates outlives it. Before CSRF, whose refusal of a
+    # public form is a public page too.
+    "config.languages.PageLanguageMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.tenancy.OrganizationMiddleware",
@@ -416,7 +420,13 @@ RATELIMIT_IP_META_KEY = "core.limits.client_address"
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # --- Internationalization ----------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# The organizer's pages are in English. A party's public pages (signup, thanks, each
+# attendee's own page) are in the party's language, one of LANGUAGES (`Party.language`);
+# a public address that finds no party speaks the browser's (config/languages.py).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+# The product's translations, compiled (`make messages`): locale/<language>/LC_MESSAGES.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -1,8 +1,11 @@
-"""Durations in the words a person reads: one spelling everywhere (pages, errors, the doctor)."""
+"""Durations in the words a person reads: one spelling everywhere (pages, errors, the doctor),
+in the active language (English unless a public page activated its party's)."""
 
 from __future__ import annotations
 
 import math
+
+from django.utils.translation import ngettext
 
 
 def wait_text(seconds: float) -> str:
@@ -10,10 +13,12 @@ def wait_text(seconds: float) -> str:
     the time said works."""
     seconds = max(0, math.ceil(seconds))
     if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
     if seconds < 2 * 60 * 60:
         minutes = math.ceil(seconds / 60)
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
     if seconds < 2 * 24 * 60 * 60:
-        return f"{math.ceil(seconds / 3600)} hours"
-    return f"{math.ceil(seconds / 86400)} days"
+        hours = math.ceil(seconds / 3600)
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    days = math.ceil(seconds / 86400)
+    return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}

@@ -20,17 +20,17 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.timezones import zone_for
 from core.limits import Limit, over_limit
 from core.wording import wait_text
 from parties import calendar, places, questions, services
 from parties.forms import AttendeeDetailsForm
 from parties.links import attendee_calendar_url
 from parties.models import Attendee, Place
-from parties.public_views import calendar_response
+from parties.public_views import calendar_response, party_locale_activate
 
 # Every request, reads included: a guess is a GET.
 MANAGE_PER_ADDRESS = Limit("manage-ip", "MANAGE_RATE_PER_IP", methods=("GET", "HEAD", "POST"))
@@ -43,8 +43,9 @@ View = Callable[..., HttpResponse]
 
 
 def _attendee(token: str) -> Attendee:
-    """The attendee the link belongs to, with their party shown in its time zone; 404 for a
-    link that was never given, was replaced, or whose party or registration was deleted."""
+    """The attendee the link belongs to, with their party shown in its time zone and language;
+    404 for a link that was never given, was replaced, or whose party or registration was
+    deleted."""
     attendee = None
     if TOKEN_SHAPE.fullmatch(token):
         attendee = (
@@ -54,7 +55,7 @@ def _attendee(token: str) -> Attendee:
         )
     if attendee is None:
         raise Http404("No registration has this link.")
-    timezone.activate(zone_for(attendee.party.organization.time_zone))
+    party_locale_activate(attendee.party)
     return attendee
 
 
@@ -124,9 +125,9 @@ def attendee_manage(request: HttpRequest, attendee: Attendee) -> HttpResponse:
         messages.error(request, str(error))
     else:
         if changed:
-            messages.success(request, "Saved: your details are updated.")
+            messages.success(request, _("Saved: your details are updated."))
         else:
-            messages.info(request, "Nothing changed: your details were already these.")
+            messages.info(request, _("Nothing changed: your details were already these."))
     return _back(attendee)
 
 
@@ -135,7 +136,7 @@ def attendee_manage(request: HttpRequest, attendee: Attendee) -> HttpResponse:
 def attendee_cancel(request: HttpRequest, attendee: Attendee) -> HttpResponse:
     """A confirmation step, then the cancellation (a second click changes nothing)."""
     if attendee.place == Place.CANCELLED:
-        messages.info(request, "Your registration is cancelled already.")
+        messages.info(request, _("Your registration is cancelled already."))
         return _back(attendee)
     if request.method == "GET":
         context = {
@@ -147,11 +148,14 @@ def attendee_cancel(request: HttpRequest, attendee: Attendee) -> HttpResponse:
     if places.attendee_cancel(attendee=attendee, by=places.BY_ATTENDEE):
         messages.success(
             request,
-            "Your registration is cancelled. Your other emails from "
-            f"{attendee.party.organization.name} don't change.",
+            _(
+                "Your registration is cancelled. Your other emails from %(organization)s "
+                "don't change."
+            )
+            % {"organization": attendee.party.organization.name},
         )
     else:
-        messages.info(request, "Your registration is cancelled already.")
+        messages.info(request, _("Your registration is cancelled already."))
     return _back(attendee)
 
 
@@ -164,7 +168,7 @@ def attendee_claim(request: HttpRequest, attendee: Attendee) -> HttpResponse:
     except services.PartyError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "The place is yours: you're registered. See you there!")
+        messages.success(request, _("The place is yours: you're registered. See you there!"))
     return _back(attendee)
 
 
@@ -178,9 +182,9 @@ def attendee_register_again(request: HttpRequest, attendee: Attendee) -> HttpRes
         messages.error(request, str(error))
     else:
         if place == Place.WAITLISTED:
-            messages.success(request, "The party is full: you're on the waitlist again.")
+            messages.success(request, _("The party is full: you're on the waitlist again."))
         else:
-            messages.success(request, "You're registered again. See you there!")
+            messages.success(request, _("You're registered again. See you there!"))
     return _back(attendee)
 
 

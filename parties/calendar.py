@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from icalendar import STATUS, Calendar, Event
 
 from accounts.timezones import zone_for
@@ -37,7 +38,8 @@ def attendee_calendar(attendee: Attendee) -> bytes:
     page. Its UID differs from the public file's, so a calendar holding both keeps two
     entries rather than one overwriting the other."""
     party = attendee.party
-    manage_line = f"Change or cancel your registration: {manage_url(attendee)}"
+    # In the party's language, which the attendee's page activated.
+    manage_line = _("Change or cancel your registration: %(link)s") % {"link": manage_url(attendee)}
     description = "\n\n".join(text for text in (party.description, manage_line) if text)
     # The attendee's row id, never their manage token: a UID travels with every copy of the
     # entry (forwarded invitations, shared calendars), and the token is the key to their page.

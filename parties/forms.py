@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.db.models import Field, Model, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
@@ -50,6 +51,7 @@ PARTY_FIELDS = (
     "capacity",
     "waitlist_enabled",
     "claim_window_hours",
+    "language",
 )
 # Beyond this a party is not a party, and a typo (an extra zero) is likelier than a guest list.
 MAX_CAPACITY = 100_000
@@ -168,6 +170,20 @@ class PartyForm(forms.Form):
             "max_value": "Enter at most %(limit_value)s hours (a week), or leave it empty.",
         },
     )
+    language = forms.ChoiceField(
+        label="Language of the public pages",
+        choices=settings.LANGUAGES,
+        initial=settings.LANGUAGE_CODE,
+        # A browser always sends the select's value; a form posted without it (a script
+        # written before the field existed) keeps the party's language (clean_language).
+        required=False,
+        help_text=(
+            "The signup page, the thank-you page and each attendee's own page are in this "
+            "language; your pages stay in English. What you write yourself (the description, "
+            "your consent wording) shows as you wrote it."
+        ),
+        error_messages={"invalid_choice": "Choose one of the languages listed."},
+    )
 
     def __init__(
         self,
@@ -224,6 +240,10 @@ class PartyForm(forms.Form):
     @classmethod
     def initial_for(cls, party: Party) -> dict[str, Any]:
         return {name: getattr(party, name) for name in PARTY_FIELDS}
+
+    def clean_language(self) -> str:
+        language: str = self.cleaned_data["language"]
+        return language or self.initial.get("language") or settings.LANGUAGE_CODE
 
     def clean(self) -> dict[str, Any]:
         cleaned = self.cleaned_data

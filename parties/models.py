@@ -73,6 +73,9 @@ class Party(models.Model):
     # Raised whenever the time or the place changes (a calendar entry's SEQUENCE).
     details_version = models.PositiveIntegerField(default=0)
     slug = models.CharField(max_length=32, unique=True, default=new_public_slug, editable=False)
+    # What its public pages (signup, thanks, each attendee's own) are written in; the
+    # organizer's pages stay in English.
+    language = models.CharField(max_length=16, choices=settings.LANGUAGES, default="en")
 
     klaviyo_list_id = models.CharField(max_length=64, blank=True)
     list_state = models.CharField(max_length=16, choices=ListState, default=ListState.PENDING)
@@ -218,6 +221,9 @@ class ConsentWording(models.Model):
         Organization, on_delete=models.CASCADE, related_name="consent_wordings"
     )
     version = models.PositiveIntegerField()
+    # The language of the form that showed it (`Party.language`): Partyline's own sentences
+    # are written in it, so each language has its own versions.
+    language = models.CharField(max_length=16, choices=settings.LANGUAGES, default="en")
     # The optional marketing consent's checkbox label.
     marketing = models.TextField()
     # What registering means: the emails about the party that come with it, consent or not.

@@ -25,6 +25,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.gates import hold_exclusive, hold_shared
 from parties import tasks
@@ -55,7 +57,8 @@ BY_OFFER_EXPIRY = "offer_expired"
 # The person asked for their data to be erased (or the retention limit did).
 BY_ERASURE = "erasure"
 
-FULL = "This party is full."
+# Lazy: shown in the language of the page that shows it (a party's public pages have their own).
+FULL = gettext_lazy("This party is full.")
 # The namespace of the parties' signup gates (`core.gates`), keyed by the party's id.
 SIGNUP_GATE = 0x50617274
 
@@ -124,7 +127,7 @@ def place_new(attendee: Attendee, party: Party) -> str:
     if not Attendee.objects.filter(pk=attendee.pk, party__cancelled_at__isnull=True).update(
         place=Place.WAITLISTED, waitlisted_at=now
     ):
-        raise PartyError("This party was cancelled.")  # since the signup page was read
+        raise PartyError(_("This party was cancelled."))  # since the signup page was read
     attendee.place, attendee.waitlisted_at = Place.WAITLISTED, now
     joined = attendee_event(
         attendee,
@@ -229,8 +232,8 @@ def offer_claim(*, attendee: Attendee) -> None:
         if attendee.place == Place.REGISTERED:
             return  # claimed already (a second click)
         if attendee.party.is_cancelled:
-            raise PartyError("This party was cancelled: there is no place to claim.")
-        raise PartyError("This offer has ended: the place went to the next person waiting.")
+            raise PartyError(_("This party was cancelled: there is no place to claim."))
+        raise PartyError(_("This offer has ended: the place went to the next person waiting."))
     attendee.refresh_from_db()
     tasks.party_sync_request(party_id=attendee.party_id)  # the party's row first
     _registered(attendee, attendee.party, from_waitlist=True)

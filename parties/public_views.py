@@ -8,7 +8,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -48,8 +49,9 @@ PUBLIC_FIELDS = (
     # Whether the thank-you page asks people to confirm by email.
     "opt_in_process",
     "klaviyo_opt_in_process",
+    # What the pages are written in.
+    "language",
 )
-TOO_MANY = "Too many signups from your network right now."
 # Per client address (core.limits.client_address: the real one behind TRUSTED_PROXIES).
 SIGNUP_PER_ADDRESS = Limit("signup-ip", "SIGNUP_RATE_PER_IP")
 # The thank-you page shows a brand-new signup its place and its own page's link, carried there
@@ -60,16 +62,23 @@ THANKS_COOKIE_SALT = "parties.signup-thanks"
 THANKS_COOKIE_AGE = 60 * 60
 
 
+def party_locale_activate(party: Party) -> None:
+    """Show the rest of this request as the party's guests read it: its times in its
+    organization's time zone, its words in its language. Both end with the request (the
+    tenancy middleware resets the zone, config.languages the language)."""
+    timezone.activate(zone_for(party.organization.time_zone))
+    translation.activate(party.language)
+
+
 def _public_party(slug: str) -> Party:
-    """The party, its times shown in its organization's time zone from here on (the tenancy
-    middleware resets the zone after the request)."""
+    """The party, shown in its time zone and language from here on."""
     party = get_object_or_404(
         # What the public pages show and a signup needs: fewer columns to read and build on
         # every visit of a rush (the sync's bookkeeping fields stay behind).
         Party.objects.select_related("organization").only(*PUBLIC_FIELDS),
         slug=slug,
     )
-    timezone.activate(zone_for(party.organization.time_zone))
+    party_locale_activate(party)
     return party
 
 
@@ -107,7 +116,9 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
         # The form comes back by itself when the organizer opens a waitlist or adds places.
         status = 409 if request.method == "POST" else 200
         return render(request, CLOSED_TEMPLATE, {"party": party, "problem": FULL}, status=status)
-    wording = services.consent_wording_current(organization=party.organization)
+    wording = services.consent_wording_current(
+        organization=party.organization, language=party.language
+    )
     asked = questions.questions_asked(party)
     if request.method == "GET":
         form = SignupForm(questions=asked, wording=wording)
@@ -119,7 +130,9 @@ def signup(request: HttpRequest, slug: str) -> HttpResponse:
         # Keep what they typed, without judging it: the only problem to show is the wait.
         form = SignupForm(questions=asked, wording=wording)
         form.initial = form.typed(request.POST)
-        too_many = f"{TOO_MANY} Please try again in {wait_text(wait)}."
+        too_many = _(
+            "Too many signups from your network right now. Please try again in %(wait)s."
+        ) % {"wait": wait_text(wait)}
         context = {"party": party, "form": form, "too_many": too_many}
         response = render(request, "public/signup.html", context, status=429)
         response["Retry-After"] = str(wait)
@@ -178,6 +191,7 @@ def party_calendar_file(request: HttpRequest, slug: str) -> HttpResponse:
         Party.objects.select_related("organization").only(*PUBLIC_FIELDS, "details_version"),
         slug=slug,
     )
+    party_locale_activate(party)
     return calendar_response(calendar.party_calendar(party), party=party)
 
 

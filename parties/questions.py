@@ -17,7 +17,7 @@ from typing import Any
 from django import forms
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import format_lazy, slugify
 from django.utils.translation import gettext_lazy as _
 
@@ -25,12 +25,14 @@ from parties.models import CHOICE_KINDS, Attendee, Party, Question, QuestionKind
 
 # Every new party starts with these two, as every party asked before questions were its own:
 # the same keys, in the CSV and in Klaviyo's profiles, as the fixed fields they replace.
+# Their words are written in the party's language when it is made (the organizer edits them
+# like any other question's).
 STARTER_QUESTIONS: tuple[dict[str, Any], ...] = (
-    {"key": "pet_name", "label": "Pet's name", "profile_property": "pet_name"},
+    {"key": "pet_name", "label": _("Pet's name"), "profile_property": "pet_name"},
     {
         "key": "pet_type",
-        "label": "Pet type",
-        "help_text": "Dog, cat, rabbit, iguana...",
+        "label": _("Pet type"),
+        "help_text": _("Dog, cat, rabbit, iguana..."),
         "profile_property": "pet_type",
     },
 )
@@ -280,10 +282,15 @@ def form_version(questions: list[Question]) -> str:
 
 
 def starter_questions_add(party: Party) -> None:
-    Question.objects.bulk_create(
-        Question(party=party, position=position, **question)
-        for position, question in enumerate(STARTER_QUESTIONS)
-    )
+    with translation.override(party.language):
+        Question.objects.bulk_create(
+            Question(
+                party=party,
+                position=position,
+                **{name: str(value) for name, value in question.items()},
+            )
+            for position, question in enumerate(STARTER_QUESTIONS)
+        )
 
 
 def _answered(question: Question) -> bool:

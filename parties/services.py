@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from accounts.models import Membership, Organization, User, normalize_email
 from integrations.budgets import list_budget_message, list_budget_reopens_at
@@ -71,6 +72,7 @@ PARTY_FIELDS = (
     "description",
     "waitlist_enabled",
     "claim_window_hours",
+    "language",
 )
 TIME_FIELDS = ("starts_at", "ends_at")
 # A change of these tells everyone concerned (`Party Details Changed`: registered, offered a
@@ -289,36 +291,44 @@ def party_delete(*, party: Party, delete_klaviyo_list: bool) -> bool:
 
 
 def consent_texts(organization: Organization) -> tuple[str, str]:
-    """What the organization's signup forms say now: the optional marketing consent's label
-    (its own words, or Partyline's naming it), and what registering brings without it."""
-    marketing = organization.marketing_consent_text.strip() or (
-        f"Yes, {organization.name} may also email me about future events and news. "
+    """What the organization's signup forms say now, in the active language: the optional
+    marketing consent's label (its own words, or Partyline's naming it), and what registering
+    brings without it."""
+    # Translators: the label of the signup form's optional marketing consent checkbox.
+    marketing = organization.marketing_consent_text.strip() or _(
+        "Yes, %(organization)s may also email me about future events and news. "
         "I can unsubscribe at any time."
-    )
-    registration = (
-        f"Signing up registers you for this party: {organization.name} will email you about "
+    ) % {"organization": organization.name}
+    # Translators: under the signup form's marketing consent checkbox.
+    registration = _(
+        "Signing up registers you for this party: %(organization)s will email you about "
         "it (your confirmation, reminders and any change), whether or not you tick the box."
-    )
+    ) % {"organization": organization.name}
     return marketing, registration
 
 
-def consent_wording_current(*, organization: Organization) -> ConsentWording:
-    """The version of the organization's consent wording that its forms show now: the latest
-    one, or a new version when the words changed (an edit, a new name)."""
-    marketing, registration = consent_texts(organization)
-    latest = organization.consent_wordings.order_by("-version").first()
+def consent_wording_current(*, organization: Organization, language: str) -> ConsentWording:
+    """The version of the organization's consent wording that its forms in `language` show
+    now: the latest one in that language, or a new version when the words changed (an edit, a
+    new name). Versions are numbered across languages: one number, one set of words."""
+    with translation.override(language):
+        marketing, registration = consent_texts(organization)
+    wordings = organization.consent_wordings.order_by("-version")
+    latest = wordings.filter(language=language).first()
     if latest is not None and (latest.marketing, latest.registration) == (marketing, registration):
         return latest
+    newest = wordings.first()
     try:
         with transaction.atomic():
             return ConsentWording.objects.create(
                 organization=organization,
-                version=(latest.version + 1) if latest else 1,
+                version=(newest.version + 1) if newest else 1,
+                language=language,
                 marketing=marketing,
                 registration=registration,
             )
     except IntegrityError:  # another request made this version first
-        return consent_wording_current(organization=organization)
+        return consent_wording_current(organization=organization, language=language)
 
 
 # --- Signups --------------------------------------------------------------------------------
@@ -357,13 +367,14 @@ def attendee_register(
     attendee, so the sync is enqueued exactly when the signup commits.
     """
     if not party.signups_open:
-        raise PartyError("Signups for this party are closed.")
+        raise PartyError(_("Signups for this party are closed."))
     email = normalize_email(data["email"])
     answers: dict[str, Any] = {key: (data.get(key) or "").strip() for key in NAME_FIELDS}
     answers["answers"] = dict(data.get("answers") or {})
     consent = {
         "marketing_consent": bool(data.get("marketing_consent")),
-        "consent_wording": wording or consent_wording_current(organization=party.organization),
+        "consent_wording": wording
+        or consent_wording_current(organization=party.organization, language=party.language),
         "consented_at": timezone.now(),
         "signup_source": signup_source,
     }
@@ -457,7 +468,7 @@ def attendee_update_details(
     answer to one of them missing from `data["answers"]` was cleared, and answers to others
     (a question removed since) stay. Klaviyo's profile follows. Whether anything changed."""
     if attendee.place == Place.CANCELLED:
-        raise PartyError("This registration was cancelled: sign up again to change it.")
+        raise PartyError(_("This registration was cancelled: sign up again to change it."))
     names = {key: (data.get(key) or "").strip() for key in NAME_FIELDS if key in data}
     with transaction.atomic():
         locked = Attendee.objects.select_for_update().get(pk=attendee.pk)
@@ -479,9 +490,9 @@ def attendee_register_again(*, attendee: Attendee) -> str:
     place or the end of the waitlist (PartyFull when neither). The place they got."""
     party = Party.objects.get(pk=attendee.party_id)
     if party.is_cancelled:
-        raise PartyError("This party was cancelled.")
+        raise PartyError(_("This party was cancelled."))
     if not party.signups_open:
-        raise PartyError("Signups for this party are closed.")
+        raise PartyError(_("Signups for this party are closed."))
     with transaction.atomic():
         locked = Attendee.objects.select_for_update().get(pk=attendee.pk)
         if locked.place != Place.CANCELLED:

@@ -7,6 +7,7 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import pgettext
 
 register = template.Library()
 
@@ -16,12 +17,19 @@ def possessive(name: object) -> str:
     """A name made possessive: "Acme" -> "Acme's", "Parties" -> "Parties'".
 
     Like style guides for plural names, a name ending in "s" takes the apostrophe alone. The
-    result is escaped like any other value (never marked safe).
+    result is escaped like any other value (never marked safe). In the active language: a
+    translation says how it names an owner (German: "von Acme", which its sentences place
+    after what is owned), since a sentence translated with it must use every value the
+    English one does.
     """
     text = str(name).strip() if name is not None else ""
     if not text:
         return ""
-    return f"{text}'" if text[-1] in "sS" else f"{text}'s"
+    if text[-1] in "sS":
+        # Translators: the owner of what follows, for a name ending in "s" ("Parties' emails").
+        return pgettext("possessive of a name ending in s", "%(name)s'") % {"name": text}
+    # Translators: the owner of what follows ("Acme's emails").
+    return pgettext("possessive of a name", "%(name)s's") % {"name": text}
 
 
 @register.filter

@@ -60,11 +60,11 @@ def test_emptied_it_goes_back_to_partylines_words_as_another_version(owner):
     organization = owner.organization
     organization.marketing_consent_text = "Dog news?"
     organization.save()
-    custom = services.consent_wording_current(organization=organization)
+    custom = services.consent_wording_current(organization=organization, language="en")
     organization.marketing_consent_text = ""
     organization.save()
 
-    back = services.consent_wording_current(organization=organization)
+    back = services.consent_wording_current(organization=organization, language="en")
 
     assert (custom.version, back.version) == (1, 2)
     assert back.marketing.startswith(f"Yes, {organization.name} may also email me")

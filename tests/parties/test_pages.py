@@ -583,7 +583,7 @@ def test_retry_all_failed_with_none_failed_says_so(login, owner, party):
 
 def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, party, make_attendee):
     consented = timezone.now()
-    wording = services.consent_wording_current(organization=party.organization)
+    wording = services.consent_wording_current(organization=party.organization, language="en")
     make_attendee(
         party,
         consent_wording=wording,
