@@ -58,6 +58,12 @@ def tombstone(attendee: Attendee) -> int:
             last_name="",
             pet_name="",
             pet_type="",
+            # Where they came from: a campaign's tags can be as personal as a name (an
+            # affiliate's, a link sent to one person).
+            utm_source="",
+            utm_medium="",
+            utm_campaign="",
+            referrer_host="",
             # The old link stops working; the new one is given to nobody.
             manage_token=new_manage_token(),
             consent_wording=None,

@@ -143,6 +143,13 @@ def person_data(*, attendees: QuerySet[Attendee]) -> dict[str, Any]:
                 "first_name": attendee.first_name,
                 "last_name": attendee.last_name,
                 "answers": {"pet_name": attendee.pet_name, "pet_type": attendee.pet_type},
+                # Where they came from when they signed up (the first time).
+                "attribution": {
+                    "utm_source": attendee.utm_source,
+                    "utm_medium": attendee.utm_medium,
+                    "utm_campaign": attendee.utm_campaign,
+                    "referrer_host": attendee.referrer_host,
+                },
                 "place": attendee.get_place_display(),
                 "signed_up_at": attendee.created_at.isoformat(),
                 "cancelled_at": _iso(attendee.cancelled_at),
@@ -205,6 +212,10 @@ def _registration_rows(data: dict[str, Any]) -> list[list[object]]:
             "consent_wording_version",
             "consent_wording",
             "signup_source",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "referrer_host",
         ]
     ]
     for r in data["registrations"]:
@@ -224,6 +235,10 @@ def _registration_rows(data: dict[str, Any]) -> list[list[object]]:
                 consent["wording_version"],
                 consent["wording"],
                 consent["where"],
+                r["attribution"]["utm_source"],
+                r["attribution"]["utm_medium"],
+                r["attribution"]["utm_campaign"],
+                r["attribution"]["referrer_host"],
             ]
         )
     return rows
