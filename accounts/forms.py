@@ -14,6 +14,7 @@ from accounts.models import (
     User,
     normalize_email,
 )
+from accounts.origins import MAX_ORIGINS, normalize_origin
 from accounts.timezones import DEFAULT_TIME_ZONE, is_time_zone, time_zone_choices
 
 
@@ -182,6 +183,41 @@ class ReminderHoursField(forms.CharField):
         return sorted(hours, reverse=True) or None
 
 
+class OriginsField(forms.CharField):
+    """Sites typed one per line (or separated by spaces or commas), cleaned to their origins
+    (accounts.origins), each once, in the order given; every bad one is named."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocapitalize": "off"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 4000)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def clean(self, value: Any) -> list[str]:
+        text = super().clean(value)
+        origins: list[str] = []
+        errors: list[forms.ValidationError] = []
+        for part in text.replace(",", " ").split():
+            try:
+                origin = normalize_origin(part)
+            except forms.ValidationError as error:
+                errors.append(error)
+                continue
+            if origin not in origins:
+                origins.append(origin)
+        if errors:
+            raise forms.ValidationError(errors)
+        if len(origins) > MAX_ORIGINS:
+            raise forms.ValidationError(
+                f"List at most {MAX_ORIGINS} sites (this has {len(origins)})."
+            )
+        return origins
+
+
 class OrganizationSettingsForm(forms.Form):
     """An organization's settings, edited by its owners and admins."""
 
@@ -233,6 +269,14 @@ class OrganizationSettingsForm(forms.Form):
             "max_value": "At most 3650 days (ten years), or leave it empty.",
             "invalid": "Enter a whole number of days, or leave it empty.",
         },
+    )
+    embed_origins = OriginsField(
+        label="Sites that may show your signup forms (optional)",
+        help_text=(
+            "Your own sites where you paste a party's signup form (the snippet on each party's "
+            "page), one per line, like https://www.example.com. Browsers show the form in "
+            "pages of these sites only; leave empty and no other site can show it."
+        ),
     )
     klaviyo_deletion_enabled = forms.BooleanField(
         label="Also ask Klaviyo to delete an erased person's profile",

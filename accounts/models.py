@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.origins import validate_origins
 from accounts.timezones import DEFAULT_TIME_ZONE, validate_time_zone
 
 
@@ -129,6 +130,9 @@ class Organization(models.Model):
     # (every list and event there, not only Partyline's): off unless an owner turns it on,
     # and only then does connecting ask Klaviyo for the `data-privacy:write` scope.
     klaviyo_deletion_enabled = models.BooleanField(default=False)
+    # The sites (origins, accounts.origins) whose pages may show its parties' embedded signup
+    # forms in a frame: the forms' Content-Security-Policy `frame-ancestors`. Empty: none.
+    embed_origins = models.JSONField(default=list, blank=True, validators=[validate_origins])
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="organizations"

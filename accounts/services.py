@@ -31,6 +31,7 @@ from accounts.models import (
     normalize_email,
     validate_reminder_hours,
 )
+from accounts.origins import validate_origins
 from accounts.signals import organization_schedule_changed
 from accounts.timezones import DEFAULT_TIME_ZONE, validate_time_zone
 
@@ -103,11 +104,13 @@ def organization_update(
     reminder_hours: list[int] | None = None,
     marketing_consent_text: str | None = None,
     klaviyo_deletion_enabled: bool | None = None,
+    embed_origins: list[str] | None = None,
 ) -> Organization:
     """Rename the organization, change its time zone, its default reminder lead times, its
-    signup forms' marketing consent wording or whether erasing a person also asks Klaviyo to
-    delete their profile (None: unchanged), for owners and admins; only an owner turns that
-    last one on or off.
+    signup forms' marketing consent wording, the sites that may embed its signup forms
+    (accounts.origins, normalized) or whether erasing a person also asks Klaviyo to delete
+    their profile (None: unchanged), for owners and admins; only an owner turns that last one
+    on or off.
 
     Stored times are instants, so a new zone shows each party at the same moment in the new
     zone's local time. Reminders are reckoned in the zone's wall clock and from the lead
@@ -125,6 +128,8 @@ def organization_update(
     validate_time_zone(time_zone)
     if reminder_hours is not None:
         validate_reminder_hours(reminder_hours)
+    if embed_origins is not None:
+        validate_origins(embed_origins)
     moves_reminders = time_zone != organization.time_zone or (
         reminder_hours is not None and reminder_hours != organization.reminder_hours
     )
@@ -138,6 +143,9 @@ def organization_update(
         # The forms show it as a new version from their next visit (parties.services).
         organization.marketing_consent_text = marketing_consent_text.strip()
         fields.append("marketing_consent_text")
+    if embed_origins is not None:
+        organization.embed_origins = embed_origins
+        fields.append("embed_origins")
     if deletion_changes:
         organization.klaviyo_deletion_enabled = bool(klaviyo_deletion_enabled)
         fields.append("klaviyo_deletion_enabled")

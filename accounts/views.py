@@ -128,8 +128,9 @@ def organization_create(request: AuthenticatedRequest) -> HttpResponse:
 @manager_required
 @require_http_methods(["GET", "POST"])
 def organization_settings(request: OrganizationRequest) -> HttpResponse:
-    """The organization's name, time zone, default reminders, marketing consent wording
-    (owners and admins) and Klaviyo deletion (owners; admins see it)."""
+    """The organization's name, time zone, default reminders, marketing consent wording, the
+    sites that may embed its signup forms (owners and admins) and Klaviyo deletion (owners;
+    admins see it)."""
     organization = request.organization
     deletion_was_on = organization.klaviyo_deletion_enabled
     form = OrganizationSettingsForm(
@@ -140,6 +141,7 @@ def organization_settings(request: OrganizationRequest) -> HttpResponse:
             "reminder_hours": organization.reminder_hours,
             "marketing_consent_text": organization.marketing_consent_text,
             "attendee_retention_days": organization.attendee_retention_days,
+            "embed_origins": organization.embed_origins,
             "klaviyo_deletion_enabled": deletion_was_on,
         },
         may_change_deletion=request.membership.role == Role.OWNER,
@@ -153,6 +155,7 @@ def organization_settings(request: OrganizationRequest) -> HttpResponse:
             # Left empty: no reminders unless a party sets its own.
             reminder_hours=form.cleaned_data["reminder_hours"] or [],
             marketing_consent_text=form.cleaned_data["marketing_consent_text"],
+            embed_origins=form.cleaned_data["embed_origins"],
             klaviyo_deletion_enabled=form.cleaned_data["klaviyo_deletion_enabled"],
         )
         services.organization_retention_set(

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import ReminderHoursField, reminder_hours_text
 from integrations.models import KlaviyoConnection
+from parties import attribution
 from parties.models import (
     CHOICE_KINDS,
     Attendee,
@@ -545,3 +546,46 @@ class QuestionForm(forms.Form):
     def question_data(self) -> dict[str, Any]:
         names = ("label", "help_text", "kind", "choices", "required", "profile_property", "key")
         return {name: self.cleaned_data[name] for name in names if name in self.cleaned_data}
+
+
+# --- Where a signup comes from, and the embedded form's token -------------------------------
+# Hidden fields added on top of SignupForm, whatever it asks: the public page's form and the
+# embedded one are these subclasses (parties.public_views).
+
+
+class AttributionField(forms.Field):
+    """One of parties.attribution's values as a hidden field: cleaned, never refused (anyone
+    can write it, and a bad one is no reason to turn a signup away)."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+        self.attribution_name = name
+
+    def to_python(self, value: Any) -> str:
+        return attribution.clean({self.attribution_name: value})[self.attribution_name]
+
+
+class AttributedSignupForm(SignupForm):
+    """The signup form carrying where it comes from, read when it was shown (its `initial`,
+    from `attribution.from_request`), to the signup."""
+
+    utm_source = AttributionField("utm_source")
+    utm_medium = AttributionField("utm_medium")
+    utm_campaign = AttributionField("utm_campaign")
+    referrer_host = AttributionField("referrer_host")
+
+    @property
+    def signup_data(self) -> dict[str, Any]:
+        came_from = {name: self.cleaned_data.get(name, "") for name in attribution.FIELDS}
+        return {**super().signup_data, **came_from}
+
+
+class EmbeddedSignupForm(AttributedSignupForm):
+    """The form in another site's frame, where no cookie is kept: a signed form token
+    (parties.embed) stands in for the CSRF token, checked before the form is."""
+
+    form_token = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    SIGNED_FIELD = "form_token"

@@ -319,6 +319,13 @@ class Attendee(models.Model):
     signup_source = models.CharField(
         max_length=16, choices=SignupSource, default=SignupSource.PUBLIC_PAGE
     )
+    # Where the signup came from (parties.attribution): the campaign of the link they followed
+    # (its utm_* parameters) and the referring site's host, never its path or query. The first
+    # signup's, kept when the same address signs up again (first touch).
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    referrer_host = models.CharField(max_length=253, blank=True)
 
     place = models.CharField(max_length=16, choices=Place, default=Place.REGISTERED, db_index=True)
     # The waitlist's order: when they joined it (signup order).

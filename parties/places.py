@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy
 from core.gates import hold_exclusive, hold_shared
 from parties import tasks
 from parties.errors import PartyError, PartyFull
-from parties.events.catalogue import local_iso, local_time_words
+from parties.events.catalogue import local_iso, local_time_words, registration_properties
 from parties.events.record import (
     attendee_event,
     attendee_event_record,
@@ -112,7 +112,7 @@ def place_new(attendee: Attendee, party: Party) -> str:
         occurred_at=timezone.now(),
         occurrence=occurrence,
         base=base,
-        extra={"from_waitlist": False},
+        extra=registration_properties(attendee, from_waitlist=False),
     )
     # Signups under way finish before a capacity is set or the party cancelled.
     hold_shared(SIGNUP_GATE, party.pk)
@@ -353,7 +353,7 @@ def _registered(attendee: Attendee, party: Party, *, from_waitlist: bool) -> Non
         party,
         PartyMetric.REGISTERED,
         occurrence=f"{attendee.registrations}",
-        extra={"from_waitlist": from_waitlist},
+        extra=registration_properties(attendee, from_waitlist=from_waitlist),
     )
 
 

@@ -21,6 +21,7 @@ from accounts.models import Membership, Organization, User, normalize_email
 from integrations.budgets import list_budget_message, list_budget_reopens_at
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from integrations.scopes import events_missing_scopes
+from parties import attribution as signup_attribution
 from parties import places, questions, tasks
 from parties.errors import PartyError
 from parties.events.catalogue import occurrence_of
@@ -365,6 +366,9 @@ def attendee_register(
     and anyone not yet confirmed in the list is sent again: only a confirmed attendee with
     nothing new stays as they are. The task row is written in the same transaction as the
     attendee, so the sync is enqueued exactly when the signup commits.
+
+    Where the signup came from (`data`'s `utm_source`, `utm_medium`, `utm_campaign` and
+    `referrer_host`, cleaned here whoever calls) is the first signup's (`_attribution_keep`).
     """
     if not party.signups_open:
         raise PartyError(_("Signups for this party are closed."))
@@ -378,27 +382,37 @@ def attendee_register(
         "consented_at": timezone.now(),
         "signup_source": signup_source,
     }
+    attribution = signup_attribution.clean(data)
     try:
         # Almost every signup in a rush is a new address: one INSERT, and the unique
         # constraint on (party, email) settles a race with the same address's other request.
         with transaction.atomic():
-            attendee = Attendee.objects.create(party=party, email=email, **answers, **consent)
+            attendee = Attendee.objects.create(
+                party=party, email=email, **answers, **consent, **attribution
+            )
             places.place_new(attendee, party)
             tasks.party_sync_request(party_id=party.pk)
     except IntegrityError:
-        return _attendee_merge(party=party, email=email, answers=answers, consent=consent)
+        return _attendee_merge(
+            party=party, email=email, answers=answers, consent=consent, attribution=attribution
+        )
     return attendee, True
 
 
 def _attendee_merge(
-    *, party: Party, email: str, answers: dict[str, Any], consent: dict[str, Any]
+    *,
+    party: Party,
+    email: str,
+    answers: dict[str, Any],
+    consent: dict[str, Any],
+    attribution: dict[str, str],
 ) -> tuple[Attendee, bool]:
     """The same address signed up before: keep its non-blank answers, re-send unless it is
     confirmed with nothing new."""
     with transaction.atomic():
         # get_or_create: the earlier signup may have been deleted since the INSERT failed.
         attendee, created = Attendee.objects.select_for_update().get_or_create(
-            party=party, email=email, defaults={**answers, **consent}
+            party=party, email=email, defaults={**answers, **consent, **attribution}
         )
         if not created and attendee.erased_at is not None:
             # Erased, and back before their address left the tombstone: the tombstone lets
@@ -411,8 +425,12 @@ def _attendee_merge(
                 state_reason="Erased; they signed up again, as a new registration.",
                 updated_at=timezone.now(),
             )
-            attendee = Attendee.objects.create(party=party, email=email, **answers, **consent)
+            attendee = Attendee.objects.create(
+                party=party, email=email, **answers, **consent, **attribution
+            )
             created = True
+        elif not created:
+            _attribution_keep(attendee, attribution)
         if created:
             places.place_new(attendee, party)
         elif attendee.place == Place.CANCELLED:
@@ -435,6 +453,20 @@ def _attendee_merge(
         if attendee.sync_state == SyncState.PENDING:
             tasks.party_sync_request(party_id=party.pk)
     return attendee, created
+
+
+def _attribution_keep(attendee: Attendee, attribution: dict[str, str]) -> None:
+    """First touch: a registration keeps where its first signup came from, and takes this
+    signup's only when it had none. The first visit is the one that found the person; the same
+    address signing up again mostly comes back through the party's own emails or a link passed
+    around, and crediting that would take the credit from the campaign that brought them. The
+    four values go together: one visit's source beside another's campaign describes neither."""
+    had = any(getattr(attendee, name) for name in signup_attribution.FIELDS)
+    if had or not any(attribution.values()):
+        return
+    for name, value in attribution.items():
+        setattr(attendee, name, value)
+    attendee.save(update_fields=[*attribution, "updated_at"])
 
 
 def _answers_save(

@@ -66,6 +66,8 @@ urlpatterns = [
     ),
     path("p/<slug:slug>/", public_views.signup, name="signup"),
     path("p/<slug:slug>/thanks/", public_views.signup_thanks, name="signup_thanks"),
+    # The same form inside an organizer's own site (parties.embed).
+    path("p/<slug:slug>/embed/", public_views.signup_embedded, name="signup_embed"),
     path(
         "p/<slug:slug>/calendar.ics",
         public_views.party_calendar_file,

@@ -33,7 +33,7 @@ from core.limits import Limit, over_limit
 from core.snapshots import one_snapshot
 from core.wording import wait_text
 from integrations.selectors import active_connections_for
-from parties import charts, places, questions, selectors, services
+from parties import charts, embed, places, questions, selectors, services
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
 from parties.models import Attendee, Party, Place, Reconciliation, SyncState
 
@@ -65,6 +65,11 @@ CSV_COLUMNS = (
     ("consent_wording_version", "consent_wording_version"),
     ("consent_wording", "consent_wording_text"),
     ("signup_source", "get_signup_source_display"),
+    # Where the signup came from (parties.attribution).
+    ("utm_source", "utm_source"),
+    ("utm_medium", "utm_medium"),
+    ("utm_campaign", "utm_campaign"),
+    ("referrer_host", "referrer_host"),
 )
 # Excel reads a CSV as UTF-8 only when it starts with the byte-order mark.
 CSV_BOM = "\ufeff"
@@ -297,6 +302,9 @@ def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
                 "waitlist": selectors.waitlist_head(party=party),
                 "questions": questions.questions_all(party),
                 "chart": charts.party_signups_chart(party=party),
+                "sources": selectors.signup_sources(party=party),
+                "embed": embed.snippets(party),
+                "embed_origins": request.organization.embed_origins,
             },
         )
 

@@ -58,6 +58,12 @@ def tombstone(attendee: Attendee) -> int:
             first_name="",
             last_name="",
             answers={},
+            # Where they came from: a campaign's tags can be as personal as a name (an
+            # affiliate's, a link sent to one person).
+            utm_source="",
+            utm_medium="",
+            utm_campaign="",
+            referrer_host="",
             # The old link stops working; the new one is given to nobody.
             manage_token=new_manage_token(),
             checkin_code=new_checkin_code(),

@@ -149,6 +149,13 @@ def person_data(*, attendees: QuerySet[Attendee]) -> dict[str, Any]:
                     {"question": label, "key": key, "answer": attendee.answers[key]}
                     for key, label in _answer_labels(attendee)
                 ],
+                # Where they came from when they signed up (the first time).
+                "attribution": {
+                    "utm_source": attendee.utm_source,
+                    "utm_medium": attendee.utm_medium,
+                    "utm_campaign": attendee.utm_campaign,
+                    "referrer_host": attendee.referrer_host,
+                },
                 "place": attendee.get_place_display(),
                 "signed_up_at": attendee.created_at.isoformat(),
                 "cancelled_at": _iso(attendee.cancelled_at),
@@ -217,6 +224,10 @@ def _registration_rows(data: dict[str, Any]) -> list[list[object]]:
             "consent_wording_version",
             "consent_wording",
             "signup_source",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "referrer_host",
         ]
     ]
     for r in data["registrations"]:
@@ -235,6 +246,10 @@ def _registration_rows(data: dict[str, Any]) -> list[list[object]]:
                 consent["wording_version"],
                 consent["wording"],
                 consent["where"],
+                r["attribution"]["utm_source"],
+                r["attribution"]["utm_medium"],
+                r["attribution"]["utm_campaign"],
+                r["attribution"]["referrer_host"],
             ]
         )
     return rows

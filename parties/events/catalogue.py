@@ -14,6 +14,7 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.timezones import zone_for
+from parties import attribution
 from parties.calendar import google_calendar_url
 from parties.links import attendee_calendar_url, manage_url, party_calendar_url, party_page_url
 from parties.models import Attendee, Party, PartyMetric
@@ -88,6 +89,13 @@ def flat_answer(value: Any) -> str | int | float | bool:
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     return value
+
+
+def registration_properties(attendee: Attendee, *, from_waitlist: bool) -> dict[str, Any]:
+    """`Registered for Party`'s own: whether someone waiting was given the place, and where the
+    signup came from (`utm_source`, `utm_medium`, `utm_campaign`, `referrer_host`), only those
+    known: a flow's filter such as "utm_source is set" then means what it says."""
+    return {"from_waitlist": from_waitlist, **attribution.properties(attendee)}
 
 
 def unique_id(*, metric: str, occurrence: str, attendee_id: int | None = None, **scope: Any) -> str:

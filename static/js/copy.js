@@ -4,7 +4,7 @@
 // (A static file, not inline handlers: the Content-Security-Policy allows no inline script.)
 (function () {
   "use strict";
-  document.querySelectorAll("input[data-select-on-focus]").forEach(function (input) {
+  document.querySelectorAll("[data-select-on-focus]").forEach(function (input) {
     input.addEventListener("focus", function () { input.select(); });
   });
   if (!navigator.clipboard || !window.isSecureContext) {

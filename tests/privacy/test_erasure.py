@@ -299,3 +299,24 @@ def test_signing_up_again_after_erasing_is_a_new_registration(owner, parties):
     assert testing.profile(ADDRESS)["lists"] == [bark.klaviyo_list_id]
     assert tombstone.email.endswith("@erased.invalid")
     assert tombstone.erased_at is not None
+
+
+def test_where_they_came_from_is_erased_with_them(owner, parties):
+    howl = parties[0]
+    attendee = signup(
+        howl,
+        PERSON,
+        utm_source="zoes-blog",
+        utm_medium="affiliate",
+        utm_campaign="zoe-erasedsson-2026",
+        referrer_host="zoe-erasedsson.example",
+    )
+    assert PartyEvent.objects.get(attendee=attendee).properties["utm_source"] == "zoes-blog"
+
+    services.person_erase(organization=owner.organization, email=PERSON, actor=None)
+
+    attendee.refresh_from_db()
+    assert (attendee.utm_source, attendee.utm_medium, attendee.utm_campaign) == ("", "", "")
+    assert attendee.referrer_host == ""
+    for needle in ("zoes-blog", "zoe-erasedsson"):
+        assert text_rows_holding(needle) == [], needle

@@ -61,6 +61,42 @@ def test_the_export_holds_every_registration_answer_consent_and_event(login, own
     assert (record.kind, record.records, record.actor) == (RequestKind.EXPORT, 2, owner.user)
 
 
+def test_the_export_says_where_each_signup_came_from(login, owner, make_party):
+    howl = make_party(owner.organization, name="Howl-o-ween")
+    bark = make_party(owner.organization, name="Bark in the Park")
+    signup(
+        howl,
+        PERSON,
+        utm_source="newsletter",
+        utm_medium="email",
+        utm_campaign="halloween",
+        referrer_host="www.dog-forum.example",
+    )
+    signup(bark, PERSON)
+
+    response = login(owner).post(reverse("privacy:person_export"), {"email": PERSON})
+
+    files = unzip(response)
+    data = json.loads(files["personal-data.json"])
+    registrations = {r["party"]: r for r in data["registrations"]}
+    assert registrations["Howl-o-ween"]["attribution"] == {
+        "utm_source": "newsletter",
+        "utm_medium": "email",
+        "utm_campaign": "halloween",
+        "referrer_host": "www.dog-forum.example",
+    }
+    assert set(registrations["Bark in the Park"]["attribution"].values()) == {""}
+    rows = {row["party"]: row for row in csv.DictReader(io.StringIO(files["registrations.csv"]))}
+    howl_row = rows["Howl-o-ween"]
+    assert [howl_row[name] for name in ("utm_source", "utm_medium", "utm_campaign")] == [
+        "newsletter",
+        "email",
+        "halloween",
+    ]
+    assert howl_row["referrer_host"] == "www.dog-forum.example"
+    assert rows["Bark in the Park"]["utm_source"] == ""
+
+
 def test_an_attendee_downloads_their_own_registration_only(make_party, owner):
     party = make_party(owner.organization)
     other = make_party(owner.organization, name="Another party")

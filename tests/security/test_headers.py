@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.urls import reverse
 
 pytestmark = pytest.mark.django_db(databases=["default", "sandbox"])
 
@@ -129,3 +130,28 @@ def test_session_and_csrf_cookies_are_secure_httponly_and_lax(client, make_user)
         assert cookie["secure"] is True
         assert cookie["httponly"] is True
         assert cookie["samesite"] == "Lax"
+
+
+def test_pages_other_than_the_embedded_form_refuse_framing_even_with_sites_allowed(
+    client, login, owner, make_party, make_attendee
+):
+    """Allowing a site to embed the signup form allows it that form only: the public page,
+    its thank-you, an attendee's own page and every organizer page still refuse any frame."""
+    owner.organization.embed_origins = ["https://www.acme-pets.example"]
+    owner.organization.save()
+    party = make_party(owner.organization)
+    attendee = make_attendee(party)
+    organizer = login(owner)
+    pages = [
+        client.get(reverse("parties:signup", args=[party.slug])),
+        client.get(reverse("parties:signup_thanks", args=[party.slug])),
+        client.get(reverse("parties:attendee_manage", args=[attendee.manage_token])),
+        organizer.get(reverse("parties:party_detail", args=[party.pk])),
+        organizer.get(reverse("accounts:organization_settings")),
+    ]
+
+    for page in pages:
+        assert page.status_code == 200, page.request["PATH_INFO"]
+        assert page["X-Frame-Options"] == "DENY"
+        assert csp_directives(page)["frame-ancestors"] == ["'none'"]
+        assert "acme-pets" not in page["Content-Security-Policy"]

@@ -27,7 +27,15 @@ FORM = {
 
 
 # What `signup` takes as the signup's own fields; any other keyword is a question's answer.
-SIGNUP_DATA = ("first_name", "last_name", "marketing_consent")
+SIGNUP_DATA = (
+    "first_name",
+    "last_name",
+    "marketing_consent",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "referrer_host",
+)
 
 
 def signup(party: Party, email: str = "sarah@example.com", **given: Any) -> Attendee:
