@@ -81,6 +81,9 @@ def test_an_erased_person_is_gone_from_every_table_and_from_the_lists(owner, par
         pet_name="Fluffernutter",
         allergies="Snapdragonitis",
         diet=["Pescatarian"],
+        # Where they came from is theirs too (a campaign sent to one person names them).
+        utm_campaign="zoe-personal-invite",
+        referrer_host="zoes-blog.example",
     )
     signup(howl, "next@example.com")  # waitlisted behind them
     signup(bark, PERSON, last_name="Erasedsson")
@@ -89,6 +92,7 @@ def test_an_erased_person_is_gone_from_every_table_and_from_the_lists(owner, par
     assert text_rows_holding(ADDRESS)  # the scan finds them before
     # Their answers: in the attendee row and in their event's properties.
     assert len(text_rows_holding("Snapdragonitis")) == 2
+    assert text_rows_holding("zoes-blog")
 
     done = services.person_erase(organization=owner.organization, email=PERSON, actor=owner.user)
     run_queued_tasks(include_deferred=True)
@@ -97,7 +101,14 @@ def test_an_erased_person_is_gone_from_every_table_and_from_the_lists(owner, par
     assert done.registrations == 2
     # The option they picked stays the question's, and is nobody's answer any more.
     assert text_rows_holding("Pescatarian") == [f"Question.choices #{diet.pk}"]
-    for needle in (ADDRESS, "Erasedsson", "Fluffernutter", "Snapdragonitis"):
+    for needle in (
+        ADDRESS,
+        "Erasedsson",
+        "Fluffernutter",
+        "Snapdragonitis",
+        "zoe-personal-invite",
+        "zoes-blog",
+    ):
         assert text_rows_holding(needle) == [], needle
     # Out of both lists in Klaviyo; the profile itself stays (the organizer's to delete).
     assert testing.profile(ADDRESS)["lists"] == []
