@@ -57,6 +57,7 @@ def tombstone(attendee: Attendee) -> int:
         Attendee.objects.filter(pk=attendee.pk).update(
             first_name="",
             last_name="",
+            door_search="",
             answers={},
             # The old link stops working; the new one is given to nobody.
             manage_token=new_manage_token(),

@@ -18,6 +18,7 @@ from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.models import ConnectionStatus, KlaviyoConnection
 from parties.models import Attendee, EventSender, ListState, Party, SyncState
 from parties.questions import starter_questions_add
+from parties.search import search_words
 from tests.support.accounts import PASSWORD
 
 _sequence = itertools.count(1)
@@ -171,9 +172,17 @@ def make_attendee() -> Callable[..., Attendee]:
         answers = {key: values.pop(key) for key in list(values) if key not in columns}
         if answers:
             values["answers"] = {**answers, **values.get("answers", {})}  # type: ignore[dict-item]
-        return Attendee.objects.create(
-            party=party, email=email or f"guest{number}@example.com", **values
+        email = email or f"guest{number}@example.com"
+        # As the services write it: the door finds them by their names and address.
+        values.setdefault(
+            "door_search",
+            search_words(
+                first_name=str(values["first_name"]),
+                last_name=str(values.get("last_name", "")),
+                email=email,
+            ),
         )
+        return Attendee.objects.create(party=party, email=email, **values)
 
     return make
 

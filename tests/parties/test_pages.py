@@ -629,6 +629,8 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "consent_wording_version",
         "consent_wording",
         "signup_source",
+        "checked_in_at",
+        "walk_in",
     ]
     by_email = {row[0]: row for row in rows[1:]}
     assert by_email["zoe@example.com"] == [
@@ -649,6 +651,8 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "1",
         wording.marketing,  # the words they were shown
         "Embedded form",
+        "",  # not checked in at the door
+        "no",
     ]
     assert by_email["bad@example.com"][6:8] == ["Rejected by Klaviyo", "Invalid email"]
 
