@@ -17,8 +17,8 @@ from django.apps import apps
 from django.db.models import Model
 
 from accounts import services as account_services
-from door import services as door_services
 from accounts.models import Membership, Organization, Role
+from door import services as door_services
 from integrations import attempts
 from integrations.models import ConnectionEvent, EventKind, KlaviyoConnection
 from parties import services as party_services
