@@ -328,8 +328,8 @@ def _place_made(party: Party, *, holds_place: bool, over_capacity: bool) -> Part
         return locked
     if not over_capacity:
         raise WalkInFull(
-            f"The party is full: all {locked.capacity} places are taken. Tick “Let them in "
-            "over capacity” to add a place for them."
+            f"The party is full ({locked.seats_taken} of {locked.capacity} places taken). "
+            "Tick “Let them in over capacity” to add a place for them."
         )
     places.capacity_change(party=locked, capacity=(locked.capacity or 0) + 1, promote=False)
     return locked
