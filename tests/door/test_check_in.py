@@ -314,3 +314,43 @@ def test_phones_checking_one_guest_in_at_the_same_moment_make_one_check_in(
     assert sorted(outcomes) == sorted([Outcome.CHECKED_IN] + [Outcome.ALREADY] * (threads - 1))
     assert CheckIn.objects.filter(attendee=guest, undone_at=None).count() == 1
     assert CheckIn.objects.count() == 1
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="real concurrent writers need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True, databases=["default", "sandbox"])
+def test_one_check_in_sent_twice_at_the_same_moment_is_applied_once(owner, make_member, make_party):
+    """A phone that resends a check-in whose answer it has not had yet: both requests are
+    answered as the one check-in they are."""
+    threads = 6
+    skip_without_connections(threads)
+    party = make_party(owner.organization)
+    guest = signup(party, email="zoe@example.com", first_name="Zoë")
+    staff = make_member(role=Role.DOOR, organization=owner.organization)
+    client_id = uuid4()
+    start = threading.Barrier(threads)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            start.wait()
+            answer = services.checkin_record(
+                party=party, membership=staff, client_id=client_id, attendee_id=guest.pk
+            )
+            outcomes.append(answer.outcome)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=send) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert errors == []
+    assert outcomes == [Outcome.CHECKED_IN] * threads
+    assert CheckIn.objects.count() == 1
