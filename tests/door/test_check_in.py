@@ -60,6 +60,20 @@ def test_a_check_in_sent_again_is_applied_once_with_the_same_answer(login, door_
     assert CheckIn.objects.count() == 1
 
 
+def test_a_check_in_resent_after_its_undo_does_not_stand_again(login, door_staff, party, zoe):
+    client = login(door_staff)
+    client_id = str(uuid4())
+    check_in(client, party, zoe, client_id=client_id)
+    undo(client, party, zoe)
+
+    again = check_in(client, party, zoe, client_id=client_id)
+
+    assert again.status_code == 200
+    assert again.json()["guest"]["in"] is None  # as they stand now: not checked in
+    assert CheckIn.objects.count() == 1
+    assert not CheckIn.objects.filter(undone_at=None).exists()
+
+
 def test_a_second_phone_is_told_who_was_first_and_when(login, door_staff, owner, party, zoe):
     first = check_in(login(door_staff), party, zoe)
     assert first.status_code == 200
