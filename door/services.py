@@ -277,12 +277,9 @@ def walk_in_register(
     (`wording`, signup source "door"), and check them in at once (a walk-in, let in by
     `membership`). Someone registered already is checked in instead; someone waiting, offered
     a place or cancelled is registered. A full party takes them only `over_capacity`: its
-    capacity goes up by one for them (WalkInFull otherwise, with nothing saved)."""
-    repeated = CheckIn.objects.select_related("attendee").filter(client_id=client_id).first()
-    if repeated is not None:  # the form sent twice: the capacity is raised once
-        if repeated.party_id != party.pk:
-            raise PartyError("This form was sent for another party: open the walk-in form again.")
-        return WalkIn(repeated.attendee, _repeated_check_in(repeated, party), False)
+    capacity goes up by one for them (WalkInFull otherwise, with nothing saved). The form
+    sent twice registers and checks in once: the second finds them registered, and its
+    check-in is the first's (`client_id`)."""
     if party.is_cancelled:
         raise PartyError("This party was cancelled: nobody is checked in.")
     existing = Attendee.objects.filter(
