@@ -238,9 +238,12 @@
     el.walkInOffline.hidden = online;
   }
 
-  function say(text) {
+  // A word from the server or the scanner. `quiet`: the guest's own line already shows it, so
+  // it is only read out (screen readers), not shown twice.
+  function say(text, quiet) {
     el.message.textContent = text || "";
     el.message.hidden = !text;
+    el.message.classList.toggle("visually-hidden", Boolean(quiet));
   }
 
   function stateText(guest) {
@@ -432,6 +435,7 @@
         queue.shift();
         save(QUEUE_KEY, queue);
         var answer = result.answer;
+        var shown = answer.guest && el.results.querySelector('[data-guest="' + answer.guest.id + '"]');
         if (answer.guest) {
           takeGuest(answer.guest);
           if (!answer.ok) {
@@ -439,7 +443,7 @@
           }
         }
         if (!answer.ok) {
-          say(answer.message);
+          say(answer.message, Boolean(shown));
         }
         show();
         send();
@@ -471,6 +475,7 @@
     fetch(urls.guests, { credentials: "same-origin", cache: "no-store", headers: headers })
       .then(function (response) {
         online = true;
+        send(); // the network is back: whatever waits goes now
         if (response.status === 304) {
           showStatus();
           return;

@@ -43,6 +43,7 @@ README_SHOTS = {
     ("public-signup", "desktop"): "public-signup.png",
     ("public-signup", "phone"): "public-signup-phone.png",
     ("consent", "desktop"): "consent.png",
+    ("door-checked-in", "phone"): "door-phone.png",
 }
 
 AXE_RUN = """async () => {
