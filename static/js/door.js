@@ -25,6 +25,7 @@
   var RETRY_EVERY = 5000;
   var SHOWN = 20;
   var SAME_CODE_MS = 4000;
+  var LATE_MS = 10000;
   var LETTERS = { "ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i", "ħ": "h" };
   var PLACES = { r: "Registered", w: "On the waitlist", o: "Offered a place", c: "Cancelled" };
 
@@ -377,9 +378,7 @@
       }
     }
     var action = { kind: kind, guest: guestId, at: Date.now(), body: { client_id: uuid(), attendee: guestId } };
-    if (kind === "check_in") {
-      action.body.device_time = action.at;
-    } else if (guest.check_in) {
+    if (kind === "undo" && guest.check_in) {
       action.body.check_in = guest.check_in;
     }
     queue.push(action);
@@ -419,6 +418,10 @@
     }
     var action = queue[0];
     sending = action;
+    if (action.kind === "check_in" && Date.now() - action.at > LATE_MS) {
+      // Sent late (it waited offline): the guest came in when the phone says, not now.
+      action.body.device_time = action.at;
+    }
     post(urls[action.kind], action.body)
       .then(function (response) {
         var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
@@ -547,7 +550,7 @@
     if (!guest) {
       if (!listLoaded && online) {
         // Not loaded yet: the server knows the code.
-        var body = { client_id: uuid(), code: text, device_time: now };
+        var body = { client_id: uuid(), code: text };
         post(urls.check_in, body)
           .then(function (response) { return response.json(); })
           .then(function (answer) {
