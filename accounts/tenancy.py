@@ -121,20 +121,20 @@ def organization_required(
 ) -> Callable[Concatenate[HttpRequest, ViewParams], ResponseT | HttpResponse]:
     """Login and a membership: users without an organization are asked to create one. Door
     staff get 403: they see only the door's pages (`door_required`)."""
-    return _organization_view(view, door_staff=False)
+    return _organization_view(view, admit_door_staff=False)
 
 
 def door_required(
     view: Callable[Concatenate[OrganizationRequest, ViewParams], ResponseT],
 ) -> Callable[Concatenate[HttpRequest, ViewParams], ResponseT | HttpResponse]:
     """Login and a membership of any role, door staff included: the check-in pages."""
-    return _organization_view(view, door_staff=True)
+    return _organization_view(view, admit_door_staff=True)
 
 
 def _organization_view(
     view: Callable[Concatenate[OrganizationRequest, ViewParams], ResponseT],
     *,
-    door_staff: bool,
+    admit_door_staff: bool,
 ) -> Callable[Concatenate[HttpRequest, ViewParams], ResponseT | HttpResponse]:
     @login_required
     @wraps(view)
@@ -144,7 +144,7 @@ def _organization_view(
         if not acts_for_organization(request):
             messages.info(request, "Create an organization (or accept an invite) to continue.")
             return redirect("accounts:organization_create")
-        if not door_staff:
+        if not admit_door_staff:
             refuse_door_staff(request)
         return view(request, *args, **kwargs)
 
