@@ -149,6 +149,9 @@ class Role(models.TextChoices):
     OWNER = "owner", "Owner"
     ADMIN = "admin", "Admin"
     MEMBER = "member", "Member"
+    # Checks guests in at the door (the door app's pages) and sees nothing else of the
+    # organization: no party page, no attendee export, no settings (accounts.tenancy).
+    DOOR = "door", "Door staff"
 
 
 # Roles that may manage the organization: its members, invites and (later) its Klaviyo
@@ -180,6 +183,10 @@ class Membership(models.Model):
     @property
     def can_manage(self) -> bool:
         return self.role in MANAGER_ROLES
+
+    @property
+    def is_door_staff(self) -> bool:
+        return self.role == Role.DOOR
 
 
 class InviteQuerySet(models.QuerySet["Invite"]):

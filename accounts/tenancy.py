@@ -29,6 +29,7 @@ from accounts.models import Membership, Organization, User
 from accounts.timezones import zone_for
 
 SESSION_KEY = "partyline_organization_id"
+DOOR_STAFF_REFUSED = "Door staff can use only the check-in pages."
 
 ModelT = TypeVar("ModelT", bound=Model)
 ViewParams = ParamSpec("ViewParams")
@@ -118,8 +119,23 @@ def _is_admin(request: HttpRequest) -> bool:
 def organization_required(
     view: Callable[Concatenate[OrganizationRequest, ViewParams], ResponseT],
 ) -> Callable[Concatenate[HttpRequest, ViewParams], ResponseT | HttpResponse]:
-    """Login and a membership: users without an organization are asked to create one."""
+    """Login and a membership: users without an organization are asked to create one. Door
+    staff get 403: they see only the door's pages (`door_required`)."""
+    return _organization_view(view, admit_door_staff=False)
 
+
+def door_required(
+    view: Callable[Concatenate[OrganizationRequest, ViewParams], ResponseT],
+) -> Callable[Concatenate[HttpRequest, ViewParams], ResponseT | HttpResponse]:
+    """Login and a membership of any role, door staff included: the check-in pages."""
+    return _organization_view(view, admit_door_staff=True)
+
+
+def _organization_view(
+    view: Callable[Concatenate[OrganizationRequest, ViewParams], ResponseT],
+    *,
+    admit_door_staff: bool,
+) -> Callable[Concatenate[HttpRequest, ViewParams], ResponseT | HttpResponse]:
     @login_required
     @wraps(view)
     def wrapped(
@@ -128,9 +144,19 @@ def organization_required(
         if not acts_for_organization(request):
             messages.info(request, "Create an organization (or accept an invite) to continue.")
             return redirect("accounts:organization_create")
+        if not admit_door_staff:
+            refuse_door_staff(request)
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def refuse_door_staff(request: HttpRequest) -> None:
+    """403 for door staff: every organization page but the door's refuses them, whatever
+    decorator it has (a page behind `login_required` alone calls this itself)."""
+    membership = getattr(request, "membership", None)
+    if membership is not None and membership.is_door_staff:
+        raise PermissionDenied(DOOR_STAFF_REFUSED)
 
 
 def manager_required(

@@ -309,7 +309,7 @@ def member_change_role(request: OrganizationRequest, pk: int) -> HttpResponse:
     )
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose owner, admin or member.")
+        messages.error(request, "Choose owner, admin, member or door staff.")
         return redirect("accounts:member_list")
     try:
         services.membership_change_role(

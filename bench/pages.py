@@ -24,6 +24,8 @@ same databases, `CaptureQueriesContext`, the CSV read to its end inside the coun
 each party's exports the peak resident memory of the gunicorn workers and the db_workers is
 started over and read back (`Stack.reset_peak_memory`): the export streams if the 10,000
 party's peak stays within `FLAT_MB` of the 1,000 party's.
+
+Then the same organizer's door at 10,000 guests: its search and its guest list (bench/door.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 import requests
 
+from bench import door
 from bench.fixtures import PASSWORD, make_party, party_with_list
 from bench.load import percentile
 from bench.stack import Context, target
@@ -68,6 +71,8 @@ PAGES = ("party page", "live, full", "live, 304", "CSV export")
 
 
 def run(context: Context) -> dict[str, Any]:
+    from accounts.models import Membership
+
     parties, email, password = organizer_with_parties(context)
     session = logged_in(context.base_url, email, password)
     results: dict[str, Any] = {"requests_per_figure": REQUESTS, "sizes": {}}
@@ -96,9 +101,18 @@ def run(context: Context) -> dict[str, Any]:
         results["sizes"][size] = figures
         print(f"done: organizer pages at {size:,} attendees", flush=True)
     print_table(results["sizes"])
+    largest = parties[SIZES[-1]]
+    results["door"] = door.run(
+        context,
+        session,
+        membership=Membership.objects.get(
+            user=largest.created_by, organization=largest.organization
+        ),
+        connection=largest.connection,
+    )
     return {
         "results": results,
-        "targets": targets(results["sizes"]),
+        "targets": targets(results["sizes"]) + door.targets(results["door"]),
         "memory_mb": {
             kind: max(figures["memory_mb"][kind] for figures in results["sizes"].values())
             for kind in ("web_worker", "task_worker")

@@ -103,6 +103,11 @@ with exit_on_configuration_error():
     # An organizer's "Send me test events" (nine events into the Klaviyo account each time).
     SAMPLE_EVENTS_RATE_PER_PARTY = config_env.rate("SAMPLE_EVENTS_RATE_PER_PARTY", default="1/m")
 
+    # --- The door (check-in) -------------------------------------------------------------
+    # A check-in's `Checked In to Party` waits this long, and is sent only if the check-in
+    # still stands then: an undo within it (a tap on the wrong guest) sends nothing.
+    DOOR_CHECKIN_GRACE_SECONDS = config_env.positive_int("DOOR_CHECKIN_GRACE_SECONDS", default=120)
+
     # --- Abuse limits (core/limits.py, accounts/limits.py; README "Abuse limits") ----------
     # The reverse proxies in front of Partyline (addresses or CIDR networks). Only a request
     # arriving from one of them has X-Forwarded-For read, and then only its rightmost hop that
@@ -317,6 +322,7 @@ INSTALLED_APPS = [
     "accounts",
     "integrations",
     "parties",
+    "door",
     "privacy",
     "django_tasks_db",
     "django_ratelimit",

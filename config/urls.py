@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("integrations.urls")),
     path("", include("parties.urls")),
+    path("", include("door.urls")),
     path("", include("privacy.urls")),
     # The admin's login meets the same per-address ceiling as the product's (django-axes
     # already locks out an account+address there too).

@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts import services as accounts_services
 from accounts.models import Membership
-from accounts.tenancy import TenantRequest, get_for_org_or_404
+from accounts.tenancy import DOOR_STAFF_REFUSED, TenantRequest, get_for_org_or_404
 from core.api import error, too_many_requests
 from core.limits import count as count_request
 from integrations import attempts, services
@@ -76,6 +76,8 @@ def api_view(
                 failure = _csrf_failure(request)
                 if failure is not None:
                     return error(403, "CSRF check failed: send the X-CSRFToken header.")
+            if membership.is_door_staff:
+                return error(403, DOOR_STAFF_REFUSED)
             if manager and not membership.can_manage:
                 return error(403, "Only owners and admins can manage Klaviyo connections.")
             try:

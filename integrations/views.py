@@ -23,6 +23,7 @@ from accounts.tenancy import (
     get_for_org_or_404,
     manager_required,
     organization_required,
+    refuse_door_staff,
     switch_organization,
 )
 from integrations import attempts, selectors, services
@@ -171,6 +172,7 @@ def install(request: AuthenticatedRequest) -> HttpResponse:
     """Klaviyo's Installation URL: confirm which organization to connect, then connect."""
     if request.organization is None:
         return redirect("accounts:organization_create")
+    refuse_door_staff(request)
     return render(
         request,
         "integrations/install.html",

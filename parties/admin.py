@@ -3,12 +3,14 @@ through the services, which the "Retry sync" actions call."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from parties import services
 from parties.models import Attendee, EventSender, Party, PartyEvent, Question
+from parties.search import search_words
 
 
 class QuestionInline(admin.TabularInline):
@@ -97,6 +99,17 @@ class AttendeeAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Signups come through the public form, which records consent.
         return False
+
+    def save_model(
+        self, request: HttpRequest, obj: Attendee, form: forms.ModelForm[Attendee], change: bool
+    ) -> None:
+        # An operator's correction of a name or an address is what the door finds too (an
+        # erased registration stays unfindable).
+        if obj.erased_at is None:
+            obj.door_search = search_words(
+                first_name=obj.first_name, last_name=obj.last_name, email=obj.email
+            )
+        super().save_model(request, obj, form, change)
 
     @admin.action(description="Retry sync")
     def retry_sync(self, request: HttpRequest, queryset: QuerySet[Attendee]) -> None:

@@ -13,7 +13,12 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.tenancy import OrganizationRequest, get_for_org_or_404, organization_required
+from accounts.tenancy import (
+    OrganizationRequest,
+    get_for_org_or_404,
+    organization_required,
+    refuse_door_staff,
+)
 from parties import services
 from parties.models import Party
 
@@ -36,5 +41,7 @@ def flows_refresh(request: OrganizationRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def flows_guide(request: HttpRequest) -> HttpResponse:
-    """docs/klaviyo-flows.md as the repository holds it (Markdown reads well as text)."""
+    """docs/klaviyo-flows.md as the repository holds it (Markdown reads well as text); an
+    organizer's guide, so not for door staff."""
+    refuse_door_staff(request)
     return HttpResponse(FLOWS_GUIDE.read_text(), content_type="text/plain; charset=utf-8")

@@ -342,6 +342,9 @@ class Attendee(models.Model):
     manage_token = models.CharField(max_length=64, unique=True, default=new_manage_token)
     # Shown as a QR code on their page and thank-you page; door staff scan it to check them in.
     checkin_code = models.CharField(max_length=24, unique=True, default=new_checkin_code)
+    # Their names' and address's words folded for the door's search (" zoe martin ...", see
+    # parties.search): written with every name by the services, blank once erased.
+    door_search = models.TextField(blank=True, editable=False)
     # Erased on request or by retention (the privacy app): their details are gone, the row
     # stays so the party's counts stay true, and they leave the Klaviyo list whatever their
     # place; their address goes too once Klaviyo shows them out of it.

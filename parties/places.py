@@ -299,10 +299,11 @@ def attendee_cancel(*, attendee: Attendee, by: str, announce: bool = True) -> bo
 
 
 @transaction.atomic
-def capacity_change(*, party: Party, capacity: int | None) -> list[Attendee]:
+def capacity_change(*, party: Party, capacity: int | None, promote: bool = True) -> list[Attendee]:
     """Set the party's capacity (None: no limit); never below the places held now, counted
     afresh (a party without a capacity counts none as it goes). A raise promotes the first
-    people waiting."""
+    people waiting, unless `promote` is off: the caller takes the places it made, in the
+    same transaction (a walk-in let in over capacity at the door takes the one it added)."""
     signups_gate_shut(party.pk)
     Party.objects.select_for_update().filter(pk=party.pk).values_list("pk").get()
     held = Attendee.objects.filter(party_id=party.pk, place__in=SEATED_PLACES).count()
@@ -313,7 +314,7 @@ def capacity_change(*, party: Party, capacity: int | None) -> list[Attendee]:
         )
     Party.objects.filter(pk=party.pk).update(capacity=capacity, seats_taken=held)
     party.capacity, party.seats_taken = capacity, held
-    return waitlist_promote(party)
+    return waitlist_promote(party) if promote else []
 
 
 def _promote(attendee: Attendee, party: Party, *, was: str = Place.WAITLISTED) -> None:

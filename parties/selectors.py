@@ -32,6 +32,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from integrations.budgets import list_budget_message, list_budget_reopens_at
 from integrations.models import ConnectionStatus, KlaviyoConnection
+from parties.attendance import AttendanceCounts
 from parties.events.run import waiting_reason
 from parties.models import (
     IN_FLIGHT_STATES,
@@ -150,6 +151,32 @@ def party_snapshot(*, party: Party) -> PartySnapshot:
 def place_summary(*, places: dict[str, int]) -> list[tuple[str, str, int]]:
     """(place, label, count) for every place, in the order a registration moves."""
     return [(place, label, places[place]) for place, label in Place.choices]
+
+
+@dataclass(frozen=True)
+class AttendanceSummary:
+    """Who came, for the party page: checked in (standing check-ins), the walk-ins among
+    them, and, once the party is over, the no-shows (registered, not checked in)."""
+
+    checked_in: int
+    walk_ins: int
+    no_shows: int | None
+    counts: AttendanceCounts
+
+
+def attendance_summary(
+    *, party: Party, counts: AttendanceCounts, places: dict[str, int]
+) -> AttendanceSummary | None:
+    """The party's attendance once there is any to show: a check-in was recorded, or the
+    party has started (None before)."""
+    now = timezone.now()
+    if not counts.recorded and party.starts_at > now:
+        return None
+    over = party.ends_at_or_default <= now
+    no_shows = max(places[Place.REGISTERED] - counts.registered_checked_in, 0) if over else None
+    return AttendanceSummary(
+        checked_in=counts.checked_in, walk_ins=counts.walk_ins, no_shows=no_shows, counts=counts
+    )
 
 
 def party_state_summary(*, counts: dict[str, int]) -> list[tuple[str, str, int]]:

@@ -54,6 +54,7 @@ from parties.models import (
     new_manage_token,
     retry_can_help,
 )
+from parties.search import search_words
 
 logger = logging.getLogger(__name__)
 
@@ -370,11 +371,18 @@ def attendee_register(
     Where the signup came from (`data`'s `utm_source`, `utm_medium`, `utm_campaign` and
     `referrer_host`, cleaned here whoever calls) is the first signup's (`_attribution_keep`).
     """
-    if not party.signups_open:
+    # Closing signups closes the forms; the door still registers the people standing at it
+    # (not at a cancelled party).
+    at_door = signup_source == SignupSource.DOOR and not party.is_cancelled
+    if not party.signups_open and not at_door:
         raise PartyError(_("Signups for this party are closed."))
     email = normalize_email(data["email"])
     answers: dict[str, Any] = {key: (data.get(key) or "").strip() for key in NAME_FIELDS}
     answers["answers"] = dict(data.get("answers") or {})
+    # A new row's words for the door's search (a merge writes them with the names it keeps).
+    answers["door_search"] = search_words(
+        first_name=answers["first_name"], last_name=answers["last_name"], email=email
+    )
     consent = {
         "marketing_consent": bool(data.get("marketing_consent")),
         "consent_wording": wording
@@ -480,6 +488,12 @@ def _answers_save(
     for key, value in also.items():
         setattr(attendee, key, value)
     fields = [*changed, *also, "updated_at"]
+    if any(key in NAME_FIELDS for key in changed):
+        # The door finds them by their new name.
+        attendee.door_search = search_words(
+            first_name=attendee.first_name, last_name=attendee.last_name, email=attendee.email
+        )
+        fields.append("door_search")
     if attendee.sync_state != SyncState.PENDING and (
         changed or resend or attendee.sync_state not in UNCHANGED_STAYS
     ):

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.tenancy import (
     OrganizationRequest,
+    door_required,
     get_for_org_or_404,
     manager_required,
     organization_required,
@@ -34,6 +35,7 @@ from core.snapshots import one_snapshot
 from core.wording import wait_text
 from integrations.selectors import active_connections_for
 from parties import charts, embed, places, questions, selectors, services
+from parties.attendance import attendance_counts, with_attendance
 from parties.forms import AttendeeFilterForm, PartyDeleteForm, PartyForm
 from parties.models import Attendee, Party, Place, Reconciliation, SyncState
 
@@ -70,6 +72,9 @@ CSV_COLUMNS = (
     ("utm_medium", "utm_medium"),
     ("utm_campaign", "utm_campaign"),
     ("referrer_host", "referrer_host"),
+    # Who came: their standing check-in at the door (its time), and whether they walked in.
+    ("checked_in_at", "checked_in_at"),
+    ("walk_in", "walk_in"),
 )
 # Excel reads a CSV as UTF-8 only when it starts with the byte-order mark.
 CSV_BOM = "\ufeff"
@@ -91,9 +96,12 @@ def _posted(request: HttpRequest) -> QueryDict | None:
     return request.POST if request.method == "POST" else None
 
 
-@organization_required
+@door_required
 def home(request: OrganizationRequest) -> HttpResponse:
-    """A checklist until the organization is set up, then its parties and what needs a look."""
+    """A checklist until the organization is set up, then its parties and what needs a look;
+    for door staff, the door's list of parties (the only pages they may see)."""
+    if request.membership.is_door_staff:
+        return redirect("door:party_list")
     return render(
         request,
         "home.html",
@@ -211,7 +219,11 @@ def _live_context(
     counts = snapshot.counts
     health = selectors.party_health(party=party, in_flight=counts["in_flight"])
     events = selectors.party_events(party=party)
+    attendance = selectors.attendance_summary(
+        party=party, counts=attendance_counts(party), places=snapshot.places
+    )
     return {
+        "attendance": attendance,
         "party": party,
         "counts": counts,
         "state_summary": selectors.party_state_summary(counts=counts),
@@ -225,7 +237,7 @@ def _live_context(
         "events": events,
         "event_columns": selectors.EVENT_COLUMNS,
         "can_manage": request.membership.can_manage,
-        "live_etag": _live_etag(request, party, snapshot, health, events),
+        "live_etag": _live_etag(request, party, snapshot, health, events, attendance),
     }
 
 
@@ -240,6 +252,7 @@ def _live_etag(
     snapshot: selectors.PartySnapshot,
     health: selectors.SyncHealth,
     events: selectors.PartyEvents,
+    attendance: selectors.AttendanceSummary | None,
 ) -> str:
     """Changes whenever anything the live parts show does: every field of the party (its
     Details are live), the connection's fields they read, the organization's default
@@ -261,6 +274,8 @@ def _live_etag(
         sorted(snapshot.places.items()),
         snapshot.latest_change,
         events,
+        # Check-ins and undos at the door (the attendees' "Checked in" too).
+        attendance,
         request.membership.can_manage,
         timezone.get_current_timezone_name(),
         timezone.localdate(),
@@ -278,9 +293,11 @@ def party_detail(request: OrganizationRequest, pk: int) -> HttpResponse:
     with one_snapshot():
         party = _party(request, pk)
         snapshot = selectors.party_snapshot(party=party)
-        attendees = selectors.with_events(
-            selectors.with_waitlist_position(
-                selectors.attendees_for(party=party, query=query, state=state, place=place)
+        attendees = with_attendance(
+            selectors.with_events(
+                selectors.with_waitlist_position(
+                    selectors.attendees_for(party=party, query=query, state=state, place=place)
+                )
             )
         )
         if filtered:
@@ -324,8 +341,10 @@ def party_live(request: OrganizationRequest, pk: int) -> HttpResponse:
         response = get_conditional_response(request, etag=etag)
         if response is None:
             paginator = _CountedPaginator(
-                selectors.with_events(
-                    selectors.with_waitlist_position(selectors.attendees_for(party=party))
+                with_attendance(
+                    selectors.with_events(
+                        selectors.with_waitlist_position(selectors.attendees_for(party=party))
+                    )
                 ),
                 ATTENDEES_PER_PAGE,
                 count=context["counts"]["total"],
@@ -631,7 +650,9 @@ def _attendee_rows(party: Party) -> Iterator[list[object]]:
         *(question.key for question in asked),
         *(heading for heading, _attribute in CSV_COLUMNS),
     ]
-    attendees = selectors.with_waitlist_rank(selectors.attendees_for(party=party)).annotate(
+    attendees = with_attendance(
+        selectors.with_waitlist_rank(selectors.attendees_for(party=party))
+    ).annotate(
         consent_wording_version=F("consent_wording__version"),
         consent_wording_text=F("consent_wording__marketing"),
     )

@@ -57,6 +57,7 @@ def tombstone(attendee: Attendee) -> int:
         Attendee.objects.filter(pk=attendee.pk).update(
             first_name="",
             last_name="",
+            door_search="",
             answers={},
             # Where they came from: a campaign's tags can be as personal as a name (an
             # affiliate's, a link sent to one person).

@@ -24,6 +24,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization, User, normalize_email
+from door.selectors import check_ins_of
 from parties.models import Attendee, Party
 from parties.questions import answer_text
 from privacy import tasks as privacy_tasks
@@ -181,8 +182,15 @@ def person_data(*, attendees: QuerySet[Attendee]) -> dict[str, Any]:
                     }
                     for event in attendee.events.order_by("occurred_at", "pk")
                 ],
-                # Check-ins at the door are not recorded by Partyline yet.
-                "check_ins": [],
+                # Their check-ins at the door (an undone one too: it was recorded).
+                "check_ins": [
+                    {
+                        "checked_in_at": check_in.arrived_at.isoformat(),
+                        "walk_in": check_in.walk_in,
+                        "undone_at": _iso(check_in.undone_at),
+                    }
+                    for check_in in check_ins_of(attendee)
+                ],
             }
         )
     return {"exported_at": timezone.now().isoformat(), "registrations": registrations}

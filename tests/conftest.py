@@ -11,14 +11,19 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import Membership, Organization, Role, User
 from accounts.tenancy import SESSION_KEY
 from integrations.klaviyo.config import DEFAULT_SCOPES
 from integrations.models import ConnectionStatus, KlaviyoConnection
+from parties import services as party_services
+from parties import sync
 from parties.models import Attendee, EventSender, ListState, Party, SyncState
 from parties.questions import starter_questions_add
+from parties.search import search_words
 from tests.support.accounts import PASSWORD
+from tests.support.parties import PARTY
 
 _sequence = itertools.count(1)
 
@@ -171,9 +176,17 @@ def make_attendee() -> Callable[..., Attendee]:
         answers = {key: values.pop(key) for key in list(values) if key not in columns}
         if answers:
             values["answers"] = {**answers, **values.get("answers", {})}  # type: ignore[dict-item]
-        return Attendee.objects.create(
-            party=party, email=email or f"guest{number}@example.com", **values
+        email = email or f"guest{number}@example.com"
+        # As the services write it: the door finds them by their names and address.
+        values.setdefault(
+            "door_search",
+            search_words(
+                first_name=str(values["first_name"]),
+                last_name=str(values.get("last_name", "")),
+                email=email,
+            ),
         )
+        return Attendee.objects.create(party=party, email=email, **values)
 
     return make
 
@@ -210,3 +223,34 @@ def sandbox_connection(make_member) -> Callable[..., KlaviyoConnection]:
         )
 
     return make
+
+
+@pytest.fixture
+def sandbox_party(owner, sandbox, sandbox_connection) -> Party:
+    """A party created through the service, its list created by its first sync run: the list
+    really exists in the sandbox."""
+    party = party_services.party_create(
+        membership=owner, connection=sandbox_connection(owner.organization), data=PARTY
+    )
+    sync.party_sync(party_id=party.pk)
+    party.refresh_from_db()
+    assert party.list_state == ListState.READY, party.list_error
+    Party.objects.filter(pk=party.pk).update(next_sync_at=None)
+    DBTaskResult.objects.all().delete()
+    return party
+
+
+@pytest.fixture
+def double_opt_in_party(owner, sandbox, sandbox_connection) -> Party:
+    """The same, its list double opt-in as Klaviyo reports it."""
+    party = party_services.party_create(
+        membership=owner,
+        connection=sandbox_connection(owner.organization),
+        data={**PARTY, "name": "Confirm-a-pawty", "opt_in_process": "double_opt_in"},
+    )
+    sync.party_sync(party_id=party.pk)
+    DBTaskResult.objects.all().delete()
+    Party.objects.filter(pk=party.pk).update(next_sync_at=None)
+    party.refresh_from_db()
+    assert party.klaviyo_opt_in_process == "double_opt_in"
+    return party

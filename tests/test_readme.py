@@ -17,7 +17,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 README = BASE_DIR / "README.md"
 # The project's Python packages (core/ may be empty or missing while it fills).
-APPS = ["accounts", "integrations", "parties", "klaviyo_sandbox", "config", "core", "bench"]
+APPS = ["accounts", "integrations", "parties", "door", "klaviyo_sandbox", "config", "core", "bench"]
 
 ENTRY = re.compile(r"^(?P<indent> *)(?P<names>[\w./]+(?:, [\w./]+)*)(?: {2,}(?P<text>\S.*))?$")
 

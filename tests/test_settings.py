@@ -146,7 +146,7 @@ def test_a_relative_redirect_uri_is_reported_by_the_doctor_as_a_bad_redirect_uri
     env = {**production_env(tmp_path), "KLAVIYO_REDIRECT_URI": "relative/callback"}
 
     # The live checks need a migrated database: only the configuration is asked about here.
-    live = ["database", "encryption", "worker", "sweep", "privacy"]
+    live = ["database", "encryption", "worker", "sweep", "privacy", "door"]
     result = run_manage("klaviyo_doctor", *(f"--skip={name}" for name in live), **env)
 
     assert result.returncode == 1, result.stdout + result.stderr

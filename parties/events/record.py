@@ -9,7 +9,7 @@ it once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,14 +108,22 @@ def party_event_record(
     occurrence: str,
     extra: dict[str, Any] | None = None,
     attendees: QuerySet[Attendee] | None = None,
+    extra_of: Callable[[Attendee], dict[str, Any]] | None = None,
 ) -> int:
     """Write the event for every registered attendee of the party (or `attendees`), a chunk
-    per INSERT; how many were written (repeats included: they change nothing)."""
+    per INSERT, with `extra` and each one's own `extra_of(attendee)` (read from their row:
+    the query stays one per chunk); how many were written (repeats included: they change
+    nothing)."""
     base = party_base(party)
     people = registered_attendees(party) if attendees is None else attendees
     events = (
         attendee_event(
-            attendee, metric, occurred_at=occurred_at, occurrence=occurrence, base=base, extra=extra
+            attendee,
+            metric,
+            occurred_at=occurred_at,
+            occurrence=occurrence,
+            base=base,
+            extra={**(extra or {}), **(extra_of(attendee) if extra_of else {})},
         )
         for attendee in people.order_by("pk").iterator(chunk_size=WRITE_CHUNK)
     )
@@ -157,6 +165,11 @@ def sample_events_record(
             "place_changed": False,
         },
         PartyMetric.ENDED: {"attended": True},
+        PartyMetric.CHECKED_IN: {
+            "checked_in_at": local_iso(now, properties.get("time_zone") or "UTC"),
+            "checked_in_at_local": local_time_words(now, properties.get("time_zone") or "UTC"),
+            "walk_in": False,
+        },
     }
     events = [
         PartyEvent(

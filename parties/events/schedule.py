@@ -19,9 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.timezones import zone_for
+from parties.attendance import with_attendance
 from parties.events.catalogue import occurrence_of
-from parties.events.record import party_event_record
-from parties.models import Party, PartyMetric, PartyMoment
+from parties.events.record import party_event_record, registered_attendees
+from parties.models import Attendee, Party, PartyMetric, PartyMoment
 
 # Reminders further ahead than this make no sense (and keep a typo from planning a year).
 MAX_LEAD_HOURS = 24 * 14
@@ -111,20 +112,29 @@ def moment_fire(moment_id: int) -> Fired:
         if moment.metric == PartyMetric.STARTING_SOON:
             if now >= party.starts_at:
                 return Fired(0, None)  # too late to remind anyone
-            extra = {"hours_before": moment.hours_before}
-            occurrence = f"{moment.hours_before}h-{occurrence_of(moment.due_at)}"
+            written = party_event_record(
+                party,
+                PartyMetric.STARTING_SOON,
+                occurred_at=moment.due_at,
+                occurrence=f"{moment.hours_before}h-{occurrence_of(moment.due_at)}",
+                extra={"hours_before": moment.hours_before},
+            )
         else:
-            # `attended` becomes the check-in's answer once the door records check-ins.
-            extra = {"attended": False}
-            occurrence = occurrence_of(moment.due_at)
-        written = party_event_record(
-            party,
-            PartyMetric(moment.metric),
-            occurred_at=moment.due_at,
-            occurrence=occurrence,
-            extra=extra,
-        )
+            # `attended`: whether a check-in at the door stands for them now, read with the
+            # registered attendees in the same query (one per party, not one per attendee).
+            written = party_event_record(
+                party,
+                PartyMetric.ENDED,
+                occurred_at=moment.due_at,
+                occurrence=occurrence_of(moment.due_at),
+                attendees=with_attendance(registered_attendees(party)),
+                extra_of=_attended,
+            )
     return Fired(written, party.connection_id)
+
+
+def _attended(attendee: Attendee) -> dict[str, bool]:
+    return {"attended": getattr(attendee, "checked_in_at", None) is not None}
 
 
 def moments_due(*, before: datetime) -> list[int]:

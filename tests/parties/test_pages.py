@@ -633,6 +633,8 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "utm_medium",
         "utm_campaign",
         "referrer_host",
+        "checked_in_at",
+        "walk_in",
     ]
     by_email = {row[0]: row for row in rows[1:]}
     assert by_email["zoe@example.com"] == [
@@ -657,6 +659,8 @@ def test_csv_export_streams_every_attendee_with_its_sync_state(login, owner, par
         "",
         "",
         "",
+        "",  # not checked in at the door
+        "no",
     ]
     assert by_email["bad@example.com"][6:8] == ["Rejected by Klaviyo", "Invalid email"]
 

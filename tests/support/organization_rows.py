@@ -11,12 +11,14 @@ transaction, foreign keys are checked only at the commit that never comes).
 from __future__ import annotations
 
 from collections.abc import Callable
+from uuid import uuid4
 
 from django.apps import apps
 from django.db.models import Model
 
 from accounts import services as account_services
 from accounts.models import Membership, Organization, Role
+from door import services as door_services
 from integrations import attempts
 from integrations.models import ConnectionEvent, EventKind, KlaviyoConnection
 from parties import services as party_services
@@ -85,14 +87,20 @@ def fill_organization(
     attendees: int = 2,
 ) -> Party:
     """Give the owner's organization a row of every kind it can own: a party with attendees,
-    their events and moments, a consent wording and a reconciliation; the connection's audit
-    events, event sender and connect attempts; another member with an API token; an invite;
-    a personal-data request with its Klaviyo deletion.
+    their events and moments, a check-in at the door, a consent wording and a reconciliation;
+    the connection's audit events, event sender and connect attempts; another member with an
+    API token; an invite; a personal-data request with its Klaviyo deletion.
     Returns the party."""
     organization = owner.organization
     party = party_services.party_create(membership=owner, connection=connection, data=PARTY)
-    for number in range(attendees):
+    guests = [
         signup(party, email=f"guest{number}@example.com", first_name="Zelda", pet_name="Rex")
+        for number in range(attendees)
+    ]
+    # The first guest checked in at the door.
+    door_services.checkin_record(
+        party=party, membership=owner, client_id=uuid4(), attendee_id=guests[0].pk
+    )
     Reconciliation.objects.create(party=party, requested_by=owner.user)
     ConnectionEvent.objects.create(
         organization=organization, connection=connection, kind=EventKind.CONNECTED

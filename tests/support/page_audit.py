@@ -44,6 +44,7 @@ README_SHOTS = {
     ("public-signup", "phone"): "public-signup-phone.png",
     ("consent", "desktop"): "consent.png",
     ("embedded-form", "desktop"): "embedded-form.png",
+    ("door-checked-in", "phone"): "door-phone.png",
 }
 
 AXE_RUN = """async () => {
