@@ -11,6 +11,7 @@ import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from django.urls import reverse
@@ -113,8 +114,8 @@ def load_scanner(page: Page) -> None:
     page.add_script_tag(url=DOOR_SCAN)
 
 
-def test_the_qr_code_on_the_attendee_page_decodes_to_their_check_in_code(
-    browser, site, audit: Audit, attendee
+def test_the_qr_code_on_the_attendee_page_decodes_to_a_code_the_door_accepts(
+    browser, site, audit: Audit, attendee, login, owner
 ):
     page = audit.watch(page_audit.new_context(browser).new_page())
     page.goto(manage_url(site, attendee))
@@ -136,8 +137,17 @@ def test_the_qr_code_on_the_attendee_page_decodes_to_their_check_in_code(
     load_scanner(page)  # from the site's own static files: the policy stays on
     assert page.evaluate("() => PartylineDoorScan.supported()")
     assert page.evaluate(DECODE_BLANK) is None
-    assert page.evaluate(DECODE_PNG, png) == attendee.checkin_code
+    decoded = page.evaluate(DECODE_PNG, png)
+    assert decoded == attendee.checkin_code
     assert attendee.checkin_code not in attendee.manage_token
+    # What the camera read is what the door's check-in endpoint takes.
+    answer = login(owner).post(
+        reverse("door:check_in", args=[attendee.party_id]),
+        {"client_id": str(uuid4()), "code": decoded},
+        content_type="application/json",
+    )
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["outcome"] == "checked_in"
     audit.assert_clean()
 
 
