@@ -148,6 +148,15 @@ def test_door_staff_check_guests_in_from_a_phone_online_and_offline(
     wait_for(lambda: standing(*offline_three) == 3, "the three offline check-ins recorded")
     assert CheckIn.objects.filter(attendee__email__in=offline_three).count() == 3
 
+    # Logged out, the phone keeps nobody's name or address.
+    stored = "() => Object.keys(localStorage).filter(k => k.startsWith('partyline-door-guests-'))"
+    assert page.evaluate(stored)
+    page.locator(".account-menu summary").click()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.wait_for_load_state("load")
+    assert page.evaluate(stored) == []
+
     context.close()
     audit.assert_clean()
 
