@@ -179,7 +179,7 @@ def test_one_address_signing_up_from_six_requests_at_once_keeps_one_signup(make_
                 data={
                     "email": "Twin@Example.com",
                     "first_name": "Twin",
-                    "pet_name": f"Pet {number}",
+                    "answers": {"pet_name": f"Pet {number}"},
                 },
             )
             return created
@@ -192,5 +192,5 @@ def test_one_address_signing_up_from_six_requests_at_once_keeps_one_signup(make_
     assert created.count(True) == 1
     attendee = Attendee.objects.get(party=party)
     assert attendee.email == "twin@example.com"
-    assert attendee.pet_name.startswith("Pet ")
+    assert attendee.answers["pet_name"].startswith("Pet ")
     assert attendee.sync_state == SyncState.PENDING
