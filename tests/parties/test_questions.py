@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -19,6 +18,7 @@ from klaviyo_sandbox.models import Event as SandboxEvent
 from parties import questions, services
 from parties.events import events_send
 from parties.models import Attendee, Party, Question, QuestionKind
+from tests.support.parties import PARTY
 from tests.support.signups import FORM, post_signup, signup
 from tests.support.workers import run_queued_tasks
 
@@ -395,15 +395,8 @@ def test_a_duplicated_party_has_the_questions_capacity_and_settings_and_nobody_i
 
 
 def test_a_new_party_starts_with_the_pet_questions(owner, make_connection):
-    data = {
-        "name": "Howl",
-        "starts_at": timezone.now() + timedelta(days=30),
-        "address": "1 Bark St",
-        "city": "Boston",
-        "state": "MA",
-    }
     party = services.party_create(
-        membership=owner, connection=make_connection(owner.organization), data=data
+        membership=owner, connection=make_connection(owner.organization), data=PARTY
     )
     assert [(q.key, q.label) for q in questions.questions_asked(party)] == [
         ("pet_name", "Pet's name"),
